@@ -1,0 +1,69 @@
+# Ferry - build with `make`; `make check` runs the unit tests (also under ASan and UBSan).
+#
+#   make                 build/bin/ferry-vm (optimised)
+#   make check           unit tests, optimised build and sanitizer build
+#   make guest           the guest kernel and initramfs (guest/build.sh)
+#   make format          clang-format the sources in place
+#   make clean
+
+CC ?= cc
+O := build
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-missing-field-initializers
+CFLAGS_BASE := -std=gnu11 -g $(WARN) -D_GNU_SOURCE -MMD -MP
+OPT := -O2
+SAN := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDLIBS := -lfdt
+
+COMMON_SRC := src/common/err.c src/common/log.c
+VM_SRC := src/vm/boot.c src/vm/console.c src/vm/cpu.c src/vm/dtb.c src/vm/gclock.c \
+	src/vm/machine.c src/vm/mmu.c src/vm/plic.c src/vm/ram.c src/vm/sbi.c src/vm/uart.c
+LIB_SRC := $(COMMON_SRC) $(VM_SRC)
+TEST_SRC := $(wildcard tests/unit/test_*.c)
+
+# $(call objs,variant,sources)
+objs = $(patsubst %.c,$(O)/$(1)/%.o,$(2))
+
+.PHONY: all check unit guest format clean
+all: $(O)/bin/ferry-vm
+
+$(O)/rel/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -c -o $@ $<
+
+$(O)/san/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(SAN) $(CFLAGS) -c -o $@ $<
+
+$(O)/bin/ferry-vm: $(call objs,rel,$(LIB_SRC) src/vm/main.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT) -o $@ $^ $(LDLIBS)
+
+$(O)/bin/ferry-vm-san: $(call objs,san,$(LIB_SRC) src/vm/main.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN) -o $@ $^ $(LDLIBS)
+
+$(O)/tests/rel/%: $(O)/rel/tests/unit/%.o $(O)/rel/tests/unit/harness.o $(call objs,rel,$(LIB_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(O)/tests/san/%: $(O)/san/tests/unit/%.o $(O)/san/tests/unit/harness.o $(call objs,san,$(LIB_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN) -o $@ $^ $(LDLIBS) -lcmocka
+
+UNIT_NAMES := $(basename $(notdir $(TEST_SRC)))
+UNIT_BINS := $(addprefix $(O)/tests/rel/,$(UNIT_NAMES)) $(addprefix $(O)/tests/san/,$(UNIT_NAMES))
+
+unit: $(UNIT_BINS) $(O)/bin/ferry-vm-san
+check: all unit
+	@tests/run-unit.sh $(UNIT_BINS)
+
+guest:
+	guest/build.sh $(O)/guest
+
+format:
+	clang-format -i src/*/*.[ch] tests/unit/*.[ch] guest/init/*.c guest/lib/*.h guest/progs/*.c
+
+clean:
+	rm -rf $(O)/rel $(O)/san $(O)/bin $(O)/tests
+
+-include $(shell find $(O)/rel $(O)/san -name '*.d' 2>/dev/null)

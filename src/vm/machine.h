@@ -1,0 +1,161 @@
+/* machine.h - the board: RAM, harts, devices on the bus, guest time and the run loop.
+ *
+ * The layout is QEMU's riscv `virt` board, so a stock kernel and device tree
+ * work unchanged:
+ *
+ *   0x0c000000  PLIC                 (S-mode contexts only)
+ *   0x10000000  ns16550a UART        IRQ 10
+ *   0x10001000  virtio-mmio slots    0x1000 apart, IRQ 1..8
+ *   0x80000000  DRAM                 the kernel Image at +0x200000
+ *
+ * Devices are set up by registration: each registers its MMIO window and a
+ * device-tree callback; the board walks them and never knows their insides.
+ * Nothing here is global: two machines could live in one process.
+ *
+ * One thread runs everything: the vCPU in slices of instructions, between
+ * slices the timer, the file descriptors devices wait on, and (when the hart
+ * sleeps in WFI) a poll() that blocks until the next timer deadline or a ready
+ * descriptor, so an idle guest costs almost no host CPU.
+ */
+#ifndef FERRY_MACHINE_H
+#define FERRY_MACHINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/err.h"
+#include "console.h"
+#include "cpu.h"
+#include "gclock.h"
+#include "plic.h"
+#include "ram.h"
+#include "uart.h"
+
+#define MACHINE_RAM_BASE 0x80000000ull
+#define MACHINE_KERNEL_OFFSET 0x200000ull
+#define MACHINE_PLIC_BASE 0x0c000000ull
+#define MACHINE_UART_BASE 0x10000000ull
+#define MACHINE_UART_IRQ 10
+#define MACHINE_VIRTIO_BASE 0x10001000ull
+#define MACHINE_TIMEBASE_HZ 10000000ull
+#define MACHINE_MIN_RAM (16ull << 20)
+#define MACHINE_MAX_RAM (256ull << 30)
+
+#define MACHINE_MAX_REGIONS 16
+#define MACHINE_MAX_DEVS 16
+#define MACHINE_MAX_POLLFDS 16
+
+struct machine;
+
+/* An MMIO window on the bus. Offsets are relative to its base; a handler returns false for an
+ * access the device does not decode, which the hart turns into an access fault. */
+struct mmio_ops {
+	bool (*read)(void *opaque, uint64_t off, unsigned size, uint64_t *val);
+	bool (*write)(void *opaque, uint64_t off, unsigned size, uint64_t val);
+};
+
+struct machine_region {
+	uint64_t base;
+	uint64_t size;
+	const struct mmio_ops *ops;
+	void *opaque;
+	const char *name;
+};
+
+/* What the board asks of each device besides MMIO. */
+struct machine_dev {
+	const char *name;
+	void *opaque;
+	/* Add the device's node to the tree under construction (see dtb.h). */
+	int (*fdt)(void *opaque, struct machine *m, void *fdt);
+	/* Return to power-on state (reboot). */
+	void (*reset)(void *opaque);
+};
+
+/* A descriptor the run loop polls for a device or backend. */
+struct machine_pollfd {
+	int fd;
+	short events;
+	void (*ready)(void *opaque, short revents);
+	void *opaque;
+};
+
+struct machine_config {
+	const char *kernel;  /* path of the RISC-V Linux Image */
+	const char *initrd;  /* path, or NULL */
+	const char *append;  /* kernel command line, or NULL */
+	uint64_t mem_size;   /* bytes */
+	const char *console; /* "stdio" or "unix:PATH" */
+	enum gclock_mode clock;
+};
+
+/* Why the run loop ended. */
+enum machine_exit { MACHINE_RUNNING = 0, MACHINE_SHUTDOWN, MACHINE_ERROR, MACHINE_QUIT };
+
+struct machine {
+	struct machine_config cfg;
+	struct ram ram;
+	struct cpu cpu;
+	struct plic plic;
+	struct uart uart;
+	struct console console;
+	struct gclock clock;
+
+	struct machine_region regions[MACHINE_MAX_REGIONS];
+	int nregions;
+	struct machine_dev devs[MACHINE_MAX_DEVS];
+	int ndevs;
+	struct machine_pollfd pollfds[MACHINE_MAX_POLLFDS];
+	int npollfds;
+
+	/* boot blobs, kept for a reboot */
+	uint8_t *kernel_img;
+	size_t kernel_len;
+	uint64_t kernel_image_size; /* from the Image header, includes BSS */
+	uint8_t *initrd_img;
+	size_t initrd_len;
+	uint64_t dtb_addr;
+	uint64_t initrd_start, initrd_end;
+
+	enum machine_exit exit;
+	bool reboot_requested;
+	uint64_t reboots;
+	uint64_t wfi_sleeps;
+};
+
+/* Build the machine from its configuration: RAM, devices, boot blobs, device tree. */
+int machine_init(struct machine *m, const struct machine_config *cfg, struct err *e);
+void machine_destroy(struct machine *m);
+
+/* Run until the guest shuts down or an error stops it. Returns the exit reason. */
+enum machine_exit machine_run(struct machine *m, struct err *e);
+
+/* Registration, used by the devices' set-up functions. */
+int machine_add_region(struct machine *m, const char *name, uint64_t base, uint64_t size,
+		       const struct mmio_ops *ops, void *opaque, struct err *e);
+int machine_add_dev(struct machine *m, const struct machine_dev *dev, struct err *e);
+/* Returns the slot of the new descriptor, or -1. */
+int machine_add_pollfd(struct machine *m, const struct machine_pollfd *p, struct err *e);
+/* Change a slot's descriptor and what it waits for (fd -1 or events 0 to stop polling it). */
+void machine_set_pollfd(struct machine *m, int slot, int fd, short events);
+
+/* Bus access for the hart: false if nothing decodes the address. */
+bool machine_mmio_read(struct machine *m, uint64_t pa, unsigned size, uint64_t *val);
+bool machine_mmio_write(struct machine *m, uint64_t pa, unsigned size, uint64_t val);
+
+/* Guest time in timebase ticks (10 MHz). */
+uint64_t machine_time(struct machine *m);
+/* Re-evaluate the hart's timer interrupt against its deadline. */
+void machine_update_timer(struct machine *m);
+
+/* Requests from the guest (SBI SRST). */
+void machine_request_shutdown(struct machine *m);
+void machine_request_reboot(struct machine *m);
+/* The operator asked to quit (console escape, later the control socket). */
+void machine_request_quit(struct machine *m);
+
+/* Put the RAM image of the boot blobs, the device tree and the hart back to their start. */
+int machine_reset(struct machine *m, struct err *e);
+
+#endif

@@ -1,0 +1,230 @@
+/* main.c - ferry-vm: the command line, signals, and the exit status.
+ *
+ * Exit status: 0 the guest powered off (SBI system reset, shutdown);
+ * 1 an error stopped the machine; 2 the command line was wrong;
+ * 3 the operator stopped it (SIGINT, SIGTERM, Ctrl-A x).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../common/err.h"
+#include "../common/log.h"
+#include "machine.h"
+
+#define EXIT_USAGE 2
+#define EXIT_STOPPED 3
+
+static const char usage[] =
+	"usage: ferry-vm --kernel Image [--initrd FILE] [--memory SIZE] [--append \"ARGS\"]\n"
+	"                [--console stdio|unix:PATH] [--log LEVEL]\n"
+	"\n"
+	"Run a RISC-V RV64 virtual machine (QEMU virt layout) booting a Linux Image.\n"
+	"\n"
+	"  --kernel FILE     RISC-V Linux Image to boot (required)\n"
+	"  --initrd FILE     initramfs or initrd to pass to the kernel\n"
+	"  --memory SIZE     guest RAM, e.g. 256M or 1G (default 256M; K, M, G, T suffixes)\n"
+	"  --append ARGS     kernel command line (default \"console=ttyS0\")\n"
+	"  --console SPEC    where the serial console goes: stdio (default), or unix:PATH\n"
+	"                    to listen on a unix socket that one client at a time attaches to\n"
+	"  --log LEVEL       error, warn (default), info or debug; also FERRY_LOG\n"
+	"  --help            this text\n"
+	"\n"
+	"Exit status: 0 the guest powered off; 1 error; 2 bad command line; 3 stopped by a\n"
+	"signal or Ctrl-A x on the console.\n";
+
+/* Parse "256M", "1G", "4096K" or a byte count. Returns 0 or -1. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	uint64_t v, mul = 1;
+
+	if (!*s || *s == '-')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	switch (*end) {
+	case 'k':
+	case 'K':
+		mul = 1ull << 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		mul = 1ull << 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		mul = 1ull << 30;
+		end++;
+		break;
+	case 't':
+	case 'T':
+		mul = 1ull << 40;
+		end++;
+		break;
+	default:
+		break;
+	}
+	if (mul > 1 && (*end == 'i' || *end == 'I'))
+		end++;
+	if (mul > 1 && (*end == 'b' || *end == 'B'))
+		end++;
+	if (*end || v > UINT64_MAX / mul)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+static int signal_pipe[2] = { -1, -1 };
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+	unsigned char b = (unsigned char)sig;
+
+	if (write(signal_pipe[1], &b, 1) < 0) {
+		/* the pipe is full: a stop is already pending */
+	}
+	errno = saved;
+}
+
+static void signal_ready(void *opaque, short revents)
+{
+	struct machine *m = opaque;
+	unsigned char b;
+
+	(void)revents;
+	if (read(signal_pipe[0], &b, 1) == 1) {
+		log_info("signal %d: stopping the machine", b);
+		machine_request_quit(m);
+	}
+}
+
+static int setup_signals(struct machine *m, struct err *e)
+{
+	struct sigaction sa;
+	struct machine_pollfd p = { .events = POLLIN, .ready = signal_ready, .opaque = m };
+
+	if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+		return err_errno(e, "pipe");
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	p.fd = signal_pipe[0];
+	return machine_add_pollfd(m, &p, e) < 0 ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "kernel", required_argument, NULL, 'k' },
+		{ "initrd", required_argument, NULL, 'i' },
+		{ "memory", required_argument, NULL, 'm' },
+		{ "append", required_argument, NULL, 'a' },
+		{ "console", required_argument, NULL, 'c' },
+		{ "log", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct machine_config cfg = {
+		.mem_size = 256ull << 20,
+		.append = "console=ttyS0",
+		.console = "stdio",
+		.clock = GCLOCK_HOST,
+	};
+	static struct machine m; /* large (the TLB): not on the stack */
+	struct err e = { { 0 } };
+	enum machine_exit ex;
+	int opt, lvl;
+
+	log_set_name("ferry-vm");
+	signal(SIGPIPE, SIG_IGN);
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'k':
+			cfg.kernel = optarg;
+			break;
+		case 'i':
+			cfg.initrd = optarg;
+			break;
+		case 'm':
+			if (parse_size(optarg, &cfg.mem_size) < 0) {
+				fprintf(stderr, "ferry-vm: --memory '%s' is not a size (try 256M or 1G)\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'a':
+			cfg.append = optarg;
+			break;
+		case 'c':
+			cfg.console = optarg;
+			break;
+		case 'l':
+			lvl = log_parse_level(optarg);
+			if (lvl < 0) {
+				fprintf(stderr, "ferry-vm: --log '%s': expected error, warn, info or debug\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			log_set_level((enum log_level)lvl);
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		case ':':
+			fprintf(stderr, "ferry-vm: option '%s' needs a value\n", argv[optind - 1]);
+			return EXIT_USAGE;
+		default:
+			fprintf(stderr, "ferry-vm: unknown option '%s'\n%s", argv[optind - 1], usage);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ferry-vm: unexpected argument '%s'\n", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (!cfg.kernel) {
+		fprintf(stderr, "ferry-vm: --kernel is required\n%s", usage);
+		return EXIT_USAGE;
+	}
+
+	if (machine_init(&m, &cfg, &e) < 0) {
+		fprintf(stderr, "ferry-vm: %s\n", e.msg);
+		machine_destroy(&m);
+		return 1;
+	}
+	if (setup_signals(&m, &e) < 0) {
+		fprintf(stderr, "ferry-vm: %s\n", e.msg);
+		machine_destroy(&m);
+		return 1;
+	}
+	log_info("booting %s with %" PRIu64 " MiB", cfg.kernel, cfg.mem_size >> 20);
+	ex = machine_run(&m, &e);
+	log_info("stopped after %" PRIu64 " instructions", m.cpu.instret);
+	machine_destroy(&m);
+	switch (ex) {
+	case MACHINE_SHUTDOWN:
+		return 0;
+	case MACHINE_QUIT:
+		return EXIT_STOPPED;
+	default:
+		fprintf(stderr, "ferry-vm: %s\n", e.msg[0] ? e.msg : "machine stopped on an error");
+		return 1;
+	}
+}
