@@ -24,6 +24,7 @@ TEST_SRC := $(wildcard tests/unit/test_*.c)
 objs = $(patsubst %.c,$(O)/$(1)/%.o,$(2))
 
 .PHONY: all check unit guest format clean
+.SECONDARY:
 all: $(O)/bin/ferry-vm
 
 $(O)/rel/%.o: %.c

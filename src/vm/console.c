@@ -63,9 +63,18 @@ static void console_out(struct console *c, const uint8_t *buf, size_t len)
 
 void console_write(struct console *c, const uint8_t *buf, size_t len)
 {
-	if (c->is_unix)
-		console_backlog_add(c, buf, len);
+	console_backlog_add(c, buf, len);
 	console_out(c, buf, len);
+}
+
+size_t console_backlog(const struct console *c, char *out, size_t size)
+{
+	size_t n = c->bl_len < size ? c->bl_len : size;
+	size_t skip = c->bl_len - n;
+
+	for (size_t i = 0; i < n; i++)
+		out[i] = (char)c->backlog[(c->bl_head + skip + i) % CONSOLE_BACKLOG];
+	return n;
 }
 
 int console_getc(struct console *c)
@@ -199,6 +208,8 @@ int console_init(struct console *c, struct machine *m, const char *spec, struct 
 		c->in_slot = machine_add_pollfd(m, &p, e);
 		return c->in_slot < 0 ? -1 : 0;
 	}
+	if (strcmp(spec, "null") == 0)
+		return 0; /* output only kept in the backlog; no input */
 	if (strncmp(spec, "unix:", 5) == 0) {
 		struct sockaddr_un sa = { .sun_family = AF_UNIX };
 		const char *path = spec + 5;
@@ -228,7 +239,7 @@ int console_init(struct console *c, struct machine *m, const char *spec, struct 
 		c->listen_slot = machine_add_pollfd(m, &p, e);
 		return c->listen_slot < 0 ? -1 : 0;
 	}
-	return err_set(e, "unknown console '%s' (expected stdio or unix:PATH)", spec);
+	return err_set(e, "unknown console '%s' (expected stdio, unix:PATH or null)", spec);
 }
 
 void console_destroy(struct console *c)

@@ -4,7 +4,7 @@
  * small ring that the UART drains into its receive FIFO as the guest reads.
  * With `unix:PATH` the console listens on PATH; one client at a time is
  * attached, and a newly attached client first receives the last 64 KiB of
- * output, so a late client still sees the boot log.
+ * output (the backlog, kept in every mode), so a late client still sees the boot log.
  *
  * On a terminal, stdio is put in raw mode (restored on exit); Ctrl-A x quits.
  */
@@ -46,12 +46,14 @@ struct console {
 	void *opaque;
 };
 
-/* spec: "stdio" or "unix:PATH". */
+/* spec: "stdio", "unix:PATH", or "null" (output kept only in the backlog, no input). */
 int console_init(struct console *c, struct machine *m, const char *spec, struct err *e);
 void console_destroy(struct console *c);
 void console_write(struct console *c, const uint8_t *buf, size_t len);
 /* Next input byte, or -1 if none is buffered. */
 int console_getc(struct console *c);
+/* Copy the last (up to size) bytes of output, oldest first; returns how many. */
+size_t console_backlog(const struct console *c, char *out, size_t size);
 static inline bool console_has_input(const struct console *c)
 {
 	return c->in_len > 0;

@@ -1149,7 +1149,8 @@ uint64_t cpu_run(struct cpu *c, uint64_t max)
 	c->stop = false;
 	if (c->hsm != HSM_STARTED)
 		return 0;
-	while (n < max && !c->stop) {
+	/* max bounds steps: an instruction retired or a trap taken. */
+	for (uint64_t step = 0; step < max && !c->stop; step++) {
 		uint32_t insn, orig;
 		unsigned len = 4;
 

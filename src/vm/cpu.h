@@ -135,8 +135,9 @@ struct cpu {
 void cpu_reset(struct cpu *c, struct machine *m, struct ram *ram, uint32_t hartid, uint64_t pc,
 	       uint64_t a1);
 
-/* Run up to max instructions. Returns the number retired. Returns early when the hart
- * executes WFI with nothing pending (c->wfi set), or when c->stop is set. */
+/* Run up to max steps (an instruction retired, or a trap or interrupt taken). Returns the
+ * number of instructions retired. Returns early when the hart executes WFI with nothing
+ * pending (c->wfi set), or when c->stop is set. */
 uint64_t cpu_run(struct cpu *c, uint64_t max);
 
 /* True if an interrupt is pending and enabled in sie (what wakes WFI). */

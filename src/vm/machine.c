@@ -126,6 +126,10 @@ int machine_reset(struct machine *m, struct err *e)
 	for (int i = 0; i < m->ndevs; i++)
 		if (m->devs[i].reset)
 			m->devs[i].reset(m->devs[i].opaque);
+	if (!m->kernel_img) {
+		cpu_reset(&m->cpu, m, &m->ram, 0, m->ram.base, 0);
+		return 0;
+	}
 	return boot_place(m, e);
 }
 
@@ -140,7 +144,7 @@ int machine_init(struct machine *m, const struct machine_config *cfg, struct err
 	if (ram_init(&m->ram, MACHINE_RAM_BASE, cfg->mem_size, e) < 0)
 		return -1;
 	gclock_init(&m->clock, cfg->clock, MACHINE_TIMEBASE_HZ);
-	if (boot_read_files(m, e) < 0)
+	if (cfg->kernel && boot_read_files(m, e) < 0)
 		return -1;
 	/* Devices register in the order their nodes appear in the device tree. */
 	if (plic_init(&m->plic, m, MACHINE_PLIC_BASE, 1, e) < 0)
@@ -149,6 +153,11 @@ int machine_init(struct machine *m, const struct machine_config *cfg, struct err
 		return -1;
 	if (uart_init(&m->uart, m, MACHINE_UART_BASE, MACHINE_UART_IRQ, e) < 0)
 		return -1;
+	if (!cfg->kernel) {
+		/* A bare machine (unit tests): the hart starts at the base of RAM. */
+		cpu_reset(&m->cpu, m, &m->ram, 0, m->ram.base, 0);
+		return 0;
+	}
 	return boot_place(m, e);
 }
 

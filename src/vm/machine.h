@@ -82,11 +82,11 @@ struct machine_pollfd {
 };
 
 struct machine_config {
-	const char *kernel;  /* path of the RISC-V Linux Image */
+	const char *kernel;  /* path of the RISC-V Linux Image; NULL: a bare machine (tests) */
 	const char *initrd;  /* path, or NULL */
 	const char *append;  /* kernel command line, or NULL */
 	uint64_t mem_size;   /* bytes */
-	const char *console; /* "stdio" or "unix:PATH" */
+	const char *console; /* "stdio", "unix:PATH" or "null" */
 	enum gclock_mode clock;
 };
 
