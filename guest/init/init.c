@@ -5,14 +5,15 @@
  * waits for, runs the programs named by `ferry.run=a,b` from /bin (their
  * output framed by marker lines so a test can cut it out of the console
  * log), and powers the machine off when `ferry.poweroff` is on the kernel
- * command line. Otherwise it stays up, idle, so the machine can be driven
- * from outside.
+ * command line (or reboots it, with `ferry.reboot`). Otherwise it stays up,
+ * idle, so the machine can be driven from outside.
  *
  * Marker lines (one per line, on the console):
  *   ferry-init: up linux=<release> uptime=<s.ms>
  *   ferry-run: begin <name>
  *   ferry-run: end <name> status=<n>
  *   ferry-init: poweroff
+ *   ferry-init: reboot
  */
 #include "../lib/rt.h"
 
@@ -178,6 +179,12 @@ int main(void)
 	if (cmdline_get("ferry.run", value, sizeof(value)))
 		run_programs(value);
 
+	if (cmdline_get("ferry.reboot", value, sizeof(value))) {
+		say("ferry-init: reboot\n", 0, 0);
+		rt_sync();
+		reboot(LINUX_REBOOT_CMD_RESTART);
+		say("ferry-init: reboot failed\n", 0, 0);
+	}
 	if (cmdline_get("ferry.poweroff", value, sizeof(value))) {
 		say("ferry-init: poweroff\n", 0, 0);
 		rt_sync();

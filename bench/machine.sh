@@ -1,0 +1,84 @@
+#!/bin/bash
+# machine.sh - the machine's speed beside QEMU's: guest MIPS, boot-to-init time, idle host CPU.
+#
+# Usage: bench/machine.sh [RUNS]        (default 5 runs per figure; medians are printed)
+#
+# Both machines run the same Image and initramfs from build/guest:
+#   ferry-vm                 build/bin/ferry-vm
+#   qemu-system-riscv64      -M virt -bios default (OpenSBI, TCG), Debian's qemu-system-misc
+# MIPS: the guest program bench_mips runs a loop of exactly 200,000,000 instructions and
+#   times it with the guest's CLOCK_MONOTONIC (which follows the host clock in both).
+# Boot: host wall time from starting the process to the init banner on the console
+#   ("quiet" kernel command line, 256 MiB), includes QEMU's OpenSBI.
+# Idle: host CPU (all threads, from /proc/PID/task/*/schedstat) an idle booted guest uses
+#   over 10 s, as a percentage of one CPU.
+set -u
+root=$(cd "$(dirname "$0")/.." && pwd)
+vm=${FERRY_VM:-$root/build/bin/ferry-vm}
+guest=${FERRY_GUEST:-$root/build/guest}
+runs=${1:-5}
+img=$guest/Image
+rd=$guest/initramfs.cpio
+tmp=$(mktemp -d /tmp/ferry-bench.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+ferry_cmd() { echo "$vm --kernel $img --initrd $rd --memory 256M --append"; }
+qemu_cmd() { echo "qemu-system-riscv64 -M virt -bios default -nographic -m 256M -kernel $img -initrd $rd -append"; }
+
+median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "n/a"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+# MIPS of one run.
+mips_once() { # cmd
+	$($1) "console=ttyS0 quiet ferry.run=bench_mips ferry.poweroff" </dev/null 2>/dev/null |
+		tr -d '\r' | sed -n 's/^bench-mips: .* mips=\([0-9]*\).*/\1/p'
+}
+
+# Milliseconds from start to the init banner.
+boot_once() { # cmd
+	local t0 t1=""
+	t0=$(date +%s%N)
+	while IFS= read -r line; do
+		case $line in
+		"ferry-init: up"*) t1=$(date +%s%N); break ;;
+		esac
+	done < <($($1) "console=ttyS0 quiet ferry.poweroff" </dev/null 2>/dev/null)
+	[ -n "$t1" ] && echo $(((t1 - t0) / 1000000))
+}
+
+# CPU time of every thread of a process, in ns (from schedstat: finer than clock ticks).
+cpu_ns() { # pid
+	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d\n", s}'
+}
+
+# Percent of one host CPU an idle guest uses over 10 s, measured after it has booted.
+idle_once() { # cmd
+	local out=$tmp/idle.out pid c0 c1
+	: >"$out"
+	$($1) "console=ttyS0 quiet" </dev/null >"$out" 2>/dev/null &
+	pid=$!
+	pids+=("$pid")
+	for _ in $(seq 1 300); do grep -q "ferry-init: up" "$out" && break; sleep 0.1; done
+	sleep 2
+	c0=$(cpu_ns "$pid")
+	sleep 10
+	c1=$(cpu_ns "$pid")
+	kill "$pid"
+	wait "$pid" 2>/dev/null
+	awk -v d=$((c1 - c0)) 'BEGIN {printf "%.2f\n", 100 * d / 1e9 / 10}'
+}
+
+series() { # fn cmd
+	for _ in $(seq 1 "$runs"); do $1 "$2"; done | median
+}
+
+echo "machine benchmark: $runs runs each, medians; $(nproc) host CPUs; $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "guest: $(head -1 "$guest/VERSION")"
+printf '%-28s %14s %14s\n' "" "ferry-vm" "qemu (TCG)"
+printf '%-28s %14s %14s\n' "guest MIPS (bench_mips)" "$(series mips_once ferry_cmd)" "$(series mips_once qemu_cmd)"
+printf '%-28s %14s %14s\n' "boot to init banner (ms)" "$(series boot_once ferry_cmd)" "$(series boot_once qemu_cmd)"
+printf '%-28s %14s %14s\n' "idle guest host CPU (%)" "$(runs=1 series idle_once ferry_cmd)" "$(runs=1 series idle_once qemu_cmd)"

@@ -1,0 +1,22 @@
+#!/bin/sh
+# setup.sh - install what Ferry needs on Debian 12 (run as root). Installs only what is missing.
+set -eu
+pkgs="gcc make libc6-dev pkg-config libfdt-dev libcmocka-dev
+	gcc-riscv64-linux-gnu linux-source-6.1 bc bison flex cpio xz-utils
+	qemu-system-misc qemu-user
+	iproute2 procps psmisc"
+missing=""
+for p in $pkgs; do
+	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "setup: missing packages:$missing; run as root to install them" >&2
+		exit 1
+	fi
+	echo "setup: installing$missing" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q >&2
+	apt-get install -y -q --no-install-recommends $missing >&2
+fi
+echo "setup: all packages present" >&2

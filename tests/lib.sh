@@ -1,0 +1,50 @@
+# lib.sh - TAP helpers for the shell test suites (sourced by bash scripts).
+#
+#   check NAME COMMAND...   run COMMAND; "ok" if it exits 0, "not ok" otherwise
+#   pass NAME / fail NAME [DETAIL...]
+#   finish SUITE            print "SUITE: N passed, N failed" and exit non-zero on failure
+#
+# FERRY_ROOT is the top of the tree; FERRY_VM the ferry-vm binary; FERRY_GUEST the guest
+# directory (Image, initramfs.cpio).
+
+FERRY_ROOT=${FERRY_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+FERRY_VM=${FERRY_VM:-$FERRY_ROOT/build/bin/ferry-vm}
+FERRY_GUEST=${FERRY_GUEST:-$FERRY_ROOT/build/guest}
+tap_n=0
+tap_pass=0
+tap_fail=0
+
+pass() {
+	tap_n=$((tap_n + 1))
+	tap_pass=$((tap_pass + 1))
+	echo "ok $tap_n - $1"
+}
+
+fail() {
+	local name=$1
+	shift
+	tap_n=$((tap_n + 1))
+	tap_fail=$((tap_fail + 1))
+	echo "not ok $tap_n - $name"
+	for line in "$@"; do
+		printf '%s\n' "$line" | sed 's/^/#   /'
+	done
+}
+
+check() {
+	local name=$1
+	shift
+	if "$@"; then pass "$name"; else fail "$name" "command failed: $*"; fi
+}
+
+finish() {
+	echo "1..$tap_n"
+	echo "$1: $tap_pass passed, $tap_fail failed"
+	[ "$tap_fail" -eq 0 ]
+}
+
+# A scratch directory removed on exit.
+scratch() {
+	FERRY_TMP=$(mktemp -d "${TMPDIR:-/tmp}/ferry-test.XXXXXX")
+	trap 'rm -rf "$FERRY_TMP"' EXIT
+}
