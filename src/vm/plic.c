@@ -152,6 +152,40 @@ static bool plic_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
 	return true;
 }
 
+static int plic_post_load(void *obj, struct err *e)
+{
+	struct plic *p = obj;
+	uint32_t bad = (p->pending | p->level | p->claimed) & ~PLIC_VALID_SOURCES;
+
+	for (unsigned ctx = 0; ctx < PLIC_MAX_CONTEXTS; ctx++) {
+		bad |= p->enable[ctx] & ~PLIC_VALID_SOURCES;
+		if (ctx >= p->ncontexts && (p->enable[ctx] || p->threshold[ctx]))
+			return err_set(e, "context %u is set but this machine has %u", ctx,
+				       p->ncontexts);
+	}
+	if (bad)
+		return err_set(e, "bits set for source 0, which does not exist");
+	plic_update(p);
+	return 0;
+}
+
+static const struct state_field plic_fields[] = {
+	STATE_ARRAY_MAX(struct plic, priority, PLIC_PRIO_MASK),
+	STATE_FIELD(struct plic, pending),
+	STATE_FIELD(struct plic, level),
+	STATE_FIELD(struct plic, claimed),
+	STATE_ARRAY(struct plic, enable),
+	STATE_ARRAY_MAX(struct plic, threshold, PLIC_PRIO_MASK),
+};
+
+const struct state_desc plic_state = {
+	.name = "plic",
+	.version = 1,
+	.fields = plic_fields,
+	.nfields = STATE_NFIELDS(plic_fields),
+	.post_load = plic_post_load,
+};
+
 static const struct mmio_ops plic_ops = { .read = plic_read, .write = plic_write };
 
 static int plic_fdt(void *opaque, struct machine *m, void *fdt)
@@ -197,6 +231,7 @@ int plic_init(struct plic *p, struct machine *m, uint64_t base, unsigned nharts,
 {
 	struct machine_dev dev = {
 		.name = "plic", .opaque = p, .fdt = plic_fdt, .reset = plic_reset,
+		.state = &plic_state,
 	};
 
 	memset(p, 0, sizeof(*p));

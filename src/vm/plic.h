@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "../common/err.h"
+#include "state.h"
 
 struct machine;
 struct cpu;
@@ -32,6 +33,9 @@ struct plic {
 	unsigned ncontexts;
 	struct cpu *harts[PLIC_MAX_CONTEXTS];
 };
+
+/* The PLIC's migratable state. */
+extern const struct state_desc plic_state;
 
 int plic_init(struct plic *p, struct machine *m, uint64_t base, unsigned nharts, struct err *e);
 /* Set the level of a source's interrupt line. */

@@ -174,6 +174,37 @@ static bool uart_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
 	return true;
 }
 
+static int uart_post_load(void *obj, struct err *e)
+{
+	struct uart *u = obj;
+
+	(void)e;
+	uart_update_irq(u);
+	return 0;
+}
+
+static const struct state_field uart_fields[] = {
+	STATE_FIELD_MAX(struct uart, ier, 0x0f),
+	STATE_FIELD(struct uart, lcr),
+	STATE_FIELD_MAX(struct uart, mcr, 0x1f),
+	STATE_FIELD(struct uart, scr),
+	STATE_FIELD(struct uart, dll),
+	STATE_FIELD(struct uart, dlm),
+	STATE_FIELD_MAX(struct uart, fcr, 0xc9),
+	STATE_FIELD_MAX(struct uart, thre_ip, 1),
+	STATE_ARRAY(struct uart, rx),
+	STATE_FIELD_MAX(struct uart, rx_head, UART_FIFO - 1),
+	STATE_FIELD_MAX(struct uart, rx_len, UART_FIFO),
+};
+
+const struct state_desc uart_state = {
+	.name = "uart",
+	.version = 1,
+	.fields = uart_fields,
+	.nfields = STATE_NFIELDS(uart_fields),
+	.post_load = uart_post_load,
+};
+
 static const struct mmio_ops uart_ops = { .read = uart_read, .write = uart_write };
 
 static int uart_fdt(void *opaque, struct machine *m, void *fdt)
@@ -207,6 +238,7 @@ int uart_init(struct uart *u, struct machine *m, uint64_t base, unsigned irq, st
 {
 	struct machine_dev dev = {
 		.name = "uart", .opaque = u, .fdt = uart_fdt, .reset = uart_reset,
+		.state = &uart_state,
 	};
 
 	memset(u, 0, sizeof(*u));

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "../common/err.h"
+#include "state.h"
 
 struct machine;
 struct console;
@@ -32,6 +33,9 @@ struct uart {
 	struct plic *plic;
 	unsigned irq;
 };
+
+/* The UART's migratable state. */
+extern const struct state_desc uart_state;
 
 int uart_init(struct uart *u, struct machine *m, uint64_t base, unsigned irq, struct err *e);
 
