@@ -14,9 +14,9 @@ OPT := -O2
 SAN := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDLIBS := -lfdt
 
-COMMON_SRC := src/common/err.c src/common/log.c
+COMMON_SRC := src/common/buf.c src/common/err.c src/common/json.c src/common/log.c
 VM_SRC := src/vm/boot.c src/vm/console.c src/vm/cpu.c src/vm/dtb.c src/vm/gclock.c \
-	src/vm/machine.c src/vm/mmu.c src/vm/plic.c src/vm/ram.c src/vm/sbi.c src/vm/uart.c
+	src/vm/machine.c src/vm/mmu.c src/vm/plic.c src/vm/ram.c src/vm/sbi.c src/vm/state.c src/vm/uart.c
 LIB_SRC := $(COMMON_SRC) $(VM_SRC)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 

@@ -9,10 +9,13 @@
 #include "machine.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../common/log.h"
 #include "boot.h"
@@ -98,6 +101,90 @@ uint64_t machine_time(struct machine *m)
 void machine_update_timer(struct machine *m)
 {
 	cpu_set_irq(&m->cpu, SIP_STIP, machine_time(m) >= m->cpu.timecmp);
+	/* Under the icount clock the run loop ends each slice exactly at the timer deadline, so
+	 * the interrupt lands on the same instruction in every run; a new deadline set in the
+	 * middle of a slice must end that slice too. */
+	if (m->clock.mode == GCLOCK_ICOUNT)
+		m->cpu.stop = true;
+}
+
+void machine_emit(struct machine *m, const char *name, const char *data_json)
+{
+	if (m->event)
+		m->event(m->event_opaque, name, data_json);
+}
+
+void machine_journal(struct machine *m, const char *what, const char *reason)
+{
+	char line[256];
+	int n;
+
+	if (m->journal_fd < 0)
+		return;
+	n = snprintf(line, sizeof(line), "%lld %lld %s %s\n", (long long)gclock_host_ns(),
+		     (long long)gclock_realtime_ns(), what, reason);
+	if (n > 0 && write(m->journal_fd, line, (size_t)n) != n)
+		log_warn("journal: short write: %s", strerror(errno));
+}
+
+void machine_pause(struct machine *m, const char *reason)
+{
+	char data[160];
+
+	if (m->paused)
+		return;
+	m->paused = true;
+	m->cpu.stop = true;
+	gclock_freeze(&m->clock);
+	machine_journal(m, "PAUSE", reason);
+	snprintf(data, sizeof(data), "{\"reason\": \"%s\", \"instret\": %llu}", reason,
+		 (unsigned long long)m->cpu.instret);
+	machine_emit(m, "STOP", data);
+}
+
+void machine_resume(struct machine *m, const char *reason)
+{
+	char data[160];
+
+	if (!m->paused)
+		return;
+	m->paused = false;
+	gclock_thaw(&m->clock);
+	machine_update_timer(m);
+	machine_journal(m, "RUN", reason);
+	snprintf(data, sizeof(data), "{\"reason\": \"%s\"}", reason);
+	machine_emit(m, "RESUME", data);
+}
+
+void machine_dirty_start(struct machine *m)
+{
+	memset(m->ram.dirty, 0, m->ram.nwords * sizeof(uint64_t));
+	cpu_tlb_flush_writes(&m->cpu);
+	m->dirty_logging = true;
+}
+
+uint64_t machine_dirty_collect(struct machine *m, uint64_t *out)
+{
+	uint64_t n = 0;
+
+	for (uint64_t i = 0; i < m->ram.nwords; i++) {
+		uint64_t w = m->ram.dirty[i];
+
+		if (out)
+			out[i] = w;
+		n += (uint64_t)__builtin_popcountll(w);
+		m->ram.dirty[i] = 0;
+	}
+	/* The write-TLB holds pointers to pages that were marked when their entry was made;
+	 * drop them so the next store to each page marks it again. */
+	cpu_tlb_flush_writes(&m->cpu);
+	m->dirty_collections++;
+	return n;
+}
+
+void machine_dirty_stop(struct machine *m)
+{
+	m->dirty_logging = false;
 }
 
 void machine_request_shutdown(struct machine *m)
@@ -122,28 +209,38 @@ void machine_request_quit(struct machine *m)
 
 int machine_reset(struct machine *m, struct err *e)
 {
+	uint64_t now = gclock_ns(&m->clock);
+	int rc;
+
 	ram_clear(&m->ram);
 	for (int i = 0; i < m->ndevs; i++)
 		if (m->devs[i].reset)
 			m->devs[i].reset(m->devs[i].opaque);
 	if (!m->kernel_img) {
 		cpu_reset(&m->cpu, m, &m->ram, 0, m->ram.base, 0);
-		return 0;
+		rc = 0;
+	} else {
+		rc = boot_place(m, e);
 	}
-	return boot_place(m, e);
+	/* The hart's counters restart from zero; guest time goes on (the icount clock is
+	 * derived from instructions retired, so it is set back to where it was). */
+	gclock_set_ns(&m->clock, now);
+	return rc;
 }
 
 int machine_init(struct machine *m, const struct machine_config *cfg, struct err *e)
 {
 	memset(m, 0, sizeof(*m));
 	m->cfg = *cfg;
+	m->journal_fd = -1;
+	m->pause_at = UINT64_MAX;
 	if (cfg->mem_size < MACHINE_MIN_RAM || cfg->mem_size > MACHINE_MAX_RAM ||
 	    cfg->mem_size % (1 << 20))
 		return err_set(e, "memory size must be a whole number of MiB from %lluM to %lluG",
 			       MACHINE_MIN_RAM >> 20, MACHINE_MAX_RAM >> 30);
 	if (ram_init(&m->ram, MACHINE_RAM_BASE, cfg->mem_size, e) < 0)
 		return -1;
-	gclock_init(&m->clock, cfg->clock, MACHINE_TIMEBASE_HZ);
+	gclock_init(&m->clock, cfg->clock, MACHINE_TIMEBASE_HZ, &m->cpu.instret);
 	if (cfg->kernel && boot_read_files(m, e) < 0)
 		return -1;
 	/* Devices register in the order their nodes appear in the device tree. */
@@ -153,8 +250,18 @@ int machine_init(struct machine *m, const struct machine_config *cfg, struct err
 		return -1;
 	if (uart_init(&m->uart, m, MACHINE_UART_BASE, MACHINE_UART_IRQ, e) < 0)
 		return -1;
-	if (!cfg->kernel) {
-		/* A bare machine (unit tests): the hart starts at the base of RAM. */
+	if (cfg->journal) {
+		m->journal_fd = open(cfg->journal, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (m->journal_fd < 0)
+			return err_errno(e, "cannot open journal '%s'", cfg->journal);
+	}
+	if (cfg->start_paused) {
+		m->paused = true;
+		gclock_freeze(&m->clock);
+	}
+	if (!cfg->kernel || cfg->restoring) {
+		/* A bare machine (unit tests, or one about to load a snapshot): the hart starts at
+		 * the base of RAM. */
 		cpu_reset(&m->cpu, m, &m->ram, 0, m->ram.base, 0);
 		return 0;
 	}
@@ -163,6 +270,9 @@ int machine_init(struct machine *m, const struct machine_config *cfg, struct err
 
 void machine_destroy(struct machine *m)
 {
+	if (m->journal_fd >= 0)
+		close(m->journal_fd);
+	m->journal_fd = -1;
 	console_destroy(&m->console);
 	ram_destroy(&m->ram);
 	free(m->kernel_img);
@@ -201,19 +311,71 @@ static void machine_poll(struct machine *m, int64_t timeout_ns)
 	}
 }
 
+/* How many steps the hart may run before the loop must look again. */
+static uint64_t machine_slice(struct machine *m)
+{
+	uint64_t slice = MACHINE_SLICE;
+	struct cpu *c = &m->cpu;
+
+	if (m->pause_at != UINT64_MAX && m->pause_at - c->instret < slice)
+		slice = m->pause_at - c->instret;
+	if (m->clock.mode == GCLOCK_ICOUNT && c->timecmp != UINT64_MAX) {
+		uint64_t until = gclock_insns_until(&m->clock, c->timecmp);
+
+		if (until > 0 && until < slice)
+			slice = until;
+	}
+	return slice;
+}
+
+/* The hart is in WFI with nothing pending: wait for its timer or a descriptor. */
+static void machine_wfi(struct machine *m)
+{
+	struct cpu *c = &m->cpu;
+
+	m->wfi_sleeps++;
+	if (m->clock.mode == GCLOCK_ICOUNT) {
+		/* Deterministic: time jumps to the deadline; only a descriptor can end an
+		 * endless wait. */
+		if (c->timecmp != UINT64_MAX) {
+			gclock_skip_to(&m->clock, c->timecmp);
+			machine_poll(m, 0);
+		} else {
+			machine_poll(m, -1);
+		}
+		return;
+	}
+	machine_poll(m, c->timecmp == UINT64_MAX ? -1 : gclock_ns_until(&m->clock, c->timecmp));
+}
+
 enum machine_exit machine_run(struct machine *m, struct err *e)
 {
 	struct cpu *c = &m->cpu;
 
+	machine_journal(m, m->paused ? "PAUSE" : "RUN", "start");
 	while (m->exit == MACHINE_RUNNING) {
 		if (m->reboot_requested) {
 			m->reboot_requested = false;
 			m->reboots++;
 			log_info("guest requested a reboot");
+			if (!m->kernel_img && m->cfg.restoring) {
+				err_set(e, "the guest rebooted, but there is no --kernel to boot it again");
+				m->exit = MACHINE_ERROR;
+				break;
+			}
 			if (machine_reset(m, e) < 0) {
 				m->exit = MACHINE_ERROR;
 				break;
 			}
+		}
+		if (m->paused) {
+			machine_poll(m, -1);
+			continue;
+		}
+		if (c->instret >= m->pause_at) {
+			m->pause_at = UINT64_MAX;
+			machine_pause(m, "instret");
+			continue;
 		}
 		machine_update_timer(m);
 		if (c->hsm != HSM_STARTED) {
@@ -223,18 +385,26 @@ enum machine_exit machine_run(struct machine *m, struct err *e)
 		}
 		if (c->wfi) {
 			if (!cpu_irq_waiting(c)) {
-				int64_t wait = c->timecmp == UINT64_MAX
-						       ? -1
-						       : gclock_ns_until(&m->clock, c->timecmp);
-
-				m->wfi_sleeps++;
-				machine_poll(m, wait);
+				machine_wfi(m);
 				continue;
 			}
 			c->wfi = 0;
 		}
-		cpu_run(c, MACHINE_SLICE);
+		cpu_run(c, machine_slice(m));
 		machine_poll(m, 0);
+	}
+	switch (m->exit) {
+	case MACHINE_SHUTDOWN:
+		machine_journal(m, "STOP", "shutdown");
+		machine_emit(m, "SHUTDOWN", "{\"reason\": \"guest\"}");
+		break;
+	case MACHINE_QUIT:
+		machine_journal(m, "STOP", "quit");
+		machine_emit(m, "SHUTDOWN", "{\"reason\": \"host\"}");
+		break;
+	default:
+		machine_journal(m, "STOP", "error");
+		break;
 	}
 	return m->exit;
 }

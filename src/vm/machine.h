@@ -44,7 +44,7 @@
 
 #define MACHINE_MAX_REGIONS 16
 #define MACHINE_MAX_DEVS 16
-#define MACHINE_MAX_POLLFDS 16
+#define MACHINE_MAX_POLLFDS 32
 
 struct machine;
 
@@ -71,6 +71,8 @@ struct machine_dev {
 	int (*fdt)(void *opaque, struct machine *m, void *fdt);
 	/* Return to power-on state (reboot). */
 	void (*reset)(void *opaque);
+	/* Migratable state, or NULL if the device has none. */
+	const struct state_desc *state;
 };
 
 /* A descriptor the run loop polls for a device or backend. */
@@ -88,6 +90,9 @@ struct machine_config {
 	uint64_t mem_size;   /* bytes */
 	const char *console; /* "stdio", "unix:PATH" or "null" */
 	enum gclock_mode clock;
+	const char *journal;  /* file to append run/pause transitions to, or NULL */
+	bool start_paused;    /* wait for a resume before running the hart */
+	bool restoring;	      /* RAM and state will be loaded: read the kernel, don't place it */
 };
 
 /* Why the run loop ended. */
@@ -122,6 +127,18 @@ struct machine {
 	bool reboot_requested;
 	uint64_t reboots;
 	uint64_t wfi_sleeps;
+
+	/* run control */
+	bool paused;
+	uint64_t pause_at;	/* pause when instret reaches this (UINT64_MAX: never) */
+	int journal_fd;
+	/* events (STOP, RESUME, SHUTDOWN, ...) go to this listener, e.g. the control socket */
+	void (*event)(void *opaque, const char *name, const char *data_json);
+	void *event_opaque;
+
+	/* dirty logging */
+	bool dirty_logging;
+	uint64_t dirty_collections;
 };
 
 /* Build the machine from its configuration: RAM, devices, boot blobs, device tree. */
@@ -157,5 +174,22 @@ void machine_request_quit(struct machine *m);
 
 /* Put the RAM image of the boot blobs, the device tree and the hart back to their start. */
 int machine_reset(struct machine *m, struct err *e);
+
+/* Pause and resume the hart (at an instruction boundary), journalled and announced as the
+ * STOP and RESUME events. The guest clock is frozen while paused. */
+void machine_pause(struct machine *m, const char *reason);
+void machine_resume(struct machine *m, const char *reason);
+/* Journal a transition: "<monotonic ns> <realtime ns> <WHAT> <reason>". */
+void machine_journal(struct machine *m, const char *what, const char *reason);
+/* Announce an event to the listener; data_json is an object or NULL. */
+void machine_emit(struct machine *m, const char *name, const char *data_json);
+
+/* Dirty logging. start clears the bitmap; collect copies it into out (ram.nwords words),
+ * clears it and drops the hart's write-TLB entries, so the next store to every page is seen
+ * again; returns the number of dirty pages. Call between two slices of the run loop (the
+ * only thread there is), never from inside cpu_run. */
+void machine_dirty_start(struct machine *m);
+uint64_t machine_dirty_collect(struct machine *m, uint64_t *out);
+void machine_dirty_stop(struct machine *m);
 
 #endif
