@@ -15,8 +15,8 @@ SAN := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fram
 LDLIBS := -lfdt
 
 COMMON_SRC := src/common/buf.c src/common/err.c src/common/json.c src/common/log.c
-VM_SRC := src/vm/boot.c src/vm/console.c src/vm/cpu.c src/vm/dtb.c src/vm/gclock.c \
-	src/vm/machine.c src/vm/mmu.c src/vm/plic.c src/vm/ram.c src/vm/sbi.c src/vm/state.c src/vm/uart.c
+VM_SRC := src/vm/boot.c src/vm/console.c src/vm/cpu.c src/vm/control.c src/vm/dtb.c src/vm/gclock.c \
+	src/vm/machine.c src/vm/mmu.c src/vm/plic.c src/vm/ram.c src/vm/sbi.c src/vm/snapshot.c src/vm/state.c src/vm/stream.c src/vm/uart.c
 LIB_SRC := $(COMMON_SRC) $(VM_SRC)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 
@@ -25,31 +25,35 @@ objs = $(patsubst %.c,$(O)/$(1)/%.o,$(2))
 
 .PHONY: all check unit guest format clean
 .SECONDARY:
-all: $(O)/bin/ferry-vm
+all: $(O)/bin/ferry-vm $(O)/bin/ferry-vmctl
 
 $(O)/rel/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -c -o $@ $<
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -c -o $@ $<
 
 $(O)/san/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) $(SAN) $(CFLAGS) -c -o $@ $<
+	@echo "  CC-SAN  $<"
+	@$(CC) $(CFLAGS_BASE) $(SAN) $(CFLAGS) -c -o $@ $<
 
 $(O)/bin/ferry-vm: $(call objs,rel,$(LIB_SRC) src/vm/main.c)
 	@mkdir -p $(dir $@)
-	$(CC) $(OPT) -o $@ $^ $(LDLIBS)
+	@echo "  LD      $@"
+	@$(CC) $(OPT) -o $@ $^ $(LDLIBS)
 
 $(O)/bin/ferry-vm-san: $(call objs,san,$(LIB_SRC) src/vm/main.c)
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN) -o $@ $^ $(LDLIBS)
+	@echo "  LD-SAN  $@"
+	@$(CC) $(SAN) -o $@ $^ $(LDLIBS)
 
 $(O)/tests/rel/%: $(O)/rel/tests/unit/%.o $(O)/rel/tests/unit/harness.o $(call objs,rel,$(LIB_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(OPT) -o $@ $^ $(LDLIBS) -lcmocka
+	@$(CC) $(OPT) -o $@ $^ $(LDLIBS) -lcmocka
 
 $(O)/tests/san/%: $(O)/san/tests/unit/%.o $(O)/san/tests/unit/harness.o $(call objs,san,$(LIB_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN) -o $@ $^ $(LDLIBS) -lcmocka
+	@$(CC) $(SAN) -o $@ $^ $(LDLIBS) -lcmocka
 
 UNIT_NAMES := $(basename $(notdir $(TEST_SRC)))
 UNIT_BINS := $(addprefix $(O)/tests/rel/,$(UNIT_NAMES)) $(addprefix $(O)/tests/san/,$(UNIT_NAMES))
@@ -68,3 +72,8 @@ clean:
 	rm -rf $(O)/rel $(O)/san $(O)/bin $(O)/tests
 
 -include $(shell find $(O)/rel $(O)/san -name '*.d' 2>/dev/null)
+
+$(O)/bin/ferry-vmctl: $(call objs,rel,src/tools/vmctl.c $(COMMON_SRC))
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	@$(CC) $(OPT) -o $@ $^

@@ -8,12 +8,15 @@
  * command line (or reboots it, with `ferry.reboot`). Otherwise it stays up,
  * idle, so the machine can be driven from outside.
  *
+ * `ferry.work=idle` prints a heartbeat line every second.
+ *
  * Marker lines (one per line, on the console):
  *   ferry-init: up linux=<release> uptime=<s.ms>
  *   ferry-run: begin <name>
  *   ferry-run: end <name> status=<n>
  *   ferry-init: poweroff
  *   ferry-init: reboot
+ *   ferry-work: heartbeat <n> uptime=<s.ms>
  */
 #include "../lib/rt.h"
 
@@ -158,6 +161,38 @@ static void run_programs(char *list)
 	}
 }
 
+/* Is word one of the comma-separated items of list? */
+static int has_word(const char *list, const char *word)
+{
+	unsigned long n = rt_strlen(word);
+
+	while (*list) {
+		const char *end = list;
+
+		while (*end && *end != ',')
+			end++;
+		if ((unsigned long)(end - list) == n && memcmp(list, word, n) == 0)
+			return 1;
+		list = *end ? end + 1 : end;
+	}
+	return 0;
+}
+
+/* The idle workload: a heartbeat line with the uptime every second, forever. */
+static void heartbeat(void)
+{
+	char up[32], n[24];
+	unsigned long long beat = 0;
+
+	for (;;) {
+		rt_nanosleep(1000000000LL);
+		fmt_secs(up, rt_now_ns(RT_CLOCK_BOOTTIME));
+		fmt_uint(n, ++beat);
+		say("ferry-work: heartbeat ", n, " uptime=");
+		say(up, "\n", 0);
+	}
+}
+
 int main(void)
 {
 	struct rt_utsname u;
@@ -191,6 +226,8 @@ int main(void)
 		reboot(LINUX_REBOOT_CMD_POWER_OFF);
 		say("ferry-init: poweroff failed\n", 0, 0);
 	}
+	if (cmdline_get("ferry.work", value, sizeof(value)) && has_word(value, "idle"))
+		heartbeat();
 	for (;;)
 		rt_nanosleep(3600LL * 1000000000LL);
 	return 0;

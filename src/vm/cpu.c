@@ -25,6 +25,7 @@
 #include "mmu.h"
 #include "ram.h"
 #include "sbi.h"
+#include "state.h"
 
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
@@ -108,6 +109,8 @@ static bool cpu_check_interrupts(struct cpu *c)
 	if (c->priv == PRIV_S && !(c->sstatus & SSTATUS_SIE))
 		return false;
 	int irq = (pending & SIP_SEIP) ? IRQ_SEI : (pending & SIP_SSIP) ? IRQ_SSI : IRQ_STI;
+
+	c->irqs_taken[irq / 4]++; /* 1, 5, 9 -> 0, 1, 2 */
 
 	cpu_trap(c, CAUSE_INTERRUPT | (uint64_t)irq, 0);
 	return true;
@@ -1182,3 +1185,69 @@ uint64_t cpu_run(struct cpu *c, uint64_t max)
 	}
 	return n;
 }
+
+/* ---- migratable state --------------------------------------------------------------------- */
+
+/* Checks a range cannot express, then the caches: a loaded hart starts with an empty TLB. */
+static int cpu_post_load(void *obj, struct err *e)
+{
+	struct cpu *c = obj;
+	uint64_t mode = c->satp >> 60;
+
+	if (c->sstatus & ~SSTATUS_WMASK)
+		return err_set(e, "field 'sstatus': bits 0x%llx do not exist",
+			       (unsigned long long)(c->sstatus & ~SSTATUS_WMASK));
+	if ((c->sie | c->sip) & ~SIE_MASK)
+		return err_set(e, "field 'sie' or 'sip': bits beyond SSIP, STIP and SEIP");
+	if (c->stvec & 2)
+		return err_set(e, "field 'stvec': reserved mode");
+	if (c->sepc & 1)
+		return err_set(e, "field 'sepc': odd address");
+	if (c->scounteren & ~7ull)
+		return err_set(e, "field 'scounteren': bits beyond CY, TM and IR");
+	if (c->senvcfg & ~1ull)
+		return err_set(e, "field 'senvcfg': bits beyond FIOM");
+	if (!((mode == SATP_MODE_BARE && c->satp == 0) ||
+	      (mode == SATP_MODE_SV39 && !(c->satp & ~((SATP_MODE_SV39 << 60) | SATP_PPN_MASK)))))
+		return err_set(e, "field 'satp': 0x%llx is not a value this hart can hold",
+			       (unsigned long long)c->satp);
+	c->x[0] = 0;
+	c->exc_cause = 0;
+	c->exc_tval = 0;
+	c->stop = false;
+	cpu_update_tlb_set(c);
+	cpu_tlb_flush(c);
+	return 0;
+}
+
+static const struct state_field cpu_fields[] = {
+	STATE_ARRAY(struct cpu, x),
+	STATE_FIELD(struct cpu, pc),
+	STATE_FIELD(struct cpu, instret),
+	STATE_FIELD(struct cpu, sstatus),
+	STATE_FIELD(struct cpu, sie),
+	STATE_FIELD(struct cpu, sip),
+	STATE_FIELD(struct cpu, stvec),
+	STATE_FIELD(struct cpu, sscratch),
+	STATE_FIELD(struct cpu, sepc),
+	STATE_FIELD(struct cpu, scause),
+	STATE_FIELD(struct cpu, stval),
+	STATE_FIELD(struct cpu, satp),
+	STATE_FIELD(struct cpu, scounteren),
+	STATE_FIELD(struct cpu, senvcfg),
+	STATE_FIELD(struct cpu, timecmp),
+	STATE_FIELD(struct cpu, lr_addr),
+	STATE_FIELD_MAX(struct cpu, hartid, 0),
+	STATE_FIELD_MAX(struct cpu, priv, PRIV_S),
+	STATE_FIELD_MAX(struct cpu, lr_valid, 1),
+	STATE_FIELD_MAX(struct cpu, hsm, HSM_SUSPENDED),
+	STATE_FIELD_MAX(struct cpu, wfi, 1),
+};
+
+const struct state_desc cpu_state = {
+	.name = "cpu",
+	.version = 1,
+	.fields = cpu_fields,
+	.nfields = STATE_NFIELDS(cpu_fields),
+	.post_load = cpu_post_load,
+};

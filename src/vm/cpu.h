@@ -15,6 +15,7 @@
 
 struct machine;
 struct ram;
+struct state_desc;
 
 enum cpu_priv { PRIV_U = 0, PRIV_S = 1 };
 
@@ -128,8 +129,12 @@ struct cpu {
 	bool stop;	    /* leave cpu_run() at the next instruction boundary */
 	uint64_t exc_cause; /* the exception being raised by the current instruction */
 	uint64_t exc_tval;
+	uint64_t irqs_taken[3]; /* interrupts taken: software, timer, external (statistics) */
 	struct cpu_tlb_entry tlb[TLB_SETS][3][TLB_ENTRIES];
 };
+
+/* The hart's migratable state (state.h). */
+extern const struct state_desc cpu_state;
 
 /* Put the hart in its reset state: S-mode, pc, a0 = hart id, a1 = opaque (the DTB). */
 void cpu_reset(struct cpu *c, struct machine *m, struct ram *ram, uint32_t hartid, uint64_t pc,

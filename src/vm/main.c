@@ -17,23 +17,36 @@
 
 #include "../common/err.h"
 #include "../common/log.h"
+#include "control.h"
 #include "machine.h"
+#include "snapshot.h"
 
 #define EXIT_USAGE 2
 #define EXIT_STOPPED 3
 
 static const char usage[] =
 	"usage: ferry-vm --kernel Image [--initrd FILE] [--memory SIZE] [--append \"ARGS\"]\n"
-	"                [--console stdio|unix:PATH] [--log LEVEL]\n"
+	"                [--console stdio|unix:PATH|null] [--control unix:PATH]\n"
+	"                [--journal FILE] [--clock host|icount] [--paused] [--log LEVEL]\n"
+	"       ferry-vm --restore FILE [--kernel Image [--initrd FILE]] [options]\n"
 	"\n"
-	"Run a RISC-V RV64 virtual machine (QEMU virt layout) booting a Linux Image.\n"
+	"Run a RISC-V RV64 virtual machine (QEMU virt layout) booting a Linux Image,\n"
+	"or continue one saved with the control socket's \"save\" command.\n"
 	"\n"
-	"  --kernel FILE     RISC-V Linux Image to boot (required)\n"
+	"  --kernel FILE     RISC-V Linux Image to boot (required unless --restore)\n"
 	"  --initrd FILE     initramfs or initrd to pass to the kernel\n"
 	"  --memory SIZE     guest RAM, e.g. 256M or 1G (default 256M; K, M, G, T suffixes)\n"
 	"  --append ARGS     kernel command line (default \"console=ttyS0\")\n"
-	"  --console SPEC    where the serial console goes: stdio (default), or unix:PATH\n"
-	"                    to listen on a unix socket that one client at a time attaches to\n"
+	"  --console SPEC    where the serial console goes: stdio (default), unix:PATH to\n"
+	"                    listen on a unix socket that one client at a time attaches to,\n"
+	"                    or null\n"
+	"  --control SPEC    JSON control socket (QMP-like), unix:PATH; see docs/control.md\n"
+	"  --journal FILE    append every run/pause transition with its monotonic time\n"
+	"  --clock MODE      guest time from the host clock (host, default) or from\n"
+	"                    instructions retired (icount: deterministic, for tests)\n"
+	"  --paused          start paused; the control socket's resume starts the hart\n"
+	"  --restore FILE    continue the machine saved in FILE (memory and clock from it;\n"
+	"                    --kernel is then only needed if the guest reboots)\n"
 	"  --log LEVEL       error, warn (default), info or debug; also FERRY_LOG\n"
 	"  --help            this text\n"
 	"\n"
@@ -137,6 +150,11 @@ int main(int argc, char **argv)
 		{ "append", required_argument, NULL, 'a' },
 		{ "console", required_argument, NULL, 'c' },
 		{ "log", required_argument, NULL, 'l' },
+		{ "control", required_argument, NULL, 'C' },
+		{ "journal", required_argument, NULL, 'j' },
+		{ "clock", required_argument, NULL, 'K' },
+		{ "paused", no_argument, NULL, 'P' },
+		{ "restore", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -147,8 +165,11 @@ int main(int argc, char **argv)
 		.clock = GCLOCK_HOST,
 	};
 	static struct machine m; /* large (the TLB): not on the stack */
+	static struct control ctl;
 	struct err e = { { 0 } };
 	enum machine_exit ex;
+	const char *control = NULL, *restore = NULL;
+	bool memory_given = false, clock_given = false;
 	int opt, lvl;
 
 	log_set_name("ferry-vm");
@@ -168,6 +189,7 @@ int main(int argc, char **argv)
 					optarg);
 				return EXIT_USAGE;
 			}
+			memory_given = true;
 			break;
 		case 'a':
 			cfg.append = optarg;
@@ -184,6 +206,29 @@ int main(int argc, char **argv)
 			}
 			log_set_level((enum log_level)lvl);
 			break;
+		case 'C':
+			control = optarg;
+			break;
+		case 'j':
+			cfg.journal = optarg;
+			break;
+		case 'K':
+			if (strcmp(optarg, "host") == 0) {
+				cfg.clock = GCLOCK_HOST;
+			} else if (strcmp(optarg, "icount") == 0) {
+				cfg.clock = GCLOCK_ICOUNT;
+			} else {
+				fprintf(stderr, "ferry-vm: --clock '%s': expected host or icount\n", optarg);
+				return EXIT_USAGE;
+			}
+			clock_given = true;
+			break;
+		case 'P':
+			cfg.start_paused = true;
+			break;
+		case 'R':
+			restore = optarg;
+			break;
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
@@ -199,24 +244,43 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ferry-vm: unexpected argument '%s'\n", argv[optind]);
 		return EXIT_USAGE;
 	}
-	if (!cfg.kernel) {
+	if (!cfg.kernel && !restore) {
 		fprintf(stderr, "ferry-vm: --kernel is required\n%s", usage);
 		return EXIT_USAGE;
 	}
+	if (restore) {
+		struct snapshot_config sc;
 
-	if (machine_init(&m, &cfg, &e) < 0) {
+		if (snapshot_read_config(restore, &sc, &e) < 0) {
+			fprintf(stderr, "ferry-vm: %s\n", e.msg);
+			return 1;
+		}
+		if (memory_given && cfg.mem_size != sc.mem_size) {
+			fprintf(stderr, "ferry-vm: --memory %lluM differs from the snapshot's %lluM\n",
+				(unsigned long long)(cfg.mem_size >> 20),
+				(unsigned long long)(sc.mem_size >> 20));
+			return 1;
+		}
+		cfg.mem_size = sc.mem_size;
+		if (!clock_given)
+			cfg.clock = sc.clock;
+		cfg.restoring = true;
+	}
+
+	if (machine_init(&m, &cfg, &e) < 0 || (restore && snapshot_load(&m, restore, &e) < 0) ||
+	    (control && control_init(&ctl, &m, control, &e) < 0) || setup_signals(&m, &e) < 0) {
 		fprintf(stderr, "ferry-vm: %s\n", e.msg);
+		control_destroy(&ctl);
 		machine_destroy(&m);
 		return 1;
 	}
-	if (setup_signals(&m, &e) < 0) {
-		fprintf(stderr, "ferry-vm: %s\n", e.msg);
-		machine_destroy(&m);
-		return 1;
-	}
-	log_info("booting %s with %" PRIu64 " MiB", cfg.kernel, cfg.mem_size >> 20);
+	if (restore)
+		log_info("restored %s (%" PRIu64 " MiB)", restore, cfg.mem_size >> 20);
+	else
+		log_info("booting %s with %" PRIu64 " MiB", cfg.kernel, cfg.mem_size >> 20);
 	ex = machine_run(&m, &e);
 	log_info("stopped after %" PRIu64 " instructions", m.cpu.instret);
+	control_destroy(&ctl);
 	machine_destroy(&m);
 	switch (ex) {
 	case MACHINE_SHUTDOWN:

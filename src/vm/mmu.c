@@ -28,8 +28,9 @@ bool mmu_translate(struct cpu *c, uint64_t va, enum cpu_access acc, uint64_t *pa
 		*pa = va;
 		return true;
 	}
-	/* Sv39: bits 63..39 must all equal bit 38. */
-	if ((uint64_t)(((int64_t)va << 25) >> 25) != va)
+	/* Sv39: bits 63..39 must all equal bit 38, so bits 63..38 are all zeros or all ones.
+	 * (Tested unsigned: shifting a negative int64_t left is undefined behaviour.) */
+	if ((va >> 38) != 0 && (va >> 38) != (UINT64_MAX >> 38))
 		goto page_fault;
 
 	/* Step 1-2: a = satp.ppn * PAGESIZE, i = LEVELS - 1. */
@@ -49,6 +50,10 @@ bool mmu_translate(struct cpu *c, uint64_t va, enum cpu_access acc, uint64_t *pa
 		/* Step 4: a leaf has R or X; otherwise descend. */
 		if (pte & (PTE_R | PTE_X))
 			break;
+		/* In a pointer, D, A and U are reserved for future standard use, so step 3
+		 * faults on them too. */
+		if (pte & (PTE_D | PTE_A | PTE_U))
+			goto page_fault;
 		a = ((pte >> PTE_PPN_SHIFT) & SATP_PPN_MASK) << 12;
 	}
 	if (i < 0)

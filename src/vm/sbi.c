@@ -116,14 +116,19 @@ static struct sbi_ret sbi_hsm(struct cpu *c, uint64_t fid)
 		if (hartid != c->hartid)
 			return sbi_err(SBI_ERR_INVALID_PARAM);
 		return sbi_ok(c->hsm);
-	case 3: /* hart_suspend: retentive (type 0) behaves as WFI */
-		if ((uint32_t)c->x[A0] != 0)
-			return sbi_err(SBI_ERR_NOT_SUPPORTED);
+	case 3: { /* hart_suspend: the default retentive type behaves as WFI */
+		uint32_t type = (uint32_t)c->x[A0];
+
+		if ((type > 0 && type < 0x10000000u) || (type > 0x80000000u && type < 0x90000000u))
+			return sbi_err(SBI_ERR_INVALID_PARAM); /* reserved types */
+		if (type != 0)
+			return sbi_err(SBI_ERR_NOT_SUPPORTED); /* valid, not implemented */
 		if (!cpu_irq_waiting(c)) {
 			c->wfi = 1;
 			c->stop = true;
 		}
 		return sbi_ok(0);
+	}
 	default:
 		return sbi_err(SBI_ERR_NOT_SUPPORTED);
 	}
@@ -135,7 +140,8 @@ static struct sbi_ret sbi_srst(struct cpu *c, uint64_t fid)
 
 	if (fid != 0)
 		return sbi_err(SBI_ERR_NOT_SUPPORTED);
-	if (type > 2 || (reason > 1 && reason < 0xf0000000u))
+	/* Reserved types and reasons, and the platform-specific ones (none implemented). */
+	if (type > 2 || reason > 1)
 		return sbi_err(SBI_ERR_INVALID_PARAM);
 	if (type == 0)
 		machine_request_shutdown(c->m);
@@ -215,6 +221,12 @@ void sbi_ecall(struct cpu *c)
 		r = sbi_srst(c, fid);
 		break;
 	default:
+		if (eid <= 0x0f) {
+			/* The legacy range (send_ipi, the remote fences, reserved ids): the legacy
+			 * convention returns in a0 only and preserves every other register. */
+			c->x[A0] = (uint64_t)SBI_ERR_NOT_SUPPORTED;
+			return;
+		}
 		r = sbi_err(SBI_ERR_NOT_SUPPORTED);
 		break;
 	}

@@ -1,0 +1,419 @@
+/* snapshot.c - save and restore a whole machine through the stream format. */
+#include "snapshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../common/json.h"
+#include "machine.h"
+#include "state.h"
+#include "stream.h"
+
+#define SNAPSHOT_ISA "rv64imac_zicntr_zicsr_zifencei"
+
+static bool page_is_zero(const uint8_t *p)
+{
+	uint64_t acc = 0;
+
+	for (unsigned i = 0; i < RAM_PAGE_SIZE; i += 8) {
+		uint64_t v;
+
+		memcpy(&v, p + i, 8);
+		acc |= v;
+	}
+	return acc == 0;
+}
+
+static void snapshot_config_json(struct machine *m, struct jbuf *j)
+{
+	jbuf_add(j, "{\"memory\": %llu, \"harts\": 1, \"isa\": \"%s\", \"mmu\": \"sv39\", ",
+		 (unsigned long long)m->ram.size, SNAPSHOT_ISA);
+	jbuf_add(j, "\"clock\": \"%s\", \"devices\": [",
+		 m->clock.mode == GCLOCK_ICOUNT ? "icount" : "host");
+	int n = 0;
+
+	for (int i = 0; i < m->ndevs; i++) {
+		if (!m->devs[i].state)
+			continue;
+		jbuf_add(j, "%s", n++ ? ", " : "");
+		jbuf_str(j, m->devs[i].state->name);
+	}
+	jbuf_add(j, "]}");
+}
+
+static void snapshot_write_pages(struct machine *m, struct stream_writer *w)
+{
+	struct buf rec;
+	uint32_t count = 0;
+
+	buf_init(&rec);
+	buf_put_u32(&rec, 0); /* count, patched below */
+	for (uint64_t pfn = 0; pfn < m->ram.npages; pfn++) {
+		const uint8_t *page = ram_ptr(&m->ram, m->ram.base + pfn * RAM_PAGE_SIZE);
+
+		if (page_is_zero(page))
+			continue;
+		buf_put_u64(&rec, pfn);
+		buf_put_u8(&rec, STREAM_PAGE_RAW);
+		buf_put(&rec, page, RAM_PAGE_SIZE);
+		if (++count == STREAM_PAGES_PER_RECORD) {
+			memcpy(rec.p, &count, 4);
+			stream_write_record(w, STREAM_PAGES, rec.p, rec.len);
+			buf_reset(&rec);
+			buf_put_u32(&rec, 0);
+			count = 0;
+		}
+	}
+	if (count) {
+		uint8_t le[4] = { (uint8_t)count, (uint8_t)(count >> 8), (uint8_t)(count >> 16),
+				  (uint8_t)(count >> 24) };
+
+		memcpy(rec.p, le, 4);
+		stream_write_record(w, STREAM_PAGES, rec.p, rec.len);
+	}
+	buf_free(&rec);
+}
+
+static void snapshot_write_devices(struct machine *m, struct stream_writer *w)
+{
+	struct buf rec;
+
+	buf_init(&rec);
+	state_save(&cpu_state, &m->cpu, &rec);
+	stream_write_record(w, STREAM_DEVICE, rec.p, rec.len);
+	for (int i = 0; i < m->ndevs; i++) {
+		if (!m->devs[i].state)
+			continue;
+		buf_reset(&rec);
+		state_save(m->devs[i].state, m->devs[i].opaque, &rec);
+		stream_write_record(w, STREAM_DEVICE, rec.p, rec.len);
+	}
+	buf_free(&rec);
+}
+
+int snapshot_save(struct machine *m, const char *path, struct err *e)
+{
+	char tmp[4096], dir[4096];
+	struct stream_writer w;
+	struct jbuf cfg;
+	struct buf clk;
+	int fd, dfd;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return err_set(e, "snapshot path too long");
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return err_errno(e, "cannot create %s", tmp);
+	stream_writer_init(&w, fd);
+	stream_write_header(&w);
+	jbuf_init(&cfg);
+	snapshot_config_json(m, &cfg);
+	stream_write_record(&w, STREAM_CONFIG, cfg.p, cfg.len);
+	jbuf_free(&cfg);
+	snapshot_write_pages(m, &w);
+	snapshot_write_devices(m, &w);
+	buf_init(&clk);
+	buf_put_u64(&clk, gclock_ns(&m->clock));
+	buf_put_u64(&clk, (uint64_t)gclock_realtime_ns());
+	buf_put_u32(&clk, (uint32_t)m->clock.mode);
+	stream_write_record(&w, STREAM_CLOCK, clk.p, clk.len);
+	buf_free(&clk);
+	stream_write_record(&w, STREAM_END, NULL, 0);
+	if (stream_writer_finish(&w, e) < 0 || fsync(fd) != 0) {
+		if (!e->msg[0] || errno)
+			err_errno(e, "writing %s", tmp);
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	close(fd);
+	if (rename(tmp, path) != 0) {
+		err_errno(e, "renaming %s to %s", tmp, path);
+		unlink(tmp);
+		return -1;
+	}
+	/* Make the rename durable. */
+	snprintf(dir, sizeof(dir), "%s", path);
+	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+}
+
+static int snapshot_parse_config(const struct buf *rec, struct snapshot_config *cfg,
+				 struct json **out, struct err *e)
+{
+	struct json *j = json_parse((const char *)rec->p, rec->len, e);
+	const char *isa = NULL, *clock = NULL;
+	int64_t mem = 0, harts = 0;
+
+	if (!j)
+		return err_prefix(e, "config record");
+	if (json_get_int(j, "memory", &mem, e) != 1 || json_get_int(j, "harts", &harts, e) != 1 ||
+	    json_get_str(j, "isa", &isa, e) != 1 || json_get_str(j, "clock", &clock, e) != 1) {
+		json_free(j);
+		if (!e->msg[0])
+			err_set(e, "missing field");
+		return err_prefix(e, "config record");
+	}
+	if (strcmp(isa, SNAPSHOT_ISA) != 0) {
+		err_set(e, "config record: guest ISA %s, this machine is %s", isa, SNAPSHOT_ISA);
+		json_free(j);
+		return -1;
+	}
+	if (harts != 1 || mem < (int64_t)MACHINE_MIN_RAM || (uint64_t)mem > MACHINE_MAX_RAM ||
+	    mem % (1 << 20)) {
+		err_set(e, "config record: %lld harts and %lld bytes of memory are not supported",
+			(long long)harts, (long long)mem);
+		json_free(j);
+		return -1;
+	}
+	if (strcmp(clock, "host") != 0 && strcmp(clock, "icount") != 0) {
+		err_set(e, "config record: unknown clock '%s'", clock);
+		json_free(j);
+		return -1;
+	}
+	cfg->mem_size = (uint64_t)mem;
+	cfg->harts = (unsigned)harts;
+	cfg->clock = strcmp(clock, "icount") == 0 ? GCLOCK_ICOUNT : GCLOCK_HOST;
+	if (out)
+		*out = j;
+	else
+		json_free(j);
+	return 0;
+}
+
+static int snapshot_open(const char *path, struct err *e)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return err_errno(e, "cannot open snapshot '%s'", path);
+	if (stream_read_header(fd, e) < 0) {
+		close(fd);
+		return err_prefix(e, "snapshot '%s'", path);
+	}
+	return fd;
+}
+
+int snapshot_read_config(const char *path, struct snapshot_config *cfg, struct err *e)
+{
+	struct buf rec;
+	uint32_t type;
+	int fd = snapshot_open(path, e), rc = -1;
+
+	if (fd < 0)
+		return -1;
+	buf_init(&rec);
+	if (stream_read_record(fd, &type, &rec, e) < 0)
+		goto out;
+	if (type != STREAM_CONFIG) {
+		err_set(e, "first record is %s, expected config", stream_type_name(type));
+		goto out;
+	}
+	rc = snapshot_parse_config(&rec, cfg, NULL, e);
+out:
+	if (rc < 0)
+		err_prefix(e, "snapshot '%s'", path);
+	buf_free(&rec);
+	close(fd);
+	return rc;
+}
+
+static int snapshot_check_devices(struct machine *m, const struct json *j, struct err *e)
+{
+	const struct json *devs = json_get(j, "devices");
+	size_t n = 0;
+
+	if (!devs || devs->type != JSON_ARRAY)
+		return err_set(e, "config record: no device list");
+	for (int i = 0; i < m->ndevs; i++) {
+		if (!m->devs[i].state)
+			continue;
+		if (n >= devs->len || devs->items[n].type != JSON_STRING ||
+		    strcmp(devs->items[n].str, m->devs[i].state->name) != 0)
+			return err_set(e, "config record: devices differ from this machine's (at %s)",
+				       m->devs[i].state->name);
+		n++;
+	}
+	if (n != devs->len)
+		return err_set(e, "config record: %zu devices, this machine has %zu", devs->len, n);
+	return 0;
+}
+
+static int snapshot_load_pages(struct machine *m, const struct buf *rec, struct err *e)
+{
+	struct rbuf r;
+	uint32_t count;
+
+	rbuf_init(&r, rec->p, rec->len);
+	if (!rbuf_get_u32(&r, &count) || count > STREAM_PAGES_PER_RECORD)
+		return err_set(e, "pages record: bad page count");
+	for (uint32_t i = 0; i < count; i++) {
+		uint64_t pfn;
+		uint8_t enc;
+
+		if (!rbuf_get_u64(&r, &pfn) || !rbuf_get_u8(&r, &enc))
+			return err_set(e, "pages record: truncated at page %u of %u", i, count);
+		if (pfn >= m->ram.npages)
+			return err_set(e, "pages record: page index %llu beyond memory (%llu pages)",
+				       (unsigned long long)pfn, (unsigned long long)m->ram.npages);
+		uint64_t gpa = m->ram.base + pfn * RAM_PAGE_SIZE;
+
+		if (enc == STREAM_PAGE_ZERO) {
+			ram_fill(&m->ram, gpa, 0, RAM_PAGE_SIZE);
+		} else if (enc == STREAM_PAGE_RAW) {
+			if (rbuf_left(&r) < RAM_PAGE_SIZE)
+				return err_set(e, "pages record: page %llu truncated",
+					       (unsigned long long)pfn);
+			ram_write(&m->ram, gpa, r.p + r.pos, RAM_PAGE_SIZE);
+			r.pos += RAM_PAGE_SIZE;
+		} else {
+			return err_set(e, "pages record: page %llu has unknown encoding %u",
+				       (unsigned long long)pfn, enc);
+		}
+	}
+	if (rbuf_left(&r))
+		return err_set(e, "pages record: %zu bytes after the last page", rbuf_left(&r));
+	return 0;
+}
+
+int snapshot_load(struct machine *m, const char *path, struct err *e)
+{
+	struct snapshot_config cfg;
+	struct json *cj = NULL;
+	struct buf rec;
+	uint32_t type;
+	int fd, rc = -1, ndev = 0, seen_clock = 0;
+
+	fd = snapshot_open(path, e);
+	if (fd < 0)
+		return -1;
+	buf_init(&rec);
+	if (stream_read_record(fd, &type, &rec, e) < 0)
+		goto out;
+	if (type != STREAM_CONFIG) {
+		err_set(e, "first record is %s, expected config", stream_type_name(type));
+		goto out;
+	}
+	if (snapshot_parse_config(&rec, &cfg, &cj, e) < 0)
+		goto out;
+	if (cfg.mem_size != m->ram.size) {
+		err_set(e, "snapshot has %lluM of memory, this machine %lluM",
+			(unsigned long long)(cfg.mem_size >> 20), (unsigned long long)(m->ram.size >> 20));
+		goto out;
+	}
+	if (snapshot_check_devices(m, cj, e) < 0)
+		goto out;
+	for (;;) {
+		if (stream_read_record(fd, &type, &rec, e) < 0)
+			goto out;
+		if (type == STREAM_END)
+			break;
+		if (type == STREAM_PAGES) {
+			if (ndev) {
+				err_set(e, "pages record after the device state");
+				goto out;
+			}
+			if (snapshot_load_pages(m, &rec, e) < 0)
+				goto out;
+		} else if (type == STREAM_DEVICE) {
+			struct rbuf r;
+			const struct state_desc *d = NULL;
+			void *obj = NULL;
+			int k = 0;
+
+			if (ndev == 0) {
+				d = &cpu_state;
+				obj = &m->cpu;
+			} else {
+				for (int i = 0; i < m->ndevs; i++) {
+					if (!m->devs[i].state)
+						continue;
+					if (++k == ndev) {
+						d = m->devs[i].state;
+						obj = m->devs[i].opaque;
+						break;
+					}
+				}
+			}
+			if (!d) {
+				err_set(e, "more device records than devices");
+				goto out;
+			}
+			rbuf_init(&r, rec.p, rec.len);
+			if (state_load(d, obj, &r, e) < 0)
+				goto out;
+			if (rbuf_left(&r)) {
+				err_set(e, "device '%s': %zu bytes after its last field", d->name,
+					rbuf_left(&r));
+				goto out;
+			}
+			ndev++;
+		} else if (type == STREAM_CLOCK) {
+			struct rbuf r;
+			uint64_t guest_ns, real_ns;
+			uint32_t mode;
+
+			rbuf_init(&r, rec.p, rec.len);
+			if (!rbuf_get_u64(&r, &guest_ns) || !rbuf_get_u64(&r, &real_ns) ||
+			    !rbuf_get_u32(&r, &mode) || rbuf_left(&r) || mode > GCLOCK_ICOUNT) {
+				err_set(e, "clock record malformed");
+				goto out;
+			}
+			/* A restored machine resumes at its saved guest time. */
+			gclock_set_ns(&m->clock, guest_ns);
+			seen_clock = 1;
+		} else {
+			err_set(e, "unexpected %s record", stream_type_name(type));
+			goto out;
+		}
+	}
+	if (!seen_clock) {
+		err_set(e, "no clock record");
+		goto out;
+	}
+	int want = 1;
+
+	for (int i = 0; i < m->ndevs; i++)
+		want += m->devs[i].state != NULL;
+	if (ndev != want) {
+		err_set(e, "%d device records, expected %d", ndev, want);
+		goto out;
+	}
+	/* Nothing may follow END. */
+	char extra;
+
+	if (read(fd, &extra, 1) != 0) {
+		err_set(e, "data after the end record");
+		goto out;
+	}
+	machine_update_timer(m);
+	rc = 0;
+out:
+	if (rc < 0)
+		err_prefix(e, "snapshot '%s'", path);
+	json_free(cj);
+	buf_free(&rec);
+	close(fd);
+	return rc;
+}
+
+void snapshot_hash(struct machine *m, uint64_t *ram_hash, uint64_t *dev_hash)
+{
+	uint64_t h = STATE_HASH_INIT;
+
+	*ram_hash = state_hash_bytes(STATE_HASH_INIT, m->ram.host, m->ram.size);
+	h ^= state_hash(&cpu_state, &m->cpu);
+	for (int i = 0; i < m->ndevs; i++)
+		if (m->devs[i].state)
+			h = h * 31 + state_hash(m->devs[i].state, m->devs[i].opaque);
+	*dev_hash = h;
+}

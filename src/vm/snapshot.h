@@ -1,0 +1,35 @@
+/* snapshot.h - a whole machine to a file in the stream format, and back.
+ *
+ * A snapshot is a stream (stream.h) holding: CONFIG, the non-zero RAM pages
+ * (pages not mentioned are zero), a DEVICE record per device (the hart
+ * first, then every registered device with state, in registration order),
+ * CLOCK and END. It is written to FILE.tmp, synced and renamed, so a
+ * half-written snapshot is never found under its name.
+ */
+#ifndef FERRY_SNAPSHOT_H
+#define FERRY_SNAPSHOT_H
+
+#include <stdint.h>
+
+#include "../common/err.h"
+#include "gclock.h"
+
+struct machine;
+
+/* The guest-visible configuration a snapshot or stream carries. */
+struct snapshot_config {
+	uint64_t mem_size;
+	unsigned harts;
+	enum gclock_mode clock;
+};
+
+/* Write the machine (paused, or between two slices of the run loop) to path. */
+int snapshot_save(struct machine *m, const char *path, struct err *e);
+/* Read only the configuration of a snapshot file (to build the machine that loads it). */
+int snapshot_read_config(const char *path, struct snapshot_config *cfg, struct err *e);
+/* Load a snapshot into a machine built with the same configuration. */
+int snapshot_load(struct machine *m, const char *path, struct err *e);
+/* A hash of RAM and of every device's state, for tests comparing two machines. */
+void snapshot_hash(struct machine *m, uint64_t *ram_hash, uint64_t *dev_hash);
+
+#endif
