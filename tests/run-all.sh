@@ -30,6 +30,8 @@ suite() { # name command...
 }
 
 suite unit make -s -j"$(nproc)" check
+suite lint-ram-writes bash tests/lint/ram-writes.sh
+suite lint-self-test bash tests/lint/ram-writes.sh --self-test
 if [ -f tests/diff/run.sh ]; then suite diff bash tests/diff/run.sh; fi
 for t in tests/integration/*.sh; do
 	suite "integration-$(basename "$t" .sh)" bash "$t"

@@ -121,7 +121,7 @@ static bool cpu_check_interrupts(struct cpu *c)
 /* Translate va for acc and, if it maps RAM, install the TLB entry. Returns the physical
  * address through *pa; *host is the host pointer for RAM or NULL for anything else. */
 static bool cpu_translate(struct cpu *c, uint64_t va, enum cpu_access acc, uint64_t *pa,
-			  uint8_t **host)
+			  const uint8_t **host)
 {
 	uint64_t cause;
 
@@ -129,8 +129,10 @@ static bool cpu_translate(struct cpu *c, uint64_t va, enum cpu_access acc, uint6
 		return cpu_raise(c, cause, va);
 	*host = NULL;
 	if (ram_contains(c->ram, *pa & ~0xfffull, RAM_PAGE_SIZE)) {
-		uint8_t *page = acc == ACC_W ? ram_page_for_write(c->ram, *pa)
-					     : (uint8_t *)ram_ptr(c->ram, *pa & ~0xfffull);
+		/* A write entry gets its pointer only from ram_page_for_write(), which marks
+		 * the page dirty first; read and execute entries never write. */
+		const uint8_t *page = acc == ACC_W ? ram_page_for_write(c->ram, *pa)
+						   : ram_ptr(c->ram, *pa & ~0xfffull);
 		struct cpu_tlb_entry *e = &c->tlb[c->tlb_set][acc][(va >> 12) % TLB_ENTRIES];
 
 		e->vpn = va >> 12;
@@ -143,7 +145,7 @@ static bool cpu_translate(struct cpu *c, uint64_t va, enum cpu_access acc, uint6
 static bool cpu_load_slow(struct cpu *c, uint64_t va, unsigned size, uint64_t *val)
 {
 	uint64_t pa, pa2;
-	uint8_t *h, *h2;
+	const uint8_t *h, *h2;
 
 	if (((va & 0xfff) + size) > 0x1000) {
 		/* Crosses a page: translate both before reading either. */
@@ -193,7 +195,7 @@ static inline bool cpu_load(struct cpu *c, uint64_t va, unsigned size, uint64_t 
 static bool cpu_store_slow(struct cpu *c, uint64_t va, unsigned size, uint64_t val)
 {
 	uint64_t pa, pa2;
-	uint8_t *h, *h2;
+	const uint8_t *h, *h2;
 
 	if (((va & 0xfff) + size) > 0x1000) {
 		uint64_t va2 = (va + size) & ~0xfffull;
@@ -242,22 +244,25 @@ static inline bool cpu_store(struct cpu *c, uint64_t va, unsigned size, uint64_t
  * both permissions; a store fault is reported, as the spec says for AMOs). */
 static bool cpu_amo_ptr(struct cpu *c, uint64_t va, unsigned size, uint8_t **host)
 {
+	const uint8_t *h;
 	uint64_t pa;
 
 	if (va & (size - 1))
 		return cpu_raise(c, EXC_STORE_MISALIGNED, va);
-	if (!cpu_translate(c, va, ACC_W, &pa, host))
+	if (!cpu_translate(c, va, ACC_W, &pa, &h))
 		return false;
-	if (!*host)
+	if (!h)
 		return cpu_raise(c, EXC_STORE_ACCESS, va);
-	/* Reading requires R as well (W without R is reserved, so W implies R here). */
+	/* Reading requires R as well (W without R is reserved, so W implies R here). The
+	 * writable pointer comes from the RAM accessor, which marks the page. */
+	*host = ram_page_for_write(c->ram, pa) + (pa & 0xfff);
 	return true;
 }
 
 static bool cpu_fetch_slow(struct cpu *c, uint32_t *insn)
 {
 	uint64_t pc = c->pc, pa;
-	uint8_t *h;
+	const uint8_t *h;
 	uint16_t lo, hi;
 
 	if (!cpu_translate(c, pc, ACC_X, &pa, &h))
@@ -752,18 +757,19 @@ static bool cpu_exec_amo(struct cpu *c, uint32_t insn)
 		return cpu_raise(c, EXC_ILLEGAL, insn);
 
 	if (f5 == 0x02) { /* LR */
+		const uint8_t *rh;
 		uint64_t pa;
 
 		if (rs2 != 0)
 			return cpu_raise(c, EXC_ILLEGAL, insn);
 		if (va & (size - 1))
 			return cpu_raise(c, EXC_LOAD_MISALIGNED, va);
-		if (!cpu_translate(c, va, ACC_R, &pa, &h))
+		if (!cpu_translate(c, va, ACC_R, &pa, &rh))
 			return false;
-		if (!h)
+		if (!rh)
 			return cpu_raise(c, EXC_LOAD_ACCESS, va);
 		old = 0;
-		memcpy(&old, h, size);
+		memcpy(&old, rh, size);
 		c->x[rd] = size == 4 ? (uint64_t)(int64_t)(int32_t)old : old;
 		c->lr_addr = va;
 		c->lr_valid = 1;
@@ -780,7 +786,7 @@ static bool cpu_exec_amo(struct cpu *c, uint32_t insn)
 		if (!cpu_amo_ptr(c, va, size, &h))
 			return false;
 		c->lr_valid = 0;
-		memcpy(h, &src, size); /* page marked dirty by cpu_amo_ptr's translation */
+		memcpy(h, &src, size); /* h came from ram_page_for_write: the page is marked */
 		c->x[rd] = 0;
 		return true;
 	}
@@ -835,7 +841,7 @@ static bool cpu_exec_amo(struct cpu *c, uint32_t insn)
 		res = old > src ? old : src;
 		break;
 	}
-	memcpy(h, &res, size); /* page marked dirty by cpu_amo_ptr's translation */
+	memcpy(h, &res, size); /* h came from ram_page_for_write: the page is marked */
 	c->x[rd] = old;
 	return true;
 }

@@ -410,7 +410,7 @@ void snapshot_hash(struct machine *m, uint64_t *ram_hash, uint64_t *dev_hash)
 {
 	uint64_t h = STATE_HASH_INIT;
 
-	*ram_hash = state_hash_bytes(STATE_HASH_INIT, m->ram.host, m->ram.size);
+	*ram_hash = state_hash_bytes(STATE_HASH_INIT, ram_ptr(&m->ram, m->ram.base), m->ram.size);
 	h ^= state_hash(&cpu_state, &m->cpu);
 	for (int i = 0; i < m->ndevs; i++)
 		if (m->devs[i].state)

@@ -1,0 +1,63 @@
+#!/bin/bash
+# ram-writes.sh - fail if guest RAM can be written other than through ram.h's accessors.
+#
+# Every write to guest RAM must mark its page dirty, or a migration silently sends a stale
+# page. The accessors (ram_write, ram_store, ram_fill, ram_page_for_write) do; this check
+# makes sure nothing else writes:
+#   1. the mapping (struct ram's `host`) is named only in ram.c and ram.h;
+#   2. ram_ptr() (read-only) is never cast to a writable pointer nor used as the destination
+#      of memcpy/memset/memmove;
+#   3. the one write through a cached translation is the hart's store fast path, and the one
+#      place that fills a TLB entry is cpu_translate(), which takes write pointers only from
+#      ram_page_for_write().
+# With --self-test it runs the same patterns over known-bad code and expects each to be found.
+cd "$(dirname "$0")/../.."
+status=0
+
+scan() { # dir-or-files...: prints violations, returns 1 if any
+	local bad=0 hits
+	hits=$(grep -nE '(\.|->)host\b' "$@" 2>/dev/null | grep -vE '^src/vm/ram\.[ch]:')
+	[ -n "$hits" ] && { echo "RAM mapping used outside ram.c:"; echo "$hits"; bad=1; }
+	hits=$(grep -nE '\((uint8_t|uint16_t|uint32_t|uint64_t|char|void) *\*\) *ram_ptr' "$@" 2>/dev/null)
+	[ -n "$hits" ] && { echo "ram_ptr() cast to a writable pointer:"; echo "$hits"; bad=1; }
+	hits=$(grep -nE 'mem(cpy|set|move) *\( *(\([^)]*\) *)?ram_ptr' "$@" 2>/dev/null)
+	[ -n "$hits" ] && { echo "write into ram_ptr():"; echo "$hits"; bad=1; }
+	hits=$(grep -nE '\(void \*\) *\(e->addend' "$@" 2>/dev/null | wc -l)
+	[ "$hits" -gt 1 ] && { echo "more than one write through a TLB entry:"; grep -nE '\(void \*\) *\(e->addend' "$@"; bad=1; }
+	hits=$(grep -nE 'addend *=' "$@" 2>/dev/null | wc -l)
+	[ "$hits" -gt 1 ] && { echo "TLB entries filled in more than one place:"; grep -nE 'addend *=' "$@"; bad=1; }
+	return $bad
+}
+
+if [ "${1:-}" = --self-test ]; then
+	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' EXIT
+	n=0
+	fails=0
+	for snippet in 'p = m->ram.host + off;' 'uint8_t *p = (uint8_t *)ram_ptr(r, gpa);' \
+		'memcpy(ram_ptr(r, gpa), src, 8);' 'memset((void *)ram_ptr(r, gpa), 0, 8);' \
+		$'memcpy((void *)(e->addend + va), &v, 8);\nmemcpy((void *)(e->addend + va), &v, 4);' \
+		$'e->addend = x;\nf->addend = y;'; do
+		n=$((n + 1))
+		printf '%s\n' "$snippet" >"$tmp/bad$n.c"
+		if scan "$tmp/bad$n.c" >/dev/null; then
+			echo "not ok $n - self-test: '$snippet' not caught"
+			fails=$((fails + 1))
+			status=1
+		else
+			echo "ok $n - self-test: caught '$snippet'"
+		fi
+	done
+	echo "lint-self-test: $((n - fails)) passed, $fails failed"
+	exit $status
+fi
+
+if scan src; then
+	echo "ok 1 - guest RAM written only through the accessors of ram.h"
+	echo "lint-ram-writes: 1 passed, 0 failed"
+else
+	echo "not ok 1 - guest RAM written only through the accessors of ram.h"
+	echo "lint-ram-writes: 0 passed, 1 failed"
+	status=1
+fi
+exit $status
