@@ -13,7 +13,7 @@
  * Marker lines (one per line, on the console):
  *   ferry-init: up linux=<release> uptime=<s.ms>
  *   ferry-run: begin <name>
- *   ferry-run: end <name> status=<n>
+ *   ferry-run: end <name> status=<n>     (or signal=<n> if a signal killed it)
  *   ferry-init: poweroff
  *   ferry-init: reboot
  *   ferry-work: heartbeat <n> uptime=<s.ms>
@@ -135,8 +135,14 @@ static void run_program(const char *name)
 	}
 	if (pid < 0 || waitpid(pid, &status, 0) < 0)
 		status = 0x7f00;
-	fmt_uint(status_s, (unsigned long long)((status >> 8) & 0xff));
-	say("ferry-run: end ", name, " status=");
+	if ((status & 0x7f) != 0 && (status & 0x7f) != 0x7f) {
+		/* Killed by a signal: say which, so a crash never reads as success. */
+		fmt_uint(status_s, (unsigned long long)(status & 0x7f));
+		say("ferry-run: end ", name, " signal=");
+	} else {
+		fmt_uint(status_s, (unsigned long long)((status >> 8) & 0xff));
+		say("ferry-run: end ", name, " status=");
+	}
 	say(status_s, "\n", 0);
 }
 

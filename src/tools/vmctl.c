@@ -26,7 +26,8 @@ static const char usage[] =
 	"       ferry-vmctl [--timeout SEC] SOCKET --wait-event NAME\n"
 	"       ferry-vmctl [--timeout SEC] SOCKET --raw LINE\n"
 	"\n"
-	"Send a command to a ferry-vm control socket (unix socket path) and print the\n"
+	"Send a command to a ferry-vm control socket (unix socket path; QEMU's QMP also\n"
+	"works) and print the\n"
 	"reply line, or with --get one member of its \"return\" object. --wait-event\n"
 	"waits for an event and prints it. --raw sends LINE as it is and prints the first\n"
 	"reply line. --repeat sends the command N times, MS milliseconds apart, and prints\n"
@@ -214,9 +215,20 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	deadline = now_ms() + (long long)(timeout * 1000);
-	if (read_line(fd, line, sizeof(line), deadline) < 0 || !strstr(line, "\"ferry\"")) {
+	if (read_line(fd, line, sizeof(line), deadline) < 0 ||
+	    (!strstr(line, "\"ferry\"") && !strstr(line, "\"QMP\""))) {
 		fprintf(stderr, "ferry-vmctl: no greeting from %s\n", path);
 		return 1;
+	}
+	if (strstr(line, "\"QMP\"")) {
+		/* QEMU's QMP (the benchmarks drive QEMU too): leave capabilities negotiation. */
+		static const char caps[] = "{\"execute\": \"qmp_capabilities\"}\n";
+
+		if (send_all(fd, caps, sizeof(caps) - 1) < 0 ||
+		    read_line(fd, line, sizeof(line), deadline) < 0 || !strstr(line, "\"return\"")) {
+			fprintf(stderr, "ferry-vmctl: QMP capabilities negotiation failed\n");
+			return 1;
+		}
 	}
 	if (wait_event) {
 		char want[256];
