@@ -16,7 +16,8 @@ LDLIBS := -lfdt
 
 COMMON_SRC := src/common/buf.c src/common/err.c src/common/json.c src/common/log.c
 VM_SRC := src/vm/boot.c src/vm/console.c src/vm/cpu.c src/vm/control.c src/vm/dtb.c src/vm/gclock.c \
-	src/vm/machine.c src/vm/mmu.c src/vm/plic.c src/vm/ram.c src/vm/sbi.c src/vm/snapshot.c src/vm/state.c src/vm/stream.c src/vm/uart.c
+	src/vm/machine.c src/vm/mmu.c src/vm/plic.c src/vm/ram.c src/vm/sbi.c src/vm/snapshot.c src/vm/state.c src/vm/stream.c src/vm/uart.c \
+	src/vm/vblk.c src/vm/virtio.c src/vm/vnet.c src/vm/vrng.c
 LIB_SRC := $(COMMON_SRC) $(VM_SRC)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 
@@ -25,7 +26,7 @@ objs = $(patsubst %.c,$(O)/$(1)/%.o,$(2))
 
 .PHONY: all check unit guest format clean
 .SECONDARY:
-all: $(O)/bin/ferry-vm $(O)/bin/ferry-vmctl
+all: $(O)/bin/ferry-vm $(O)/bin/ferry-vmctl $(O)/bin/ferry-counter
 
 $(O)/rel/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -74,6 +75,12 @@ clean:
 -include $(shell find $(O)/rel $(O)/san -name '*.d' 2>/dev/null)
 
 $(O)/bin/ferry-vmctl: $(call objs,rel,src/tools/vmctl.c $(COMMON_SRC))
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	@$(CC) $(OPT) -o $@ $^
+
+# The host-side client of the guest's counter service (tests and the lab).
+$(O)/bin/ferry-counter: $(call objs,rel,src/tools/counter.c $(COMMON_SRC))
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) $(OPT) -o $@ $^

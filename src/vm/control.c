@@ -297,7 +297,7 @@ static int cmd_query_state(struct control *c, const struct json *args, struct jb
 		jbuf_add(out, ", ");
 		jbuf_str(out, m->devs[i].state->name);
 		jbuf_add(out, ": ");
-		state_dump(m->devs[i].state, m->devs[i].opaque, out);
+		state_dump(m->devs[i].state, machine_dev_state(&m->devs[i]), out);
 	}
 	jbuf_add(out, "}");
 	return 0;

@@ -127,6 +127,13 @@ void machine_journal(struct machine *m, const char *what, const char *reason)
 		log_warn("journal: short write: %s", strerror(errno));
 }
 
+static void machine_devs_run_state(struct machine *m, bool running)
+{
+	for (int i = 0; i < m->ndevs; i++)
+		if (m->devs[i].run_state)
+			m->devs[i].run_state(m->devs[i].opaque, running);
+}
+
 void machine_pause(struct machine *m, const char *reason)
 {
 	char data[160];
@@ -136,6 +143,7 @@ void machine_pause(struct machine *m, const char *reason)
 	m->paused = true;
 	m->cpu.stop = true;
 	gclock_freeze(&m->clock);
+	machine_devs_run_state(m, false);
 	machine_journal(m, "PAUSE", reason);
 	snprintf(data, sizeof(data), "{\"reason\": \"%s\", \"instret\": %llu}", reason,
 		 (unsigned long long)m->cpu.instret);
@@ -150,6 +158,7 @@ void machine_resume(struct machine *m, const char *reason)
 		return;
 	m->paused = false;
 	gclock_thaw(&m->clock);
+	machine_devs_run_state(m, true);
 	machine_update_timer(m);
 	machine_journal(m, "RUN", reason);
 	snprintf(data, sizeof(data), "{\"reason\": \"%s\"}", reason);
@@ -233,6 +242,13 @@ int machine_init(struct machine *m, const struct machine_config *cfg, struct err
 	memset(m, 0, sizeof(*m));
 	m->cfg = *cfg;
 	m->journal_fd = -1;
+	for (int i = 0; i < MACHINE_MAX_NETS; i++)
+		m->net[i].tap = -1;
+	for (int i = 0; i < MACHINE_MAX_DISKS; i++)
+		m->blk[i].fd = -1;
+	if (cfg->nnets > MACHINE_MAX_NETS || cfg->ndisks > MACHINE_MAX_DISKS)
+		return err_set(e, "at most %d networks and %d disks", MACHINE_MAX_NETS,
+			       MACHINE_MAX_DISKS);
 	m->pause_at = UINT64_MAX;
 	if (cfg->mem_size < MACHINE_MIN_RAM || cfg->mem_size > MACHINE_MAX_RAM ||
 	    cfg->mem_size % (1 << 20))
@@ -249,6 +265,15 @@ int machine_init(struct machine *m, const struct machine_config *cfg, struct err
 	if (console_init(&m->console, m, cfg->console ? cfg->console : "stdio", e) < 0)
 		return -1;
 	if (uart_init(&m->uart, m, MACHINE_UART_BASE, MACHINE_UART_IRQ, e) < 0)
+		return -1;
+	/* virtio-mmio slots in a fixed order: networks, disks, the entropy source. */
+	for (int i = 0; i < cfg->nnets; i++)
+		if (vnet_init(&m->net[i], m, cfg->nets[i], e) < 0)
+			return -1;
+	for (int i = 0; i < cfg->ndisks; i++)
+		if (vblk_init(&m->blk[i], m, cfg->disks[i], false, e) < 0)
+			return -1;
+	if (!cfg->no_rng && vrng_init(&m->rng, m, cfg->clock == GCLOCK_ICOUNT, e) < 0)
 		return -1;
 	if (cfg->journal) {
 		m->journal_fd = open(cfg->journal, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -273,6 +298,10 @@ void machine_destroy(struct machine *m)
 	if (m->journal_fd >= 0)
 		close(m->journal_fd);
 	m->journal_fd = -1;
+	for (int i = 0; i < m->cfg.nnets; i++)
+		vnet_destroy(&m->net[i]);
+	for (int i = 0; i < m->cfg.ndisks; i++)
+		vblk_destroy(&m->blk[i]);
 	console_destroy(&m->console);
 	ram_destroy(&m->ram);
 	free(m->kernel_img);

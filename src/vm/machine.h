@@ -31,6 +31,9 @@
 #include "plic.h"
 #include "ram.h"
 #include "uart.h"
+#include "vblk.h"
+#include "vnet.h"
+#include "vrng.h"
 
 #define MACHINE_RAM_BASE 0x80000000ull
 #define MACHINE_KERNEL_OFFSET 0x200000ull
@@ -45,6 +48,8 @@
 #define MACHINE_MAX_REGIONS 16
 #define MACHINE_MAX_DEVS 16
 #define MACHINE_MAX_POLLFDS 32
+#define MACHINE_MAX_NETS 2
+#define MACHINE_MAX_DISKS 2
 
 struct machine;
 
@@ -71,8 +76,13 @@ struct machine_dev {
 	int (*fdt)(void *opaque, struct machine *m, void *fdt);
 	/* Return to power-on state (reboot). */
 	void (*reset)(void *opaque);
-	/* Migratable state, or NULL if the device has none. */
+	/* The machine paused (running false) or resumed; NULL if the device does not care.
+	 * Called at an instruction boundary. */
+	void (*run_state)(void *opaque, bool running);
+	/* Migratable state, or NULL if the device has none, and the object it describes (NULL:
+	 * opaque). */
 	const struct state_desc *state;
+	void *state_obj;
 };
 
 /* A descriptor the run loop polls for a device or backend. */
@@ -93,6 +103,11 @@ struct machine_config {
 	const char *journal;  /* file to append run/pause transitions to, or NULL */
 	bool start_paused;    /* wait for a resume before running the hart */
 	bool restoring;	      /* RAM and state will be loaded: read the kernel, don't place it */
+	const char *nets[MACHINE_MAX_NETS];   /* "tap:NAME[,mac=...]" */
+	int nnets;
+	const char *disks[MACHINE_MAX_DISKS]; /* image paths */
+	int ndisks;
+	bool no_rng;
 };
 
 /* Why the run loop ended. */
@@ -106,6 +121,9 @@ struct machine {
 	struct uart uart;
 	struct console console;
 	struct gclock clock;
+	struct vnet net[MACHINE_MAX_NETS];
+	struct vblk blk[MACHINE_MAX_DISKS];
+	struct vrng rng;
 
 	struct machine_region regions[MACHINE_MAX_REGIONS];
 	int nregions;
@@ -113,6 +131,7 @@ struct machine {
 	int ndevs;
 	struct machine_pollfd pollfds[MACHINE_MAX_POLLFDS];
 	int npollfds;
+	unsigned nvirtio; /* virtio-mmio slots taken */
 
 	/* boot blobs, kept for a reboot */
 	uint8_t *kernel_img;
@@ -156,6 +175,12 @@ int machine_add_dev(struct machine *m, const struct machine_dev *dev, struct err
 int machine_add_pollfd(struct machine *m, const struct machine_pollfd *p, struct err *e);
 /* Change a slot's descriptor and what it waits for (fd -1 or events 0 to stop polling it). */
 void machine_set_pollfd(struct machine *m, int slot, int fd, short events);
+
+/* The object a device's state table describes. */
+static inline void *machine_dev_state(const struct machine_dev *d)
+{
+	return d->state_obj ? d->state_obj : d->opaque;
+}
 
 /* Bus access for the hart: false if nothing decodes the address. */
 bool machine_mmio_read(struct machine *m, uint64_t pa, unsigned size, uint64_t *val);

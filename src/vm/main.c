@@ -27,6 +27,7 @@
 static const char usage[] =
 	"usage: ferry-vm --kernel Image [--initrd FILE] [--memory SIZE] [--append \"ARGS\"]\n"
 	"                [--console stdio|unix:PATH|null] [--control unix:PATH]\n"
+	"                [--net tap:NAME[,mac=MAC]] [--disk FILE] [--no-rng]\n"
 	"                [--journal FILE] [--clock host|icount] [--paused] [--log LEVEL]\n"
 	"       ferry-vm --restore FILE [--kernel Image [--initrd FILE]] [options]\n"
 	"\n"
@@ -40,6 +41,9 @@ static const char usage[] =
 	"  --console SPEC    where the serial console goes: stdio (default), unix:PATH to\n"
 	"                    listen on a unix socket that one client at a time attaches to,\n"
 	"                    or null\n"
+	"  --net tap:NAME[,mac=MAC]  virtio-net on an existing TAP device (up to 2)\n"
+	"  --disk FILE       virtio-blk on a raw image file, locked while in use (up to 2)\n"
+	"  --no-rng          no virtio-rng entropy device (present by default)\n"
 	"  --control SPEC    JSON control socket (QMP-like), unix:PATH; see docs/control.md\n"
 	"  --journal FILE    append every run/pause transition with its monotonic time\n"
 	"  --clock MODE      guest time from the host clock (host, default) or from\n"
@@ -155,6 +159,9 @@ int main(int argc, char **argv)
 		{ "clock", required_argument, NULL, 'K' },
 		{ "paused", no_argument, NULL, 'P' },
 		{ "restore", required_argument, NULL, 'R' },
+		{ "net", required_argument, NULL, 'N' },
+		{ "disk", required_argument, NULL, 'D' },
+		{ "no-rng", no_argument, NULL, 'G' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -228,6 +235,23 @@ int main(int argc, char **argv)
 			break;
 		case 'R':
 			restore = optarg;
+			break;
+		case 'N':
+			if (cfg.nnets == MACHINE_MAX_NETS) {
+				fprintf(stderr, "ferry-vm: at most %d --net options\n", MACHINE_MAX_NETS);
+				return EXIT_USAGE;
+			}
+			cfg.nets[cfg.nnets++] = optarg;
+			break;
+		case 'D':
+			if (cfg.ndisks == MACHINE_MAX_DISKS) {
+				fprintf(stderr, "ferry-vm: at most %d --disk options\n", MACHINE_MAX_DISKS);
+				return EXIT_USAGE;
+			}
+			cfg.disks[cfg.ndisks++] = optarg;
+			break;
+		case 'G':
+			cfg.no_rng = true;
 			break;
 		case 'h':
 			fputs(usage, stdout);

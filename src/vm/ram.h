@@ -76,6 +76,15 @@ static inline uint8_t *ram_page_for_write(struct ram *r, uint64_t gpa)
 	return r->host + ((gpa - r->base) & ~(uint64_t)(RAM_PAGE_SIZE - 1));
 }
 
+/* Writable host pointer to [gpa, gpa+len) for a device that fills guest memory directly
+ * (a disk read lands there with pread): marks every page of the range dirty first. The range
+ * must be inside RAM, and the caller writes only within it. */
+static inline uint8_t *ram_dma_ptr(struct ram *r, uint64_t gpa, uint64_t len)
+{
+	ram_mark_range(r, gpa, len);
+	return r->host + (gpa - r->base);
+}
+
 /* Copy bytes in and out of RAM; the range must be inside RAM (checked by the caller). */
 void ram_write(struct ram *r, uint64_t gpa, const void *src, uint64_t len);
 void ram_fill(struct ram *r, uint64_t gpa, int byte, uint64_t len);

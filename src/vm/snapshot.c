@@ -90,7 +90,7 @@ static void snapshot_write_devices(struct machine *m, struct stream_writer *w)
 		if (!m->devs[i].state)
 			continue;
 		buf_reset(&rec);
-		state_save(m->devs[i].state, m->devs[i].opaque, &rec);
+		state_save(m->devs[i].state, machine_dev_state(&m->devs[i]), &rec);
 		stream_write_record(w, STREAM_DEVICE, rec.p, rec.len);
 	}
 	buf_free(&rec);
@@ -339,7 +339,7 @@ int snapshot_load(struct machine *m, const char *path, struct err *e)
 						continue;
 					if (++k == ndev) {
 						d = m->devs[i].state;
-						obj = m->devs[i].opaque;
+						obj = machine_dev_state(&m->devs[i]);
 						break;
 					}
 				}
@@ -414,6 +414,6 @@ void snapshot_hash(struct machine *m, uint64_t *ram_hash, uint64_t *dev_hash)
 	h ^= state_hash(&cpu_state, &m->cpu);
 	for (int i = 0; i < m->ndevs; i++)
 		if (m->devs[i].state)
-			h = h * 31 + state_hash(m->devs[i].state, m->devs[i].opaque);
+			h = h * 31 + state_hash(m->devs[i].state, machine_dev_state(&m->devs[i]));
 	*dev_hash = h;
 }

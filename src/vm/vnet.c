@@ -1,0 +1,284 @@
+/* vnet.c - virtio-net over a TAP device.
+ *
+ * RX: when the TAP is readable and the guest has posted a receive buffer,
+ * read one frame (header included) into a bounce buffer and copy it into the
+ * buffer through the RAM accessors (pages marked dirty). With no buffer
+ * posted, stop polling the TAP until the guest adds buffers and notifies the
+ * receive queue; the kernel queues frames meanwhile (and drops beyond its
+ * queue, as a real NIC would).
+ * TX: on a notify of the transmit queue, gather each chain (header + frame)
+ * and write it to the TAP; a frame the TAP cannot take now is dropped.
+ */
+#include "vnet.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include <linux/if_tun.h>
+
+#include "../common/log.h"
+#include "machine.h"
+
+/* Features (virtio spec, "Network Device: Feature bits") */
+#define VIRTIO_NET_F_MAC (1ull << 5)
+#define VIRTIO_NET_F_STATUS (1ull << 16)
+#define VIRTIO_NET_S_LINK_UP 1
+
+#define VNET_RXQ 0
+#define VNET_TXQ 1
+
+static uint8_t vnet_frame[VNET_MAX_FRAME]; /* bounce buffer: one thread uses it */
+static struct virtq_chain vnet_chain;
+
+static void vnet_config_read(struct virtio_mmio *v, uint32_t off, uint8_t *out, unsigned size)
+{
+	struct vnet *n = v->dev;
+	uint8_t cfg[8] = { 0 };
+
+	/* mac @0, status @6 */
+	memcpy(cfg, n->mac, 6);
+	cfg[6] = VIRTIO_NET_S_LINK_UP;
+	memcpy(out, cfg + off, size);
+}
+
+static bool vnet_rx_has_buffer(struct vnet *n)
+{
+	struct virtio_mmio *v = &n->vio;
+
+	if (!virtq_ready(v, VNET_RXQ))
+		return false;
+	uint16_t avail = (uint16_t)ram_load(&v->m->ram, v->q_avail[VNET_RXQ] + 2, 2);
+
+	return avail != v->q_last_avail[VNET_RXQ];
+}
+
+/* Poll the TAP only while the machine runs and the guest can take a frame. */
+static void vnet_update_poll(struct vnet *n)
+{
+	bool on = n->running && n->tap >= 0 && vnet_rx_has_buffer(n);
+
+	n->rx_wait = !on;
+	machine_set_pollfd(n->vio.m, n->slot, n->tap, on ? POLLIN : 0);
+}
+
+/* Move frames from the TAP into receive buffers while both are there. */
+static void vnet_rx(struct vnet *n)
+{
+	struct virtio_mmio *v = &n->vio;
+	bool any = false;
+
+	while (n->running && vnet_rx_has_buffer(n)) {
+		ssize_t len = read(n->tap, vnet_frame, sizeof(vnet_frame));
+
+		if (len < 0 && errno == EINTR)
+			continue;
+		if (len <= 0)
+			break; /* EAGAIN: no more frames */
+		if (len < VNET_HDR_LEN) {
+			n->rx_dropped++;
+			continue;
+		}
+		if (virtq_pop(v, VNET_RXQ, &vnet_chain) != 1)
+			break;
+		if ((uint64_t)len > vnet_chain.wlen) {
+			/* The guest posted a buffer too small for this frame: drop the frame, give the
+			 * buffer back empty. */
+			n->rx_dropped++;
+			virtq_push(v, VNET_RXQ, &vnet_chain, 0);
+			any = true;
+			continue;
+		}
+		/* num_buffers (the header's last field) is 1: one buffer per frame. */
+		vnet_frame[10] = 1;
+		vnet_frame[11] = 0;
+		virtq_write(v, &vnet_chain, 0, vnet_frame, (uint64_t)len);
+		virtq_push(v, VNET_RXQ, &vnet_chain, (uint32_t)len);
+		n->rx_frames++;
+		any = true;
+	}
+	if (any)
+		virtq_notify_guest(v, VNET_RXQ);
+	vnet_update_poll(n);
+}
+
+static void vnet_tx(struct vnet *n)
+{
+	struct virtio_mmio *v = &n->vio;
+	bool any = false;
+
+	while (virtq_pop(v, VNET_TXQ, &vnet_chain) == 1) {
+		uint64_t len = vnet_chain.rlen;
+
+		any = true;
+		if (len < VNET_HDR_LEN || len > sizeof(vnet_frame)) {
+			n->tx_dropped++;
+			virtq_push(v, VNET_TXQ, &vnet_chain, 0);
+			continue;
+		}
+		virtq_read(v, &vnet_chain, 0, vnet_frame, len);
+		/* The header travels as is: no offloads are negotiated, so it says "plain frame". */
+		if (n->tap < 0 || write(n->tap, vnet_frame, len) != (ssize_t)len)
+			n->tx_dropped++;
+		else
+			n->tx_frames++;
+		virtq_push(v, VNET_TXQ, &vnet_chain, 0);
+	}
+	if (any)
+		virtq_notify_guest(v, VNET_TXQ);
+}
+
+static void vnet_notify(struct virtio_mmio *v, unsigned q)
+{
+	struct vnet *n = v->dev;
+
+	if (q == VNET_TXQ)
+		vnet_tx(n);
+	else
+		vnet_rx(n); /* new receive buffers: frames may be waiting */
+}
+
+static void vnet_tap_ready(void *opaque, short revents)
+{
+	struct vnet *n = opaque;
+
+	(void)revents;
+	vnet_rx(n);
+}
+
+static void vnet_driver_ok(struct virtio_mmio *v)
+{
+	vnet_update_poll(v->dev);
+}
+
+static void vnet_reset(struct virtio_mmio *v)
+{
+	vnet_update_poll(v->dev);
+}
+
+static void vnet_run_state(struct virtio_mmio *v, bool running)
+{
+	struct vnet *n = v->dev;
+
+	n->running = running;
+	vnet_update_poll(n);
+}
+
+static const struct virtio_ops vnet_ops = {
+	.name = "virtio-net",
+	.device_id = VIRTIO_ID_NET,
+	.features = VIRTIO_NET_F_MAC | VIRTIO_NET_F_STATUS,
+	.nqueues = 2,
+	.config_size = 8,
+	.config_read = vnet_config_read,
+	.notify = vnet_notify,
+	.reset = vnet_reset,
+	.driver_ok = vnet_driver_ok,
+	.run_state = vnet_run_state,
+};
+
+static int vnet_post_load(void *obj, struct err *e)
+{
+	struct vnet *n = obj;
+
+	if (virtio_check_state(&n->vio, e) < 0)
+		return -1;
+	vnet_update_poll(n);
+	return 0;
+}
+
+static const struct state_field vnet_fields[] = {
+	VIRTIO_STATE_FIELDS(struct vnet, vio),
+};
+
+const struct state_desc vnet_state = {
+	.name = "virtio-net",
+	.version = 1,
+	.fields = vnet_fields,
+	.nfields = STATE_NFIELDS(vnet_fields),
+	.post_load = vnet_post_load,
+};
+
+static int vnet_parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned b[6];
+	char tail;
+
+	if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &tail) != 6)
+		return -1;
+	for (int i = 0; i < 6; i++) {
+		if (b[i] > 255)
+			return -1;
+		mac[i] = (uint8_t)b[i];
+	}
+	if (mac[0] & 1)
+		return -1; /* a multicast address cannot be a NIC's */
+	return 0;
+}
+
+static int vnet_open_tap(struct vnet *n, struct err *e)
+{
+	struct ifreq ifr;
+	int hdr = VNET_HDR_LEN;
+
+	n->tap = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (n->tap < 0)
+		return err_errno(e, "cannot open /dev/net/tun");
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", n->ifname);
+	if (ioctl(n->tap, TUNSETIFF, &ifr) != 0)
+		return err_errno(e, "cannot attach to TAP device '%s'", n->ifname);
+	if (ioctl(n->tap, TUNSETVNETHDRSZ, &hdr) != 0)
+		return err_errno(e, "TAP device '%s': virtio-net header size", n->ifname);
+	if (ioctl(n->tap, TUNSETOFFLOAD, 0) != 0)
+		return err_errno(e, "TAP device '%s': offloads", n->ifname);
+	return 0;
+}
+
+int vnet_init(struct vnet *n, struct machine *m, const char *spec, struct err *e)
+{
+	struct machine_pollfd p = { .fd = -1, .events = 0, .ready = vnet_tap_ready };
+	char buf[128], *opt, *save = NULL;
+
+	memset(n, 0, sizeof(*n));
+	n->tap = -1;
+	n->running = !m->paused;
+	/* A locally administered default MAC, as QEMU's 52:54:00 prefix. */
+	memcpy(n->mac, (uint8_t[]){ 0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + m->nvirtio) }, 6);
+	if (strncmp(spec, "tap:", 4) != 0)
+		return err_set(e, "--net '%s': expected tap:NAME[,mac=XX:XX:XX:XX:XX:XX]", spec);
+	snprintf(buf, sizeof(buf), "%s", spec + 4);
+	opt = strtok_r(buf, ",", &save);
+	if (!opt || !*opt || strlen(opt) >= IFNAMSIZ)
+		return err_set(e, "--net '%s': TAP name missing or longer than %d characters", spec,
+			       IFNAMSIZ - 1);
+	snprintf(n->ifname, sizeof(n->ifname), "%s", opt);
+	while ((opt = strtok_r(NULL, ",", &save))) {
+		if (strncmp(opt, "mac=", 4) == 0) {
+			if (vnet_parse_mac(opt + 4, n->mac) < 0)
+				return err_set(e, "--net: '%s' is not a unicast MAC address", opt + 4);
+		} else {
+			return err_set(e, "--net: unknown option '%s'", opt);
+		}
+	}
+	if (vnet_open_tap(n, e) < 0)
+		return -1;
+	p.opaque = n;
+	n->slot = machine_add_pollfd(m, &p, e);
+	if (n->slot < 0)
+		return -1;
+	return virtio_mmio_init(&n->vio, m, &vnet_ops, n, &vnet_state, e);
+}
+
+void vnet_destroy(struct vnet *n)
+{
+	if (n->tap >= 0)
+		close(n->tap);
+	n->tap = -1;
+}

@@ -1,0 +1,38 @@
+/* vnet.h - virtio network device with a TAP backend (virtio spec, "Network Device").
+ *
+ * Frames move between the guest's queues and a TAP device opened by name
+ * (the host bridges it; see docs/lab.md). The TAP carries the same 12-byte
+ * virtio-net header as the queues (IFF_VNET_HDR), so frames pass through
+ * without rewriting. The TAP is non-blocking and polled by the run loop; a
+ * paused machine stops polling it, so a paused VM never takes a frame from
+ * its TAP into guest RAM.
+ */
+#ifndef FERRY_VNET_H
+#define FERRY_VNET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "virtio.h"
+
+#define VNET_HDR_LEN 12
+#define VNET_MAX_FRAME (65536 + VNET_HDR_LEN)
+
+struct vnet {
+	struct virtio_mmio vio;
+	uint8_t mac[6]; /* guest-visible: travels in the config */
+	char ifname[16];
+	int tap;
+	int slot;	/* the machine's pollfd slot for the TAP */
+	bool running;	/* the machine is not paused */
+	bool rx_wait;	/* a frame is waiting for RX buffers: TAP polling is off */
+	uint64_t rx_frames, tx_frames, rx_dropped, tx_dropped;
+};
+
+extern const struct state_desc vnet_state;
+
+/* spec: "tap:NAME[,mac=52:54:00:12:34:56]". */
+int vnet_init(struct vnet *n, struct machine *m, const char *spec, struct err *e);
+void vnet_destroy(struct vnet *n);
+
+#endif
