@@ -24,7 +24,7 @@ TEST_SRC := $(wildcard tests/unit/test_*.c)
 # $(call objs,variant,sources)
 objs = $(patsubst %.c,$(O)/$(1)/%.o,$(2))
 
-.PHONY: all check unit guest format clean
+.PHONY: all check unit guest format clean fuzz
 .SECONDARY:
 all: $(O)/bin/ferry-vm $(O)/bin/ferry-vmctl
 
@@ -84,3 +84,19 @@ $(O)/bin/ferry-counter: $(call objs,rel,src/tools/counter.c $(COMMON_SRC))
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) $(OPT) -o $@ $^
+
+# Fuzz targets (libFuzzer, clang), with ASan and UBSan: `make fuzz`, run by tests/fuzz/run.sh.
+FUZZ_CC := clang
+FUZZ_FLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(O)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+
+$(O)/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC-FUZZ $<"
+	@$(FUZZ_CC) $(FUZZ_FLAGS:fuzzer,%=fuzzer-no-link,%) -Wall -Wextra -Werror -Wno-unused-command-line-argument -c -o $@ $<
+
+$(O)/fuzz/%: $(O)/fuzz/obj/tests/fuzz/%.o $(patsubst %.c,$(O)/fuzz/obj/%.o,$(LIB_SRC))
+	@echo "  LD-FUZZ $@"
+	@$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(LDLIBS)
+
+fuzz: $(FUZZ_TARGETS)

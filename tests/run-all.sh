@@ -1,5 +1,6 @@
 #!/bin/bash
-# run-all.sh - every suite: unit (optimised and sanitized), differential, integration.
+# run-all.sh - every suite: unit (optimised and sanitized), lint, differential, fuzzing
+# (bounded time), integration.
 # Each suite ends with a line "NAME: N passed, N failed"; this adds them up and ends with
 # "N passed, N failed" (non-zero exit status if any test failed or a suite broke).
 cd "$(dirname "$0")/.."
@@ -33,6 +34,7 @@ suite unit make -s -j"$(nproc)" check
 suite lint-ram-writes bash tests/lint/ram-writes.sh
 suite lint-self-test bash tests/lint/ram-writes.sh --self-test
 if [ -f tests/diff/run.sh ]; then suite diff bash tests/diff/run.sh; fi
+suite fuzz bash -c 'make -s fuzz && tests/fuzz/run.sh'
 for t in tests/integration/*.sh; do
 	suite "integration-$(basename "$t" .sh)" bash "$t"
 done
