@@ -16,19 +16,6 @@
 
 #define SNAPSHOT_ISA "rv64imac_zicntr_zicsr_zifencei"
 
-static bool page_is_zero(const uint8_t *p)
-{
-	uint64_t acc = 0;
-
-	for (unsigned i = 0; i < RAM_PAGE_SIZE; i += 8) {
-		uint64_t v;
-
-		memcpy(&v, p + i, 8);
-		acc |= v;
-	}
-	return acc == 0;
-}
-
 static void snapshot_config_json(struct machine *m, struct jbuf *j)
 {
 	jbuf_add(j, "{\"memory\": %llu, \"harts\": 1, \"isa\": \"%s\", \"mmu\": \"sv39\", ",
@@ -43,40 +30,45 @@ static void snapshot_config_json(struct machine *m, struct jbuf *j)
 		jbuf_add(j, "%s", n++ ? ", " : "");
 		jbuf_str(j, m->devs[i].state->name);
 	}
+	/* What the guest sees of its devices besides their state: MACs and disk sizes. The
+	 * host side (TAP names, image paths) belongs to the loading host's command line. */
+	jbuf_add(j, "], \"macs\": [");
+	for (int i = 0; i < m->cfg.nnets; i++) {
+		const uint8_t *a = m->net[i].mac;
+
+		jbuf_add(j, "%s\"%02x:%02x:%02x:%02x:%02x:%02x\"", i ? ", " : "", a[0], a[1], a[2], a[3],
+			 a[4], a[5]);
+	}
+	jbuf_add(j, "], \"disk_sectors\": [");
+	for (int i = 0; i < m->cfg.ndisks; i++)
+		jbuf_add(j, "%s%llu", i ? ", " : "", (unsigned long long)m->blk[i].capacity);
 	jbuf_add(j, "]}");
 }
 
 static void snapshot_write_pages(struct machine *m, struct stream_writer *w)
 {
-	struct buf rec;
-	uint32_t count = 0;
+	struct stream_pages sp;
 
-	buf_init(&rec);
-	buf_put_u32(&rec, 0); /* count, patched below */
+	buf_init(&sp.b);
+	stream_pages_begin(&sp, 0);
 	for (uint64_t pfn = 0; pfn < m->ram.npages; pfn++) {
 		const uint8_t *page = ram_ptr(&m->ram, m->ram.base + pfn * RAM_PAGE_SIZE);
 
-		if (page_is_zero(page))
+		/* A snapshot loads into zeroed RAM: zero pages need not appear at all. */
+		if (stream_page_is_zero(page))
 			continue;
-		buf_put_u64(&rec, pfn);
-		buf_put_u8(&rec, STREAM_PAGE_RAW);
-		buf_put(&rec, page, RAM_PAGE_SIZE);
-		if (++count == STREAM_PAGES_PER_RECORD) {
-			memcpy(rec.p, &count, 4);
-			stream_write_record(w, STREAM_PAGES, rec.p, rec.len);
-			buf_reset(&rec);
-			buf_put_u32(&rec, 0);
-			count = 0;
+		stream_pages_add(&sp, pfn, page);
+		if (sp.count == STREAM_PAGES_PER_RECORD) {
+			stream_pages_end(&sp);
+			stream_write_record(w, STREAM_PAGES, sp.b.p, sp.b.len);
+			stream_pages_begin(&sp, 0);
 		}
 	}
-	if (count) {
-		uint8_t le[4] = { (uint8_t)count, (uint8_t)(count >> 8), (uint8_t)(count >> 16),
-				  (uint8_t)(count >> 24) };
-
-		memcpy(rec.p, le, 4);
-		stream_write_record(w, STREAM_PAGES, rec.p, rec.len);
+	if (sp.count) {
+		stream_pages_end(&sp);
+		stream_write_record(w, STREAM_PAGES, sp.b.p, sp.b.len);
 	}
-	buf_free(&rec);
+	buf_free(&sp.b);
 }
 
 static void snapshot_write_devices(struct machine *m, struct stream_writer *w)
@@ -245,44 +237,51 @@ static int snapshot_check_devices(struct machine *m, const struct json *j, struc
 	}
 	if (n != devs->len)
 		return err_set(e, "config record: %zu devices, this machine has %zu", devs->len, n);
+
+	const struct json *macs = json_get(j, "macs"), *disks = json_get(j, "disk_sectors");
+
+	if (!macs || macs->type != JSON_ARRAY || macs->len != (size_t)m->cfg.nnets)
+		return err_set(e, "config record: %zu network devices, this machine has %d",
+			       macs && macs->type == JSON_ARRAY ? macs->len : 0, m->cfg.nnets);
+	for (int i = 0; i < m->cfg.nnets; i++) {
+		const uint8_t *a = m->net[i].mac;
+		char mine[18];
+
+		snprintf(mine, sizeof(mine), "%02x:%02x:%02x:%02x:%02x:%02x", a[0], a[1], a[2], a[3],
+			 a[4], a[5]);
+		if (macs->items[i].type != JSON_STRING || strcmp(macs->items[i].str, mine) != 0)
+			return err_set(e, "config record: network %d has MAC %s, this machine %s", i,
+				       macs->items[i].type == JSON_STRING ? macs->items[i].str : "?",
+				       mine);
+	}
+	if (!disks || disks->type != JSON_ARRAY || disks->len != (size_t)m->cfg.ndisks)
+		return err_set(e, "config record: %zu disks, this machine has %d",
+			       disks && disks->type == JSON_ARRAY ? disks->len : 0, m->cfg.ndisks);
+	for (int i = 0; i < m->cfg.ndisks; i++)
+		if (disks->items[i].type != JSON_NUMBER || !disks->items[i].is_int ||
+		    (uint64_t)disks->items[i].i != m->blk[i].capacity)
+			return err_set(e, "config record: disk %d has %lld sectors, this machine's %llu",
+				       i, (long long)disks->items[i].i,
+				       (unsigned long long)m->blk[i].capacity);
+	return 0;
+}
+
+static int snapshot_apply_page(void *ctx, uint32_t round, uint64_t pfn, const uint8_t *data)
+{
+	struct machine *m = ctx;
+	uint64_t gpa = m->ram.base + pfn * RAM_PAGE_SIZE;
+
+	(void)round;
+	if (data)
+		ram_write(&m->ram, gpa, data, RAM_PAGE_SIZE);
+	else
+		ram_fill(&m->ram, gpa, 0, RAM_PAGE_SIZE);
 	return 0;
 }
 
 static int snapshot_load_pages(struct machine *m, const struct buf *rec, struct err *e)
 {
-	struct rbuf r;
-	uint32_t count;
-
-	rbuf_init(&r, rec->p, rec->len);
-	if (!rbuf_get_u32(&r, &count) || count > STREAM_PAGES_PER_RECORD)
-		return err_set(e, "pages record: bad page count");
-	for (uint32_t i = 0; i < count; i++) {
-		uint64_t pfn;
-		uint8_t enc;
-
-		if (!rbuf_get_u64(&r, &pfn) || !rbuf_get_u8(&r, &enc))
-			return err_set(e, "pages record: truncated at page %u of %u", i, count);
-		if (pfn >= m->ram.npages)
-			return err_set(e, "pages record: page index %llu beyond memory (%llu pages)",
-				       (unsigned long long)pfn, (unsigned long long)m->ram.npages);
-		uint64_t gpa = m->ram.base + pfn * RAM_PAGE_SIZE;
-
-		if (enc == STREAM_PAGE_ZERO) {
-			ram_fill(&m->ram, gpa, 0, RAM_PAGE_SIZE);
-		} else if (enc == STREAM_PAGE_RAW) {
-			if (rbuf_left(&r) < RAM_PAGE_SIZE)
-				return err_set(e, "pages record: page %llu truncated",
-					       (unsigned long long)pfn);
-			ram_write(&m->ram, gpa, r.p + r.pos, RAM_PAGE_SIZE);
-			r.pos += RAM_PAGE_SIZE;
-		} else {
-			return err_set(e, "pages record: page %llu has unknown encoding %u",
-				       (unsigned long long)pfn, enc);
-		}
-	}
-	if (rbuf_left(&r))
-		return err_set(e, "pages record: %zu bytes after the last page", rbuf_left(&r));
-	return 0;
+	return stream_pages_decode(rec->p, rec->len, m->ram.npages, snapshot_apply_page, m, e);
 }
 
 int snapshot_load(struct machine *m, const char *path, struct err *e)

@@ -78,7 +78,8 @@ uint32_t stream_crc32c(uint32_t crc, const void *p, size_t n)
 
 const char *stream_type_name(uint32_t type)
 {
-	static const char *const names[] = { "?", "config", "pages", "device", "clock", "end" };
+	static const char *const names[] = { "?",   "config", "pages", "device",
+					     "clock", "end",	"ctrl",	 "drain" };
 
 	return type <= STREAM_TYPE_MAX ? names[type] : "unknown";
 }
@@ -121,7 +122,7 @@ void stream_write_header(struct stream_writer *w)
 	buf_put_u32(&w->b, 0);
 }
 
-void stream_write_record(struct stream_writer *w, uint32_t type, const void *payload, size_t len)
+void stream_frame(struct buf *b, uint32_t type, const void *payload, size_t len)
 {
 	uint8_t head[8];
 	uint32_t crc;
@@ -132,9 +133,45 @@ void stream_write_record(struct stream_writer *w, uint32_t type, const void *pay
 	}
 	crc = stream_crc32c(0, head, 8);
 	crc = stream_crc32c(crc, payload, len);
-	buf_put(&w->b, head, 8);
-	buf_put(&w->b, payload, len);
-	buf_put_u32(&w->b, crc);
+	buf_put(b, head, 8);
+	buf_put(b, payload, len);
+	buf_put_u32(b, crc);
+}
+
+int stream_parse(const uint8_t *p, size_t len, size_t max, uint32_t *type, const uint8_t **payload,
+		 uint32_t *plen, size_t *used, struct err *e)
+{
+	struct rbuf r;
+	uint32_t t, n, want, crc;
+
+	if (len < 8)
+		return 0;
+	rbuf_init(&r, p, 8);
+	rbuf_get_u32(&r, &t);
+	rbuf_get_u32(&r, &n);
+	if (t == 0 || t > STREAM_TYPE_MAX)
+		return err_set(e, "unknown record type %u", t);
+	if (n > max)
+		return err_set(e, "%s record of %u bytes exceeds the limit of %zu", stream_type_name(t),
+			       n, max);
+	if (len - 8 < (size_t)n + 4)
+		return 0;
+	rbuf_init(&r, p + 8 + n, 4);
+	rbuf_get_u32(&r, &want);
+	crc = stream_crc32c(0, p, 8);
+	crc = stream_crc32c(crc, p + 8, n);
+	if (crc != want)
+		return err_set(e, "%s record of %u bytes: checksum mismatch", stream_type_name(t), n);
+	*type = t;
+	*payload = p + 8;
+	*plen = n;
+	*used = 8 + (size_t)n + 4;
+	return 1;
+}
+
+void stream_write_record(struct stream_writer *w, uint32_t type, const void *payload, size_t len)
+{
+	stream_frame(&w->b, type, payload, len);
 	if (w->b.len >= (1u << 20))
 		stream_flush(w);
 }
@@ -224,5 +261,99 @@ int stream_read_record(int fd, uint32_t *type, struct buf *payload, struct err *
 	if (crc != want)
 		return err_set(e, "%s record of %u bytes: checksum mismatch", stream_type_name(t), len);
 	*type = t;
+	return 0;
+}
+
+bool stream_page_is_zero(const uint8_t *page)
+{
+	uint64_t acc = 0;
+
+	for (unsigned i = 0; i < 4096; i += 8) {
+		uint64_t v;
+
+		memcpy(&v, page + i, 8);
+		acc |= v;
+	}
+	return acc == 0;
+}
+
+void stream_pages_begin(struct stream_pages *sp, uint32_t round)
+{
+	buf_reset(&sp->b);
+	buf_put_u32(&sp->b, round);
+	buf_put_u32(&sp->b, 0);
+	sp->count = 0;
+}
+
+void stream_pages_add(struct stream_pages *sp, uint64_t pfn, const uint8_t *page)
+{
+	buf_put_u64(&sp->b, pfn);
+	if (stream_page_is_zero(page)) {
+		buf_put_u8(&sp->b, STREAM_PAGE_ZERO);
+	} else {
+		buf_put_u8(&sp->b, STREAM_PAGE_RAW);
+		buf_put(&sp->b, page, 4096);
+	}
+	sp->count++;
+}
+
+void stream_pages_end(struct stream_pages *sp)
+{
+	if (sp->b.len >= 8 && !sp->b.oom)
+		for (int i = 0; i < 4; i++)
+			sp->b.p[4 + i] = (uint8_t)(sp->count >> (8 * i));
+}
+
+int stream_pages_decode(const uint8_t *p, size_t len, uint64_t npages,
+			int (*apply)(void *ctx, uint32_t round, uint64_t pfn, const uint8_t *data),
+			void *ctx, struct err *e)
+{
+	struct rbuf r;
+	uint32_t round, count;
+
+	/* First pass: validate everything, so a bad record changes no page. */
+	rbuf_init(&r, p, len);
+	if (!rbuf_get_u32(&r, &round) || !rbuf_get_u32(&r, &count) ||
+	    count > STREAM_PAGES_PER_RECORD)
+		return err_set(e, "pages record: bad header or more than %d pages",
+			       STREAM_PAGES_PER_RECORD);
+	for (uint32_t i = 0; i < count; i++) {
+		uint64_t pfn;
+		uint8_t enc;
+
+		if (!rbuf_get_u64(&r, &pfn) || !rbuf_get_u8(&r, &enc))
+			return err_set(e, "pages record: truncated at page %u of %u", i, count);
+		if (pfn >= npages)
+			return err_set(e, "pages record: page index %llu beyond memory (%llu pages)",
+				       (unsigned long long)pfn, (unsigned long long)npages);
+		if (enc == STREAM_PAGE_RAW) {
+			if (rbuf_left(&r) < 4096)
+				return err_set(e, "pages record: page %llu truncated",
+					       (unsigned long long)pfn);
+			r.pos += 4096;
+		} else if (enc != STREAM_PAGE_ZERO) {
+			return err_set(e, "pages record: page %llu has unknown encoding %u",
+				       (unsigned long long)pfn, enc);
+		}
+	}
+	if (rbuf_left(&r))
+		return err_set(e, "pages record: %zu bytes after the last page", rbuf_left(&r));
+	/* Second pass: apply. */
+	rbuf_init(&r, p + 8, len - 8);
+	for (uint32_t i = 0; i < count; i++) {
+		uint64_t pfn;
+		uint8_t enc;
+
+		rbuf_get_u64(&r, &pfn);
+		rbuf_get_u8(&r, &enc);
+		const uint8_t *data = NULL;
+
+		if (enc == STREAM_PAGE_RAW) {
+			data = r.p + r.pos;
+			r.pos += 4096;
+		}
+		if (apply(ctx, round, pfn, data) < 0)
+			return -1;
+	}
 	return 0;
 }

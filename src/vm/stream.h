@@ -32,7 +32,9 @@ enum stream_type {
 	STREAM_DEVICE = 3, /* one device's state section (state.h) */
 	STREAM_CLOCK = 4,  /* u64 guest ns, i64 realtime ns at the source, u32 mode */
 	STREAM_END = 5,	   /* empty: the stream is complete */
-	STREAM_TYPE_MAX = 5,
+	STREAM_CTRL = 6,   /* migration control channel: a JSON message */
+	STREAM_DRAIN = 7,  /* migration data channel: u32 round; nothing older follows */
+	STREAM_TYPE_MAX = 7,
 };
 
 /* Page encodings in a STREAM_PAGES record. */
@@ -43,6 +45,35 @@ enum stream_page_enc {
 
 uint32_t stream_crc32c(uint32_t crc, const void *p, size_t n);
 const char *stream_type_name(uint32_t type);
+
+/* Append one framed record (header, payload, checksum) to b. */
+void stream_frame(struct buf *b, uint32_t type, const void *payload, size_t len);
+/* Parse one record at the start of p[0..len): returns 1 with *type, *payload, *plen and *used
+ * (bytes the record occupies) set; 0 if more bytes are needed; -1 with e set if the record is
+ * malformed (unknown type, longer than max, checksum mismatch). */
+int stream_parse(const uint8_t *p, size_t len, size_t max, uint32_t *type, const uint8_t **payload,
+		 uint32_t *plen, size_t *used, struct err *e);
+
+/* A PAGES record under construction: u32 round, u32 count, then per page u64 index, u8
+ * encoding and (raw) 4096 bytes. */
+struct stream_pages {
+	struct buf b;
+	uint32_t count;
+};
+
+void stream_pages_begin(struct stream_pages *sp, uint32_t round);
+/* Add a page (zero pages are detected and cost 9 bytes). */
+void stream_pages_add(struct stream_pages *sp, uint64_t pfn, const uint8_t *page);
+/* Patch the count in; the payload is sp->b.p, sp->b.len. */
+void stream_pages_end(struct stream_pages *sp);
+/* Decode a PAGES payload, validating every entry (index below npages, known encoding, exact
+ * length) before calling apply(ctx, round, pfn, data) for each page, data NULL for a zero page.
+ * Returns 0, or -1 with e set. */
+int stream_pages_decode(const uint8_t *p, size_t len, uint64_t npages,
+			int (*apply)(void *ctx, uint32_t round, uint64_t pfn, const uint8_t *data),
+			void *ctx, struct err *e);
+/* Is a 4 KiB page all zero? */
+bool stream_page_is_zero(const uint8_t *page);
 
 /* Writing to a descriptor, buffered. The first error sticks and is reported by finish. */
 struct stream_writer {
