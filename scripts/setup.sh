@@ -4,7 +4,8 @@ set -eu
 pkgs="gcc make libc6-dev pkg-config libfdt-dev libcmocka-dev
 	gcc-riscv64-linux-gnu linux-source-6.1 bc bison flex cpio xz-utils
 	qemu-system-misc qemu-user
-	iproute2 procps psmisc"
+	clang libclang-rt-14-dev
+	iproute2 iputils-ping procps psmisc"
 missing=""
 for p in $pkgs; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
