@@ -15,8 +15,8 @@ SAN := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fram
 LDLIBS := -lfdt
 
 COMMON_SRC := src/common/buf.c src/common/err.c src/common/json.c src/common/log.c
-VM_SRC := src/vm/boot.c src/vm/console.c src/vm/cpu.c src/vm/control.c src/vm/dtb.c src/vm/gclock.c \
-	src/vm/machine.c src/vm/mmu.c src/vm/plic.c src/vm/ram.c src/vm/sbi.c src/vm/snapshot.c src/vm/state.c src/vm/stream.c src/vm/uart.c \
+VM_SRC := src/vm/boot.c src/vm/commit.c src/vm/console.c src/vm/cpu.c src/vm/control.c src/vm/dtb.c src/vm/gclock.c \
+	src/vm/machine.c src/vm/migrate.c src/vm/migrate_dst.c src/vm/migrate_src.c src/vm/mmu.c src/vm/plic.c src/vm/ram.c src/vm/sbi.c src/vm/snapshot.c src/vm/state.c src/vm/stream.c src/vm/uart.c \
 	src/vm/vblk.c src/vm/virtio.c src/vm/vnet.c src/vm/vrng.c
 LIB_SRC := $(COMMON_SRC) $(VM_SRC)
 TEST_SRC := $(wildcard tests/unit/test_*.c)

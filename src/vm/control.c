@@ -22,6 +22,7 @@
 #include "../common/json.h"
 #include "../common/log.h"
 #include "machine.h"
+#include "migrate.h"
 #include "snapshot.h"
 
 #define CONTROL_VERSION "0.1"
@@ -92,6 +93,25 @@ static void control_event(void *opaque, const char *name, const char *data_json)
 	struct jbuf b;
 	int64_t rt = gclock_realtime_ns();
 
+	/* A `migrate` with "wait": true is answered when the migration ends. */
+	if (strcmp(name, "MIGRATION") == 0 && data_json &&
+	    (strstr(data_json, "\"phase\": \"completed\"") || strstr(data_json, "\"phase\": \"failed\"") ||
+	     strstr(data_json, "\"phase\": \"cancelled\""))) {
+		for (int i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+			struct control_client *cl = &c->clients[i];
+
+			if (cl->fd < 0 || !cl->mig_wait)
+				continue;
+			cl->mig_wait = false;
+			jbuf_init(&b);
+			jbuf_add(&b, "{\"return\": %s%s%s}", data_json, cl->mig_id[0] ? ", \"id\": " : "",
+				 cl->mig_id);
+			if (!b.oom)
+				control_send(c, cl, b.p, b.len);
+			jbuf_free(&b);
+		}
+	}
+
 	jbuf_init(&b);
 	jbuf_add(&b, "{\"event\": ");
 	jbuf_str(&b, name);
@@ -153,9 +173,13 @@ static int cmd_pause(struct control *c, const struct json *args, struct jbuf *ou
 
 static int cmd_resume(struct control *c, const struct json *args, struct jbuf *out, struct err *e)
 {
+	struct mig *g = c->m->mig;
 	(void)args;
 	if (c->m->exit != MACHINE_RUNNING)
 		return err_set(e, "the machine has stopped");
+	if (g && mig_owns_run_state(c->m))
+		return err_set(e, "a migration decides when this VM runs (phase %s)",
+			       mig_phase_name(mig_phase(c->m)));
 	machine_resume(c->m, "control");
 	jbuf_add(out, "{}");
 	return 0;
@@ -303,6 +327,46 @@ static int cmd_query_state(struct control *c, const struct json *args, struct jb
 	return 0;
 }
 
+static int cmd_migrate(struct control *c, const struct json *args, struct jbuf *out, struct err *e)
+{
+	struct mig_params p;
+	bool wait = false;
+
+	if (!args)
+		return err_set(e, "'addresses' and 'token' are required");
+	if (json_get_bool(args, "wait", &wait, e) < 0)
+		return -1;
+	if (mig_parse_params(args, &p, e) < 0 || mig_start(c->m, &p, e) < 0)
+		return -1;
+	if (wait && c->current) {
+		/* No reply now: control_event answers when the migration ends. */
+		c->current->mig_wait = true;
+		snprintf(c->current->mig_id, sizeof(c->current->mig_id), "%s", c->current_id);
+		return 1;
+	}
+	jbuf_add(out, "{}");
+	return 0;
+}
+
+static int cmd_migrate_status(struct control *c, const struct json *args, struct jbuf *out,
+			      struct err *e)
+{
+	(void)args;
+	(void)e;
+	mig_status(c->m, out);
+	return 0;
+}
+
+static int cmd_migrate_cancel(struct control *c, const struct json *args, struct jbuf *out,
+			      struct err *e)
+{
+	(void)args;
+	if (mig_cancel(c->m, e) < 0)
+		return -1;
+	jbuf_add(out, "{}");
+	return 0;
+}
+
 static int cmd_capabilities(struct control *c, const struct json *args, struct jbuf *out,
 			    struct err *e)
 {
@@ -323,6 +387,9 @@ static const struct control_cmd control_cmds[] = {
 	{ "save", cmd_save },
 	{ "query-hash", cmd_query_hash },
 	{ "query-state", cmd_query_state },
+	{ "migrate", cmd_migrate },
+	{ "migrate-status", cmd_migrate_status },
+	{ "migrate-cancel", cmd_migrate_cancel },
 	{ "qmp_capabilities", cmd_capabilities },
 };
 
@@ -421,8 +488,15 @@ static void control_request(struct control *c, struct control_client *cl, const 
 	}
 	jbuf_init(&out);
 	jbuf_add(&out, "{\"return\": ");
-	if (found->run(c, args, &out, &e) < 0) {
+	c->current = cl;
+	snprintf(c->current_id, sizeof(c->current_id), "%s", id);
+	int rc2 = found->run(c, args, &out, &e);
+
+	c->current = NULL;
+	if (rc2 < 0) {
 		control_reply_error(c, cl, "GenericError", e.msg, id[0] ? id : NULL);
+	} else if (rc2 > 0) {
+		/* answered later */
 	} else {
 		jbuf_add(&out, "%s%s}", id[0] ? ", \"id\": " : "", id);
 		if (out.oom)

@@ -38,6 +38,8 @@ struct control_client {
 	char *in;
 	size_t in_len;
 	bool discarding; /* inside an over-long line: drop bytes until its newline */
+	bool mig_wait;	 /* answer this client's `migrate` when the migration ends */
+	char mig_id[96]; /* the id of that request ("" if none) */
 };
 
 struct control {
@@ -46,6 +48,9 @@ struct control {
 	int listen_slot;
 	char path[108];
 	struct control_client clients[CONTROL_MAX_CLIENTS];
+	/* the client whose request is being run, and its id */
+	struct control_client *current;
+	char current_id[96];
 	/* for the MIPS figure of `stats` */
 	uint64_t stats_instret;
 	int64_t stats_ns;

@@ -19,6 +19,7 @@
 
 #include "../common/log.h"
 #include "boot.h"
+#include "migrate.h"
 
 /* Instructions per slice: about a tenth of a millisecond of guest work, so timers and
  * device input are looked at often enough without costing a system call per few
@@ -237,6 +238,35 @@ int machine_reset(struct machine *m, struct err *e)
 	return rc;
 }
 
+/* The ownership record: with a disk or --lease, a VM that runs here holds the lease; a
+ * migration's destination takes it only at the commit. */
+static int machine_lease_init(struct machine *m, struct err *e)
+{
+	char path[4200], owner[COMMIT_OWNER_MAX], host[64] = "host";
+
+	if (m->cfg.lease)
+		snprintf(path, sizeof(path), "%s", m->cfg.lease);
+	else if (m->cfg.ndisks)
+		snprintf(path, sizeof(path), "%s.lease", m->cfg.disks[0]);
+	else
+		return 0;
+	gethostname(host, sizeof(host) - 1);
+	if (m->cfg.name)
+		snprintf(owner, sizeof(owner), "%s", m->cfg.name);
+	else
+		snprintf(owner, sizeof(owner), "%.40s:%d", host, (int)getpid());
+	for (char *p = owner; *p; p++)
+		if (*p == ' ' || *p == '\n')
+			*p = '_';
+	commit_init(&m->lease, path, owner);
+	m->has_lease = true;
+	if (m->cfg.incoming)
+		return 0;
+	if (commit_lock(&m->lease, 0, e) < 0)
+		return err_prefix(e, "the VM's lease");
+	return commit_claim(&m->lease, e);
+}
+
 int machine_init(struct machine *m, const struct machine_config *cfg, struct err *e)
 {
 	memset(m, 0, sizeof(*m));
@@ -246,6 +276,7 @@ int machine_init(struct machine *m, const struct machine_config *cfg, struct err
 		m->net[i].tap = -1;
 	for (int i = 0; i < MACHINE_MAX_DISKS; i++)
 		m->blk[i].fd = -1;
+	commit_init(&m->lease, "", "");
 	if (cfg->nnets > MACHINE_MAX_NETS || cfg->ndisks > MACHINE_MAX_DISKS)
 		return err_set(e, "at most %d networks and %d disks", MACHINE_MAX_NETS,
 			       MACHINE_MAX_DISKS);
@@ -271,9 +302,11 @@ int machine_init(struct machine *m, const struct machine_config *cfg, struct err
 		if (vnet_init(&m->net[i], m, cfg->nets[i], e) < 0)
 			return -1;
 	for (int i = 0; i < cfg->ndisks; i++)
-		if (vblk_init(&m->blk[i], m, cfg->disks[i], false, e) < 0)
+		if (vblk_init(&m->blk[i], m, cfg->disks[i], false, cfg->incoming != NULL, e) < 0)
 			return -1;
 	if (!cfg->no_rng && vrng_init(&m->rng, m, cfg->clock == GCLOCK_ICOUNT, e) < 0)
+		return -1;
+	if (machine_lease_init(m, e) < 0)
 		return -1;
 	if (cfg->journal) {
 		m->journal_fd = open(cfg->journal, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -295,6 +328,9 @@ int machine_init(struct machine *m, const struct machine_config *cfg, struct err
 
 void machine_destroy(struct machine *m)
 {
+	if (m->mig)
+		mig_destroy(m);
+	commit_unlock(&m->lease);
 	if (m->journal_fd >= 0)
 		close(m->journal_fd);
 	m->journal_fd = -1;
@@ -322,6 +358,14 @@ static void machine_poll(struct machine *m, int64_t timeout_ns)
 			continue;
 		fds[n] = (struct pollfd){ .fd = m->pollfds[i].fd, .events = m->pollfds[i].events };
 		slot[n++] = i;
+	}
+	if (m->wake_ns) {
+		int64_t until = m->wake_ns - gclock_host_ns();
+
+		if (until < 0)
+			until = 0;
+		if (timeout_ns < 0 || until < timeout_ns)
+			timeout_ns = until;
 	}
 	if (timeout_ns >= 0) {
 		ts.tv_sec = timeout_ns / 1000000000LL;
@@ -357,6 +401,22 @@ static uint64_t machine_slice(struct machine *m)
 	return slice;
 }
 
+/* Run one slice; under auto-converge, then sleep so the hart gets only (100 - throttle)% of
+ * the time (the migration engine raises the throttle when rounds stop shrinking). */
+static void machine_slice_run(struct machine *m)
+{
+	int64_t t0 = m->throttle_pct ? gclock_host_ns() : 0;
+
+	cpu_run(&m->cpu, machine_slice(m));
+	if (m->throttle_pct > 0 && m->throttle_pct < 100) {
+		int64_t ran = gclock_host_ns() - t0;
+		int64_t sleep = ran * m->throttle_pct / (100 - m->throttle_pct);
+		struct timespec ts = { sleep / 1000000000LL, sleep % 1000000000LL };
+
+		nanosleep(&ts, NULL);
+	}
+}
+
 /* The hart is in WFI with nothing pending: wait for its timer or a descriptor. */
 static void machine_wfi(struct machine *m)
 {
@@ -375,6 +435,8 @@ static void machine_wfi(struct machine *m)
 		return;
 	}
 	machine_poll(m, c->timecmp == UINT64_MAX ? -1 : gclock_ns_until(&m->clock, c->timecmp));
+	if (m->mig)
+		mig_tick(m);
 }
 
 enum machine_exit machine_run(struct machine *m, struct err *e)
@@ -399,6 +461,8 @@ enum machine_exit machine_run(struct machine *m, struct err *e)
 		}
 		if (m->paused) {
 			machine_poll(m, -1);
+			if (m->mig)
+				mig_tick(m);
 			continue;
 		}
 		if (c->instret >= m->pause_at) {
@@ -419,8 +483,10 @@ enum machine_exit machine_run(struct machine *m, struct err *e)
 			}
 			c->wfi = 0;
 		}
-		cpu_run(c, machine_slice(m));
+		machine_slice_run(m);
 		machine_poll(m, 0);
+		if (m->mig)
+			mig_tick(m);
 	}
 	switch (m->exit) {
 	case MACHINE_SHUTDOWN:
@@ -430,6 +496,10 @@ enum machine_exit machine_run(struct machine *m, struct err *e)
 	case MACHINE_QUIT:
 		machine_journal(m, "STOP", "quit");
 		machine_emit(m, "SHUTDOWN", "{\"reason\": \"host\"}");
+		break;
+	case MACHINE_MIGRATED:
+		machine_journal(m, "STOP", "migrated");
+		machine_emit(m, "SHUTDOWN", "{\"reason\": \"migrated\"}");
 		break;
 	default:
 		machine_journal(m, "STOP", "error");

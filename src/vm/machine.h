@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "../common/err.h"
+#include "commit.h"
 #include "console.h"
 #include "cpu.h"
 #include "gclock.h"
@@ -47,7 +48,7 @@
 
 #define MACHINE_MAX_REGIONS 16
 #define MACHINE_MAX_DEVS 16
-#define MACHINE_MAX_POLLFDS 32
+#define MACHINE_MAX_POLLFDS 64
 #define MACHINE_MAX_NETS 2
 #define MACHINE_MAX_DISKS 2
 
@@ -108,10 +109,20 @@ struct machine_config {
 	const char *disks[MACHINE_MAX_DISKS]; /* image paths */
 	int ndisks;
 	bool no_rng;
+	const char *lease;    /* ownership record; default: the first disk's path + ".lease" */
+	const char *incoming; /* destination of a migration: "host:port[,host:port...]" */
+	const char *token;    /* the one-time token an incoming migration must present */
+	const char *name;     /* this VM's owner name in the lease (default: host:pid) */
 };
 
 /* Why the run loop ended. */
-enum machine_exit { MACHINE_RUNNING = 0, MACHINE_SHUTDOWN, MACHINE_ERROR, MACHINE_QUIT };
+enum machine_exit {
+	MACHINE_RUNNING = 0,
+	MACHINE_SHUTDOWN, /* the guest powered off */
+	MACHINE_ERROR,
+	MACHINE_QUIT,	  /* the operator stopped it */
+	MACHINE_MIGRATED, /* the VM now runs elsewhere: this copy is done */
+};
 
 struct machine {
 	struct machine_config cfg;
@@ -158,6 +169,14 @@ struct machine {
 	/* dirty logging */
 	bool dirty_logging;
 	uint64_t dirty_collections;
+
+	/* ownership (commit.h); has_lease false: no record, the VM cannot migrate */
+	struct commit lease;
+	bool has_lease;
+	/* migration (migrate.h), NULL when none */
+	struct mig *mig;
+	int throttle_pct;	/* auto-converge: share of time the hart sleeps */
+	int64_t wake_ns;	/* the run loop must look again by this monotonic time (0: none) */
 };
 
 /* Build the machine from its configuration: RAM, devices, boot blobs, device tree. */

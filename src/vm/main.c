@@ -19,6 +19,7 @@
 #include "../common/log.h"
 #include "control.h"
 #include "machine.h"
+#include "migrate.h"
 #include "snapshot.h"
 
 #define EXIT_USAGE 2
@@ -51,11 +52,16 @@ static const char usage[] =
 	"  --paused          start paused; the control socket's resume starts the hart\n"
 	"  --restore FILE    continue the machine saved in FILE (memory and clock from it;\n"
 	"                    --kernel is then only needed if the guest reboots)\n"
+	"  --incoming ADDRS  receive a live migration on host:port[,host:port...], one\n"
+	"                    address per migration link; starts paused, exits if it fails\n"
+	"  --token T         the one-time token the incoming migration must present\n"
+	"  --lease FILE      the VM's ownership record (default: first disk + .lease)\n"
+	"  --name NAME       this VM process's name in the lease (default host:pid)\n"
 	"  --log LEVEL       error, warn (default), info or debug; also FERRY_LOG\n"
 	"  --help            this text\n"
 	"\n"
-	"Exit status: 0 the guest powered off; 1 error; 2 bad command line; 3 stopped by a\n"
-	"signal or Ctrl-A x on the console.\n";
+	"Exit status: 0 the guest powered off, or the VM was migrated away; 1 error; 2 bad\n"
+	"command line; 3 stopped by a signal or Ctrl-A x on the console.\n";
 
 /* Parse "256M", "1G", "4096K" or a byte count. Returns 0 or -1. */
 static int parse_size(const char *s, uint64_t *out)
@@ -162,6 +168,10 @@ int main(int argc, char **argv)
 		{ "net", required_argument, NULL, 'N' },
 		{ "disk", required_argument, NULL, 'D' },
 		{ "no-rng", no_argument, NULL, 'G' },
+		{ "incoming", required_argument, NULL, 'I' },
+		{ "token", required_argument, NULL, 'T' },
+		{ "lease", required_argument, NULL, 'L' },
+		{ "name", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -253,6 +263,18 @@ int main(int argc, char **argv)
 		case 'G':
 			cfg.no_rng = true;
 			break;
+		case 'I':
+			cfg.incoming = optarg;
+			break;
+		case 'T':
+			cfg.token = optarg;
+			break;
+		case 'L':
+			cfg.lease = optarg;
+			break;
+		case 'n':
+			cfg.name = optarg;
+			break;
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
@@ -268,9 +290,22 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ferry-vm: unexpected argument '%s'\n", argv[optind]);
 		return EXIT_USAGE;
 	}
-	if (!cfg.kernel && !restore) {
+	if (!cfg.kernel && !restore && !cfg.incoming) {
 		fprintf(stderr, "ferry-vm: --kernel is required\n%s", usage);
 		return EXIT_USAGE;
+	}
+	if (cfg.incoming && restore) {
+		fprintf(stderr, "ferry-vm: --incoming and --restore exclude each other\n");
+		return EXIT_USAGE;
+	}
+	if (cfg.incoming && !cfg.token) {
+		fprintf(stderr, "ferry-vm: --incoming needs --token\n");
+		return EXIT_USAGE;
+	}
+	if (cfg.incoming) {
+		/* The state arrives over the network: start paused, place nothing. */
+		cfg.start_paused = true;
+		cfg.restoring = true;
 	}
 	if (restore) {
 		struct snapshot_config sc;
@@ -292,6 +327,7 @@ int main(int argc, char **argv)
 	}
 
 	if (machine_init(&m, &cfg, &e) < 0 || (restore && snapshot_load(&m, restore, &e) < 0) ||
+	    (cfg.incoming && mig_incoming(&m, cfg.incoming, cfg.token, &e) < 0) ||
 	    (control && control_init(&ctl, &m, control, &e) < 0) || setup_signals(&m, &e) < 0) {
 		fprintf(stderr, "ferry-vm: %s\n", e.msg);
 		control_destroy(&ctl);
@@ -308,6 +344,9 @@ int main(int argc, char **argv)
 	machine_destroy(&m);
 	switch (ex) {
 	case MACHINE_SHUTDOWN:
+		return 0;
+	case MACHINE_MIGRATED:
+		log_info("the VM was migrated away");
 		return 0;
 	case MACHINE_QUIT:
 		return EXIT_STOPPED;

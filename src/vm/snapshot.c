@@ -16,7 +16,7 @@
 
 #define SNAPSHOT_ISA "rv64imac_zicntr_zicsr_zifencei"
 
-static void snapshot_config_json(struct machine *m, struct jbuf *j)
+void snapshot_config_json(struct machine *m, struct jbuf *j)
 {
 	jbuf_add(j, "{\"memory\": %llu, \"harts\": 1, \"isa\": \"%s\", \"mmu\": \"sv39\", ",
 		 (unsigned long long)m->ram.size, SNAPSHOT_ISA);
@@ -76,13 +76,9 @@ static void snapshot_write_devices(struct machine *m, struct stream_writer *w)
 	struct buf rec;
 
 	buf_init(&rec);
-	state_save(&cpu_state, &m->cpu, &rec);
-	stream_write_record(w, STREAM_DEVICE, rec.p, rec.len);
-	for (int i = 0; i < m->ndevs; i++) {
-		if (!m->devs[i].state)
-			continue;
+	for (int i = 0; i < snapshot_device_count(m); i++) {
 		buf_reset(&rec);
-		state_save(m->devs[i].state, machine_dev_state(&m->devs[i]), &rec);
+		snapshot_save_device(m, i, &rec);
 		stream_write_record(w, STREAM_DEVICE, rec.p, rec.len);
 	}
 	buf_free(&rec);
@@ -139,10 +135,10 @@ int snapshot_save(struct machine *m, const char *path, struct err *e)
 	return 0;
 }
 
-static int snapshot_parse_config(const struct buf *rec, struct snapshot_config *cfg,
+static int snapshot_parse_config(const uint8_t *text, size_t len, struct snapshot_config *cfg,
 				 struct json **out, struct err *e)
 {
-	struct json *j = json_parse((const char *)rec->p, rec->len, e);
+	struct json *j = json_parse((const char *)text, len, e);
 	const char *isa = NULL, *clock = NULL;
 	int64_t mem = 0, harts = 0;
 
@@ -210,7 +206,7 @@ int snapshot_read_config(const char *path, struct snapshot_config *cfg, struct e
 		err_set(e, "first record is %s, expected config", stream_type_name(type));
 		goto out;
 	}
-	rc = snapshot_parse_config(&rec, cfg, NULL, e);
+	rc = snapshot_parse_config(rec.p, rec.len, cfg, NULL, e);
 out:
 	if (rc < 0)
 		err_prefix(e, "snapshot '%s'", path);
@@ -284,10 +280,79 @@ static int snapshot_load_pages(struct machine *m, const struct buf *rec, struct 
 	return stream_pages_decode(rec->p, rec->len, m->ram.npages, snapshot_apply_page, m, e);
 }
 
-int snapshot_load(struct machine *m, const char *path, struct err *e)
+int snapshot_config_check(struct machine *m, const uint8_t *text, size_t len, struct err *e)
 {
 	struct snapshot_config cfg;
 	struct json *cj = NULL;
+	int rc;
+
+	if (snapshot_parse_config(text, len, &cfg, &cj, e) < 0)
+		return -1;
+	if (cfg.mem_size != m->ram.size) {
+		json_free(cj);
+		return err_set(e, "guest memory %lluM, this machine %lluM",
+			       (unsigned long long)(cfg.mem_size >> 20),
+			       (unsigned long long)(m->ram.size >> 20));
+	}
+	rc = snapshot_check_devices(m, cj, e);
+	json_free(cj);
+	return rc;
+}
+
+int snapshot_device_count(struct machine *m)
+{
+	int n = 1; /* the hart */
+
+	for (int i = 0; i < m->ndevs; i++)
+		n += m->devs[i].state != NULL;
+	return n;
+}
+
+void snapshot_save_device(struct machine *m, int index, struct buf *out)
+{
+	int k = 0;
+
+	if (index == 0) {
+		state_save(&cpu_state, &m->cpu, out);
+		return;
+	}
+	for (int i = 0; i < m->ndevs; i++)
+		if (m->devs[i].state && ++k == index)
+			state_save(m->devs[i].state, machine_dev_state(&m->devs[i]), out);
+}
+
+int snapshot_load_device(struct machine *m, int index, const uint8_t *p, size_t len,
+			 struct err *e)
+{
+	const struct state_desc *d = NULL;
+	void *obj = NULL;
+	struct rbuf r;
+	int k = 0;
+
+	if (index == 0) {
+		d = &cpu_state;
+		obj = &m->cpu;
+	} else {
+		for (int i = 0; i < m->ndevs; i++) {
+			if (m->devs[i].state && ++k == index) {
+				d = m->devs[i].state;
+				obj = machine_dev_state(&m->devs[i]);
+				break;
+			}
+		}
+	}
+	if (!d)
+		return err_set(e, "more device records than devices");
+	rbuf_init(&r, p, len);
+	if (state_load(d, obj, &r, e) < 0)
+		return -1;
+	if (rbuf_left(&r))
+		return err_set(e, "device '%s': %zu bytes after its last field", d->name, rbuf_left(&r));
+	return 0;
+}
+
+int snapshot_load(struct machine *m, const char *path, struct err *e)
+{
 	struct buf rec;
 	uint32_t type;
 	int fd, rc = -1, ndev = 0, seen_clock = 0;
@@ -302,14 +367,7 @@ int snapshot_load(struct machine *m, const char *path, struct err *e)
 		err_set(e, "first record is %s, expected config", stream_type_name(type));
 		goto out;
 	}
-	if (snapshot_parse_config(&rec, &cfg, &cj, e) < 0)
-		goto out;
-	if (cfg.mem_size != m->ram.size) {
-		err_set(e, "snapshot has %lluM of memory, this machine %lluM",
-			(unsigned long long)(cfg.mem_size >> 20), (unsigned long long)(m->ram.size >> 20));
-		goto out;
-	}
-	if (snapshot_check_devices(m, cj, e) < 0)
+	if (snapshot_config_check(m, rec.p, rec.len, e) < 0)
 		goto out;
 	for (;;) {
 		if (stream_read_record(fd, &type, &rec, e) < 0)
@@ -324,37 +382,8 @@ int snapshot_load(struct machine *m, const char *path, struct err *e)
 			if (snapshot_load_pages(m, &rec, e) < 0)
 				goto out;
 		} else if (type == STREAM_DEVICE) {
-			struct rbuf r;
-			const struct state_desc *d = NULL;
-			void *obj = NULL;
-			int k = 0;
-
-			if (ndev == 0) {
-				d = &cpu_state;
-				obj = &m->cpu;
-			} else {
-				for (int i = 0; i < m->ndevs; i++) {
-					if (!m->devs[i].state)
-						continue;
-					if (++k == ndev) {
-						d = m->devs[i].state;
-						obj = machine_dev_state(&m->devs[i]);
-						break;
-					}
-				}
-			}
-			if (!d) {
-				err_set(e, "more device records than devices");
+			if (snapshot_load_device(m, ndev, rec.p, rec.len, e) < 0)
 				goto out;
-			}
-			rbuf_init(&r, rec.p, rec.len);
-			if (state_load(d, obj, &r, e) < 0)
-				goto out;
-			if (rbuf_left(&r)) {
-				err_set(e, "device '%s': %zu bytes after its last field", d->name,
-					rbuf_left(&r));
-				goto out;
-			}
 			ndev++;
 		} else if (type == STREAM_CLOCK) {
 			struct rbuf r;
@@ -379,10 +408,8 @@ int snapshot_load(struct machine *m, const char *path, struct err *e)
 		err_set(e, "no clock record");
 		goto out;
 	}
-	int want = 1;
+	int want = snapshot_device_count(m);
 
-	for (int i = 0; i < m->ndevs; i++)
-		want += m->devs[i].state != NULL;
 	if (ndev != want) {
 		err_set(e, "%d device records, expected %d", ndev, want);
 		goto out;
@@ -399,7 +426,6 @@ int snapshot_load(struct machine *m, const char *path, struct err *e)
 out:
 	if (rc < 0)
 		err_prefix(e, "snapshot '%s'", path);
-	json_free(cj);
 	buf_free(&rec);
 	close(fd);
 	return rc;

@@ -11,7 +11,9 @@
 
 #include <stdint.h>
 
+#include "../common/buf.h"
 #include "../common/err.h"
+#include "../common/json.h"
 #include "gclock.h"
 
 struct machine;
@@ -29,6 +31,17 @@ int snapshot_save(struct machine *m, const char *path, struct err *e);
 int snapshot_read_config(const char *path, struct snapshot_config *cfg, struct err *e);
 /* Load a snapshot into a machine built with the same configuration. */
 int snapshot_load(struct machine *m, const char *path, struct err *e);
+/* The guest-visible configuration as JSON (the config record). */
+void snapshot_config_json(struct machine *m, struct jbuf *j);
+/* Check a config record against this machine: ISA, harts, memory, devices, MACs, disk sizes.
+ * The error names the first difference. */
+int snapshot_config_check(struct machine *m, const uint8_t *text, size_t len, struct err *e);
+/* Device records: the hart is device 0, then every registered device with state. */
+int snapshot_device_count(struct machine *m);
+void snapshot_save_device(struct machine *m, int index, struct buf *out);
+int snapshot_load_device(struct machine *m, int index, const uint8_t *p, size_t len,
+			 struct err *e);
+
 /* A hash of RAM and of every device's state, for tests comparing two machines. */
 void snapshot_hash(struct machine *m, uint64_t *ram_hash, uint64_t *dev_hash);
 

@@ -122,6 +122,11 @@ static uint32_t vblk_request(struct vblk *b, const struct virtq_chain *c)
 	}
 	memcpy(&type, hdr, 4);
 	memcpy(&sector, hdr + 8, 8);
+	if (b->fd < 0) {
+		/* Not ours (yet, or any more): the guest never runs then, but be safe. */
+		status = VIRTIO_BLK_S_IOERR;
+		goto done;
+	}
 	switch (type) {
 	case VIRTIO_BLK_T_IN:
 	case VIRTIO_BLK_T_OUT: {
@@ -245,9 +250,74 @@ int vblk_flush(struct vblk *b, struct err *e)
 	return 0;
 }
 
-int vblk_init(struct vblk *b, struct machine *m, const char *path, bool readonly, struct err *e)
+/* The image's size in bytes, from an open descriptor or (fd < 0) from its path. */
+static int vblk_size(struct vblk *b, int fd, uint64_t *size, struct err *e)
 {
 	struct stat st;
+
+	if ((fd >= 0 ? fstat(fd, &st) : stat(b->path, &st)) != 0)
+		return err_errno(e, "cannot open disk '%s'", b->path);
+	if (S_ISBLK(st.st_mode)) {
+		int bfd = fd >= 0 ? fd : open(b->path, O_RDONLY | O_CLOEXEC);
+
+		if (bfd < 0 || ioctl(bfd, BLKGETSIZE64, size) != 0) {
+			if (bfd >= 0 && bfd != fd)
+				close(bfd);
+			return err_errno(e, "disk '%s': size", b->path);
+		}
+		if (bfd != fd)
+			close(bfd);
+	} else if (S_ISREG(st.st_mode)) {
+		*size = (uint64_t)st.st_size;
+	} else {
+		return err_set(e, "disk '%s' is neither a file nor a block device", b->path);
+	}
+	return 0;
+}
+
+int vblk_open(struct vblk *b, struct err *e)
+{
+	uint64_t size;
+
+	if (b->fd >= 0)
+		return 0;
+	b->fd = open(b->path, (b->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (b->fd < 0)
+		return err_errno(e, "cannot open disk '%s'", b->path);
+	if (flock(b->fd, (b->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
+		int saved = errno;
+
+		close(b->fd);
+		b->fd = -1;
+		if (saved == EWOULDBLOCK)
+			return err_set(e, "disk '%s' is in use by another VM (locked)", b->path);
+		errno = saved;
+		return err_errno(e, "cannot lock disk '%s'", b->path);
+	}
+	if (vblk_size(b, b->fd, &size, e) < 0)
+		return -1;
+	if (size / VBLK_SECTOR != b->capacity)
+		return err_set(e, "disk '%s' changed size: %llu sectors, the guest knows %llu", b->path,
+			       (unsigned long long)(size / VBLK_SECTOR), (unsigned long long)b->capacity);
+	return 0;
+}
+
+int vblk_release(struct vblk *b, struct err *e)
+{
+	int rc = 0;
+
+	if (b->fd < 0)
+		return 0;
+	if (fdatasync(b->fd) != 0)
+		rc = err_errno(e, "flushing disk '%s'", b->path);
+	close(b->fd); /* drops the lock */
+	b->fd = -1;
+	return rc;
+}
+
+int vblk_init(struct vblk *b, struct machine *m, const char *path, bool readonly, bool defer_open,
+	      struct err *e)
+{
 	uint64_t size;
 
 	memset(b, 0, sizeof(*b));
@@ -256,35 +326,16 @@ int vblk_init(struct vblk *b, struct machine *m, const char *path, bool readonly
 		return err_set(e, "disk path too long");
 	snprintf(b->path, sizeof(b->path), "%s", path);
 	b->readonly = readonly;
-	b->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-	if (b->fd < 0)
-		return err_errno(e, "cannot open disk '%s'", path);
-	if (flock(b->fd, (readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
-		int saved = errno;
-
-		close(b->fd);
-		b->fd = -1;
-		if (saved == EWOULDBLOCK)
-			return err_set(e, "disk '%s' is in use by another VM (locked)", path);
-		errno = saved;
-		return err_errno(e, "cannot lock disk '%s'", path);
-	}
-	if (fstat(b->fd, &st) != 0)
-		return err_errno(e, "disk '%s'", path);
-	if (S_ISBLK(st.st_mode)) {
-		if (ioctl(b->fd, BLKGETSIZE64, &size) != 0)
-			return err_errno(e, "disk '%s': size", path);
-	} else if (S_ISREG(st.st_mode)) {
-		size = (uint64_t)st.st_size;
-	} else {
-		return err_set(e, "disk '%s' is neither a file nor a block device", path);
-	}
+	if (vblk_size(b, -1, &size, e) < 0)
+		return -1;
 	if (size < VBLK_SECTOR)
 		return err_set(e, "disk '%s' is smaller than one 512-byte sector", path);
 	if (size % VBLK_SECTOR)
 		log_warn("disk '%s': %llu bytes is not a whole number of sectors; the tail is unused",
 			 path, (unsigned long long)size);
 	b->capacity = size / VBLK_SECTOR;
+	if (!defer_open && vblk_open(b, e) < 0)
+		return -1;
 	/* The serial: the image's name, as much as fits. */
 	const char *base = strrchr(path, '/');
 

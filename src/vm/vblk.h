@@ -29,9 +29,15 @@ struct vblk {
 
 extern const struct state_desc vblk_state;
 
-/* Open the image (a regular file or block device) and register the device. */
-int vblk_init(struct vblk *b, struct machine *m, const char *path, bool readonly,
+/* Register the device for an image (a regular file or block device) and open it; with
+ * defer_open, only look at its size now and open it later with vblk_open (a migration's
+ * destination opens the disk only once it owns the VM). */
+int vblk_init(struct vblk *b, struct machine *m, const char *path, bool readonly, bool defer_open,
 	      struct err *e);
+/* Open and lock the image. */
+int vblk_open(struct vblk *b, struct err *e);
+/* Flush and close the image, releasing its lock (handing the disk to another host). */
+int vblk_release(struct vblk *b, struct err *e);
 void vblk_destroy(struct vblk *b);
 /* Make every completed write durable (fdatasync). */
 int vblk_flush(struct vblk *b, struct err *e);

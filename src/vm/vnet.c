@@ -282,3 +282,24 @@ void vnet_destroy(struct vnet *n)
 		close(n->tap);
 	n->tap = -1;
 }
+
+int vnet_announce(struct vnet *n)
+{
+	uint8_t f[VNET_HDR_LEN + 60] = { 0 };
+	uint8_t *eth = f + VNET_HDR_LEN, *arp = eth + 14;
+
+	if (n->tap < 0)
+		return -1;
+	memset(eth, 0xff, 6);	/* broadcast */
+	memcpy(eth + 6, n->mac, 6);
+	eth[12] = 0x80;		/* ETH_P_RARP */
+	eth[13] = 0x35;
+	arp[1] = 1;		/* hardware type: Ethernet */
+	arp[2] = 0x08;		/* protocol type: IPv4 */
+	arp[4] = 6;		/* hardware address length */
+	arp[5] = 4;		/* protocol address length */
+	arp[7] = 3;		/* operation: reverse request */
+	memcpy(arp + 8, n->mac, 6);  /* sender hardware address */
+	memcpy(arp + 18, n->mac, 6); /* target hardware address; both IPs stay 0.0.0.0 */
+	return write(n->tap, f, sizeof(f)) == (ssize_t)sizeof(f) ? 0 : -1;
+}

@@ -34,5 +34,8 @@ extern const struct state_desc vnet_state;
 /* spec: "tap:NAME[,mac=52:54:00:12:34:56]". */
 int vnet_init(struct vnet *n, struct machine *m, const char *spec, struct err *e);
 void vnet_destroy(struct vnet *n);
+/* Broadcast a RARP announcement from the guest's MAC on the TAP, so switches learn the
+ * guest's new port after a migration (as QEMU's self-announce does). Returns 0 if sent. */
+int vnet_announce(struct vnet *n);
 
 #endif
