@@ -300,22 +300,26 @@ void mig_status(struct machine *m, struct jbuf *out)
 			 (unsigned long long)g->p.downtime_ms, (unsigned long long)g->p.bandwidth);
 		jbuf_add(out, ", \"total_ms\": %.1f", ms(g->t_start, g->t_end ? g->t_end : gclock_host_ns()));
 		if (g->t_pause) {
-			/* The blackout, source pause to destination resume on the realtime clock (the
-			 * lab's hosts share it), broken down by where the time went. */
-			double blackout = g->dst_rt_resume ? (double)(g->dst_rt_resume - g->rt_pause) / 1e6 : 0;
+			/* The blackout: source pause to destination resume on the realtime clock (the
+			 * lab's hosts share it), and where the time went. "transfer" is the rest:
+			 * the final bytes on the wire and the destination applying them. */
+			double total = g->dst_rt_resume ? (double)(g->dst_rt_resume - g->rt_pause) / 1e6 : 0;
+			double flush = ms(g->t_pause, g->t_flush), queue = ms(g->t_flush, g->t_final_queued);
+			double commit = (double)g->dst_commit_ns / 1e6, announce = (double)g->dst_announce_ns / 1e6;
+			double resume = (double)g->dst_resume_ns / 1e6;
+			double transfer = total - flush - queue - commit - announce - resume;
 
 			jbuf_add(out, ", \"blackout\": {\"total_ms\": %.3f, \"flush_ms\": %.3f, "
-				      "\"final_pages_ms\": %.3f, \"device_state_and_drain_ms\": %.3f, "
-				      "\"commit_ms\": %.3f, \"announce_ms\": %.3f, \"resume_ms\": %.3f, "
-				      "\"final_pages\": %llu}",
-				 blackout, ms(g->t_pause, g->t_flush), ms(g->t_flush, g->t_final_queued),
-				 ms(g->t_final_queued, g->t_ready), (double)g->dst_commit_ns / 1e6,
-				 (double)g->dst_announce_ns / 1e6, (double)g->dst_resume_ns / 1e6,
-				 (unsigned long long)g->final_pages);
+				      "\"final_pages_ms\": %.3f, \"transfer_ms\": %.3f, \"commit_ms\": %.3f, "
+				      "\"announce_ms\": %.3f, \"resume_ms\": %.3f, \"final_pages\": %llu}",
+				 total, flush, queue, total ? (transfer > 0 ? transfer : 0) : 0, commit,
+				 announce, resume, (unsigned long long)g->final_pages);
 		}
 		if (g->ram_hash_src || g->ram_hash_dst)
-			jbuf_add(out, ", \"ram_hash_source\": \"%016llx\", \"ram_hash_destination\": \"%016llx\"",
-				 (unsigned long long)g->ram_hash_src, (unsigned long long)g->ram_hash_dst);
+			jbuf_add(out, ", \"ram_hash_source\": \"%016llx\", \"ram_hash_destination\": \"%016llx\""
+				      ", \"dev_hash_source\": \"%016llx\", \"dev_hash_destination\": \"%016llx\"",
+				 (unsigned long long)g->ram_hash_src, (unsigned long long)g->ram_hash_dst,
+				 (unsigned long long)g->dev_hash_src, (unsigned long long)g->dev_hash_dst);
 	} else {
 		jbuf_add(out, ", \"pages_applied\": %llu, \"pages_stale\": %llu, \"refused_connections\": %llu",
 			 (unsigned long long)g->pages_applied, (unsigned long long)g->pages_stale,

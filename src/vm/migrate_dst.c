@@ -480,12 +480,15 @@ static void dst_maybe_ready(struct mig *g)
 		}
 		r.pos += len;
 	}
-	machine_update_timer(m);
-	uint64_t sum = 0;
+	/* Hashes of what arrived, to compare with the source's (before anything here changes:
+	 * the timer line is re-derived from the local clock just after). */
+	uint64_t sum = 0, dev = snapshot_dev_hash(m);
 
 	for (uint64_t pfn = 0; pfn < m->ram.npages; pfn++)
 		sum += g->page_hash[pfn];
-	mig_chan_ctrl(&g->ctl, "{\"msg\": \"ready\", \"ram_hash\": %lld}", (long long)sum);
+	machine_update_timer(m);
+	mig_chan_ctrl(&g->ctl, "{\"msg\": \"ready\", \"ram_hash\": %lld, \"dev_hash\": %lld}",
+		      (long long)sum, (long long)dev);
 	g->ready_sent = true;
 	log_info("incoming migration: state complete (%llu pages applied, %llu stale)",
 		 (unsigned long long)g->pages_applied, (unsigned long long)g->pages_stale);

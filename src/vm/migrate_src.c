@@ -444,6 +444,7 @@ static void src_done(struct mig *g)
 	g->t_end = gclock_host_ns();
 	/* Off the blackout path: the destination already runs. */
 	g->ram_hash_src = mig_ram_hash(m);
+	g->dev_hash_src = snapshot_dev_hash(m);
 	mig_event(g);
 	m->exit = MACHINE_MIGRATED;
 	m->cpu.stop = true;
@@ -509,6 +510,8 @@ static void src_handle_ctrl(struct mig *g, const uint8_t *p, uint32_t len)
 		g->t_ready = gclock_host_ns();
 		if (json_get_int(j, "ram_hash", &v, &e) == 1)
 			g->ram_hash_dst = (uint64_t)v;
+		if (json_get_int(j, "dev_hash", &v, &e) == 1)
+			g->dev_hash_dst = (uint64_t)v;
 	} else if (strcmp(msg, "committed") == 0 && g->commit_sent) {
 		g->committed = true;
 	} else if (strcmp(msg, "resumed") == 0 && g->commit_sent) {

@@ -431,14 +431,19 @@ out:
 	return rc;
 }
 
-void snapshot_hash(struct machine *m, uint64_t *ram_hash, uint64_t *dev_hash)
+uint64_t snapshot_dev_hash(struct machine *m)
 {
 	uint64_t h = STATE_HASH_INIT;
 
-	*ram_hash = state_hash_bytes(STATE_HASH_INIT, ram_ptr(&m->ram, m->ram.base), m->ram.size);
 	h ^= state_hash(&cpu_state, &m->cpu);
 	for (int i = 0; i < m->ndevs; i++)
 		if (m->devs[i].state)
 			h = h * 31 + state_hash(m->devs[i].state, machine_dev_state(&m->devs[i]));
-	*dev_hash = h;
+	return h;
+}
+
+void snapshot_hash(struct machine *m, uint64_t *ram_hash, uint64_t *dev_hash)
+{
+	*ram_hash = state_hash_bytes(STATE_HASH_INIT, ram_ptr(&m->ram, m->ram.base), m->ram.size);
+	*dev_hash = snapshot_dev_hash(m);
 }
