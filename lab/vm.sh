@@ -1,0 +1,173 @@
+# vm.sh - VMs in the lab: start a ferry-vm on a host, live-migrate it to another, stop it.
+# Sourced by lab/vm (the command line), the tests and the demo; needs lab/lib.sh.
+#
+#   vm_start P NAME HOST [--memory 256M] [--work LIST] [--index N] [--disk-size 64M] [--append ARGS]
+#   vm_migrate P NAME TO [--links a|b|ab] [--downtime MS] [--bandwidth BYTES/S] [--channels N]
+#   vm_stop P NAME              quit it (and its TAP)
+#   vm_ctl P NAME ARGS...       ferry-vmctl on the VM's current control socket
+#   vm_var P NAME KEY           a recorded fact: host, gen, mac, ip, sock, console, journal, ...
+#
+# A VM's facts live in $LAB_DIR/vms/NAME (one file per key). Each ferry-vm process of a
+# VM is a generation (gen 1 on the first host, gen 2 after the first move, ...); its control
+# socket, console log and journal are named after the generation, so the journals of every
+# process that ever ran the VM stay side by side for the overlap check. The disk image and
+# its lease live on the lab's shared storage.
+
+FERRY_ROOT=${FERRY_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+FERRY_VM=${FERRY_VM:-$FERRY_ROOT/build/bin/ferry-vm}
+FERRY_VMCTL=${FERRY_VMCTL:-$FERRY_ROOT/build/bin/ferry-vmctl}
+FERRY_GUEST=${FERRY_GUEST:-$FERRY_ROOT/build/guest}
+# shellcheck source=lib.sh
+source "$FERRY_ROOT/lab/lib.sh"
+
+_vm_dir() { # P NAME
+	lab_load "$1" || return 1
+	echo "$LAB_DIR/vms/$2"
+}
+
+vm_var() { # P NAME KEY
+	local d
+	d=$(_vm_dir "$1" "$2") || return 1
+	cat "$d/$3" 2>/dev/null
+}
+
+_vm_set() { # P NAME KEY VALUE
+	local d
+	d=$(_vm_dir "$1" "$2") || return 1
+	mkdir -p "$d" && printf '%s\n' "$4" >"$d/$3"
+}
+
+vm_ctl() { # P NAME ARGS...
+	local p=$1 name=$2 sock
+	shift 2
+	sock=$(vm_var "$p" "$name" sock) || return 1
+	"$FERRY_VMCTL" "$sock" "$@"
+}
+
+# Wait until a control socket answers (the process may still be starting).
+_vm_wait_ctl() { # SOCK PID
+	local i
+	for i in $(seq 1 200); do
+		[ -S "$1" ] && "$FERRY_VMCTL" --timeout 1 "$1" status >/dev/null 2>&1 && return 0
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 1
+}
+
+# The name of a VM's TAP on a host: short, unique within the run.
+_vm_tap() { # P NAME GEN
+	echo "$1-$(echo "$2" | cut -c1-6)$3"
+}
+
+vm_start() { # P NAME HOST [options]
+	local p=$1 name=$2 host=$3 mem=256M work=idle index=1 dsize=64M extra="" d gen sock tap pid
+	shift 3
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--memory) mem=$2; shift 2 ;;
+		--work) work=$2; shift 2 ;;
+		--index) index=$2; shift 2 ;;
+		--disk-size) dsize=$2; shift 2 ;;
+		--append) extra=$2; shift 2 ;;
+		*) echo "vm_start: unknown option $1" >&2; return 2 ;;
+		esac
+	done
+	lab_load "$p" || return 1
+	d=$LAB_DIR/vms/$name
+	if [ -e "$d/host" ]; then
+		echo "vm_start: VM $name exists in run $p" >&2
+		return 1
+	fi
+	mkdir -p "$d"
+	gen=1
+	local ip mac disk
+	ip=$(lab_vm_addr "$index")
+	mac=$(lab_vm_mac "$index")
+	disk=$LAB_SHARED/$name.img
+	[ -e "$disk" ] || truncate -s "$dsize" "$disk"
+	tap=$(_vm_tap "$p" "$name" "$gen")
+	lab_tap "$p" "$host" "$tap" || return 1
+	sock=$LAB_DIR/vms/$name/ctl.$gen.sock
+	for kv in "host=$host" "gen=$gen" "mem=$mem" "ip=$ip" "mac=$mac" "disk=$disk" "tap=$tap" \
+		"sock=$sock" "console=$d/console.$gen.log" "journal=$d/journal.$gen" "work=$work"; do
+		_vm_set "$p" "$name" "${kv%%=*}" "${kv#*=}"
+	done
+	pid=$(lab_spawn "$p" "$host" "$d/console.$gen.log" "$FERRY_VM" --kernel "$FERRY_GUEST/Image" \
+		--initrd "$FERRY_GUEST/initramfs.cpio" --memory "$mem" --net "tap:$tap,mac=$mac" \
+		--disk "$disk" --control "unix:$sock" --journal "$d/journal.$gen" --name "$name.$gen" \
+		--append "console=ttyS0 quiet ip=$ip:::255.255.255.0::eth0:off ferry.work=$work $extra")
+	_vm_set "$p" "$name" pid "$pid"
+	_vm_wait_ctl "$sock" "$pid" || { echo "vm_start: $name did not start (see $d/console.$gen.log)" >&2; return 1; }
+}
+
+# Move a VM to another host: start the destination there, migrate, clean up the source's TAP.
+# Prints the source's final migration status (JSON) on stdout; non-zero if it did not complete.
+vm_migrate() { # P NAME TO [options]
+	local p=$1 name=$2 to=$3 links=ab args="" from gen ngen tap ntap sock nsock pid token addrs="" l
+	shift 3
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--links) links=$2; shift 2 ;;
+		--downtime) args="$args, \"downtime_ms\": $2"; shift 2 ;;
+		--bandwidth) args="$args, \"bandwidth\": $2"; shift 2 ;;
+		--channels) args="$args, \"channels\": $2"; shift 2 ;;
+		*) echo "vm_migrate: unknown option $1" >&2; return 2 ;;
+		esac
+	done
+	lab_load "$p" || return 1
+	local d=$LAB_DIR/vms/$name
+	from=$(vm_var "$p" "$name" host) || return 1
+	if [ "$from" = "$to" ]; then
+		echo "vm_migrate: $name is already on $to" >&2
+		return 1
+	fi
+	gen=$(vm_var "$p" "$name" gen)
+	ngen=$((gen + 1))
+	tap=$(vm_var "$p" "$name" tap)
+	ntap=$(_vm_tap "$p" "$name" "$ngen")
+	sock=$(vm_var "$p" "$name" sock)
+	nsock=$d/ctl.$ngen.sock
+	token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	for l in $(echo "$links" | grep -o .); do
+		addrs="$addrs${addrs:+,}$(lab_addr "$p" "$to" mig "$from" "$l"):4444"
+	done
+	lab_tap "$p" "$to" "$ntap" || return 1
+	pid=$(lab_spawn "$p" "$to" "$d/console.$ngen.log" "$FERRY_VM" --incoming "$addrs" --token "$token" \
+		--memory "$(vm_var "$p" "$name" mem)" --net "tap:$ntap,mac=$(vm_var "$p" "$name" mac)" \
+		--disk "$(vm_var "$p" "$name" disk)" --control "unix:$nsock" --journal "$d/journal.$ngen" \
+		--name "$name.$ngen")
+	if ! _vm_wait_ctl "$nsock" "$pid"; then
+		echo "vm_migrate: the destination did not start (see $d/console.$ngen.log)" >&2
+		lab_untap "$p" "$to" "$ntap"
+		return 1
+	fi
+	local list
+	list=$(echo "$addrs" | sed 's/\([^,]*\)/"\1"/g')
+	local out rc
+	out=$("$FERRY_VMCTL" --timeout 600 "$sock" migrate \
+		"{\"addresses\": [$list], \"token\": \"$token\", \"wait\": true$args}")
+	rc=$?
+	echo "$out"
+	if [ $rc -eq 0 ] && echo "$out" | grep -q '"phase": "completed"'; then
+		for kv in "host=$to" "gen=$ngen" "tap=$ntap" "sock=$nsock" "console=$d/console.$ngen.log" \
+			"journal=$d/journal.$ngen" "pid=$pid"; do
+			_vm_set "$p" "$name" "${kv%%=*}" "${kv#*=}"
+		done
+		lab_untap "$p" "$from" "$tap" 2>/dev/null
+		return 0
+	fi
+	# Failed: the VM runs on the source; the destination exits on its own.
+	for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	lab_untap "$p" "$to" "$ntap" 2>/dev/null
+	return 1
+}
+
+vm_stop() { # P NAME
+	local p=$1 name=$2 pid
+	pid=$(vm_var "$p" "$name" pid)
+	vm_ctl "$p" "$name" quit >/dev/null 2>&1
+	for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	lab_untap "$p" "$(vm_var "$p" "$name" host)" "$(vm_var "$p" "$name" tap)" 2>/dev/null
+	rm -f "$(_vm_dir "$p" "$name")/host"
+}
