@@ -26,7 +26,7 @@ objs = $(patsubst %.c,$(O)/$(1)/%.o,$(2))
 
 .PHONY: all check unit guest format clean fuzz
 .SECONDARY:
-all: $(O)/bin/ferry-vm $(O)/bin/ferry-vmctl
+all: $(O)/bin/ferry-vm $(O)/bin/ferry-vmctl $(O)/bin/ferry-counter
 
 $(O)/rel/%.o: %.c
 	@mkdir -p $(dir $@)

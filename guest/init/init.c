@@ -5,10 +5,27 @@
  * waits for, runs the programs named by `ferry.run=a,b` from /bin (their
  * output framed by marker lines so a test can cut it out of the console
  * log), and powers the machine off when `ferry.poweroff` is on the kernel
- * command line (or reboots it, with `ferry.reboot`). Otherwise it stays up,
- * idle, so the machine can be driven from outside.
+ * command line (or reboots it, with `ferry.reboot`). Otherwise it stays up
+ * so the machine can be driven from outside.
  *
- * `ferry.work=idle` prints a heartbeat line every second.
+ * `ferry.work=a,b:ARGS,...` starts the workloads a migration is tested under,
+ * side by side, one forked process each; init itself stays the reaper and
+ * reports a workload that ends. The kernel has already configured the
+ * network from `ip=`. The workloads (docs/guest.md has every line format):
+ *
+ *   idle              a heartbeat line with the uptime every second
+ *   dirty:SIZE:RATE   dirties RATE bytes' worth of 4 KiB pages per second within
+ *                     SIZE, checking each word it overwrites still holds what it
+ *                     wrote last
+ *   counter[:PORT]    a TCP service (port 7000): each connection receives
+ *                     numbered lines every 10 ms that must never skip or repeat
+ *   disklog[:MS]      numbered, checksummed records appended to /dev/vda and
+ *                     synced one by one (every 100 ms); the log is verified first
+ *
+ * Each workload prints status lines `ferry-work: <name>: ...`; the errors a
+ * test looks for say MISMATCH (dirty), GAP or BADRECORD (disklog), or ERROR.
+ * Every line goes out with a single write() so lines never interleave.
+ * Integer arithmetic only: the guest has no FPU.
  *
  * Marker lines (one per line, on the console):
  *   ferry-init: up linux=<release> uptime=<s.ms>
@@ -19,6 +36,7 @@
  *   ferry-work: heartbeat <n> uptime=<s.ms>
  */
 #include "../lib/rt.h"
+#include "../lib/net.h"
 
 #define CMDLINE_MAX 4096
 
@@ -167,38 +185,1009 @@ static void run_programs(char *list)
 	}
 }
 
-/* Is word one of the comma-separated items of list? */
-static int has_word(const char *list, const char *word)
+/* ---- workloads: common ------------------------------------------------------------------ */
+
+typedef unsigned long long u64;
+
+#define WORK_REPORT_NS (5 * RT_NS_PER_SEC) /* progress lines */
+#define WORK_MAX 16
+
+static long long mono_ns(void)
 {
-	unsigned long n = rt_strlen(word);
+	return rt_now_ns(RT_CLOCK_MONOTONIC);
+}
 
-	while (*list) {
-		const char *end = list;
+/* Start a status line: "ferry-work: <name>: ". */
+static void work_line(struct rt_line *l, const char *name)
+{
+	l->n = 0;
+	rt_line_s(l, "ferry-work: ");
+	rt_line_s(l, name);
+	rt_line_s(l, ": ");
+}
 
-		while (*end && *end != ',')
-			end++;
-		if ((unsigned long)(end - list) == n && memcmp(list, word, n) == 0)
-			return 1;
-		list = *end ? end + 1 : end;
+/* End a status line and write it. */
+static void work_put(struct rt_line *l)
+{
+	rt_line_c(l, '\n');
+	rt_line_put(l, 1);
+}
+
+/* Start a progress line: "ferry-work: <name>: t=<uptime> ". */
+static void work_progress(struct rt_line *l, const char *name)
+{
+	work_line(l, name);
+	rt_line_s(l, "t=");
+	rt_line_secs(l, rt_now_ns(RT_CLOCK_BOOTTIME));
+	rt_line_c(l, ' ');
+}
+
+/* "ferry-work: <name>: ERROR <what>" with ": errno <e>" when err is a negative errno. */
+static void work_error(const char *name, const char *what, long err)
+{
+	struct rt_line l;
+
+	work_line(&l, name);
+	rt_line_s(&l, "ERROR ");
+	rt_line_s(&l, what);
+	if (err < 0) {
+		rt_line_s(&l, ": errno ");
+		rt_line_i(&l, -err);
+	}
+	work_put(&l);
+}
+
+/* Sleep until the monotonic clock reaches t (returns at once if it has). */
+static void sleep_until(long long t)
+{
+	long long d = t - mono_ns();
+
+	if (d > 0)
+		rt_nanosleep(d);
+}
+
+/* A decimal number with an optional K, M or G suffix (powers of 1024); advances *sp. */
+static int parse_size(const char **sp, u64 *out)
+{
+	const char *p = *sp;
+	u64 v = 0;
+	int shift = 0;
+
+	if (*p < '0' || *p > '9')
+		return -1;
+	while (*p >= '0' && *p <= '9') {
+		if (v > (1ULL << 40))
+			return -1;
+		v = v * 10 + (u64)(*p++ - '0');
+	}
+	switch (*p) {
+	case 'k':
+	case 'K':
+		shift = 10;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		break;
+	}
+	if (shift) {
+		p++;
+		if (v > (1ULL << (62 - shift)))
+			return -1;
+		v <<= shift;
+	}
+	*sp = p;
+	*out = v;
+	return 0;
+}
+
+/* ---- idle ------------------------------------------------------------------------------- */
+
+/* A heartbeat line with the uptime every second, forever. */
+static int work_idle(const char *name, const char *args)
+{
+	struct rt_line l;
+	unsigned long long beat = 0;
+
+	(void)args;
+	work_line(&l, name);
+	rt_line_s(&l, "start");
+	work_put(&l);
+	for (;;) {
+		rt_nanosleep(RT_NS_PER_SEC);
+		l.n = 0;
+		rt_line_s(&l, "ferry-work: heartbeat ");
+		rt_line_u(&l, ++beat);
+		rt_line_s(&l, " uptime=");
+		rt_line_secs(&l, rt_now_ns(RT_CLOCK_BOOTTIME));
+		work_put(&l);
 	}
 	return 0;
 }
 
-/* The idle workload: a heartbeat line with the uptime every second, forever. */
-static void heartbeat(void)
-{
-	char up[32], n[24];
-	unsigned long long beat = 0;
+/* ---- dirty ------------------------------------------------------------------------------ *
+ *
+ * The memory is walked page after page, pass after pass; each step checks one word of a page
+ * and writes another. Pass g writes value(g, i) into word slot(g, i) of page i, so the step
+ * of pass g knows exactly what page i must hold: value(g-1, i) at slot(g-1, i). Pass 0 is the
+ * initial touch that backs every page. The slot moves by one word each pass, so over 512
+ * passes every word of every page gets probed. Steps are paced against the monotonic clock
+ * every 10 ms; a backlog beyond 100 ms' worth (the guest was stopped, or RATE is more than
+ * the machine can do) is dropped rather than written in one burst, and shows as a lower
+ * measured rate in the progress lines.
+ */
 
-	for (;;) {
-		rt_nanosleep(1000000000LL);
-		fmt_secs(up, rt_now_ns(RT_CLOCK_BOOTTIME));
-		fmt_uint(n, ++beat);
-		say("ferry-work: heartbeat ", n, " uptime=");
-		say(up, "\n", 0);
+#define DIRTY_PAGE 4096ULL
+#define DIRTY_WORDS (DIRTY_PAGE / 8)
+#define DIRTY_STEP_NS (10 * RT_NS_PER_MS)
+#define DIRTY_MAGIC 0xd127000000000000ULL
+#define DIRTY_MAX_RATE (1ULL << 34)
+#define DIRTY_MISMATCH_LINES 10 /* per progress interval; the rest are only counted */
+
+struct dirty {
+	volatile u64 *mem;
+	u64 pages;
+	u64 pos; /* next page of the current pass */
+	u64 pass;
+	u64 written, checks, mismatches;
+	unsigned printed; /* MISMATCH lines in this progress interval */
+};
+
+static u64 dirty_value(u64 pass, u64 page)
+{
+	return DIRTY_MAGIC ^ (pass << 32) ^ page;
+}
+
+static u64 dirty_slot(u64 pass, u64 page)
+{
+	return (page + pass) % DIRTY_WORDS;
+}
+
+/* Check and rewrite the next page. */
+static void dirty_step(struct dirty *d, const char *name)
+{
+	volatile u64 *page = d->mem + d->pos * DIRTY_WORDS;
+	u64 want = dirty_value(d->pass - 1, d->pos);
+	volatile u64 *w = page + dirty_slot(d->pass - 1, d->pos);
+	u64 got = *w;
+
+	d->checks++;
+	if (got != want) {
+		d->mismatches++;
+		if (d->printed < DIRTY_MISMATCH_LINES) {
+			struct rt_line l;
+
+			d->printed++;
+			work_line(&l, name);
+			rt_line_s(&l, "MISMATCH addr=");
+			rt_line_x(&l, (u64)(unsigned long)w);
+			rt_line_s(&l, " page=");
+			rt_line_u(&l, d->pos);
+			rt_line_s(&l, " pass=");
+			rt_line_u(&l, d->pass);
+			rt_line_s(&l, " expected=");
+			rt_line_x(&l, want);
+			rt_line_s(&l, " found=");
+			rt_line_x(&l, got);
+			work_put(&l);
+		}
+	}
+	page[dirty_slot(d->pass, d->pos)] = dirty_value(d->pass, d->pos);
+	d->written++;
+	if (++d->pos == d->pages) {
+		d->pos = 0;
+		d->pass++;
 	}
 }
 
+/* Bytes due at `rate` bytes per second after dt nanoseconds, without overflow. */
+static u64 bytes_due(long long dt, u64 rate)
+{
+	u64 t = dt > 0 ? (u64)dt : 0;
+
+	return t / RT_NS_PER_SEC * rate + t % RT_NS_PER_SEC * rate / RT_NS_PER_SEC;
+}
+
+static int work_dirty(const char *name, const char *args)
+{
+	const char *p = args;
+	struct dirty d;
+	struct rt_line l;
+	u64 size, rate, due, base_done, cap, last_written;
+	long long base, next_report, last_t;
+
+	if (parse_size(&p, &size) < 0 || *p++ != ':' || parse_size(&p, &rate) < 0 || *p) {
+		work_error(name, "usage: dirty:SIZE:RATE (bytes, K/M/G suffixes)", 0);
+		return 2;
+	}
+	if (size < DIRTY_PAGE || rate > DIRTY_MAX_RATE) {
+		work_error(name, "SIZE below 4K or RATE above 16G", 0);
+		return 2;
+	}
+	memset(&d, 0, sizeof(d));
+	d.pages = size / DIRTY_PAGE;
+	d.mem = mmap(0, d.pages * DIRTY_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		     -1, 0);
+	if (d.mem == MAP_FAILED) {
+		work_error(name, "mmap", -errno);
+		return 1;
+	}
+	/* Pass 0: back every page. */
+	for (u64 i = 0; i < d.pages; i++)
+		d.mem[i * DIRTY_WORDS + dirty_slot(0, i)] = dirty_value(0, i);
+	d.pass = 1;
+
+	work_line(&l, name);
+	rt_line_s(&l, "start size=");
+	rt_line_u(&l, d.pages * DIRTY_PAGE);
+	rt_line_s(&l, " rate=");
+	rt_line_u(&l, rate);
+	rt_line_s(&l, " pages=");
+	rt_line_u(&l, d.pages);
+	rt_line_s(&l, " pages-per-sec=");
+	rt_line_u(&l, rate / DIRTY_PAGE);
+	work_put(&l);
+
+	cap = rate / DIRTY_PAGE / 10 + 1;
+	base = last_t = mono_ns();
+	next_report = base + WORK_REPORT_NS;
+	base_done = last_written = 0;
+	for (;;) {
+		long long t = mono_ns();
+
+		due = base_done + bytes_due(t - base, rate) / DIRTY_PAGE;
+		if (due > d.written + cap) {
+			base = t;
+			base_done = d.written + cap;
+			due = base_done;
+		}
+		while (d.written < due)
+			dirty_step(&d, name);
+		if (t >= next_report) {
+			u64 ms = (u64)(t - last_t) / RT_NS_PER_MS;
+
+			work_progress(&l, name);
+			rt_line_s(&l, "pages=");
+			rt_line_u(&l, d.written);
+			rt_line_s(&l, " checks=");
+			rt_line_u(&l, d.checks);
+			rt_line_s(&l, " passes=");
+			rt_line_u(&l, d.pass - 1);
+			rt_line_s(&l, " mismatches=");
+			rt_line_u(&l, d.mismatches);
+			rt_line_s(&l, " rate=");
+			rt_line_u(&l, ms ? (d.written - last_written) * DIRTY_PAGE * 1000 / ms : 0);
+			work_put(&l);
+			last_t = t;
+			last_written = d.written;
+			d.printed = 0;
+			next_report += WORK_REPORT_NS;
+			if (next_report <= t)
+				next_report = t + WORK_REPORT_NS;
+		}
+		rt_nanosleep(DIRTY_STEP_NS);
+	}
+	return 0;
+}
+
+/* ---- counter ---------------------------------------------------------------------------- *
+ *
+ * One process, one poll loop: the listening socket and every connection. Each connection has
+ * its own sequence, starting at 1; every 10 ms one line
+ *     SEQ <n> <CLOCK_MONOTONIC ns> <CLOCK_REALTIME ns>
+ * is appended to its buffer and as much of the buffer as the socket takes is sent. A line is
+ * numbered only when it enters the buffer, so nothing is ever dropped or skipped: when a slow
+ * client lets the buffer fill, the stream pauses (counted as `stalled`) until the socket
+ * drains. After a stop of the guest the ticks resume without a burst, so the pause shows in
+ * the time stamps.
+ */
+
+#define CTR_PORT 7000
+#define CTR_MAX_CLIENTS 32
+#define CTR_BUF (64 * 1024)
+#define CTR_LINE_MAX 80
+#define CTR_TICK_NS (10 * RT_NS_PER_MS)
+
+struct ctr_client {
+	int fd; /* -1: free */
+	u64 id;
+	u64 seq; /* last number queued */
+	char *buf;
+	unsigned long head, len;
+	struct net_sockaddr_in peer;
+};
+
+static struct ctr_client ctr_clients[CTR_MAX_CLIENTS];
+static unsigned ctr_nclients;
+
+static void ctr_close(struct ctr_client *c, const char *name, const char *reason, long err)
+{
+	struct rt_line l;
+
+	close(c->fd);
+	munmap(c->buf, CTR_BUF);
+	c->fd = -1;
+	ctr_nclients--;
+	work_line(&l, name);
+	rt_line_s(&l, "close client=");
+	rt_line_u(&l, c->id);
+	rt_line_s(&l, " lines=");
+	rt_line_u(&l, c->seq);
+	rt_line_s(&l, " reason=");
+	rt_line_s(&l, reason);
+	if (err < 0) {
+		rt_line_s(&l, " errno=");
+		rt_line_i(&l, -err);
+	}
+	rt_line_s(&l, " clients=");
+	rt_line_u(&l, ctr_nclients);
+	work_put(&l);
+}
+
+/* Send what the socket takes. Returns 0, or a negative errno if the connection failed. */
+static long ctr_flush(struct ctr_client *c)
+{
+	while (c->len > 0) {
+		long n =
+		    net_send(c->fd, c->buf + c->head, c->len, NET_MSG_DONTWAIT | NET_MSG_NOSIGNAL);
+
+		if (n == -EINTR)
+			continue;
+		if (n == -EAGAIN)
+			break;
+		if (n < 0)
+			return n;
+		c->head += (unsigned long)n;
+		c->len -= (unsigned long)n;
+	}
+	if (c->len == 0)
+		c->head = 0;
+	return 0;
+}
+
+/* Queue the next line. Returns 0, or -1 if the buffer is full (the stream waits). */
+static int ctr_queue(struct ctr_client *c, long long mono, long long real)
+{
+	struct rt_line l;
+
+	if (c->head + c->len + CTR_LINE_MAX > CTR_BUF) {
+		memmove(c->buf, c->buf + c->head, c->len);
+		c->head = 0;
+		if (c->len + CTR_LINE_MAX > CTR_BUF)
+			return -1;
+	}
+	l.n = 0;
+	rt_line_s(&l, "SEQ ");
+	rt_line_u(&l, ++c->seq);
+	rt_line_c(&l, ' ');
+	rt_line_i(&l, mono);
+	rt_line_c(&l, ' ');
+	rt_line_i(&l, real);
+	rt_line_c(&l, '\n');
+	memcpy(c->buf + c->head + c->len, l.b, l.n);
+	c->len += l.n;
+	return 0;
+}
+
+static void ctr_accept(int lfd, const char *name, u64 *next_id)
+{
+	for (;;) {
+		struct net_sockaddr_in sa;
+		struct ctr_client *c = 0;
+		struct rt_line l;
+		int fd;
+
+		memset(&sa, 0, sizeof(sa));
+		fd = net_accept4(lfd, &sa, NET_SOCK_NONBLOCK | NET_SOCK_CLOEXEC);
+		if (fd == -EINTR || fd == -ECONNABORTED)
+			continue;
+		if (fd < 0) {
+			if (fd != -EAGAIN)
+				work_error(name, "accept", fd);
+			return;
+		}
+		for (unsigned i = 0; i < CTR_MAX_CLIENTS && !c; i++)
+			if (ctr_clients[i].fd < 0)
+				c = &ctr_clients[i];
+		work_line(&l, name);
+		if (!c) {
+			rt_line_s(&l, "ERROR too many clients, refused from=");
+			net_line_addr(&l, &sa);
+			work_put(&l);
+			close(fd);
+			continue;
+		}
+		c->buf =
+		    mmap(0, CTR_BUF, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (c->buf == MAP_FAILED) {
+			work_error(name, "mmap", -errno);
+			close(fd);
+			continue;
+		}
+		net_setsockopt_int(fd, NET_IPPROTO_TCP, NET_TCP_NODELAY, 1);
+		c->fd = fd;
+		c->id = ++*next_id;
+		c->seq = 0;
+		c->head = c->len = 0;
+		c->peer = sa;
+		ctr_nclients++;
+		rt_line_s(&l, "open client=");
+		rt_line_u(&l, c->id);
+		rt_line_s(&l, " from=");
+		net_line_addr(&l, &sa);
+		rt_line_s(&l, " clients=");
+		rt_line_u(&l, ctr_nclients);
+		work_put(&l);
+	}
+}
+
+/* Read and drop what the client sends; close the connection on end of file or error. */
+static void ctr_input(struct ctr_client *c, const char *name, short revents)
+{
+	char scratch[256];
+
+	for (;;) {
+		long n = net_recv(c->fd, scratch, sizeof(scratch), NET_MSG_DONTWAIT);
+
+		if (n > 0)
+			continue;
+		if (n == -EINTR)
+			continue;
+		if (n == 0) {
+			ctr_close(c, name, "eof", 0);
+			return;
+		}
+		if (n != -EAGAIN) {
+			ctr_close(c, name, "error", n);
+			return;
+		}
+		break;
+	}
+	if (revents & (POLLERR | POLLHUP))
+		ctr_close(c, name, "hangup", 0);
+}
+
+static int work_counter(const char *name, const char *args)
+{
+	struct pollfd pfd[1 + CTR_MAX_CLIENTS];
+	struct ctr_client *pc[1 + CTR_MAX_CLIENTS];
+	struct net_sockaddr_in sa;
+	struct rt_line l;
+	u64 port = CTR_PORT, next_id = 0, lines = 0, stalled = 0;
+	long long next_tick, next_report;
+	int lfd, r;
+
+	if (*args && (parse_size(&args, &port) < 0 || *args || port == 0 || port > 65535)) {
+		work_error(name, "usage: counter[:PORT]", 0);
+		return 2;
+	}
+	for (unsigned i = 0; i < CTR_MAX_CLIENTS; i++)
+		ctr_clients[i].fd = -1;
+	lfd = net_socket(NET_AF_INET, NET_SOCK_STREAM | NET_SOCK_NONBLOCK | NET_SOCK_CLOEXEC, 0);
+	if (lfd < 0) {
+		work_error(name, "socket", lfd);
+		return 1;
+	}
+	net_setsockopt_int(lfd, NET_SOL_SOCKET, NET_SO_REUSEADDR, 1);
+	memset(&sa, 0, sizeof(sa));
+	sa.family = NET_AF_INET;
+	sa.port = net_htons((unsigned short)port);
+	sa.addr = 0; /* INADDR_ANY */
+	r = net_bind(lfd, &sa);
+	if (r < 0) {
+		work_error(name, "bind", r);
+		return 1;
+	}
+	r = net_listen(lfd, 16);
+	if (r < 0) {
+		work_error(name, "listen", r);
+		return 1;
+	}
+	work_line(&l, name);
+	rt_line_s(&l, "listening port=");
+	rt_line_u(&l, port);
+	work_put(&l);
+
+	next_tick = mono_ns() + CTR_TICK_NS;
+	next_report = next_tick - CTR_TICK_NS + WORK_REPORT_NS;
+	for (;;) {
+		unsigned n = 1;
+		long long t;
+
+		pfd[0].fd = lfd;
+		pfd[0].events = POLLIN;
+		pfd[0].revents = 0;
+		for (unsigned i = 0; i < CTR_MAX_CLIENTS; i++) {
+			struct ctr_client *c = &ctr_clients[i];
+
+			if (c->fd < 0)
+				continue;
+			pfd[n].fd = c->fd;
+			pfd[n].events = (short)(POLLIN | (c->len ? POLLOUT : 0));
+			pfd[n].revents = 0;
+			pc[n++] = c;
+		}
+		t = mono_ns();
+		r = rt_ppoll(pfd, n, next_tick > t ? next_tick - t : 0);
+		if (r < 0 && r != -EINTR) {
+			work_error(name, "poll", r);
+			rt_nanosleep(CTR_TICK_NS);
+		}
+		/* Connections first (a closed one frees its slot), then the tick. */
+		for (unsigned k = 1; r > 0 && k < n; k++) {
+			struct ctr_client *c = pc[k];
+			long e;
+
+			if (pfd[k].revents & (POLLIN | POLLERR | POLLHUP))
+				ctr_input(c, name, pfd[k].revents);
+			if (c->fd < 0 || !(pfd[k].revents & POLLOUT))
+				continue;
+			e = ctr_flush(c);
+			if (e < 0)
+				ctr_close(c, name, "error", e);
+		}
+		if (r > 0 && (pfd[0].revents & POLLIN))
+			ctr_accept(lfd, name, &next_id);
+
+		t = mono_ns();
+		if (t >= next_tick) {
+			long long real = rt_now_ns(RT_CLOCK_REALTIME);
+
+			for (unsigned i = 0; i < CTR_MAX_CLIENTS; i++) {
+				struct ctr_client *c = &ctr_clients[i];
+				long e;
+
+				if (c->fd < 0)
+					continue;
+				if (ctr_queue(c, t, real) == 0)
+					lines++;
+				else
+					stalled++;
+				e = ctr_flush(c);
+				if (e < 0)
+					ctr_close(c, name, "error", e);
+			}
+			next_tick += CTR_TICK_NS;
+			if (next_tick <= t)
+				next_tick = t + CTR_TICK_NS;
+		}
+		if (t >= next_report) {
+			work_progress(&l, name);
+			rt_line_s(&l, "clients=");
+			rt_line_u(&l, ctr_nclients);
+			rt_line_s(&l, " lines=");
+			rt_line_u(&l, lines);
+			rt_line_s(&l, " stalled=");
+			rt_line_u(&l, stalled);
+			work_put(&l);
+			next_report += WORK_REPORT_NS;
+			if (next_report <= t)
+				next_report = t + WORK_REPORT_NS;
+		}
+	}
+	return 0;
+}
+
+/* ---- disklog ---------------------------------------------------------------------------- *
+ *
+ * The raw disk is an array of 512-byte sectors; record n lives in sector n:
+ *
+ *   offset  size  field
+ *        0     8  magic "FERRYLOG"
+ *        8     8  sequence number n
+ *       16     8  guest CLOCK_MONOTONIC ns when written
+ *       24     8  guest CLOCK_REALTIME ns when written
+ *       32     4  run: 0 for the records of the first boot, +1 at each start
+ *       36     4  format version (1)
+ *       40   468  payload: byte k = (n + k) & 0xff
+ *      508     4  CRC-32 (IEEE) of bytes 0..507
+ *
+ * all little-endian. Each record is written with pwrite and made durable with fdatasync before
+ * the next one, so after any stop the log on the disk is records 0..M with nothing missing.
+ *
+ * At start the log is read back from sector 0: every non-empty sector must be a record with a
+ * good magic and checksum (else BADRECORD) whose number is its sector (else GAP). The log ends
+ * at the first empty (all-zero) sector; the 1 MiB after it is read too, because a record
+ * beyond an empty sector means a write was lost: that is a GAP, and the scan goes on from
+ * there. Writing continues after the last non-empty sector. The disk must start zeroed.
+ */
+
+#define LOG_DEV "/dev/vda"
+#define LOG_SECTOR 512
+#define LOG_MAGIC 0x474f4c5952524546ULL /* "FERRYLOG" */
+#define LOG_VERSION 1
+#define LOG_INTERVAL_MS 100
+#define LOG_LOOKAHEAD 2048 /* empty sectors read past the end of the log */
+#define LOG_ERROR_LINES 20
+#define LOG_CHUNK (64 * 1024)
+
+struct log_record {
+	u64 magic;
+	u64 seq;
+	u64 mono_ns;
+	u64 real_ns;
+	unsigned int run;
+	unsigned int version;
+	unsigned char payload[468];
+	unsigned int crc;
+};
+
+_Static_assert(sizeof(struct log_record) == LOG_SECTOR, "a record is one sector");
+
+static unsigned char log_buf[LOG_CHUNK] __attribute__((aligned(4096)));
+static unsigned int crc_table[256];
+
+static unsigned int crc32(const void *data, unsigned long len)
+{
+	const unsigned char *p = data;
+	unsigned int c = 0xffffffffu;
+
+	if (!crc_table[1]) {
+		for (unsigned int i = 0; i < 256; i++) {
+			unsigned int v = i;
+
+			for (int k = 0; k < 8; k++)
+				v = (v & 1) ? 0xedb88320u ^ (v >> 1) : v >> 1;
+			crc_table[i] = v;
+		}
+	}
+	while (len--)
+		c = crc_table[(c ^ *p++) & 0xff] ^ (c >> 8);
+	return c ^ 0xffffffffu;
+}
+
+static int sector_empty(const unsigned char *s)
+{
+	const u64 *w = (const u64 *)s;
+
+	for (unsigned i = 0; i < LOG_SECTOR / 8; i++)
+		if (w[i])
+			return 0;
+	return 1;
+}
+
+struct log_scan {
+	u64 records;	/* good records */
+	long long last; /* number of the last good record, -1: none */
+	unsigned int last_run;
+	u64 end; /* one past the last non-empty sector: where writing continues */
+	u64 errors;
+};
+
+/* "ferry-work: disklog: <kind> at record N: ..." for the first few errors. */
+static void log_bad(struct log_scan *s, const char *name, const char *kind, u64 at,
+		    const char *what, long long num, const char *what2, long long num2)
+{
+	struct rt_line l;
+
+	if (s->errors++ >= LOG_ERROR_LINES)
+		return;
+	work_line(&l, name);
+	rt_line_s(&l, kind);
+	rt_line_s(&l, " at record ");
+	rt_line_u(&l, at);
+	rt_line_s(&l, ": ");
+	rt_line_s(&l, what);
+	if (num >= 0)
+		rt_line_i(&l, num);
+	if (what2) {
+		rt_line_s(&l, what2);
+		rt_line_i(&l, num2);
+	}
+	work_put(&l);
+}
+
+static void log_check(struct log_scan *s, const char *name, const unsigned char *sec, u64 n)
+{
+	const struct log_record *r = (const struct log_record *)sec;
+
+	if (r->magic != LOG_MAGIC)
+		log_bad(s, name, "BADRECORD", n, "bad magic", -1, 0, 0);
+	else if (crc32(r, LOG_SECTOR - 4) != r->crc)
+		log_bad(s, name, "BADRECORD", n, "bad checksum", -1, 0, 0);
+	else if (r->version != LOG_VERSION)
+		log_bad(s, name, "BADRECORD", n, "version ", r->version, 0, 0);
+	else if (r->seq != n)
+		log_bad(s, name, "GAP", n, "found record ", (long long)r->seq, 0, 0);
+	else {
+		s->records++;
+		s->last = (long long)n;
+		s->last_run = r->run;
+	}
+}
+
+/* Read the log back; returns 0 or a negative errno. */
+static long log_scan(int fd, const char *name, u64 nsec, struct log_scan *s)
+{
+	u64 n = 0, zeros = 0;
+	long long hole = -1; /* first sector of the current run of empty sectors */
+
+	memset(s, 0, sizeof(*s));
+	s->last = -1;
+	while (n < nsec && zeros < LOG_LOOKAHEAD) {
+		u64 want = nsec - n < LOG_CHUNK / LOG_SECTOR ? nsec - n : LOG_CHUNK / LOG_SECTOR;
+		long got = rt_pread(fd, log_buf, want * LOG_SECTOR, (long long)(n * LOG_SECTOR));
+
+		if (got == -EINTR)
+			continue;
+		if (got < 0)
+			return got;
+		if (got < LOG_SECTOR)
+			return -EIO;
+		for (u64 i = 0; i < (u64)got / LOG_SECTOR && zeros < LOG_LOOKAHEAD; i++, n++) {
+			const unsigned char *sec = log_buf + i * LOG_SECTOR;
+
+			if (sector_empty(sec)) {
+				if (hole < 0)
+					hole = (long long)n;
+				zeros++;
+				continue;
+			}
+			if (hole >= 0)
+				log_bad(s, name, "GAP", (u64)hole, "records ", hole, " to ",
+					(long long)n - 1);
+			hole = -1;
+			zeros = 0;
+			log_check(s, name, sec, n);
+			s->end = n + 1;
+		}
+	}
+	if (s->errors > LOG_ERROR_LINES) {
+		struct rt_line l;
+
+		work_line(&l, name);
+		rt_line_u(&l, s->errors - LOG_ERROR_LINES);
+		rt_line_s(&l, " more errors not shown");
+		work_put(&l);
+	}
+	return 0;
+}
+
+static void log_fill(struct log_record *r, u64 seq, unsigned int run)
+{
+	r->magic = LOG_MAGIC;
+	r->seq = seq;
+	r->mono_ns = (u64)mono_ns();
+	r->real_ns = (u64)rt_now_ns(RT_CLOCK_REALTIME);
+	r->run = run;
+	r->version = LOG_VERSION;
+	for (unsigned k = 0; k < sizeof(r->payload); k++)
+		r->payload[k] = (unsigned char)(seq + k);
+	r->crc = crc32(r, LOG_SECTOR - 4);
+}
+
+static int work_disklog(const char *name, const char *args)
+{
+	static struct log_record rec __attribute__((aligned(LOG_SECTOR)));
+	struct log_scan s;
+	struct rt_line l;
+	u64 interval_ms = LOG_INTERVAL_MS, nsec, seq, written = 0, max_sync = 0;
+	long long size, next, next_report;
+	unsigned int run;
+	long r;
+	int fd;
+
+	if (*args && (parse_size(&args, &interval_ms) < 0 || *args || interval_ms == 0)) {
+		work_error(name, "usage: disklog[:INTERVAL_MS]", 0);
+		return 2;
+	}
+	fd = open(LOG_DEV, O_RDWR, 0);
+	if (fd < 0) {
+		work_error(name, "cannot open " LOG_DEV, -errno);
+		return 1;
+	}
+	size = lseek(fd, 0, SEEK_END);
+	if (size < 0) {
+		work_error(name, "size of " LOG_DEV, -errno);
+		return 1;
+	}
+	nsec = (u64)size / LOG_SECTOR;
+	work_line(&l, name);
+	rt_line_s(&l, "start dev=" LOG_DEV " size=");
+	rt_line_i(&l, size);
+	rt_line_s(&l, " interval-ms=");
+	rt_line_u(&l, interval_ms);
+	work_put(&l);
+
+	r = log_scan(fd, name, nsec, &s);
+	if (r < 0) {
+		work_error(name, "read " LOG_DEV, r);
+		return 1;
+	}
+	work_line(&l, name);
+	rt_line_s(&l, "found ");
+	rt_line_u(&l, s.records);
+	rt_line_s(&l, " records, last ");
+	if (s.last >= 0)
+		rt_line_i(&l, s.last);
+	else
+		rt_line_s(&l, "none");
+	if (s.errors) {
+		rt_line_s(&l, ", errors ");
+		rt_line_u(&l, s.errors);
+	} else {
+		rt_line_s(&l, ", ok");
+	}
+	work_put(&l);
+
+	seq = s.end;
+	run = s.last >= 0 ? s.last_run + 1 : 0;
+	work_line(&l, name);
+	rt_line_s(&l, "writing from record ");
+	rt_line_u(&l, seq);
+	rt_line_s(&l, " run=");
+	rt_line_u(&l, run);
+	work_put(&l);
+
+	next = mono_ns();
+	next_report = next + WORK_REPORT_NS;
+	for (;;) {
+		long long t0, t1;
+
+		if (seq >= nsec) {
+			work_line(&l, name);
+			rt_line_s(&l, "FULL at record ");
+			rt_line_u(&l, seq);
+			rt_line_s(&l, " (disk of ");
+			rt_line_u(&l, nsec);
+			rt_line_s(&l, " sectors), stopping");
+			work_put(&l);
+			close(fd);
+			return 0;
+		}
+		sleep_until(next);
+		log_fill(&rec, seq, run);
+		t0 = mono_ns();
+		r = rt_pwrite(fd, &rec, LOG_SECTOR, (long long)(seq * LOG_SECTOR));
+		if (r == LOG_SECTOR)
+			r = rt_fdatasync(fd);
+		else if (r >= 0)
+			r = -EIO; /* a short write of one sector */
+		t1 = mono_ns();
+		if (r < 0) {
+			/* Never skip a number: report and retry the same record. */
+			work_line(&l, name);
+			rt_line_s(&l, "ERROR write record ");
+			rt_line_u(&l, seq);
+			rt_line_s(&l, ": errno ");
+			rt_line_i(&l, -r);
+			work_put(&l);
+			next = t1 + RT_NS_PER_SEC;
+			continue;
+		}
+		if ((u64)(t1 - t0) > max_sync)
+			max_sync = (u64)(t1 - t0);
+		written++;
+		seq++;
+		next += (long long)interval_ms * RT_NS_PER_MS;
+		if (next <= t1)
+			next = t1 + (long long)interval_ms * RT_NS_PER_MS;
+		if (t1 >= next_report) {
+			work_progress(&l, name);
+			rt_line_s(&l, "records=");
+			rt_line_u(&l, written);
+			rt_line_s(&l, " last=");
+			rt_line_u(&l, seq - 1);
+			rt_line_s(&l, " max-sync-ms=");
+			rt_line_u(&l, (max_sync + RT_NS_PER_MS - 1) / RT_NS_PER_MS);
+			work_put(&l);
+			max_sync = 0;
+			next_report += WORK_REPORT_NS;
+			if (next_report <= t1)
+				next_report = t1 + WORK_REPORT_NS;
+		}
+	}
+	return 0;
+}
+
+/* ---- starting and reaping ------------------------------------------------------------- */
+
+static const struct workload {
+	const char *name;
+	int (*run)(const char *name, const char *args);
+} workloads[] = {
+	{ "idle", work_idle },
+	{ "dirty", work_dirty },
+	{ "counter", work_counter },
+	{ "disklog", work_disklog },
+};
+
+static struct {
+	pid_t pid;
+	const char *name;
+} running[WORK_MAX];
+
+/* Fork one workload, `name` or `name:args`; item is cut in place. */
+static void work_start(char *item)
+{
+	const struct workload *w = 0;
+	char *args = item;
+	pid_t pid;
+	unsigned slot;
+
+	while (*args && *args != ':')
+		args++;
+	if (*args)
+		*args++ = 0;
+	for (unsigned i = 0; i < sizeof(workloads) / sizeof(workloads[0]); i++)
+		if (rt_strlen(workloads[i].name) == rt_strlen(item) &&
+		    memcmp(workloads[i].name, item, rt_strlen(item)) == 0)
+			w = &workloads[i];
+	if (!w) {
+		work_error(item, "unknown workload", 0);
+		return;
+	}
+	for (slot = 0; slot < WORK_MAX && running[slot].pid; slot++)
+		;
+	if (slot == WORK_MAX) {
+		work_error(item, "too many workloads", 0);
+		return;
+	}
+	pid = fork();
+	if (pid == 0)
+		exit(w->run(w->name, args));
+	if (pid < 0) {
+		work_error(item, "fork", -errno);
+		return;
+	}
+	running[slot].pid = pid;
+	running[slot].name = w->name;
+}
+
+/* Start each workload of a comma-separated list. */
+static void work_start_all(char *list)
+{
+	char *p = list;
+
+	while (*p) {
+		char *q = p;
+
+		while (*q && *q != ',')
+			q++;
+		char c = *q;
+
+		*q = 0;
+		if (*p)
+			work_start(p);
+		if (!c)
+			break;
+		p = q + 1;
+	}
+}
+
+/* Init's last job: wait for children forever, and report a workload that ends. */
+static void work_reap(void)
+{
+	for (;;) {
+		int status = 0;
+		pid_t pid = waitpid(-1, &status, 0);
+		struct rt_line l;
+
+		if (pid < 0) {
+			/* No children left: idle. */
+			rt_nanosleep(3600LL * RT_NS_PER_SEC);
+			continue;
+		}
+		for (unsigned i = 0; i < WORK_MAX; i++) {
+			if (running[i].pid != pid)
+				continue;
+			running[i].pid = 0;
+			work_line(&l, running[i].name);
+			if ((status & 0x7f) != 0 && (status & 0x7f) != 0x7f) {
+				rt_line_s(&l, "exited signal=");
+				rt_line_u(&l, (unsigned)(status & 0x7f));
+			} else {
+				rt_line_s(&l, "exited status=");
+				rt_line_u(&l, (unsigned)((status >> 8) & 0xff));
+			}
+			work_put(&l);
+		}
+	}
+}
 int main(void)
 {
 	struct rt_utsname u;
@@ -232,9 +1221,8 @@ int main(void)
 		reboot(LINUX_REBOOT_CMD_POWER_OFF);
 		say("ferry-init: poweroff failed\n", 0, 0);
 	}
-	if (cmdline_get("ferry.work", value, sizeof(value)) && has_word(value, "idle"))
-		heartbeat();
-	for (;;)
-		rt_nanosleep(3600LL * 1000000000LL);
+	if (cmdline_get("ferry.work", value, sizeof(value)))
+		work_start_all(value);
+	work_reap();
 	return 0;
 }

@@ -1,0 +1,161 @@
+#!/bin/bash
+# migrate.sh - live migration in the lab, under every workload: the VM moves vh01 -> vh02 ->
+# vh01 while the client pings it every 10 ms, and after each move the guest is healthy.
+#
+# Asserted for each workload (idle, dirty:64M:20M, counter, disklog, and all at once):
+#   - each migration completes, with equal RAM and device-state hashes on both sides;
+#   - for 5 s after each move: heartbeats continue, uptime advances by about the time that
+#     passed (never backwards), no kernel WARN/BUG/Oops, no MISMATCH, no disklog error;
+#   - the counter connection survives with no skip or repeat; the disklog is intact when a
+#     fresh VM boots on the disk afterwards;
+#   - the run intervals journalled by every ferry-vm that ran the VM never overlap;
+#   - the ping still answers at the end; the longest reply gap is under 1 s (a generous bound:
+#     timings are measured by bench/, not asserted here).
+# FERRY_MIGRATE_WORKLOADS overrides the list (space-separated).
+source "$(dirname "$0")/../lib.sh"
+source "$FERRY_ROOT/lab/vm.sh"
+scratch
+trap 'lab_down; rm -rf "$FERRY_TMP"' EXIT
+counter_bin=$FERRY_ROOT/build/bin/ferry-counter
+workloads=${FERRY_MIGRATE_WORKLOADS:-"idle dirty:64M:20M counter disklog all"}
+
+P=$(lab_up --hosts 2) || { fail "lab up"; finish integration-migrate; }
+lab_load "$P"
+
+heartbeats() { grep -c '^ferry-work: heartbeat' "$1" 2>/dev/null; }
+last_uptime() { sed -n 's/^ferry-work: heartbeat [0-9]* uptime=\([0-9.]*\).*/\1/p' "$1" | tail -1; }
+first_uptime() { sed -n 's/^ferry-work: heartbeat [0-9]* uptime=\([0-9.]*\).*/\1/p' "$1" | head -1; }
+bad_lines() { grep -E 'WARNING:|BUG:|Oops|Kernel panic|MISMATCH|BADRECORD|GAP|Unable to handle' "$@" 2>/dev/null; }
+
+# Non-overlap of run intervals across every journal of the VM.
+journals_disjoint() { # files...
+	awk '
+		FNR == 1 { running = 0 }
+		$3 == "RUN" { start = $1; running = 1; next }
+		($3 == "PAUSE" || $3 == "STOP") && running { print start, $1; running = 0; next }
+		ENDFILE { if (running) print start, 9e18 }
+	' "$@" | sort -n | awk 'NR > 1 && $1 < prev_end { bad = 1; print "overlap:", $0, "previous end", prev_end }
+		{ if ($2 > prev_end) prev_end = $2 } END { exit bad }'
+}
+
+# Ping analysis from `ping -D`: lost replies from sequence gaps, longest gap between replies.
+ping_report() { # file
+	awk -F'[][ =]' '/bytes from/ {
+		t = $2; for (i = 1; i <= NF; i++) if ($i == "icmp_seq") s = $(i + 1)
+		if (n && s != last + 1) lost += s - last - 1
+		if (n && t - lt > gap) gap = t - lt
+		last = s; lt = t; n++ }
+		END { printf "%d %d %.3f\n", n, lost, gap }' "$1"
+}
+
+check_move() { # workload vm-name step: the move just done; checks the new console
+	local w=$1 name=$2 step=$3 out=$4 con oldcon
+	con=$(vm_var "$P" "$name" console)
+	oldcon=$5
+	if echo "$out" | grep -q '"phase": "completed"'; then
+		pass "$w: move $step completes"
+	else
+		fail "$w: move $step completes" "$out"
+		return
+	fi
+	local rs rd ds dd
+	rs=$(echo "$out" | sed -n 's/.*"ram_hash_source": "\([0-9a-f]*\)".*/\1/p')
+	rd=$(echo "$out" | sed -n 's/.*"ram_hash_destination": "\([0-9a-f]*\)".*/\1/p')
+	ds=$(echo "$out" | sed -n 's/.*"dev_hash_source": "\([0-9a-f]*\)".*/\1/p')
+	dd=$(echo "$out" | sed -n 's/.*"dev_hash_destination": "\([0-9a-f]*\)".*/\1/p')
+	if [ -n "$rs" ] && [ "$rs" = "$rd" ] && [ -n "$ds" ] && [ "$ds" = "$dd" ]; then
+		pass "$w: move $step: RAM and device state equal on both sides ($rs)"
+	else
+		fail "$w: move $step: RAM and device state equal on both sides" "ram $rs/$rd dev $ds/$dd"
+	fi
+	sleep 5.5
+	local n up_old up_new
+	n=$(heartbeats "$con")
+	up_old=$(last_uptime "$oldcon")
+	up_new=$(first_uptime "$con")
+	if [ "${n:-0}" -ge 4 ]; then pass "$w: move $step: heartbeats continue ($n in 5.5 s)"; else fail "$w: move $step: heartbeats continue" "$n heartbeats"; fi
+	if awk -v a="$up_old" -v b="$up_new" 'BEGIN { exit !(a != "" && b != "" && b > a && b - a < 2.5) }'; then
+		pass "$w: move $step: guest clock continues ($up_old s -> $up_new s)"
+	else
+		fail "$w: move $step: guest clock continues" "last uptime on the source $up_old, first on the destination $up_new"
+	fi
+	if bad_lines "$con" >/dev/null; then
+		fail "$w: move $step: no kernel warning, MISMATCH or disklog error" "$(bad_lines "$con" | head -3)"
+	else
+		pass "$w: move $step: no kernel warning, MISMATCH or disklog error"
+	fi
+}
+
+index=1
+for w in $workloads; do
+	name=vm$index
+	work="idle,$w"
+	[ "$w" = idle ] && work=idle
+	[ "$w" = all ] && work="idle,dirty:64M:20M,counter,disklog"
+	if ! vm_start "$P" "$name" vh01 --work "$work" --index "$index"; then
+		fail "$w: VM starts on vh01"
+		index=$((index + 1))
+		continue
+	fi
+	ip=$(vm_var "$P" "$name" ip)
+	for _ in $(seq 1 100); do [ "$(heartbeats "$(vm_var "$P" "$name" console)")" -ge 2 ] && break; sleep 0.1; done
+	lab_exec "$P" client ping -D -i 0.01 -W 1 "$ip" >"$FERRY_TMP/$name.ping" 2>&1 &
+	pinger=$!
+	counter=""
+	if [[ $work == *counter* ]]; then
+		lab_exec "$P" client "$counter_bin" --duration 30 "$ip" 7000 >"$FERRY_TMP/$name.counter" 2>&1 &
+		counter=$!
+	fi
+	sleep 1
+	con1=$(vm_var "$P" "$name" console)
+	out=$(vm_migrate "$P" "$name" vh02)
+	check_move "$w" "$name" "vh01->vh02" "$out" "$con1"
+	con2=$(vm_var "$P" "$name" console)
+	out=$(vm_migrate "$P" "$name" vh01)
+	check_move "$w" "$name" "vh02->vh01" "$out" "$con2"
+	if [ -n "$counter" ]; then
+		wait "$counter"
+		rc=$?
+		line=$(grep '^counter:' "$FERRY_TMP/$name.counter" | tail -1)
+		if [ $rc -eq 0 ] && echo "$line" | grep -q 'skips 0, repeats 0' && echo "$line" | grep -q 'disconnected no'; then
+			pass "$w: counter stream intact across both moves ($line)"
+		else
+			fail "$w: counter stream intact across both moves" "exit $rc: $line" "$(tail -3 "$FERRY_TMP/$name.counter")"
+		fi
+	fi
+	kill -INT "$pinger" 2>/dev/null
+	wait "$pinger" 2>/dev/null
+	read -r replies lost gap < <(ping_report "$FERRY_TMP/$name.ping")
+	echo "# $w: $replies ping replies, $lost lost, longest gap ${gap}s"
+	if awk -v g="$gap" -v n="$replies" 'BEGIN { exit !(n > 100 && g < 1.0) }'; then
+		pass "$w: ping answered throughout, longest gap under 1 s (${gap}s, $lost lost)"
+	else
+		fail "$w: ping answered throughout, longest gap under 1 s" "$replies replies, gap ${gap}s"
+	fi
+	if lab_exec "$P" client ping -c 3 -W 1 "$ip" >/dev/null; then pass "$w: ping answers at the end"; else fail "$w: ping answers at the end"; fi
+	jdir=$LAB_DIR/vms/$name
+	if journals_disjoint "$jdir"/journal.* >"$FERRY_TMP/overlap" 2>&1; then
+		pass "$w: run intervals of the $(ls "$jdir"/journal.* | wc -l) ferry-vm processes never overlap"
+	else
+		fail "$w: run intervals never overlap" "$(cat "$FERRY_TMP/overlap")"
+	fi
+	vm_stop "$P" "$name"
+	if [[ $work == *disklog* ]]; then
+		# A fresh VM on the same disk must find the log intact and continue it.
+		if vm_start "$P" "$name" vh02 --work disklog --index "$index"; then
+			con=$(vm_var "$P" "$name" console)
+			for _ in $(seq 1 100); do grep -q 'ferry-work: disklog: found' "$con" && break; sleep 0.1; done
+			line=$(grep 'ferry-work: disklog: found' "$con" | head -1)
+			if echo "$line" | grep -q ' ok' && ! bad_lines "$con" >/dev/null; then
+				pass "$w: disklog intact after the moves ($line)"
+			else
+				fail "$w: disklog intact after the moves" "$line" "$(bad_lines "$con" | head -3)"
+			fi
+			vm_stop "$P" "$name"
+		else
+			fail "$w: a fresh VM boots on the disk"
+		fi
+	fi
+	index=$((index + 1))
+done
+finish integration-migrate
