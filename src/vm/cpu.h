@@ -2,7 +2,7 @@
  *
  * The hart's architectural state is plain data (no host pointers), so it can
  * be saved field by field. Everything after `caches` is rebuilt on demand and
- * never saved: the software TLB and the links to the machine.
+ * never saved: the software TLB, the decode cache and the links to the machine.
  *
  * There is no M-mode: the SBI is served by the VMM (sbi.c), as KVM does on
  * RISC-V hosts, and every trap goes to S-mode.
@@ -98,6 +98,31 @@ struct cpu_tlb_entry {
 	uintptr_t addend; /* host address = addend + virtual address */
 };
 
+/* The decode cache (cpu.c): instructions decoded once per guest physical page, one slot per
+ * 2-byte offset, found from the pc through the execute TLB. Only caches: never saved, and
+ * coherent with RAM through ram.h's code-page hook. */
+#define DCACHE_PAGES 1024 /* pages held, direct-mapped by physical page number (32 MiB at most) */
+#define DPAGE_SLOTS 2048  /* 4 KiB / 2 */
+
+/* One decoded instruction (16 bytes). All zero: not decoded yet. */
+struct cpu_dinsn {
+	int32_t handler; /* where cpu_run's code for op is, from that of D_DECODE */
+	int32_t imm;	 /* immediate; the instruction, for the generic executor and ILLEGAL */
+	uint8_t op;	 /* what to do (enum dop in cpu.c) */
+	uint8_t len;	 /* 2 or 4 bytes */
+	uint8_t rd, rs1, rs2;
+	uint8_t local; /* a jump or branch whose target is on the same page */
+	uint8_t next;  /* bytes from this slot to the next instruction's (len / 2 slots) */
+	uint8_t unused;
+};
+
+struct cpu_dpage {
+	uint64_t tag;	     /* guest physical page number + 1; 0: unused */
+	const uint8_t *host; /* the page's bytes, read-only */
+	uint16_t lo, hi;     /* slots [lo, hi) may hold decoded instructions */
+	struct cpu_dinsn slot[DPAGE_SLOTS + 1]; /* the last one is never decoded: the page end */
+};
+
 struct cpu {
 	/* architectural state */
 	uint64_t x[32];
@@ -130,7 +155,17 @@ struct cpu {
 	uint64_t exc_cause; /* the exception being raised by the current instruction */
 	uint64_t exc_tval;
 	uint64_t irqs_taken[3]; /* interrupts taken: software, timer, external (statistics) */
+	uint64_t dc_decoded;	/* decode cache: instructions decoded, */
+	uint64_t dc_dropped;	/* pages whose decoded instructions were dropped by a write, */
+	uint64_t dc_evicted;	/* pages evicted for another one (statistics) */
+	bool generic;		/* decode every instruction for the generic executor (tests) */
 	struct cpu_tlb_entry tlb[TLB_SETS][3][TLB_ENTRIES];
+	/* The decoded page of each valid execute-TLB entry, or NULL until looked up. */
+	struct cpu_dpage *xpage[TLB_SETS][TLB_ENTRIES];
+	/* DCACHE_PAGES pages, in memory that lives as long as RAM (ram_code_cache): committed
+	 * by the host only as slots are used. NULL if it could not be mapped: every instruction
+	 * is then fetched and run without it. */
+	struct cpu_dpage *dcache;
 };
 
 /* The hart's migratable state (state.h). */
@@ -142,7 +177,8 @@ void cpu_reset(struct cpu *c, struct machine *m, struct ram *ram, uint32_t harti
 
 /* Run up to max steps (an instruction retired, or a trap or interrupt taken). Returns the
  * number of instructions retired. Returns early when the hart executes WFI with nothing
- * pending (c->wfi set), or when c->stop is set. */
+ * pending (c->wfi set), or when c->stop is set (by anything the hart calls out to: an SBI
+ * call, an MMIO access; it is looked at after each such instruction). */
 uint64_t cpu_run(struct cpu *c, uint64_t max);
 
 /* True if an interrupt is pending and enabled in sie (what wakes WFI). */
@@ -160,8 +196,11 @@ static inline void cpu_set_irq(struct cpu *c, uint64_t mask, bool level)
 		c->sip &= ~mask;
 }
 
-/* Drop every TLB entry (satp change, sfence.vma, load of a saved state). */
+/* Drop every TLB entry (satp change, sfence.vma, load of a saved state). The decode cache is
+ * indexed by physical page and kept coherent by the RAM accessors, so it stays. */
 void cpu_tlb_flush(struct cpu *c);
+/* Drop every decoded instruction (load of a saved state, reset). */
+void cpu_dcache_flush(struct cpu *c);
 /* Drop the write entries only: after the dirty bitmap is collected, the next store to each
  * page must take the slow path and mark it again. */
 void cpu_tlb_flush_writes(struct cpu *c);

@@ -90,7 +90,8 @@ bool mmu_translate(struct cpu *c, uint64_t va, enum cpu_access acc, uint64_t *pa
 		goto page_fault;
 
 	/* Step 7: set A, and D for a store, as an atomic update of the PTE (one hart, so a plain
-	 * store through the RAM accessor suffices; it marks the page-table page dirty). */
+	 * store through the RAM accessor suffices; it marks the page-table page dirty, and drops
+	 * instructions the hart decoded from that page, if any). */
 	uint64_t want = PTE_A | (acc == ACC_W ? PTE_D : 0);
 
 	if ((pte & want) != want) {

@@ -1,7 +1,8 @@
 /* mmu.h - Sv39 address translation for one hart.
  *
  * Page-table walks read and update PTEs through the RAM accessors, so the
- * A and D bits the walk sets are seen by dirty tracking like any store.
+ * A and D bits the walk sets are seen by dirty tracking, and by the hart's
+ * decode cache, like any store.
  */
 #ifndef FERRY_MMU_H
 #define FERRY_MMU_H

@@ -11,6 +11,13 @@
  *
  * Reads may use ram_ptr() freely. Writing through a pointer obtained any
  * other way is a bug that a test greps for.
+ *
+ * The same accessors keep the hart's decode cache coherent. A page the hart
+ * has decoded instructions from is a "code page" (a second bitmap); the first
+ * write to it through any accessor calls the code hook (cpu.c), which drops
+ * the decoded instructions, before the bytes change. The hart never caches a
+ * write pointer to a code page (it drops its write-TLB entries for a page when
+ * the page becomes one), so a store through the write-TLB never lands on code.
  */
 #ifndef FERRY_RAM_H
 #define FERRY_RAM_H
@@ -31,7 +38,15 @@ struct ram {
 	uint64_t size;	   /* bytes, a multiple of RAM_PAGE_SIZE */
 	uint64_t npages;
 	uint64_t *dirty;   /* one bit per page: written since the last collection */
-	uint64_t nwords;   /* words in dirty[] */
+	uint64_t nwords;   /* words in dirty[] and code_pages[] */
+	/* One bit per page: the hart holds instructions decoded from it. */
+	uint64_t *code_pages;
+	/* Called once when a code page is about to be written (its bit is already clear). */
+	void (*code_hook)(void *opaque, uint64_t gpa);
+	void *code_opaque;
+	/* The hart's decode cache (ram_code_cache), or NULL. */
+	void *code_cache;
+	size_t code_cache_size;
 };
 
 int ram_init(struct ram *r, uint64_t base, uint64_t size, struct err *e);
@@ -51,11 +66,60 @@ static inline const uint8_t *ram_ptr(const struct ram *r, uint64_t gpa)
 	return r->host + (gpa - r->base);
 }
 
+/* A code page is about to be written: clear its bit and tell the hart (ram.c). */
+void ram_code_written(struct ram *r, uint64_t pfn);
+
+/* Every write path calls this before changing a page: marks it dirty and, if the hart decoded
+ * instructions from it, has them dropped. */
 static inline void ram_mark_dirty(struct ram *r, uint64_t gpa)
 {
 	uint64_t pfn = (gpa - r->base) >> RAM_PAGE_SHIFT;
+	uint64_t bit = 1ull << (pfn & 63);
 
-	r->dirty[pfn >> 6] |= 1ull << (pfn & 63);
+	r->dirty[pfn >> 6] |= bit;
+	if (__builtin_expect((r->code_pages[pfn >> 6] & bit) != 0, 0))
+		ram_code_written(r, pfn);
+}
+
+/* The hart is about to decode instructions from the page holding gpa: the next write to it,
+ * through any accessor, calls the code hook first. */
+static inline void ram_mark_code(struct ram *r, uint64_t gpa)
+{
+	uint64_t pfn = (gpa - r->base) >> RAM_PAGE_SHIFT;
+
+	r->code_pages[pfn >> 6] |= 1ull << (pfn & 63);
+}
+
+static inline bool ram_is_code(const struct ram *r, uint64_t gpa)
+{
+	uint64_t pfn = (gpa - r->base) >> RAM_PAGE_SHIFT;
+
+	return (r->code_pages[pfn >> 6] >> (pfn & 63)) & 1;
+}
+
+/* Install the hook called before a code page is written. */
+void ram_set_code_hook(struct ram *r, void (*hook)(void *opaque, uint64_t gpa), void *opaque);
+/* Forget every code page without calling the hook (the hart emptied its decode cache). */
+void ram_code_forget_all(struct ram *r);
+/* Forget one code page without calling the hook (the hart dropped its decoded copy). */
+static inline void ram_unmark_code(struct ram *r, uint64_t gpa)
+{
+	uint64_t pfn = (gpa - r->base) >> RAM_PAGE_SHIFT;
+
+	r->code_pages[pfn >> 6] &= ~(1ull << (pfn & 63));
+}
+
+/* Memory for the hart's decode cache: size bytes, zero-filled, committed by the host only as
+ * it is touched, and living as long as RAM (ram_destroy unmaps it). The first call maps it;
+ * later calls return the same mapping (size must not change). NULL if it cannot be mapped. */
+void *ram_code_cache(struct ram *r, size_t size);
+/* Zero the decode cache's memory and give it back to the host. */
+void ram_code_cache_clear(struct ram *r);
+
+/* The guest physical address of a host pointer into RAM (from ram_ptr or a TLB entry). */
+static inline uint64_t ram_gpa_of(const struct ram *r, const uint8_t *p)
+{
+	return r->base + (uint64_t)(p - r->host);
 }
 
 static inline bool ram_is_dirty(const struct ram *r, uint64_t gpa)
@@ -65,11 +129,12 @@ static inline bool ram_is_dirty(const struct ram *r, uint64_t gpa)
 	return (r->dirty[pfn >> 6] >> (pfn & 63)) & 1;
 }
 
-/* Mark every page of [gpa, gpa+len) dirty. The range must be inside RAM. */
+/* Mark every page of [gpa, gpa+len) dirty (and drop decoded code, as ram_mark_dirty). The
+ * range must be inside RAM. */
 void ram_mark_range(struct ram *r, uint64_t gpa, uint64_t len);
 
-/* Host pointer to the start of the page holding gpa, for writing: marks the page dirty first.
- * This is how the vCPU's write-TLB gets its pointers. */
+/* Host pointer to the start of the page holding gpa, for writing: marks the page dirty first
+ * (and drops decoded code of it). This is how the vCPU's write-TLB gets its pointers. */
 static inline uint8_t *ram_page_for_write(struct ram *r, uint64_t gpa)
 {
 	ram_mark_dirty(r, gpa);

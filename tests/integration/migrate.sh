@@ -42,6 +42,7 @@ journals_disjoint() { # files...
 ping_report() { # file
 	awk -F'[][ =]' '/bytes from/ {
 		t = $2; for (i = 1; i <= NF; i++) if ($i == "icmp_seq") s = $(i + 1)
+		if (n && s < last) s += 65536 * (int((last - s) / 65536) + 1) /* 16-bit wrap */
 		if (n && s != last + 1) lost += s - last - 1
 		if (n && t - lt > gap) gap = t - lt
 		last = s; lt = t; n++ }
@@ -99,11 +100,12 @@ for w in $workloads; do
 	fi
 	ip=$(vm_var "$P" "$name" ip)
 	for _ in $(seq 1 100); do [ "$(heartbeats "$(vm_var "$P" "$name" console)")" -ge 2 ] && break; sleep 0.1; done
-	lab_exec "$P" client ping -D -i 0.01 -W 1 "$ip" >"$FERRY_TMP/$name.ping" 2>&1 &
+	# Started directly (ip netns exec execs ping), so $! is ping itself.
+	ip netns exec "$LAB_NS_CLIENT" ping -D -i 0.01 -W 1 "$ip" >"$FERRY_TMP/$name.ping" 2>&1 &
 	pinger=$!
 	counter=""
 	if [[ $work == *counter* ]]; then
-		lab_exec "$P" client "$counter_bin" --duration 30 "$ip" 7000 >"$FERRY_TMP/$name.counter" 2>&1 &
+		ip netns exec "$LAB_NS_CLIENT" "$counter_bin" --duration 25 "$ip" 7000 >"$FERRY_TMP/$name.counter" 2>&1 &
 		counter=$!
 	fi
 	sleep 1

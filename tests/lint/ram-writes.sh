@@ -7,9 +7,13 @@
 #   1. the mapping (struct ram's `host`) is named only in ram.c and ram.h;
 #   2. ram_ptr() (read-only) is never cast to a writable pointer nor used as the destination
 #      of memcpy/memset/memmove;
-#   3. the one write through a cached translation is the hart's store fast path, and the one
-#      place that fills a TLB entry is cpu_translate(), which takes write pointers only from
-#      ram_page_for_write().
+#   3. the one place a write pointer is made from a cached translation is cpu_write_host() (the
+#      hart's stores and AMOs), and the one place that fills a TLB entry is cpu_translate(),
+#      which takes write pointers only from ram_page_for_write();
+#   4. the code-page bitmap (struct ram's `code_pages`), through which the same accessors keep
+#      the hart's decode cache coherent, is named only in ram.c and ram.h, and a page leaves
+#      it without the hook only from cpu.c (ram_unmark_code, ram_code_forget_all: the decode
+#      cache dropping its own pages). Otherwise a write could skip dropping decoded code.
 # With --self-test it runs the same patterns over known-bad code and expects each to be found.
 cd "$(dirname "$0")/../.."
 status=0
@@ -26,6 +30,11 @@ scan() { # dir-or-files...: prints violations, returns 1 if any
 	[ "$hits" -gt 1 ] && { echo "more than one write through a TLB entry:"; grep -nE '\(void \*\) *\(e->addend' "$@"; bad=1; }
 	hits=$(grep -nE 'addend *=' "$@" 2>/dev/null | wc -l)
 	[ "$hits" -gt 1 ] && { echo "TLB entries filled in more than one place:"; grep -nE 'addend *=' "$@"; bad=1; }
+	hits=$(grep -nE '(\.|->)code_pages\b' "$@" 2>/dev/null | grep -vE '^src/vm/ram\.[ch]:')
+	[ -n "$hits" ] && { echo "code-page bitmap used outside ram.c:"; echo "$hits"; bad=1; }
+	hits=$(grep -nE '\b(ram_unmark_code|ram_code_forget_all) *\(' "$@" 2>/dev/null |
+		grep -vE '^src/vm/(ram\.[ch]|cpu\.c):')
+	[ -n "$hits" ] && { echo "code page dropped outside the decode cache:"; echo "$hits"; bad=1; }
 	return $bad
 }
 
@@ -37,7 +46,8 @@ if [ "${1:-}" = --self-test ]; then
 	for snippet in 'p = m->ram.host + off;' 'uint8_t *p = (uint8_t *)ram_ptr(r, gpa);' \
 		'memcpy(ram_ptr(r, gpa), src, 8);' 'memset((void *)ram_ptr(r, gpa), 0, 8);' \
 		$'memcpy((void *)(e->addend + va), &v, 8);\nmemcpy((void *)(e->addend + va), &v, 4);' \
-		$'e->addend = x;\nf->addend = y;'; do
+		$'e->addend = x;\nf->addend = y;' 'm->ram.code_pages[0] = 0;' \
+		'ram_unmark_code(&m->ram, gpa);'; do
 		n=$((n + 1))
 		printf '%s\n' "$snippet" >"$tmp/bad$n.c"
 		if scan "$tmp/bad$n.c" >/dev/null; then
