@@ -93,7 +93,7 @@ vm_start() { # P NAME HOST [options]
 		"sock=$sock" "console=$d/console.$gen.log" "journal=$d/journal.$gen" "work=$work"; do
 		_vm_set "$p" "$name" "${kv%%=*}" "${kv#*=}"
 	done
-	pid=$(lab_spawn "$p" "$host" "$d/console.$gen.log" "$FERRY_VM" --kernel "$FERRY_GUEST/Image" \
+	pid=$(lab_spawn "$p" "$host" "$d/console.$gen.log" env FERRY_LOG=${FERRY_VM_LOG:-warn} "$FERRY_VM" --kernel "$FERRY_GUEST/Image" \
 		--initrd "$FERRY_GUEST/initramfs.cpio" --memory "$mem" --net "tap:$tap,mac=$mac" \
 		--disk "$disk" --control "unix:$sock" --journal "$d/journal.$gen" --name "$name.$gen" \
 		--append "console=ttyS0 quiet ip=$ip:::255.255.255.0::eth0:off ferry.work=$work $extra")

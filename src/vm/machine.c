@@ -401,19 +401,18 @@ static uint64_t machine_slice(struct machine *m)
 	return slice;
 }
 
-/* Run one slice; under auto-converge, then sleep so the hart gets only (100 - throttle)% of
- * the time (the migration engine raises the throttle when rounds stop shrinking). */
+/* Run one slice. Under auto-converge the hart then sits out so that it gets only
+ * (100 - throttle)% of the time; the run loop keeps polling meanwhile, so the migration
+ * engine (in this same thread) goes on sending while the hart waits. */
 static void machine_slice_run(struct machine *m)
 {
 	int64_t t0 = m->throttle_pct ? gclock_host_ns() : 0;
 
 	cpu_run(&m->cpu, machine_slice(m));
 	if (m->throttle_pct > 0 && m->throttle_pct < 100) {
-		int64_t ran = gclock_host_ns() - t0;
-		int64_t sleep = ran * m->throttle_pct / (100 - m->throttle_pct);
-		struct timespec ts = { sleep / 1000000000LL, sleep % 1000000000LL };
+		int64_t now = gclock_host_ns();
 
-		nanosleep(&ts, NULL);
+		m->hart_idle_until = now + (now - t0) * m->throttle_pct / (100 - m->throttle_pct);
 	}
 }
 
@@ -469,6 +468,17 @@ enum machine_exit machine_run(struct machine *m, struct err *e)
 			m->pause_at = UINT64_MAX;
 			machine_pause(m, "instret");
 			continue;
+		}
+		if (m->hart_idle_until) {
+			int64_t left = m->hart_idle_until - gclock_host_ns();
+
+			if (left > 0 && m->throttle_pct) {
+				machine_poll(m, left);
+				if (m->mig)
+					mig_tick(m);
+				continue;
+			}
+			m->hart_idle_until = 0;
 		}
 		machine_update_timer(m);
 		if (c->hsm != HSM_STARTED) {

@@ -175,7 +175,8 @@ struct machine {
 	bool has_lease;
 	/* migration (migrate.h), NULL when none */
 	struct mig *mig;
-	int throttle_pct;	/* auto-converge: share of time the hart sleeps */
+	int throttle_pct;	/* auto-converge: share of time the hart sits out */
+	int64_t hart_idle_until; /* ... until this monotonic time, after its last slice */
 	int64_t wake_ns;	/* the run loop must look again by this monotonic time (0: none) */
 };
 

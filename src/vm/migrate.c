@@ -296,6 +296,10 @@ void mig_status(struct machine *m, struct jbuf *out)
 			      ", \"throttle_pct\": %d, \"channels\": %d, \"channels_alive\": %d",
 			 (unsigned long long)g->dirty_rate, (unsigned long long)g->bandwidth,
 			 (unsigned long long)g->expected_downtime_ms, m->throttle_pct, g->ndata, live);
+		jbuf_add(out, ", \"auto_converge\": %s, \"max_throttle_pct\": %d, \"over_budget\": %s",
+			 g->throttled ? "true" : "false",
+			 g->final_throttle > m->throttle_pct ? g->final_throttle : m->throttle_pct,
+			 g->over_budget ? "true" : "false");
 		jbuf_add(out, ", \"downtime_budget_ms\": %llu, \"bandwidth_cap\": %llu",
 			 (unsigned long long)g->p.downtime_ms, (unsigned long long)g->p.bandwidth);
 		jbuf_add(out, ", \"total_ms\": %.1f", ms(g->t_start, g->t_end ? g->t_end : gclock_host_ns()));

@@ -307,6 +307,7 @@ static void src_stop(struct mig *g)
 	g->final_pages = g->todo_left;
 	free(bits);
 	machine_dirty_stop(m);
+	g->final_throttle = m->throttle_pct;
 	m->throttle_pct = 0;
 	mig_event(g);
 }
@@ -651,18 +652,38 @@ void mig_src_tick(struct mig *g)
 			 g->round, (unsigned long long)(g->round <= MIG_MAX_ROUNDS ? g->round_pages[g->round] : 0),
 			 (unsigned long long)n, (double)dur / 1e6,
 			 (unsigned long long)g->expected_downtime_ms, (unsigned long long)g->bandwidth);
-		if (n < g->best_dirty || g->round == 1 ||
-		    g->expected_downtime_ms <= g->p.downtime_ms) {
-			g->best_dirty = n < g->best_dirty || g->round == 1 ? n : g->best_dirty;
+		/* Auto-converge, as QEMU does it: when the guest dirties more than half of what
+		 * a round sends, for two rounds in a row, the rounds will not get under the budget
+		 * by themselves; throttle the hart harder each time (30, 50, 70, 90, 95%). */
+		uint64_t delivered = src_delivered(g), round_bytes = delivered - g->round_bytes_start;
+
+		g->round_bytes_start = delivered;
+		if (g->expected_downtime_ms > g->p.downtime_ms && g->round > 1 && !g->throttle_useless &&
+		    n * RAM_PAGE_SIZE * 2 > round_bytes) {
+			if (m->throttle_pct && g->dirty_rate * 10 >= g->rate_at_throttle * 8) {
+				/* The last step did not slow the dirtying down: the guest dirties by the
+				 * clock, not by the CPU it gets. Throttling more only hurts it. */
+				log_warn("migration: throttling does not slow this guest's dirtying (%llu "
+					 "B/s); giving it its CPU back",
+					 (unsigned long long)g->dirty_rate);
+				m->throttle_pct = 0;
+				g->throttle_useless = true;
+			} else if (++g->no_progress_rounds >= 2) {
+				g->no_progress_rounds = 0;
+				g->rate_at_throttle = g->dirty_rate;
+				if (m->throttle_pct >= 95) {
+					g->throttle_useless = true;
+				} else {
+					m->throttle_pct = m->throttle_pct ? m->throttle_pct + 20 : 30;
+					if (m->throttle_pct > 95)
+						m->throttle_pct = 95;
+					g->throttled = true;
+					log_warn("migration: the guest dirties memory as fast as it moves; "
+						 "throttling the vCPU to %d%%", 100 - m->throttle_pct);
+				}
+			}
+		} else {
 			g->no_progress_rounds = 0;
-		} else if (++g->no_progress_rounds >= 3 && m->throttle_pct < 95) {
-			/* Rounds stopped shrinking: auto-converge. */
-			m->throttle_pct = m->throttle_pct ? m->throttle_pct + 20 : 30;
-			if (m->throttle_pct > 95)
-				m->throttle_pct = 95;
-			g->no_progress_rounds = 0;
-			log_warn("migration: rounds are not shrinking; throttling the vCPU to %d%%",
-				 100 - m->throttle_pct);
 		}
 		if (g->expected_downtime_ms <= 4 * g->p.downtime_ms && !g->preflushed) {
 			/* Nearly there: flush the disks now so the final flush is quick. */
@@ -670,9 +691,22 @@ void mig_src_tick(struct mig *g)
 				vblk_flush(&m->blk[i], &e);
 			g->preflushed = true;
 		}
-		if (g->expected_downtime_ms <= g->p.downtime_ms || g->round >= MIG_MAX_ROUNDS) {
-			if (g->round >= MIG_MAX_ROUNDS)
-				log_warn("migration: %d rounds; stopping anyway", MIG_MAX_ROUNDS);
+		/* Without a throttle that helps, rounds can still shrink (slowly, if the guest
+		 * dirties almost as fast as pages move): go on while they do, stop at the first
+		 * round that does not, where the blackout is as small as it will get. */
+		bool bottomed = g->throttle_useless && n >= g->dirty_prev;
+
+		g->dirty_prev = n;
+		if (g->expected_downtime_ms <= g->p.downtime_ms || g->round >= MIG_MAX_ROUNDS ||
+		    bottomed) {
+			if (g->expected_downtime_ms > g->p.downtime_ms) {
+				/* Neither rounds nor the throttle bring it under the budget (a guest that
+				 * dirties memory by the clock, not by CPU): stop now, with the blackout
+				 * it takes, rather than copy forever. */
+				g->over_budget = true;
+				log_warn("migration: not converging (round %u, expected %llu ms); stopping anyway",
+					 g->round, (unsigned long long)g->expected_downtime_ms);
+			}
 			src_stop(g);
 		} else {
 			src_new_round(g);

@@ -19,7 +19,9 @@ trap 'lab_down; rm -rf "$FERRY_TMP"' EXIT
 counter_bin=$FERRY_ROOT/build/bin/ferry-counter
 workloads=${FERRY_MIGRATE_WORKLOADS:-"idle dirty:64M:20M counter disklog all"}
 
-P=$(lab_up --hosts 2) || { fail "lab up"; finish integration-migrate; }
+# 400 Mbit per link: two links carry about 100 MB/s, the link and not the CPU is the limit,
+# and the 20 MB/s dirtying workload converges.
+P=$(lab_up --hosts 2 --rate ${FERRY_MIGRATE_RATE:-400mbit}) || { fail "lab up"; finish integration-migrate; }
 lab_load "$P"
 
 heartbeats() { grep -c '^ferry-work: heartbeat' "$1" 2>/dev/null; }
@@ -42,7 +44,7 @@ journals_disjoint() { # files...
 ping_report() { # file
 	awk -F'[][ =]' '/bytes from/ {
 		t = $2; for (i = 1; i <= NF; i++) if ($i == "icmp_seq") s = $(i + 1)
-		if (n && s < last) s += 65536 * (int((last - s) / 65536) + 1) /* 16-bit wrap */
+		if (n && s < last) s += 65536 * (int((last - s) / 65536) + 1)  # 16-bit wrap
 		if (n && s != last + 1) lost += s - last - 1
 		if (n && t - lt > gap) gap = t - lt
 		last = s; lt = t; n++ }
