@@ -1,14 +1,58 @@
-#!/bin/sh
+#!/bin/bash
 # demo.sh - the main job: set up, build everything (the guest kernel too), then the lab demo.
 #
-# Today the demo boots the guest under ferry-vm and shows its console until the guest's
-# init powers it off; the live-migration demo replaces it as the lab grows.
+# The demo builds a lab of two hypervisor hosts (vh01, vh02) in network namespaces, boots the
+# VM "cl7" on vh01 with a disk on shared storage, and while a client pings it every 10 ms,
+# live-migrates it to vh02 over two migration links and back. It prints each move's result
+# (phases, blackout, bytes) and the ping statistics, then tears everything down.
+# DEMO_RATE sets the migration links' rate (default 400mbit each).
 set -eu
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 make -j"$(nproc)"
 guest/build.sh build/guest
-echo "demo: booting the guest under ferry-vm (256 MiB, console on stdio)" >&2
-build/bin/ferry-vm --kernel build/guest/Image --initrd build/guest/initramfs.cpio --memory 256M \
-	--append "console=ttyS0 ferry.poweroff" </dev/null
-echo "demo: the guest powered off cleanly (ferry-vm exit status 0)" >&2
+
+source lab/vm.sh
+trap 'lab_down' EXIT
+say() { printf '\n== %s\n' "$*"; }
+
+say "building the lab: two hosts, a switch, a client, two migration links per host pair"
+P=$(lab_up --hosts 2 --rate "${DEMO_RATE:-400mbit}")
+lab_load "$P"
+lab_status "$P" | sed 's/^/   /'
+
+say "starting VM cl7 on vh01 (256 MiB, disk on shared storage, workloads idle + counter)"
+vm_start "$P" cl7 vh01 --work idle,counter
+ip=$(vm_var "$P" cl7 ip)
+for _ in $(seq 1 100); do grep -q '^ferry-work: heartbeat 2' "$(vm_var "$P" cl7 console)" && break; sleep 0.1; done
+grep -E '^ferry-init|^ferry-work: heartbeat' "$(vm_var "$P" cl7 console)" | head -3 | sed 's/^/   guest: /'
+
+say "the client pings cl7 ($ip) every 10 ms"
+pingout=$(mktemp /tmp/ferry-demo-ping.XXXXXX)
+ip netns exec "$LAB_NS_CLIENT" ping -D -i 0.01 -W 1 "$ip" >"$pingout" 2>&1 &
+pinger=$!
+sleep 1
+
+summary() {
+	sed -n 's/.*"phase": "\([a-z]*\)", "role".*"round": \([0-9]*\), "pages_sent": \([0-9]*\).*"bytes_sent": \([0-9]*\).*"total_ms": \([0-9.]*\), "blackout": {"total_ms": \([0-9.]*\).*/   \1: \2 rounds, \3 pages, \4 bytes in \5 ms; blackout \6 ms/p'
+	echo
+}
+say "Move-VM cl7 vh01 -> vh02 (live migration over both links)"
+vm_migrate "$P" cl7 vh02 | tee /tmp/ferry-demo-move1.json | summary
+sleep 2
+say "Move-VM cl7 vh02 -> vh01"
+vm_migrate "$P" cl7 vh01 | tee /tmp/ferry-demo-move2.json | summary
+sleep 2
+
+kill -INT "$pinger" 2>/dev/null || true
+wait "$pinger" 2>/dev/null || true
+say "ping during both moves"
+tail -2 "$pingout" | sed 's/^/   /'
+awk -F'[][ =]' '/bytes from/ { for (i = 1; i <= NF; i++) if ($i == "icmp_seq") s = $(i + 1)
+	if (n && s != last + 1) lost += s - last - 1; last = s; n++ }
+	END { printf "   replies %d, lost (gaps in the reply sequence) %d\n", n, lost }' "$pingout"
+rm -f "$pingout"
+say "the guest after the moves"
+tail -3 "$(vm_var "$P" cl7 console)" | sed 's/^/   guest: /'
+vm_stop "$P" cl7
+say "done: the lab is torn down on exit"
