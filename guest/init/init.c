@@ -1084,6 +1084,61 @@ static int work_disklog(const char *name, const char *args)
 	return 0;
 }
 
+/* ---- sink: a TCP discard service, for throughput measurements -------------------------- */
+
+#define SINK_PORT 7001
+
+/* Accept connections one after another and read each to its end, discarding the bytes;
+ * report per connection: `sink: done bytes=N ms=T`. */
+static int work_sink(const char *name, const char *args)
+{
+	static char buf[65536];
+	struct net_sockaddr_in sa;
+	struct rt_line l;
+	int lfd, r;
+
+	(void)args;
+	lfd = net_socket(NET_AF_INET, NET_SOCK_STREAM | NET_SOCK_CLOEXEC, 0);
+	if (lfd < 0) {
+		work_error(name, "socket", lfd);
+		return 1;
+	}
+	net_setsockopt_int(lfd, NET_SOL_SOCKET, NET_SO_REUSEADDR, 1);
+	memset(&sa, 0, sizeof(sa));
+	sa.family = NET_AF_INET;
+	sa.port = net_htons(SINK_PORT);
+	r = net_bind(lfd, &sa);
+	if (r >= 0)
+		r = net_listen(lfd, 4);
+	if (r < 0) {
+		work_error(name, "bind/listen", r);
+		return 1;
+	}
+	work_line(&l, name);
+	rt_line_s(&l, "listening port=");
+	rt_line_u(&l, SINK_PORT);
+	work_put(&l);
+	for (;;) {
+		int fd = net_accept4(lfd, &sa, NET_SOCK_CLOEXEC);
+		unsigned long long bytes = 0;
+		long long t0 = mono_ns();
+		long n;
+
+		if (fd < 0)
+			continue;
+		while ((n = net_recv(fd, buf, sizeof(buf), 0)) > 0)
+			bytes += (unsigned long long)n;
+		close(fd);
+		work_line(&l, name);
+		rt_line_s(&l, "done bytes=");
+		rt_line_u(&l, bytes);
+		rt_line_s(&l, " ms=");
+		rt_line_u(&l, (unsigned long long)((mono_ns() - t0) / 1000000));
+		work_put(&l);
+	}
+	return 0;
+}
+
 /* ---- starting and reaping ------------------------------------------------------------- */
 
 static const struct workload {
@@ -1094,6 +1149,7 @@ static const struct workload {
 	{ "dirty", work_dirty },
 	{ "counter", work_counter },
 	{ "disklog", work_disklog },
+	{ "sink", work_sink },
 };
 
 static struct {
