@@ -80,7 +80,8 @@ vm_start() { # P NAME HOST [options]
 		return 1
 	fi
 	mkdir -p "$d"
-	gen=1
+	# A VM started again (after vm_stop) gets the next generation: its logs stay apart.
+	gen=$(($(cat "$d/gen" 2>/dev/null || echo 0) + 1))
 	local ip mac disk
 	ip=$(lab_vm_addr "$index")
 	mac=$(lab_vm_mac "$index")

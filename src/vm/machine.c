@@ -158,6 +158,13 @@ void machine_resume(struct machine *m, const char *reason)
 	if (!m->paused)
 		return;
 	m->paused = false;
+	if (m->announce_on_resume) {
+		/* The VM may have moved to another host since its state was saved: announce its
+		 * MACs before the hart runs, as a migration's destination does. */
+		for (int i = 0; i < m->cfg.nnets; i++)
+			vnet_announce(&m->net[i]);
+		m->announce_on_resume = false;
+	}
 	gclock_thaw(&m->clock);
 	machine_devs_run_state(m, true);
 	machine_update_timer(m);

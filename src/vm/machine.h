@@ -177,6 +177,7 @@ struct machine {
 	struct mig *mig;
 	int throttle_pct;	/* auto-converge: share of time the hart sits out */
 	int64_t hart_idle_until; /* ... until this monotonic time, after its last slice */
+	bool announce_on_resume; /* restored elsewhere: tell the switches where the MACs are now */
 	int64_t wake_ns;	/* the run loop must look again by this monotonic time (0: none) */
 };
 

@@ -334,9 +334,17 @@ int main(int argc, char **argv)
 		machine_destroy(&m);
 		return 1;
 	}
-	if (restore)
+	if (restore) {
 		log_info("restored %s (%" PRIu64 " MiB)", restore, cfg.mem_size >> 20);
-	else
+		m.announce_on_resume = true;
+		if (!m.paused) {
+			/* Running at once: announce now, before the first instruction. */
+			for (int i = 0; i < m.cfg.nnets; i++)
+				vnet_announce(&m.net[i]);
+			m.announce_on_resume = false;
+		}
+	}
+	if (!restore && !cfg.incoming)
 		log_info("booting %s with %" PRIu64 " MiB", cfg.kernel, cfg.mem_size >> 20);
 	ex = machine_run(&m, &e);
 	log_info("stopped after %" PRIu64 " instructions", m.cpu.instret);
