@@ -72,7 +72,7 @@ format:
 clean:
 	rm -rf $(O)/rel $(O)/san $(O)/bin $(O)/tests
 
--include $(shell find $(O)/rel $(O)/san -name '*.d' 2>/dev/null)
+-include $(shell find $(O)/rel $(O)/san $(O)/fuzz -name "*.d" 2>/dev/null)
 
 $(O)/bin/ferry-vmctl: $(call objs,rel,src/tools/vmctl.c $(COMMON_SRC))
 	@mkdir -p $(dir $@)
@@ -87,7 +87,7 @@ $(O)/bin/ferry-counter: $(call objs,rel,src/tools/counter.c $(COMMON_SRC))
 
 # Fuzz targets (libFuzzer, clang), with ASan and UBSan: `make fuzz`, run by tests/fuzz/run.sh.
 FUZZ_CC := clang
-FUZZ_FLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_FLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -MMD -MP -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(O)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 
 $(O)/fuzz/obj/%.o: %.c

@@ -70,7 +70,14 @@ static void init(void)
 		fprintf(stderr, "fuzz_virtq: %s\n", e.msg);
 		abort();
 	}
-	unlink(disk); /* the open descriptor keeps it */
+	/* The open descriptors keep them. */
+	unlink(disk);
+	char lease[80];
+
+	snprintf(lease, sizeof(lease), "%s.lease", disk);
+	unlink(lease);
+	snprintf(lease, sizeof(lease), "%s.lease.lock", disk);
+	unlink(lease);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -343,6 +343,18 @@ static struct machine *disk_machine(char *path)
 }
 
 /* Issue one block request: header, data (readable for OUT, writable for IN), status. */
+/* Remove the image and the lease files the machine made beside it. */
+static void disk_cleanup(const char *path)
+{
+	char f[96];
+
+	unlink(path);
+	snprintf(f, sizeof(f), "%s.lease", path);
+	unlink(f);
+	snprintf(f, sizeof(f), "%s.lease.lock", path);
+	unlink(f);
+}
+
 static uint8_t blk_req(struct machine *m, uint32_t type, uint64_t sector, uint64_t data, uint32_t len)
 {
 	uint8_t hdr[16] = { 0 };
@@ -396,7 +408,7 @@ static void test_blk_requests(void **state)
 	assert_true(broken(m, 0));
 	machine_destroy(m);
 	free(m);
-	unlink(path);
+	disk_cleanup(path);
 }
 
 static void test_blk_lock(void **state)
@@ -414,7 +426,7 @@ static void test_blk_lock(void **state)
 	free(m2);
 	machine_destroy(m);
 	free(m);
-	unlink(path);
+	disk_cleanup(path);
 }
 
 /* Transport state survives a save and load, and a loaded ring that makes no sense is
