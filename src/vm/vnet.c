@@ -26,7 +26,19 @@
 #include "machine.h"
 
 /* Features (virtio spec, "Network Device: Feature bits") */
+#define VIRTIO_NET_F_CSUM (1ull << 0)
+#define VIRTIO_NET_F_GUEST_CSUM (1ull << 1)
 #define VIRTIO_NET_F_MAC (1ull << 5)
+#define VIRTIO_NET_F_GUEST_TSO4 (1ull << 7)
+#define VIRTIO_NET_F_GUEST_TSO6 (1ull << 8)
+#define VIRTIO_NET_F_GUEST_ECN (1ull << 9)
+#define VIRTIO_NET_F_HOST_TSO4 (1ull << 11)
+#define VIRTIO_NET_F_HOST_TSO6 (1ull << 12)
+#define VIRTIO_NET_F_HOST_ECN (1ull << 13)
+#define VNET_OFFLOADS                                                                              \
+	(VIRTIO_NET_F_CSUM | VIRTIO_NET_F_GUEST_CSUM | VIRTIO_NET_F_GUEST_TSO4 |                   \
+	 VIRTIO_NET_F_GUEST_TSO6 | VIRTIO_NET_F_GUEST_ECN | VIRTIO_NET_F_HOST_TSO4 |               \
+	 VIRTIO_NET_F_HOST_TSO6 | VIRTIO_NET_F_HOST_ECN)
 #define VIRTIO_NET_F_STATUS (1ull << 16)
 #define VIRTIO_NET_S_LINK_UP 1
 
@@ -122,7 +134,8 @@ static void vnet_tx(struct vnet *n)
 			continue;
 		}
 		virtq_read(v, &vnet_chain, 0, vnet_frame, len);
-		/* The header travels as is: no offloads are negotiated, so it says "plain frame". */
+		/* The header travels as is: the TAP understands the same checksum and segmentation
+		 * offload fields the guest filled in. */
 		if (n->tap < 0 || write(n->tap, vnet_frame, len) != (ssize_t)len)
 			n->tx_dropped++;
 		else
@@ -151,13 +164,37 @@ static void vnet_tap_ready(void *opaque, short revents)
 	vnet_rx(n);
 }
 
+/* Tell the TAP which offloads the guest accepts on receive, so the host kernel hands over
+ * large segments with partial checksums only to a guest that negotiated them. */
+static void vnet_apply_offloads(struct vnet *n)
+{
+	struct virtio_mmio *v = &n->vio;
+	unsigned long off = 0;
+
+	if (n->tap < 0)
+		return;
+	if (virtio_has(v, VIRTIO_NET_F_GUEST_CSUM)) {
+		off |= TUN_F_CSUM;
+		if (virtio_has(v, VIRTIO_NET_F_GUEST_TSO4))
+			off |= TUN_F_TSO4;
+		if (virtio_has(v, VIRTIO_NET_F_GUEST_TSO6))
+			off |= TUN_F_TSO6;
+		if (virtio_has(v, VIRTIO_NET_F_GUEST_ECN) && (off & (TUN_F_TSO4 | TUN_F_TSO6)))
+			off |= TUN_F_TSO_ECN;
+	}
+	if (ioctl(n->tap, TUNSETOFFLOAD, off) != 0)
+		log_warn("virtio-net %s: cannot set TAP offloads 0x%lx", n->ifname, off);
+}
+
 static void vnet_driver_ok(struct virtio_mmio *v)
 {
+	vnet_apply_offloads(v->dev);
 	vnet_update_poll(v->dev);
 }
 
 static void vnet_reset(struct virtio_mmio *v)
 {
+	vnet_apply_offloads(v->dev);
 	vnet_update_poll(v->dev);
 }
 
@@ -172,7 +209,7 @@ static void vnet_run_state(struct virtio_mmio *v, bool running)
 static const struct virtio_ops vnet_ops = {
 	.name = "virtio-net",
 	.device_id = VIRTIO_ID_NET,
-	.features = VIRTIO_NET_F_MAC | VIRTIO_NET_F_STATUS,
+	.features = VIRTIO_NET_F_MAC | VIRTIO_NET_F_STATUS | VNET_OFFLOADS,
 	.nqueues = 2,
 	.config_size = 8,
 	.config_read = vnet_config_read,
@@ -188,6 +225,7 @@ static int vnet_post_load(void *obj, struct err *e)
 
 	if (virtio_check_state(&n->vio, e) < 0)
 		return -1;
+	vnet_apply_offloads(n);
 	vnet_update_poll(n);
 	return 0;
 }
