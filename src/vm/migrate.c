@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <linux/sockios.h>
@@ -259,6 +260,15 @@ void mig_fail(struct mig *g, const char *fmt, ...)
 	log_warn("migration: %s", g->error);
 }
 
+int64_t mig_cpu_ns(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000LL +
+	       ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000LL;
+}
+
 static double ms(int64_t a, int64_t b)
 {
 	return (a && b && b >= a) ? (double)(b - a) / 1e6 : 0;
@@ -302,6 +312,8 @@ void mig_status(struct machine *m, struct jbuf *out)
 			 g->over_budget ? "true" : "false");
 		jbuf_add(out, ", \"downtime_budget_ms\": %llu, \"bandwidth_cap\": %llu",
 			 (unsigned long long)g->p.downtime_ms, (unsigned long long)g->p.bandwidth);
+		jbuf_add(out, ", \"cpu_ms\": %.1f",
+			 (double)((g->cpu_end_ns ? g->cpu_end_ns : mig_cpu_ns()) - g->cpu_start_ns) / 1e6);
 		jbuf_add(out, ", \"total_ms\": %.1f", ms(g->t_start, g->t_end ? g->t_end : gclock_host_ns()));
 		if (g->t_pause) {
 			/* The blackout: source pause to destination resume on the realtime clock (the

@@ -182,10 +182,15 @@ static int dst_hello(struct mig *g, struct mig_chan *c)
 static void dst_accept(struct mig *g, int lfd)
 {
 	int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (fd >= 0)
+		mig_dst_adopt(g, fd);
+}
+
+void mig_dst_adopt(struct mig *g, int fd)
+{
 	struct err e;
 
-	if (fd < 0)
-		return;
 	for (size_t i = 0; i < sizeof(g->pending) / sizeof(g->pending[0]); i++) {
 		struct mig_chan *c = &g->pending[i];
 

@@ -53,6 +53,7 @@ struct mig {
 	struct mig_chan data[MIG_MAX_CHANNELS];
 	int ndata;
 	int64_t t_start, t_end;
+	int64_t cpu_start_ns, cpu_end_ns; /* process CPU time (user + system) at start and end */
 	int64_t last_hb_ns;
 
 	/* source */
@@ -135,6 +136,7 @@ size_t mig_chan_pending(const struct mig_chan *c);
 void mig_chan_set_poll(struct mig *g, struct mig_chan *c);
 void mig_hello(struct buf *b, const char *token, uint32_t role, uint32_t index);
 uint64_t mig_page_hash(uint64_t pfn, const uint8_t *page);
+int64_t mig_cpu_ns(void);
 uint64_t mig_ram_hash(struct machine *m);
 void mig_event(struct mig *g);
 void mig_fail(struct mig *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -144,6 +146,9 @@ void mig_src_tick(struct mig *g);
 void mig_src_ready(void *opaque, short revents);
 void mig_src_destroy(struct mig *g);
 void mig_dst_tick(struct mig *g);
+/* Take a connected, non-blocking socket as if just accepted (its HELLO is read next). The fuzz
+ * target feeds the parser this way. */
+void mig_dst_adopt(struct mig *g, int fd);
 void mig_dst_destroy(struct mig *g);
 
 #endif

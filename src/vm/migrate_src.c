@@ -443,6 +443,7 @@ static void src_done(struct mig *g)
 
 	g->phase = MIG_COMPLETED;
 	g->t_end = gclock_host_ns();
+	g->cpu_end_ns = mig_cpu_ns();
 	/* Off the blackout path: the destination already runs. */
 	g->ram_hash_src = mig_ram_hash(m);
 	g->dev_hash_src = snapshot_dev_hash(m);
@@ -746,6 +747,7 @@ int mig_start(struct machine *m, const struct mig_params *p, struct err *e)
 	g->p = *p;
 	g->phase = MIG_SETUP;
 	g->t_start = gclock_host_ns();
+	g->cpu_start_ns = mig_cpu_ns();
 	mig_chan_init(&g->ctl, 0);
 	for (int i = 0; i < MIG_MAX_CHANNELS; i++)
 		mig_chan_init(&g->data[i], i + 1);

@@ -1,0 +1,218 @@
+#!/bin/bash
+# migrate.sh - live migration beside QEMU's, in the lab, with the same guest.
+#
+# Usage: bench/migrate.sh [RUNS]      (default 5; medians and maxima over runs)
+#   BENCH_SIZES="256M 1G"  BENCH_WORKS="idle dirty"  BENCH_RATE=400mbit  BENCH_SKIP_LINKS=1
+#
+# For each guest size and workload (idle; dirty = dirty:64M:20M, a guest that dirties 20 MB/s
+# and checks every word it wrote), the VM moves vh01 -> vh02 under:
+#   ferry     ferry-vm, both migration links, downtime budget 20 ms, no cap
+#   qemu-300  qemu-system-riscv64 (Debian 12's 7.2, TCG, -M virt), link a, default
+#             downtime-limit (300 ms), max-bandwidth = the cap below
+#   qemu-20   the same with downtime-limit 20 ms
+# QEMU's max-bandwidth is set to CAP (default 125000000 B/s: above what a link carries, so
+# the link is the limit, as for Ferry, which runs uncapped). QEMU migrates over one TCP
+# connection, so it uses one link.
+#
+# Measured per run, while the client pings the guest at 10 ms and, separately, at 1 ms:
+#   blackout   source stop to destination resume, both stamped with CLOCK_REALTIME by the
+#              processes themselves (Ferry: the journals; QEMU: the STOP and RESUME events)
+#   gap        the client's longest interval between two replies (10 ms pinger)
+#   lost@10ms, lost@1ms   pings lost, counted from gaps in the reply sequence
+#   total      migration time as the source reports it; bytes sent; rounds (QEMU: dirty syncs)
+#   healthy    after the move the guest's heartbeat continues for 5 s on the destination,
+#              with no kernel WARN/BUG/Oops and no MISMATCH from the dirtying workload
+# Then the throughput of one link versus two: a 1 GiB guest with 512 MiB of written memory
+# moves over link a, then over links a and b, with the CPU time of sender and receiver.
+set -u
+root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/lab/vm.sh"
+runs=${1:-5}
+sizes=${BENCH_SIZES:-"256M 1G"}
+works=${BENCH_WORKS:-"idle dirty"}
+rate=${BENCH_RATE:-400mbit}
+cap=${CAP:-125000000}
+ctl=$FERRY_VMCTL
+tmp=$(mktemp -d /tmp/ferry-bench-mig.XXXXXX)
+trap 'lab_down; rm -rf "$tmp"' EXIT
+
+P=$(lab_up --hosts 2 --rate "$rate") || exit 1
+lab_load "$P"
+ip=$(lab_vm_addr 1)
+mac=$(lab_vm_mac 1)
+src_addr_a=$(lab_addr "$P" vh02 mig vh01 a)
+cping() { ip netns exec "$LAB_NS_CLIENT" ping "$@"; }
+work_of() { [ "$1" = dirty ] && echo "idle,dirty:64M:20M" || echo idle; }
+wait_heartbeat() { for _ in $(seq 1 300); do grep -q 'heartbeat 2 ' "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+
+# Ping analysis (ping -D): replies, lost (sequence gaps), longest gap between replies (s).
+ping_report() {
+	awk -F'[][ =]' '/bytes from/ { t = $2; for (i = 1; i <= NF; i++) if ($i == "icmp_seq") s = $(i + 1)
+		if (n && s < last) s += 65536 * (int((last - s) / 65536) + 1)
+		if (n && s != last + 1) lost += s - last - 1
+		if (n && t - lt > gap) gap = t - lt
+		last = s; lt = t; n++ }
+		END { printf "%d %d %.1f\n", n, lost, gap * 1000 }' "$1"
+}
+
+# The guest on the destination: heartbeats for 5 s, no warnings, no MISMATCH.
+healthy() { # console-log
+	local before after
+	before=$(grep -c 'heartbeat' "$1")
+	sleep 5
+	after=$(grep -c 'heartbeat' "$1")
+	if [ $((after - before)) -ge 4 ] && ! grep -qE 'WARNING:|BUG:|Oops|Kernel panic|MISMATCH|Unable to handle' "$1"; then
+		echo yes
+	else
+		echo no
+	fi
+}
+
+start_pings() {
+	ip netns exec "$LAB_NS_CLIENT" ping -D -i 0.01 -W 1 "$ip" >"$tmp/p10" 2>&1 &
+	P10=$!
+	ip netns exec "$LAB_NS_CLIENT" ping -D -i 0.001 -W 1 "$ip" >"$tmp/p1" 2>&1 &
+	P1=$!
+	sleep 0.5
+}
+
+stop_pings() {
+	kill -INT "$P10" "$P1" 2>/dev/null
+	wait "$P10" "$P1" 2>/dev/null
+}
+
+# One Ferry run: prints "blackout gap lost10 lost1 total_ms bytes rounds healthy"
+ferry_run() { # size work
+	local name=b$RANDOM out d j1 j2 t0 t1
+	vm_start "$P" "$name" vh01 --memory "$1" --work "$(work_of "$2")" --index 1 --disk-size 16M >/dev/null || { echo "fail"; return; }
+	wait_heartbeat "$(vm_var "$P" "$name" console)"
+	start_pings
+	out=$(vm_migrate "$P" "$name" vh02 --downtime 20)
+	stop_pings
+	d=$LAB_DIR/vms/$name
+	t0=$(awk '$3 == "PAUSE" && $4 == "migration" {print $2}' "$d/journal.1" | tail -1)
+	t1=$(awk '$3 == "RUN" && $4 == "migration" {print $2}' "$d/journal.2" | tail -1)
+	local h total bytes rounds
+	h=$(healthy "$(vm_var "$P" "$name" console)")
+	total=$(echo "$out" | sed -n 's/.*"total_ms": \([0-9.]*\), "blackout".*/\1/p')
+	bytes=$(echo "$out" | sed -n 's/.*"bytes_sent": \([0-9]*\).*/\1/p')
+	rounds=$(echo "$out" | sed -n 's/.*"round": \([0-9]*\).*/\1/p')
+	read -r _ lost10 gap < <(ping_report "$tmp/p10")
+	read -r _ lost1 _ < <(ping_report "$tmp/p1")
+	vm_stop "$P" "$name"
+	rm -f "$LAB_SHARED/$name.img"*
+	awk -v a="${t0:-0}" -v b="${t1:-0}" -v g="$gap" -v l10="$lost10" -v l1="$lost1" -v t="${total:-0}" \
+		-v by="${bytes:-0}" -v r="${rounds:-0}" -v h="$h" \
+		'BEGIN { printf "%.2f %s %s %s %.0f %s %s %s\n", (b > a ? (b - a) / 1e6 : -1), g, l10, l1, t, by, r, h }'
+}
+
+qemu_args() { # size work tap: sets QARGS
+	QARGS=(-M virt -bios default -nographic -m "$1" -kernel "$FERRY_GUEST/Image" -initrd "$FERRY_GUEST/initramfs.cpio" \
+		-append "console=ttyS0 quiet ip=$ip:::255.255.255.0::eth0:off ferry.work=$(work_of "$2")" \
+		-netdev "tap,id=n0,ifname=$3,script=no,downscript=no,vhost=off" -device "virtio-net-device,netdev=n0,mac=$mac")
+}
+
+# One QEMU run: the same line as ferry_run.
+qemu_run() { # size work downtime_ms
+	local tap1=$P-q1 tap2=$P-q2 s=$tmp/qs.sock dsk=$tmp/qd.sock spid dpid
+	lab_tap "$P" vh01 "$tap1"
+	lab_tap "$P" vh02 "$tap2"
+	: >"$tmp/qs.log"
+	: >"$tmp/qd.log"
+	qemu_args "$1" "$2" "$tap1"
+	lab_spawn "$P" vh01 "$tmp/qs.log" qemu-system-riscv64 "${QARGS[@]}" -qmp "unix:$s,server=on,wait=off" \
+		-qmp "unix:$s.ev,server=on,wait=off" >/dev/null
+	spid=$LAB_PID
+	qemu_args "$1" "$2" "$tap2"
+	lab_spawn "$P" vh02 "$tmp/qd.log" qemu-system-riscv64 "${QARGS[@]}" -qmp "unix:$dsk,server=on,wait=off" \
+		-qmp "unix:$dsk.ev,server=on,wait=off" -incoming "tcp:$src_addr_a:4444" >/dev/null
+	dpid=$LAB_PID
+	wait_heartbeat "$tmp/qs.log"
+	for _ in $(seq 1 100); do "$ctl" --timeout 1 "$dsk" query-status >/dev/null 2>&1 && break; sleep 0.1; done
+	"$ctl" "$s" migrate-set-parameters "{\"max-bandwidth\": $cap, \"downtime-limit\": $3}" >/dev/null
+	"$ctl" --timeout 600 "$s.ev" --wait-event STOP >"$tmp/qstop" &
+	local w1=$!
+	"$ctl" --timeout 600 "$dsk.ev" --wait-event RESUME >"$tmp/qresume" &
+	local w2=$!
+	sleep 0.3
+	start_pings
+	"$ctl" "$s" migrate "{\"uri\": \"tcp:$src_addr_a:4444\"}" >/dev/null
+	local st=""
+	for _ in $(seq 1 6000); do
+		st=$("$ctl" "$s" --get status query-migrate 2>/dev/null)
+		case $st in completed | failed | cancelled) break ;; esac
+		sleep 0.1
+	done
+	wait "$w1" "$w2" 2>/dev/null
+	stop_pings
+	local info total bytes rounds t0 t1 h
+	info=$("$ctl" "$s" query-migrate 2>/dev/null)
+	total=$(echo "$info" | sed -n 's/.*"total-time": \([0-9]*\).*/\1/p')
+	bytes=$(echo "$info" | sed -n 's/.*"transferred": \([0-9]*\).*/\1/p')
+	rounds=$(echo "$info" | sed -n 's/.*"dirty-sync-count": \([0-9]*\).*/\1/p')
+	ts() { sed -n 's/.*"seconds": \([0-9]*\), "microseconds": \([0-9]*\).*/\1 \2/p' "$1" | awk '{printf "%d\n", $1 * 1000000 + $2}'; }
+	t0=$(ts "$tmp/qstop")
+	t1=$(ts "$tmp/qresume")
+	h=$( [ "$st" = completed ] && healthy "$tmp/qd.log" || echo no)
+	read -r _ lost10 gap < <(ping_report "$tmp/p10")
+	read -r _ lost1 _ < <(ping_report "$tmp/p1")
+	"$ctl" "$s" quit >/dev/null 2>&1
+	"$ctl" "$dsk" quit >/dev/null 2>&1
+	wait "$spid" "$dpid" 2>/dev/null
+	lab_untap "$P" vh01 "$tap1"
+	lab_untap "$P" vh02 "$tap2"
+	awk -v a="${t0:-0}" -v b="${t1:-0}" -v g="$gap" -v l10="$lost10" -v l1="$lost1" -v t="${total:-0}" \
+		-v by="${bytes:-0}" -v r="${rounds:-0}" -v h="$h" \
+		'BEGIN { printf "%.2f %s %s %s %.0f %s %s %s\n", (b > a && a > 0 ? (b - a) / 1e3 : -1), g, l10, l1, t, by, r, h }'
+}
+
+med() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "-"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+mx() { sort -n | tail -1; }
+col() { awk -v c="$2" '$1 != "fail" {print $c}' "$1"; }
+
+echo "migration benchmark: $runs runs per case; links $rate each; QEMU max-bandwidth $cap B/s; $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "dirty = dirty:64M:20M; blackout/gap in ms (median, max); lost = pings lost (median, max); healthy = runs healthy after the move"
+printf '%-6s %-6s %-9s %15s %13s %11s %11s %10s %12s %7s %8s\n' size work system "blackout ms" "gap ms" "lost@10ms" "lost@1ms" "total ms" "bytes" rounds healthy
+for size in $sizes; do
+	for w in $works; do
+		for sys in ferry qemu-300 qemu-20; do
+			f=$tmp/res.$size.$w.$sys
+			: >"$f"
+			for _ in $(seq 1 "$runs"); do
+				case $sys in
+				ferry) ferry_run "$size" "$w" >>"$f" ;;
+				qemu-300) qemu_run "$size" "$w" 300 >>"$f" ;;
+				qemu-20) qemu_run "$size" "$w" 20 >>"$f" ;;
+				esac
+			done
+			printf '%-6s %-6s %-9s %7s %7s %6s %6s %5s %5s %5s %5s %10s %12s %7s %5s/%s\n' "$size" "$w" "$sys" \
+				"$(col "$f" 1 | med)" "$(col "$f" 1 | mx)" "$(col "$f" 2 | med)" "$(col "$f" 2 | mx)" \
+				"$(col "$f" 3 | med)" "$(col "$f" 3 | mx)" "$(col "$f" 4 | med)" "$(col "$f" 4 | mx)" \
+				"$(col "$f" 5 | med)" "$(col "$f" 6 | med)" "$(col "$f" 7 | med)" \
+				"$(grep -c ' yes$' "$f")" "$runs"
+		done
+	done
+done
+
+[ -n "${BENCH_SKIP_LINKS:-}" ] && exit 0
+# One link versus two: 512 MiB of written (non-zero) memory in a 1 GiB guest, budget 20 ms.
+echo
+echo "throughput: 1 GiB guest with 512 MiB written, one link ($rate) versus two"
+printf '%-8s %12s %12s %14s %14s\n' links "total ms" "MB/s" "sender cpu s" "receiver cpu s"
+cpu_s() { awk '{printf "%.2f\n", ($14 + $15) / 100}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+for links in a ab; do
+	name=t$links
+	vm_start "$P" "$name" vh01 --memory 1G --work idle,dirty:512M:1M --index 1 --disk-size 16M >/dev/null
+	con=$(vm_var "$P" "$name" console)
+	for _ in $(seq 1 600); do grep -q 'dirty: t=' "$con" && break; sleep 0.1; done
+	out=$(vm_migrate "$P" "$name" vh02 --links "$links")
+	dpid=$(vm_var "$P" "$name" pid)
+	total=$(echo "$out" | sed -n 's/.*"total_ms": \([0-9.]*\), "blackout".*/\1/p')
+	bytes=$(echo "$out" | sed -n 's/.*"bytes_sent": \([0-9]*\).*/\1/p')
+	rcpu=$(cpu_s "$dpid")
+	scpu=$(echo "$out" | sed -n 's/.*"cpu_ms": \([0-9.]*\).*/\1/p' | awk '{printf "%.2f", $1 / 1000}')
+	printf '%-8s %12s %12s %14s %14s\n' "$links" "$total" \
+		"$(awk -v b="${bytes:-0}" -v t="${total:-1}" 'BEGIN {printf "%.1f", b / t / 1000}')" "$scpu" "$rcpu"
+	vm_stop "$P" "$name"
+	rm -f "$LAB_SHARED/$name.img"*
+done
