@@ -14,14 +14,17 @@
 # the link is the limit, as for Ferry, which runs uncapped). QEMU migrates over one TCP
 # connection, so it uses one link.
 #
-# Measured per run, while the client pings the guest at 10 ms and, separately, at 1 ms:
+# Measured per run, while the client pings the guest with two pingers at once, one every 10 ms
+# and one every 1 ms (ferry-ping, which keeps its pace through a blackout, unlike iputils ping):
 #   blackout   source stop to destination resume, both stamped with CLOCK_REALTIME by the
 #              processes themselves (Ferry: the journals; QEMU: the STOP and RESUME events)
 #   gap        the client's longest interval between two replies (10 ms pinger)
-#   lost@10ms, lost@1ms   pings lost, counted from gaps in the reply sequence
+#   lost@10ms, lost@1ms   probes never answered (gaps in the reply sequence, and what was
+#              sent after the last reply if the guest never answered again)
 #   total      migration time as the source reports it; bytes sent; rounds (QEMU: dirty syncs)
 #   healthy    after the move the guest's heartbeat continues for 5 s on the destination,
-#              with no kernel WARN/BUG/Oops and no MISMATCH from the dirtying workload
+#              with no kernel WARN/BUG/Oops and no MISMATCH from the dirtying workload, and it
+#              answers a ping at the end
 # Then the throughput of one link versus two: a 1 GiB guest with 512 MiB of written memory
 # moves over link a, then over links a and b, with the CPU time of sender and receiver.
 set -u
@@ -38,53 +41,59 @@ trap 'lab_down; rm -rf "$tmp"' EXIT
 
 P=$(lab_up --hosts 2 --rate "$rate") || exit 1
 lab_load "$P"
-ip=$(lab_vm_addr 1)
-mac=$(lab_vm_mac 1)
-src_addr_a=$(lab_addr "$P" vh02 mig vh01 a)
+# Every run gets a VM address and MAC of its own: a fresh VM must not inherit where the
+# switches learnt the previous run's guest (the guest announces itself only when it moves).
+vmidx=0
+next_vm() { vmidx=$((vmidx % 99 + 1)); ip=$(lab_vm_addr "$vmidx"); mac=$(lab_vm_mac "$vmidx"); }
+dst_addr_a=$(lab_addr "$P" vh02 mig vh01 a)
 cping() { ip netns exec "$LAB_NS_CLIENT" ping "$@"; }
 work_of() { [ "$1" = dirty ] && echo "idle,dirty:64M:20M" || echo idle; }
 wait_heartbeat() { for _ in $(seq 1 300); do grep -q 'heartbeat 2 ' "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
-# Ping analysis (ping -D): replies, lost (sequence gaps), longest gap between replies (s).
-ping_report() {
-	awk -F'[][ =]' '/bytes from/ { t = $2; for (i = 1; i <= NF; i++) if ($i == "icmp_seq") s = $(i + 1)
-		if (n && s < last) s += 65536 * (int((last - s) / 65536) + 1)
-		if (n && s != last + 1) lost += s - last - 1
-		if (n && t - lt > gap) gap = t - lt
-		last = s; lt = t; n++ }
-		END { printf "%d %d %.1f\n", n, lost, gap * 1000 }' "$1"
-}
-
-# The guest on the destination: heartbeats for 5 s, no warnings, no MISMATCH.
+# The guest on the destination: heartbeats for 5 s, no warnings, no MISMATCH, answers a ping.
 healthy() { # console-log
 	local before after
 	before=$(grep -c 'heartbeat' "$1")
 	sleep 5
 	after=$(grep -c 'heartbeat' "$1")
-	if [ $((after - before)) -ge 4 ] && ! grep -qE 'WARNING:|BUG:|Oops|Kernel panic|MISMATCH|Unable to handle' "$1"; then
+	if [ $((after - before)) -ge 4 ] && ! grep -qE 'WARNING:|BUG:|Oops|Kernel panic|MISMATCH|Unable to handle' "$1" &&
+		cping -c 3 -W 1 "$ip" >/dev/null 2>&1; then
 		echo yes
 	else
 		echo no
 	fi
 }
 
+# Two pingers at once, at a fixed pace whatever the replies (ferry-ping): every 10 ms and every 1 ms.
 start_pings() {
-	ip netns exec "$LAB_NS_CLIENT" ping -D -i 0.01 -W 1 "$ip" >"$tmp/p10" 2>&1 &
+	# The path to the guest first (the previous run's MAC may still be learnt elsewhere).
+	for _ in $(seq 1 20); do cping -c 1 -W 1 "$ip" >/dev/null 2>&1 && break; done
+	ip netns exec "$LAB_NS_CLIENT" "$FERRY_ROOT/build/bin/ferry-ping" -i 10 "$ip" >"$tmp/p10" 2>&1 &
 	P10=$!
-	ip netns exec "$LAB_NS_CLIENT" ping -D -i 0.001 -W 1 "$ip" >"$tmp/p1" 2>&1 &
+	ip netns exec "$LAB_NS_CLIENT" "$FERRY_ROOT/build/bin/ferry-ping" -i 1 "$ip" >"$tmp/p1" 2>&1 &
 	P1=$!
-	sleep 0.5
+	sleep 1
 }
 
 stop_pings() {
+	sleep 0.2
 	kill -INT "$P10" "$P1" 2>/dev/null
 	wait "$P10" "$P1" 2>/dev/null
+}
+
+# "lost10 gap lost1" of the last run, from ferry-ping's summaries
+ping_figures() {
+	local l10 g l1
+	read -r l10 g < <(sed -n 's/^ferry-ping: .*lost \([0-9]*\), longest-gap-ms \([0-9.]*\)/\1 \2/p' "$tmp/p10")
+	read -r l1 < <(sed -n 's/^ferry-ping: .*lost \([0-9]*\),.*/\1/p' "$tmp/p1")
+	echo "${l10:-0} ${g:-0} ${l1:-0}"
 }
 
 # One Ferry run: prints "blackout gap lost10 lost1 total_ms bytes rounds healthy"
 ferry_run() { # size work
 	local name=b$RANDOM out d j1 j2 t0 t1
-	vm_start "$P" "$name" vh01 --memory "$1" --work "$(work_of "$2")" --index 1 --disk-size 16M >/dev/null || { echo "fail"; return; }
+	next_vm
+	vm_start "$P" "$name" vh01 --memory "$1" --work "$(work_of "$2")" --index "$vmidx" --disk-size 16M >/dev/null || { echo "fail"; return; }
 	wait_heartbeat "$(vm_var "$P" "$name" console)"
 	start_pings
 	out=$(vm_migrate "$P" "$name" vh02 --downtime 20)
@@ -97,8 +106,7 @@ ferry_run() { # size work
 	total=$(echo "$out" | sed -n 's/.*"total_ms": \([0-9.]*\), "blackout".*/\1/p')
 	bytes=$(echo "$out" | sed -n 's/.*"bytes_sent": \([0-9]*\).*/\1/p')
 	rounds=$(echo "$out" | sed -n 's/.*"round": \([0-9]*\).*/\1/p')
-	read -r _ lost10 gap < <(ping_report "$tmp/p10")
-	read -r _ lost1 _ < <(ping_report "$tmp/p1")
+	read -r lost10 gap lost1 < <(ping_figures)
 	vm_stop "$P" "$name"
 	rm -f "$LAB_SHARED/$name.img"*
 	awk -v a="${t0:-0}" -v b="${t1:-0}" -v g="$gap" -v l10="$lost10" -v l1="$lost1" -v t="${total:-0}" \
@@ -115,6 +123,7 @@ qemu_args() { # size work tap: sets QARGS
 # One QEMU run: the same line as ferry_run.
 qemu_run() { # size work downtime_ms
 	local tap1=$P-q1 tap2=$P-q2 s=$tmp/qs.sock dsk=$tmp/qd.sock spid dpid
+	next_vm
 	lab_tap "$P" vh01 "$tap1"
 	lab_tap "$P" vh02 "$tap2"
 	: >"$tmp/qs.log"
@@ -125,7 +134,7 @@ qemu_run() { # size work downtime_ms
 	spid=$LAB_PID
 	qemu_args "$1" "$2" "$tap2"
 	lab_spawn "$P" vh02 "$tmp/qd.log" qemu-system-riscv64 "${QARGS[@]}" -qmp "unix:$dsk,server=on,wait=off" \
-		-qmp "unix:$dsk.ev,server=on,wait=off" -incoming "tcp:$src_addr_a:4444" >/dev/null
+		-qmp "unix:$dsk.ev,server=on,wait=off" -incoming "tcp:$dst_addr_a:4444" >/dev/null
 	dpid=$LAB_PID
 	wait_heartbeat "$tmp/qs.log"
 	for _ in $(seq 1 100); do "$ctl" --timeout 1 "$dsk" query-status >/dev/null 2>&1 && break; sleep 0.1; done
@@ -136,7 +145,7 @@ qemu_run() { # size work downtime_ms
 	local w2=$!
 	sleep 0.3
 	start_pings
-	"$ctl" "$s" migrate "{\"uri\": \"tcp:$src_addr_a:4444\"}" >/dev/null
+	"$ctl" "$s" migrate "{\"uri\": \"tcp:$dst_addr_a:4444\"}" >/dev/null
 	local st=""
 	for _ in $(seq 1 6000); do
 		st=$("$ctl" "$s" --get status query-migrate 2>/dev/null)
@@ -150,12 +159,11 @@ qemu_run() { # size work downtime_ms
 	total=$(echo "$info" | sed -n 's/.*"total-time": \([0-9]*\).*/\1/p')
 	bytes=$(echo "$info" | sed -n 's/.*"transferred": \([0-9]*\).*/\1/p')
 	rounds=$(echo "$info" | sed -n 's/.*"dirty-sync-count": \([0-9]*\).*/\1/p')
-	ts() { sed -n 's/.*"seconds": \([0-9]*\), "microseconds": \([0-9]*\).*/\1 \2/p' "$1" | awk '{printf "%d\n", $1 * 1000000 + $2}'; }
+	ts() { sed -n 's/.*"seconds": \([0-9]*\), "microseconds": \([0-9]*\).*/\1 \2/p' "$1" | awk '{printf "%.0f\n", $1 * 1000000 + $2}'; }
 	t0=$(ts "$tmp/qstop")
 	t1=$(ts "$tmp/qresume")
 	h=$( [ "$st" = completed ] && healthy "$tmp/qd.log" || echo no)
-	read -r _ lost10 gap < <(ping_report "$tmp/p10")
-	read -r _ lost1 _ < <(ping_report "$tmp/p1")
+	read -r lost10 gap lost1 < <(ping_figures)
 	"$ctl" "$s" quit >/dev/null 2>&1
 	"$ctl" "$dsk" quit >/dev/null 2>&1
 	wait "$spid" "$dpid" 2>/dev/null
@@ -202,7 +210,8 @@ printf '%-8s %12s %12s %14s %14s\n' links "total ms" "MB/s" "sender cpu s" "rece
 cpu_s() { awk '{printf "%.2f\n", ($14 + $15) / 100}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 for links in a ab; do
 	name=t$links
-	vm_start "$P" "$name" vh01 --memory 1G --work idle,dirty:512M:1M --index 1 --disk-size 16M >/dev/null
+	next_vm
+	vm_start "$P" "$name" vh01 --memory 1G --work idle,dirty:512M:1M --index "$vmidx" --disk-size 16M >/dev/null
 	con=$(vm_var "$P" "$name" console)
 	for _ in $(seq 1 600); do grep -q 'dirty: t=' "$con" && break; sleep 0.1; done
 	out=$(vm_migrate "$P" "$name" vh02 --links "$links")

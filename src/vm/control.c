@@ -9,6 +9,7 @@
 #include "control.h"
 
 #include <errno.h>
+#include <libgen.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 
 #include "../common/json.h"
 #include "../common/log.h"
+#include "fault.h"
 #include "machine.h"
 #include "migrate.h"
 #include "snapshot.h"
@@ -180,6 +182,13 @@ static int cmd_resume(struct control *c, const struct json *args, struct jbuf *o
 	if (g && mig_owns_run_state(c->m))
 		return err_set(e, "a migration decides when this VM runs (phase %s)",
 			       mig_phase_name(mig_phase(c->m)));
+	if (c->m->saved_epoch && c->m->lease.fd >= 0 && c->m->lease.epoch == c->m->saved_epoch) {
+		/* Saved and running on: the saved file must never be restored over a disk that moved
+		 * on. The next epoch makes it stale. */
+		if (commit_claim(&c->m->lease, e) < 0)
+			return -1;
+		c->m->saved_epoch = 0;
+	}
 	machine_resume(c->m, "control");
 	jbuf_add(out, "{}");
 	return 0;
@@ -273,23 +282,82 @@ static int cmd_dirty_log(struct control *c, const struct json *args, struct jbuf
 	return 0;
 }
 
+/* save {"file": F, "release": bool}: pause (if running), flush the disks, write the whole
+ * machine to F (F.tmp, synced, renamed). Without release the VM stays here, paused; resuming
+ * it moves the lease epoch, so F can then no longer be restored (the disk has moved on).
+ * With release (quick migration) the disks and the lease are let go and this process ends:
+ * `ferry-vm --restore F` on another host takes the lease from the epoch F names. On any
+ * failure nothing is handed over and a VM that was running runs on. */
 static int cmd_save(struct control *c, const struct json *args, struct jbuf *out, struct err *e)
 {
+	struct machine *m = c->m;
 	const char *file = NULL;
+	bool release = false, paused_here = false;
 	int rc = json_get_str(args, "file", &file, e);
 
 	if (rc < 0)
 		return -1;
 	if (rc == 0)
 		return err_set(e, "'file' is required");
-	if (!c->m->paused)
-		return err_set(e, "pause the machine before saving it");
-	if (snapshot_save(c->m, file, e) < 0)
+	if (json_get_bool(args, "release", &release, e) < 0)
 		return -1;
+	if (m->exit != MACHINE_RUNNING)
+		return err_set(e, "the machine has stopped");
+	if (m->mig && (mig_owns_run_state(m) || mig_phase(m) == MIG_SETUP || mig_phase(m) == MIG_PRECOPY))
+		return err_set(e, "a migration is in progress (phase %s)", mig_phase_name(mig_phase(m)));
+	if (release && (!m->has_lease || m->lease.fd < 0))
+		return err_set(e, "this VM holds no lease to hand over (start it with --disk or --lease)");
+	/* A place we cannot write to is found before the guest is paused for it. */
+	char dir[4096];
+
+	snprintf(dir, sizeof(dir), "%s", file);
+	if (access(dirname(dir), W_OK) != 0)
+		return err_errno(e, "cannot write to the directory of '%s'", file);
+	if (!m->paused) {
+		machine_pause(m, "save");
+		paused_here = true;
+	}
+	for (int i = 0; i < m->cfg.ndisks; i++)
+		if (vblk_flush(&m->blk[i], e) < 0)
+			goto fail;
+	if (snapshot_save(m, file, e) < 0)
+		goto fail;
+	if (!release) {
+		m->saved_epoch = m->lease.epoch;
+		jbuf_add(out, "{\"file\": ");
+		jbuf_str(out, file);
+		jbuf_add(out, ", \"instret\": %llu, \"released\": false}",
+			 (unsigned long long)m->cpu.instret);
+		return 0;
+	}
+	fault_point("save-release", 0);
+	for (int i = 0; i < m->cfg.ndisks; i++) {
+		if (vblk_release(&m->blk[i], e) < 0) {
+			/* Not handed over: the file must not be restored. */
+			unlink(file);
+			struct err e2;
+
+			for (int j = 0; j < i; j++)
+				vblk_open(&m->blk[j], &e2);
+			goto fail;
+		}
+	}
+	uint64_t epoch = m->lease.epoch;
+
+	commit_unlock(&m->lease);
+	log_info("saved to %s at lease epoch %llu and handed over", file, (unsigned long long)epoch);
+	m->exit = MACHINE_SAVED;
+	m->cpu.stop = true;
+	m->wake_ns = 0;
 	jbuf_add(out, "{\"file\": ");
 	jbuf_str(out, file);
-	jbuf_add(out, ", \"instret\": %llu}", (unsigned long long)c->m->cpu.instret);
+	jbuf_add(out, ", \"instret\": %llu, \"released\": true, \"lease_epoch\": %llu}",
+		 (unsigned long long)m->cpu.instret, (unsigned long long)epoch);
 	return 0;
+fail:
+	if (paused_here)
+		machine_resume(m, "save-failed");
+	return -1;
 }
 
 static int cmd_query_hash(struct control *c, const struct json *args, struct jbuf *out,

@@ -6,6 +6,7 @@
  * in WFI, the loop blocks in ppoll() until the timer deadline or a ready
  * descriptor, so an idle guest costs almost no host CPU.
  */
+#include "fault.h"
 #include "machine.h"
 
 #include <errno.h>
@@ -271,6 +272,24 @@ static int machine_lease_init(struct machine *m, struct err *e)
 		return 0;
 	if (commit_lock(&m->lease, 0, e) < 0)
 		return err_prefix(e, "the VM's lease");
+	if (m->cfg.restore_epoch) {
+		struct commit_record r = { 0 };
+		int rc;
+
+		fault_point("restore-claim", 0);
+		rc = commit_swap(&m->lease, m->cfg.restore_epoch, e);
+
+		if (rc < 0)
+			return -1;
+		if (rc == 0) {
+			commit_read(&m->lease, &r, e);
+			return err_set(e, "the save is stale: it was made at lease epoch %llu, the lease "
+				       "is at epoch %llu (%s); the VM ran on or was restored since",
+				       (unsigned long long)m->cfg.restore_epoch,
+				       (unsigned long long)r.epoch, r.owner);
+		}
+		return 0;
+	}
 	return commit_claim(&m->lease, e);
 }
 
@@ -517,6 +536,10 @@ enum machine_exit machine_run(struct machine *m, struct err *e)
 	case MACHINE_MIGRATED:
 		machine_journal(m, "STOP", "migrated");
 		machine_emit(m, "SHUTDOWN", "{\"reason\": \"migrated\"}");
+		break;
+	case MACHINE_SAVED:
+		machine_journal(m, "STOP", "saved");
+		machine_emit(m, "SHUTDOWN", "{\"reason\": \"saved\"}");
 		break;
 	default:
 		machine_journal(m, "STOP", "error");

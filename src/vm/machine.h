@@ -104,6 +104,8 @@ struct machine_config {
 	const char *journal;  /* file to append run/pause transitions to, or NULL */
 	bool start_paused;    /* wait for a resume before running the hart */
 	bool restoring;	      /* RAM and state will be loaded: read the kernel, don't place it */
+	uint64_t restore_epoch; /* restoring a save made at this lease epoch: take the lease only
+				 * if the record is still there (0: claim it as a fresh start) */
 	const char *nets[MACHINE_MAX_NETS];   /* "tap:NAME[,mac=...]" */
 	int nnets;
 	const char *disks[MACHINE_MAX_DISKS]; /* image paths */
@@ -122,6 +124,7 @@ enum machine_exit {
 	MACHINE_ERROR,
 	MACHINE_QUIT,	  /* the operator stopped it */
 	MACHINE_MIGRATED, /* the VM now runs elsewhere: this copy is done */
+	MACHINE_SAVED,	  /* saved to a file and handed over (quick migration): this copy is done */
 };
 
 struct machine {
@@ -178,6 +181,7 @@ struct machine {
 	int throttle_pct;	/* auto-converge: share of time the hart sits out */
 	int64_t hart_idle_until; /* ... until this monotonic time, after its last slice */
 	bool announce_on_resume; /* restored elsewhere: tell the switches where the MACs are now */
+	uint64_t saved_epoch;	 /* saved (kept here) at this lease epoch: resuming moves the epoch */
 	int64_t wake_ns;	/* the run loop must look again by this monotonic time (0: none) */
 };
 

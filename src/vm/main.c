@@ -18,6 +18,7 @@
 #include "../common/err.h"
 #include "../common/log.h"
 #include "control.h"
+#include "fault.h"
 #include "machine.h"
 #include "migrate.h"
 #include "snapshot.h"
@@ -324,9 +325,11 @@ int main(int argc, char **argv)
 		if (!clock_given)
 			cfg.clock = sc.clock;
 		cfg.restoring = true;
+		cfg.restore_epoch = sc.lease_epoch;
 	}
 
-	if (machine_init(&m, &cfg, &e) < 0 || (restore && snapshot_load(&m, restore, &e) < 0) ||
+	if (fault_init(&e) < 0 || machine_init(&m, &cfg, &e) < 0 ||
+	    (restore && snapshot_load(&m, restore, &e) < 0) ||
 	    (cfg.incoming && mig_incoming(&m, cfg.incoming, cfg.token, &e) < 0) ||
 	    (control && control_init(&ctl, &m, control, &e) < 0) || setup_signals(&m, &e) < 0) {
 		fprintf(stderr, "ferry-vm: %s\n", e.msg);
@@ -336,6 +339,7 @@ int main(int argc, char **argv)
 	}
 	if (restore) {
 		log_info("restored %s (%" PRIu64 " MiB)", restore, cfg.mem_size >> 20);
+		fault_point("restore-resume", 0);
 		m.announce_on_resume = true;
 		if (!m.paused) {
 			/* Running at once: announce now, before the first instruction. */
@@ -355,6 +359,9 @@ int main(int argc, char **argv)
 		return 0;
 	case MACHINE_MIGRATED:
 		log_info("the VM was migrated away");
+		return 0;
+	case MACHINE_SAVED:
+		log_info("the VM was saved and handed over");
 		return 0;
 	case MACHINE_QUIT:
 		return EXIT_STOPPED;

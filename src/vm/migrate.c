@@ -23,6 +23,7 @@
 #include <linux/sockios.h>
 
 #include "../common/log.h"
+#include "fault.h"
 #include "machine.h"
 #include "migrate_int.h"
 #include "stream.h"
@@ -106,7 +107,11 @@ int mig_chan_attach(struct mig *g, struct mig_chan *c, int fd,
 
 void mig_chan_record(struct mig_chan *c, uint32_t type, const void *payload, size_t len)
 {
+	size_t at = c->out.len;
+
 	stream_frame(&c->out, type, payload, len);
+	if (fault_take_corrupt())
+		c->out.p[at + 8 + len / 2] ^= 0x5a; /* the fault switch: damage the payload (or crc) */
 }
 
 void mig_chan_ctrl(struct mig_chan *c, const char *fmt, ...)

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "fault.h"
 #include "machine.h"
 #include "migrate_int.h"
 #include "snapshot.h"
@@ -246,6 +247,10 @@ static int dst_apply_page(void *ctx, uint32_t round, uint64_t pfn, const uint8_t
 		return 0;
 	}
 	g->page_round[pfn] = round;
+	if (round != g->fault_round) {
+		g->fault_round = round;
+		fault_point("round", round);
+	}
 	if (data)
 		ram_write(r, gpa, data, RAM_PAGE_SIZE);
 	else
@@ -277,6 +282,7 @@ static void dst_commit(struct mig *g, uint64_t epoch)
 	}
 	int64_t tl = gclock_host_ns();
 
+	fault_point("before-commit", 0);
 	rc = commit_swap(&m->lease, epoch, &e);
 	log_info("incoming migration: lease lock %.3f ms, swap %.3f ms", (double)(tl - t0) / 1e6,
 		 (double)(gclock_host_ns() - tl) / 1e6);
@@ -297,6 +303,7 @@ static void dst_commit(struct mig *g, uint64_t epoch)
 	/* Committed: from here on this side owns the VM. */
 	g->phase = MIG_COMPLETED;
 	machine_journal(m, "COMMIT", "migration");
+	fault_point("after-commit", 0);
 	for (int i = 0; i < m->cfg.ndisks; i++) {
 		if (vblk_open(&m->blk[i], &e) < 0) {
 			/* We own the VM but cannot reach its disk: it must not run. It is stopped, not
@@ -323,7 +330,9 @@ static void dst_commit(struct mig *g, uint64_t epoch)
 	rt = gclock_realtime_ns();
 	gclock_set_ns(&m->clock, g->clock_guest_ns +
 					 (rt > g->clock_src_rt ? (uint64_t)(rt - g->clock_src_rt) : 0));
+	fault_point("before-resume", 0);
 	machine_resume(m, "migration");
+	fault_point("after-resume", 0);
 	t3 = gclock_host_ns();
 	mig_chan_ctrl(&g->ctl,
 		      "{\"msg\": \"resumed\", \"realtime_ns\": %lld, \"commit_ns\": %lld, "
@@ -422,6 +431,8 @@ static void dst_record(struct mig *g, struct mig_chan *c, uint32_t type, const u
 		}
 		mig_chan_ctrl(&g->ctl, "{\"msg\": \"accept\"}");
 		log_info("incoming migration: configuration accepted");
+		mig_chan_flush(g, &g->ctl);
+		fault_point("config", 0);
 		break;
 	case STREAM_DEVICE:
 		if (g->ndevrecs >= snapshot_device_count(m)) {
@@ -471,6 +482,7 @@ static void dst_maybe_ready(struct mig *g)
 		if ((g->end_live >> i) & 1)
 			if (!g->data[i].drained || g->data[i].drain_round < g->end_round)
 				return;
+	fault_point("last-page", 0);
 	rbuf_init(&r, g->devrecs.p, g->devrecs.len);
 	for (int i = 0; i < g->ndevrecs; i++) {
 		uint32_t len;

@@ -92,6 +92,7 @@ struct mig {
 	uint64_t ram_hash_dst;	     /* as the destination computed it */
 	uint64_t dev_hash_src, dev_hash_dst; /* every device's state, the same way */
 	uint64_t final_pages;
+	uint32_t fault_round;	     /* the fault switch's round point fired for this round */
 
 	/* destination */
 	int listen_fd[MIG_MAX_CHANNELS];

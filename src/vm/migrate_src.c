@@ -34,6 +34,7 @@
 #include <linux/sockios.h>
 
 #include "../common/log.h"
+#include "fault.h"
 #include "machine.h"
 #include "migrate_int.h"
 #include "snapshot.h"
@@ -163,6 +164,10 @@ static void src_batch_out(struct mig *g, int ch)
 	mig_chan_record(&g->data[ch], STREAM_PAGES, sp->b.p, sp->b.len);
 	g->bytes_sent_payload += sp->b.len;
 	stream_pages_begin(sp, g->round);
+	if (g->fault_round != g->round) {
+		g->fault_round = g->round;
+		fault_point("round", g->round);
+	}
 }
 
 static void src_batches_out(struct mig *g)
@@ -289,7 +294,9 @@ static void src_stop(struct mig *g)
 	struct machine *m = g->m;
 
 	g->phase = MIG_STOPCOPY;
+	fault_point("before-pause", 0);
 	src_pause_and_flush(g);
+	fault_point("after-pause", 0);
 	/* Pages dirtied since the last collection join whatever the round still had. */
 	uint64_t *bits = calloc(m->ram.nwords, sizeof(uint64_t));
 
@@ -331,6 +338,8 @@ static void src_request_commit(struct mig *g)
 		      (unsigned long long)g->src_epoch);
 	g->commit_sent = true;
 	g->t_commit_sent = gclock_host_ns();
+	src_flush_all(g);
+	fault_point("commit-request", 0);
 }
 
 /* All final pages are queued: the device state, the clock, the drains and the end. */
@@ -341,6 +350,7 @@ static void src_send_state(struct mig *g)
 	uint32_t live = 0;
 
 	g->t_final_queued = gclock_host_ns();
+	fault_point("last-page", 0);
 	buf_init(&rec);
 	for (int i = 0; i < snapshot_device_count(m); i++) {
 		buf_reset(&rec);
@@ -504,6 +514,7 @@ static void src_handle_ctrl(struct mig *g, const uint8_t *p, uint32_t len)
 		g->tokens_ns = gclock_host_ns();
 		log_info("migration: destination accepted; round 1");
 		mig_event(g);
+		fault_point("config", 0);
 	} else if (strcmp(msg, "refuse") == 0 || strcmp(msg, "error") == 0) {
 		json_get_str(j, "reason", &reason, &e);
 		mig_fail(g, "destination %s: %s", strcmp(msg, "refuse") == 0 ? "refused" : "failed",
@@ -527,6 +538,7 @@ static void src_handle_ctrl(struct mig *g, const uint8_t *p, uint32_t len)
 		if (json_get_int(j, "resume_ns", &v, &e) == 1)
 			g->dst_resume_ns = v;
 		g->t_done = gclock_host_ns();
+		fault_point("before-confirm", 0);
 		src_done(g);
 	} else {
 		mig_fail(g, "unexpected control message '%s' in phase %s", msg,

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../common/json.h"
+#include "fault.h"
 #include "machine.h"
 #include "state.h"
 #include "stream.h"
@@ -42,7 +43,12 @@ void snapshot_config_json(struct machine *m, struct jbuf *j)
 	jbuf_add(j, "], \"disk_sectors\": [");
 	for (int i = 0; i < m->cfg.ndisks; i++)
 		jbuf_add(j, "%s%llu", i ? ", " : "", (unsigned long long)m->blk[i].capacity);
-	jbuf_add(j, "]}");
+	jbuf_add(j, "]");
+	/* Who owned the VM when this was written: a restore takes the lease only from that epoch
+	 * (a save restored once, or one the VM ran on from, is stale). */
+	if (m->has_lease && m->lease.epoch)
+		jbuf_add(j, ", \"lease_epoch\": %llu", (unsigned long long)m->lease.epoch);
+	jbuf_add(j, "}");
 }
 
 static void snapshot_write_pages(struct machine *m, struct stream_writer *w)
@@ -104,6 +110,7 @@ int snapshot_save(struct machine *m, const char *path, struct err *e)
 	stream_write_record(&w, STREAM_CONFIG, cfg.p, cfg.len);
 	jbuf_free(&cfg);
 	snapshot_write_pages(m, &w);
+	fault_point("save-write", 0); /* the file is half written */
 	snapshot_write_devices(m, &w);
 	buf_init(&clk);
 	buf_put_u64(&clk, gclock_ns(&m->clock));
@@ -168,6 +175,14 @@ static int snapshot_parse_config(const uint8_t *text, size_t len, struct snapsho
 		json_free(j);
 		return -1;
 	}
+	int64_t epoch = 0;
+
+	if (json_get_int(j, "lease_epoch", &epoch, e) < 0 || epoch < 0) {
+		err_set(e, "config record: bad lease_epoch");
+		json_free(j);
+		return -1;
+	}
+	cfg->lease_epoch = (uint64_t)epoch;
 	cfg->mem_size = (uint64_t)mem;
 	cfg->harts = (unsigned)harts;
 	cfg->clock = strcmp(clock, "icount") == 0 ? GCLOCK_ICOUNT : GCLOCK_HOST;

@@ -23,6 +23,7 @@ struct snapshot_config {
 	uint64_t mem_size;
 	unsigned harts;
 	enum gclock_mode clock;
+	uint64_t lease_epoch; /* the lease epoch of the VM when saved (0: none) */
 };
 
 /* Write the machine (paused, or between two slices of the run loop) to path. */

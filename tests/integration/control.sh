@@ -78,7 +78,8 @@ expect_reply "arguments not an object" '{"execute": "status", "arguments": 1}' "
 expect_reply "unknown member" '{"execute": "status", "bogus": 1}' 'unknown member'
 expect_reply "wrong argument type" '{"execute": "pause", "arguments": {"instret": "soon"}}' "must be an integer"
 expect_reply "pause at a past instret" '{"execute": "pause", "arguments": {"instret": 1}}' 'already past'
-expect_reply "save while running is refused" '{"execute": "save", "arguments": {"file": "/nonexistent/x"}}' 'pause the machine'
+expect_reply "save to an unwritable place names it" '{"execute": "save", "arguments": {"file": "/nonexistent/x"}}' "cannot write to the directory of '/nonexistent/x'"
+expect_reply "save with release of a VM without a lease is refused" '{"execute": "save", "arguments": {"file": "/nonexistent/x", "release": true}}' 'no lease to hand over'
 expect_reply "unknown dirty-log action" '{"execute": "dirty-log", "arguments": {"action": "fly"}}' 'unknown action'
 expect_reply "deep nesting" "$(printf '%.0s[' $(seq 1 100))" 'nested too deeply'
 expect_reply "id echoed (integer)" '{"execute": "status", "id": 42}' '"id": 42'

@@ -103,7 +103,7 @@ for w in $workloads; do
 	ip=$(vm_var "$P" "$name" ip)
 	for _ in $(seq 1 100); do [ "$(heartbeats "$(vm_var "$P" "$name" console)")" -ge 2 ] && break; sleep 0.1; done
 	# Started directly (ip netns exec execs ping), so $! is ping itself.
-	ip netns exec "$LAB_NS_CLIENT" ping -D -i 0.01 -W 1 "$ip" >"$FERRY_TMP/$name.ping" 2>&1 &
+	ip netns exec "$LAB_NS_CLIENT" "$FERRY_ROOT/build/bin/ferry-ping" -i 10 "$ip" >"$FERRY_TMP/$name.ping" 2>&1 &
 	pinger=$!
 	counter=""
 	if [[ $work == *counter* ]]; then
