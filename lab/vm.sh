@@ -3,6 +3,8 @@
 #
 #   vm_start P NAME HOST [--memory 256M] [--work LIST] [--index N] [--disk-size 64M] [--append ARGS]
 #   vm_migrate P NAME TO [--links a|b|ab] [--downtime MS] [--bandwidth BYTES/S] [--channels N]
+#   vm_quick_migrate P NAME TO  quick migration: save to shared storage (releasing the disk),
+#                               restore on TO
 #   vm_stop P NAME              quit it (and its TAP)
 #   vm_ctl P NAME ARGS...       ferry-vmctl on the VM's current control socket
 #   vm_var P NAME KEY           a recorded fact: host, gen, mac, ip, sock, console, journal, ...
@@ -162,6 +164,47 @@ vm_migrate() { # P NAME TO [options]
 	for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 	lab_untap "$p" "$to" "$ntap" 2>/dev/null
 	return 1
+}
+
+# Quick migration: the VM is paused and saved to the shared storage, hands its disk and lease
+# over and its process ends; a ferry-vm restored from the file on TO takes the lease and
+# resumes it. Prints the save's reply; non-zero if either step failed (if the save failed the
+# VM runs on where it was).
+vm_quick_migrate() { # P NAME TO
+	local p=$1 name=$2 to=$3 from gen ngen tap ntap sock nsock pid opid out d file
+	lab_load "$p" || return 1
+	d=$LAB_DIR/vms/$name
+	from=$(vm_var "$p" "$name" host) || return 1
+	[ "$from" != "$to" ] || { echo "vm_quick_migrate: $name is already on $to" >&2; return 1; }
+	gen=$(vm_var "$p" "$name" gen)
+	ngen=$((gen + 1))
+	tap=$(vm_var "$p" "$name" tap)
+	ntap=$(_vm_tap "$p" "$name" "$ngen")
+	sock=$(vm_var "$p" "$name" sock)
+	nsock=$d/ctl.$ngen.sock
+	opid=$(vm_var "$p" "$name" pid)
+	file=$LAB_SHARED/$name.save
+	out=$("$FERRY_VMCTL" --timeout 600 "$sock" save "{\"file\": \"$file\", \"release\": true}") || {
+		echo "$out"
+		return 1
+	}
+	echo "$out"
+	for _ in $(seq 1 100); do kill -0 "$opid" 2>/dev/null || break; sleep 0.05; done
+	lab_untap "$p" "$from" "$tap" 2>/dev/null
+	lab_tap "$p" "$to" "$ntap" || return 1
+	pid=$(lab_spawn "$p" "$to" "$d/console.$ngen.log" env FERRY_LOG=${FERRY_VM_LOG:-warn} "$FERRY_VM" \
+		--restore "$file" --kernel "$FERRY_GUEST/Image" --initrd "$FERRY_GUEST/initramfs.cpio" \
+		--net "tap:$ntap,mac=$(vm_var "$p" "$name" mac)" --disk "$(vm_var "$p" "$name" disk)" \
+		--control "unix:$nsock" --journal "$d/journal.$ngen" --name "$name.$ngen")
+	if ! _vm_wait_ctl "$nsock" "$pid"; then
+		echo "vm_quick_migrate: the restore on $to failed (see $d/console.$ngen.log)" >&2
+		lab_untap "$p" "$to" "$ntap"
+		return 1
+	fi
+	for kv in "host=$to" "gen=$ngen" "tap=$ntap" "sock=$nsock" "console=$d/console.$ngen.log" \
+		"journal=$d/journal.$ngen" "pid=$pid"; do
+		_vm_set "$p" "$name" "${kv%%=*}" "${kv#*=}"
+	done
 }
 
 vm_stop() { # P NAME

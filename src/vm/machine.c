@@ -246,6 +246,36 @@ int machine_reset(struct machine *m, struct err *e)
 	return rc;
 }
 
+/* Restoring a save made at cfg.restore_epoch: the record must still be there. */
+static int machine_lease_check_restore(struct machine *m, struct err *e)
+{
+	struct commit_record r = { 0 };
+
+	if (commit_read(&m->lease, &r, e) < 0)
+		return -1;
+	if (r.epoch != m->cfg.restore_epoch)
+		return err_set(e, "the save is stale: it was made at lease epoch %llu, the lease is at "
+			       "epoch %llu (%s); the VM ran on or was restored since",
+			       (unsigned long long)m->cfg.restore_epoch, (unsigned long long)r.epoch,
+			       r.owner);
+	return 0;
+}
+
+int machine_lease_restore(struct machine *m, struct err *e)
+{
+	int rc;
+
+	if (!m->has_lease || !m->cfg.restore_epoch)
+		return 0;
+	fault_point("restore-claim", 0);
+	rc = commit_swap(&m->lease, m->cfg.restore_epoch, e);
+	if (rc < 0)
+		return -1;
+	if (rc == 0)
+		return machine_lease_check_restore(m, e);
+	return 0;
+}
+
 /* The ownership record: with a disk or --lease, a VM that runs here holds the lease; a
  * migration's destination takes it only at the commit. */
 static int machine_lease_init(struct machine *m, struct err *e)
@@ -272,24 +302,8 @@ static int machine_lease_init(struct machine *m, struct err *e)
 		return 0;
 	if (commit_lock(&m->lease, 0, e) < 0)
 		return err_prefix(e, "the VM's lease");
-	if (m->cfg.restore_epoch) {
-		struct commit_record r = { 0 };
-		int rc;
-
-		fault_point("restore-claim", 0);
-		rc = commit_swap(&m->lease, m->cfg.restore_epoch, e);
-
-		if (rc < 0)
-			return -1;
-		if (rc == 0) {
-			commit_read(&m->lease, &r, e);
-			return err_set(e, "the save is stale: it was made at lease epoch %llu, the lease "
-				       "is at epoch %llu (%s); the VM ran on or was restored since",
-				       (unsigned long long)m->cfg.restore_epoch,
-				       (unsigned long long)r.epoch, r.owner);
-		}
-		return 0;
-	}
+	if (m->cfg.restore_epoch)
+		return machine_lease_check_restore(m, e); /* moved only once the file has loaded */
 	return commit_claim(&m->lease, e);
 }
 

@@ -187,6 +187,9 @@ struct machine {
 
 /* Build the machine from its configuration: RAM, devices, boot blobs, device tree. */
 int machine_init(struct machine *m, const struct machine_config *cfg, struct err *e);
+/* Restoring a save (cfg.restore_epoch): once it has loaded, move the lease from the saved
+ * epoch to the next, so the same save can never be restored again. */
+int machine_lease_restore(struct machine *m, struct err *e);
 void machine_destroy(struct machine *m);
 
 /* Run until the guest shuts down or an error stops it. Returns the exit reason. */

@@ -330,6 +330,7 @@ int main(int argc, char **argv)
 
 	if (fault_init(&e) < 0 || machine_init(&m, &cfg, &e) < 0 ||
 	    (restore && snapshot_load(&m, restore, &e) < 0) ||
+	    (restore && machine_lease_restore(&m, &e) < 0) ||
 	    (cfg.incoming && mig_incoming(&m, cfg.incoming, cfg.token, &e) < 0) ||
 	    (control && control_init(&ctl, &m, control, &e) < 0) || setup_signals(&m, &e) < 0) {
 		fprintf(stderr, "ferry-vm: %s\n", e.msg);
