@@ -591,7 +591,7 @@ void mig_src_tick(struct mig *g)
 	if (g->phase == MIG_COMPLETED || g->phase == MIG_FAILED || g->phase == MIG_CANCELLED)
 		return;
 	m->wake_ns = now + 50 * 1000000LL;
-	if (g->commit_sent && !g->committed && (g->error[0] || !g->ctl.alive)) {
+	if (g->commit_sent && (g->error[0] || !g->ctl.alive)) {
 		src_in_doubt(g);
 		return;
 	}
@@ -634,7 +634,7 @@ void mig_src_tick(struct mig *g)
 		else if (mig_chan_fill(g, c) < 0)
 			src_channel_dead(g, i, "closed by the destination");
 	}
-	if (g->commit_sent && !g->committed && (g->error[0] || !g->ctl.alive)) {
+	if (g->commit_sent && (g->error[0] || !g->ctl.alive)) {
 		src_in_doubt(g);
 		return;
 	}

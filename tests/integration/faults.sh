@@ -18,9 +18,9 @@
 #           cancel     it stops there; the operator cancels on the source
 # After every case, the invariants:
 #   - the run intervals journalled by both processes never overlap (at most one copy ran);
-#   - the VM runs on exactly one side, healthy (heartbeats go on, no kernel warning, no disklog
-#     error, it answers ping) with its counter connection intact (no skip, no repeat, still
-#     connected); or, only if the process holding the runnable copy was killed, on neither:
+#   - the VM runs on exactly one side, the one the lease record names, healthy (heartbeats go
+#     on, no kernel warning, no disklog error, it answers ping) with its counter connection
+#     intact (no skip, no repeat, still connected); or, only if the process holding the runnable copy was killed, on neither:
 #     then it is stopped, not lost: a ferry-vm booted from the disk and its lease record
 #     finds the disklog intact and continues it.
 # Quick migration: every workload moves vh01 -> vh02 by save (release) and restore, healthy
@@ -156,7 +156,11 @@ check_case() { # label action
 		if bad_lines "$con" >/dev/null; then ok=0 why="$why; $(bad_lines "$con" | head -1)"; fi
 		if ! echo "$line" | grep -q 'skips 0, repeats 0.*disconnected no'; then ok=0 why="$why; counter: ${line:-no result}"; fi
 		if ! ip netns exec "$LAB_NS_CLIENT" ping -c 2 -W 1 "$ip" >/dev/null 2>&1; then ok=0 why="$why; no ping answer"; fi
-		OUTCOME="runs on $r"
+		# The side that runs it owns it: the record names it.
+		local owner
+		owner=$(sed -n 's/.*owner=\([^ ]*\).*/\1/p' "$CASE_DIR/disk.img.lease")
+		if [ "$owner" != "$r" ]; then ok=0 why="$why; runs on $r but the lease record names '$owner'"; fi
+		OUTCOME="runs on $r, the owner of record"
 	else
 		# Nobody runs it: only acceptable if the process holding the runnable copy was killed.
 		case $action in kill | kill-peer) ;; *) ok=0 why="$why; the VM runs nowhere, yet nothing was killed" ;; esac

@@ -1,0 +1,1010 @@
+/* fuzz_migstream.c - libFuzzer target: hostile sources against the destination of a live
+ * migration (migrate_dst.c): HELLOs, framing, records, page batches, device state, control.
+ *
+ * One machine is built once (16 MiB of RAM, console "null", the entropy device, no disk and so
+ * no lease), paused as a destination is. Every input starts a fresh incoming migration (see
+ * new_incoming) and talks to it over socketpairs whose one end the destination adopts
+ * (mig_dst_adopt) as if accepted: three named connections, 0 opened first, 1 and 2 when first
+ * used, and flooding ones. The input is a sequence of operations, each one byte OP then its
+ * arguments (integers little endian; missing bytes read as zero). The low nibble of OP is the
+ * kind, bits 4-5 the connection k (3 means 0, except for OPEN), bits 6-7 a variant V:
+ *   0 RAW      u16 n, n bytes, written as they are (framing, truncated records, bad HELLOs)
+ *   1 HELLO    V0 valid (control for k 0, data channel k otherwise); V1 u8 pos, u8 xor: token
+ *              damaged (pos 255: one byte short); V2 u8 s: bad magic, version or token length;
+ *              V3 u8 role, u8 index, as given
+ *   2 RECORD   u8 type, u16 n, n bytes: framed with a valid checksum; V&1: u16 pos, u8 xor
+ *              flips a byte of the framed record; V&2: u16 cut, only that prefix is sent
+ *   3 CONFIG   this machine's own config record; V&1: u16 pos, u8 byte replaces one byte;
+ *              V&2: u16 cut truncates (or, past the end, appends a byte)
+ *   4 DEVICE   u8 i: this machine's own device section i (mod the count), mutated as CONFIG
+ *   5 CLOCK    u64 guest ns, u64 realtime, u8 mode; V0 mode % 2, V1 mode as given, V2 one
+ *              byte short, V3 one byte long
+ *   6 PAGES    u8 round, u8 n, n x (u16 page, u8 fill: 0 a zero page, else a raw page of it),
+ *              built with stream_pages_*; V1 u32 round instead; V2 by hand: u8 round, u16
+ *              declared count, u8 n, n x (u16 page, u8 encoding, u8 fill), u8 trailing bytes;
+ *              V3 as V0, then u16 pos, u8 xor changes the payload before framing. Page
+ *              numbers: below 0x4000 modulo 16, below 0x8000 modulo the RAM's pages, above
+ *              near and past its end; 0xffff is 2^64-1
+ *   7 DRAIN    u8 round; V1 u32 round; V2 a 3-byte payload; V3 a 5-byte payload
+ *   8 CTRL     control JSON: u8 kind then its fields: end (u8 round, u8 live), commit (u8
+ *              epoch), hb, dead (u8 channel), cancel, error, garbage (u8 n, n bytes), end
+ *              (i64 round, i64 live), commit (i64 epoch), unknown msg (u8 n, n chars), msg
+ *              not a string
+ *   9 CLOSE    V0 shutdown(SHUT_WR) of the peer end (EOF); else close it, the next use of k
+ *              opens a new connection
+ *  10 TICK     u8 n: n % 4 more ticks
+ *  11 SCRIPT   u8 skip, u8 round: a whole valid migration on connections 0 and 1 (HELLO,
+ *              config, data HELLO, pages, devices, clock, drain, end), minus the steps whose
+ *              bit is set in skip
+ *  12 OPEN     a new connection k (the old peer end is closed); k 3: FLOOD u8 n, u8 cut:
+ *              n % 18 + 1 more connections, each sent a data HELLO (cut % (its length + 1)
+ *              bytes of it, 0 meaning all) for channels 1 + (n / 18 + i) % 8, left open
+ *  13 DEVICES  every device section of this machine, in order; V1 u8 i, u16 pos, u8 byte:
+ *              section i has one byte replaced; V2 u8 i, u16 cut: section i cut (or one byte
+ *              longer), V3 u8 i: sections i and i + 1 swap places
+ *  14 DHELLO   u8 i: a valid data HELLO for channel 1 + i % 8 on connection k
+ *  15 AGE      u8 s: the destination's receive and progress stamps move s % 8 + 1 seconds
+ *              back, so HELLO and silence timeouts fire at the next tick
+ * Every operation is followed by mig_tick() and by reading what the destination wrote back.
+ *
+ * ASan and UBSan watch memory (leaks too); the target also aborts if the migration is
+ * neither INCOMING nor FAILED (without a lease it can never complete), if the machine left its
+ * pause, if a failure left no error message or the wrong exit, if a commit request found the
+ * state complete and did not end the migration, if ready was sent without the end, the clock
+ * and every device, if a reply is not a well-framed ctrl record, or if the machine's own
+ * device state no longer loads. With FERRY_FUZZ_STRICT=1 it also aborts on protocol
+ * weaknesses found so far (docs at the checks): a control reply that is not valid JSON, the
+ * state declared complete although no config was ever accepted, pages applied after that.
+ * FERRY_FUZZ_STATS=1 prints at exit how deep the inputs got.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../../src/common/buf.h"
+#include "../../src/common/json.h"
+#include "../../src/vm/machine.h"
+#include "../../src/vm/migrate.h"
+#include "../../src/vm/migrate_int.h"
+#include "../../src/vm/snapshot.h"
+#include "../../src/vm/stream.h"
+
+/* ASan's: is p the start of a heap block? (weak: absent in a build without ASan) */
+int __sanitizer_get_ownership(const volatile void *p) __attribute__((weak));
+
+#define NCONN 3
+#define MAX_OPENS 96 /* connections per input, each with a 2 MiB input buffer */
+#define MAX_EXTRA 48
+#define MAX_DEVS 16
+#define RX_MAX (64u << 10)
+#define SEND_RETRIES 256
+
+static const char token[] = "fuzz-token-5f3a9c";
+
+static struct machine *m;
+static int base_npollfds;
+static struct jbuf own_cfg;
+static struct buf own_dev[MAX_DEVS];
+static int ndev;
+static bool strict, stats, fresh;
+/* What mig_incoming builds, kept once (see new_incoming) */
+static struct mig tmpl;
+static uint64_t *tmpl_hash;
+
+struct conn {
+	int peer; /* our end; -1 when not open */
+	bool eof; /* we shut our writing side down */
+	uint8_t rx[RX_MAX];
+	size_t rxlen;
+};
+
+static struct conn conns[NCONN];
+static int extra[MAX_EXTRA]; /* flooding connections: our ends, kept to the end of the input */
+static int nextra;
+static int opens;
+static bool seen_accept;
+static bool ready_seen;
+static uint64_t pages_at_ready;
+
+static struct {
+	unsigned long inputs, accept, refuse, ready, ready_no_config, failed, no_lease, bad_json,
+	    devs_full, pages_applied, late_pages;
+} st;
+
+/* ---- input reading ------------------------------------------------------------------------ */
+
+struct in {
+	const uint8_t *p;
+	size_t len, pos;
+};
+
+static uint8_t u8(struct in *in)
+{
+	return in->pos < in->len ? in->p[in->pos++] : 0;
+}
+
+static uint16_t u16(struct in *in)
+{
+	uint16_t v = u8(in);
+
+	return (uint16_t)(v | (uint16_t)u8(in) << 8);
+}
+
+static uint32_t u32(struct in *in)
+{
+	uint32_t v = u16(in);
+
+	return v | (uint32_t)u16(in) << 16;
+}
+
+static uint64_t u64(struct in *in)
+{
+	uint64_t v = u32(in);
+
+	return v | (uint64_t)u32(in) << 32;
+}
+
+/* Up to n bytes of the input (fewer at its end). */
+static const uint8_t *bytes(struct in *in, size_t *n)
+{
+	const uint8_t *p = in->p + in->pos;
+
+	if (*n > in->len - in->pos)
+		*n = in->len - in->pos;
+	in->pos += *n;
+	return p;
+}
+
+/* ---- the destination's replies ------------------------------------------------------------ */
+
+static void fail(const char *what, const char *detail)
+{
+	fprintf(stderr, "fuzz_migstream: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
+	abort();
+}
+
+static void reply(const uint8_t *p, uint32_t len)
+{
+	struct err e = { { 0 } };
+	struct json *j = json_parse((const char *)p, len, &e);
+	const char *msg = NULL;
+	char text[1100];
+
+	snprintf(text, sizeof(text), "%.*s", (int)len, (const char *)p);
+	if (!j || json_get_str(j, "msg", &msg, &e) != 1) {
+		st.bad_json++;
+		if (strict)
+			fail("a control reply is not a JSON message", text);
+		json_free(j);
+		return;
+	}
+	if (strcmp(msg, "accept") == 0) {
+		st.accept++;
+		seen_accept = true;
+	} else if (strcmp(msg, "refuse") == 0) {
+		st.refuse++;
+	} else if (strcmp(msg, "ready") == 0) {
+		st.ready++;
+		ready_seen = true;
+		pages_at_ready = m->mig->pages_applied;
+		if (!seen_accept) {
+			st.ready_no_config++;
+			if (strict)
+				fail("state declared complete but no config was accepted", text);
+		}
+	}
+	json_free(j);
+}
+
+/* Read what the destination wrote to connection k; every record must be well framed. */
+static void drain_replies(int k)
+{
+	struct conn *c = &conns[k];
+
+	while (c->peer >= 0) {
+		ssize_t n;
+
+		if (c->rxlen == RX_MAX)
+			fail("a reply larger than the receive buffer", NULL);
+		n = recv(c->peer, c->rx + c->rxlen, RX_MAX - c->rxlen, MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		c->rxlen += (size_t)n;
+		for (;;) {
+			uint32_t type, plen;
+			const uint8_t *pl;
+			size_t used;
+			struct err e;
+			int rc = stream_parse(c->rx, c->rxlen, MIG_RECORD_MAX, &type, &pl, &plen,
+					      &used, &e);
+
+			if (rc < 0)
+				fail("the destination wrote a malformed record", e.msg);
+			if (rc == 0)
+				break;
+			if (type != STREAM_CTRL)
+				fail("the destination wrote a record other than ctrl",
+				     stream_type_name(type));
+			reply(pl, plen);
+			memmove(c->rx, c->rx + used, c->rxlen - used);
+			c->rxlen -= used;
+		}
+	}
+}
+
+static void tick(void)
+{
+	mig_tick(m);
+	for (int k = 0; k < NCONN; k++)
+		drain_replies(k);
+}
+
+/* ---- connections ----------------------------------------------------------------------------- */
+
+static void conn_close(int k)
+{
+	if (conns[k].peer >= 0)
+		close(conns[k].peer);
+	conns[k].peer = -1;
+	conns[k].eof = false;
+	conns[k].rxlen = 0;
+}
+
+static int conn_open(int k)
+{
+	int sv[2];
+
+	conn_close(k);
+	if (opens >= MAX_OPENS)
+		return -1;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
+		fail("socketpair", strerror(errno));
+	opens++;
+	conns[k].peer = sv[1];
+	mig_dst_adopt(m->mig, sv[0]); /* the destination owns sv[0] from here */
+	return 0;
+}
+
+/* Our end of connection k, opened if it is not. */
+static int conn_get(int k)
+{
+	if (conns[k].peer < 0 && conn_open(k) < 0)
+		return -1;
+	return conns[k].eof ? -1 : conns[k].peer;
+}
+
+/* Write to connection k; a full socket buffer is drained by ticking, a bounded number of
+ * times, then the rest is dropped. */
+static void send_to(int k, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	int fd = conn_get(k), tries = 0;
+
+	if (fd < 0)
+		return;
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && tries++ < SEND_RETRIES) {
+			tick();
+			if (conns[k].peer != fd)
+				return;
+			continue;
+		}
+		return; /* the destination closed its end, or it does not read */
+	}
+}
+
+static void send_record(int k, uint32_t type, const void *payload, size_t len)
+{
+	struct buf b;
+
+	buf_init(&b);
+	stream_frame(&b, type, payload, len);
+	if (!b.oom)
+		send_to(k, b.p, b.len);
+	buf_free(&b);
+}
+
+static void send_ctrl(int k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void send_ctrl(int k, const char *fmt, ...)
+{
+	char msg[600];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		send_record(k, STREAM_CTRL, msg,
+			    (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+}
+
+/* ---- operations ------------------------------------------------------------------------------ */
+
+static void op_hello(struct in *in, int k, unsigned v)
+{
+	struct buf b;
+
+	buf_init(&b);
+	if (v == 3) {
+		uint32_t role = u8(in), index = u8(in);
+
+		mig_hello(&b, token, role, index);
+	} else {
+		mig_hello(&b, token, k == 0 ? MIG_ROLE_CONTROL : MIG_ROLE_DATA, (uint32_t)k);
+	}
+	if (v == 1) {
+		uint8_t pos = u8(in), x = u8(in);
+
+		if (pos == 255) {
+			b.len--; /* token one byte short of the length announced: waits for more */
+		} else {
+			b.p[24 + pos % (sizeof(token) - 1)] ^= x ? x : 1;
+		}
+	} else if (v == 2) {
+		uint8_t s = u8(in);
+
+		switch (s % 4) {
+		case 0:
+			b.p[s / 4 % 8] ^= 0x20; /* magic */
+			break;
+		case 1:
+			b.p[8] = (uint8_t)(s / 4 + 2); /* version */
+			break;
+		case 2: /* token length 0, or above the maximum */
+			memset(b.p + 20, 0, 4);
+			if (s & 4)
+				b.p[20] = MIG_TOKEN_MAX + 1 + s / 8;
+			break;
+		default: /* token length off by one either way */
+			b.p[20] = (uint8_t)(b.p[20] + ((s & 4) ? 1 : -1));
+			break;
+		}
+	}
+	send_to(k, b.p, b.len);
+	buf_free(&b);
+}
+
+static void op_record(struct in *in, int k, unsigned v)
+{
+	uint32_t type = u8(in);
+	size_t n = u16(in);
+	const uint8_t *p = bytes(in, &n);
+	struct buf b;
+
+	buf_init(&b);
+	stream_frame(&b, type, p, n);
+	if (v & 1) {
+		uint16_t pos = u16(in);
+		uint8_t x = u8(in);
+
+		b.p[pos % b.len] ^= x ? x : 1;
+	}
+	if (v & 2) {
+		uint16_t cut = u16(in);
+
+		b.len = cut % b.len;
+	}
+	send_to(k, b.p, b.len);
+	buf_free(&b);
+}
+
+/* Send own bytes as a record of type, optionally changed at one place or cut. */
+static void send_mutated(struct in *in, int k, unsigned v, uint32_t type, const uint8_t *src,
+			 size_t len)
+{
+	struct buf b;
+
+	buf_init(&b);
+	buf_put(&b, src, len);
+	buf_put_u8(&b, 0); /* room for an appended byte */
+	b.len = len;
+	if (v & 1) {
+		uint16_t pos = u16(in);
+		uint8_t x = u8(in);
+
+		if (len)
+			b.p[pos % len] = x;
+	}
+	if (v & 2) {
+		uint16_t cut = u16(in);
+
+		b.len = cut % (len + 2);
+		if (b.len > len) {
+			b.p[len] = (uint8_t)cut;
+			b.len = len + 1;
+		}
+	}
+	if (!b.oom)
+		send_record(k, type, b.p, b.len);
+	buf_free(&b);
+}
+
+static void op_clock(struct in *in, int k, unsigned v)
+{
+	uint64_t guest = u64(in), rt = u64(in);
+	uint8_t mode = u8(in);
+	struct buf b;
+
+	buf_init(&b);
+	buf_put_u64(&b, guest);
+	buf_put_u64(&b, rt);
+	buf_put_u32(&b, v == 1 ? (uint32_t)mode | (uint32_t)mode << 24 : mode % 2u);
+	if (v == 2)
+		b.len--;
+	else if (v == 3)
+		buf_put_u8(&b, mode);
+	send_record(k, STREAM_CLOCK, b.p, b.len);
+	buf_free(&b);
+}
+
+static uint64_t page_index(uint16_t v)
+{
+	uint64_t npages = m->ram.npages;
+
+	if (v == 0xffff)
+		return UINT64_MAX;
+	if (v < 0x4000)
+		return v % 16; /* a few pages, so that rounds overtake each other on them */
+	if (v < 0x8000)
+		return v % npages;
+	return npages - 16 + (v - 0x8000u);
+}
+
+static uint8_t page[RAM_PAGE_SIZE];
+
+static void op_pages(struct in *in, int k, unsigned v)
+{
+	struct stream_pages sp;
+
+	buf_init(&sp.b);
+	if (v == 2) {
+		/* By hand: any count, any encoding, trailing bytes. */
+		uint8_t round = u8(in);
+		uint16_t declared = u16(in);
+		uint8_t n = u8(in);
+
+		buf_put_u32(&sp.b, round);
+		buf_put_u32(&sp.b, declared);
+		for (unsigned i = 0; i < n && in->pos < in->len; i++) {
+			uint64_t pfn = page_index(u16(in));
+			uint8_t enc = u8(in), fill = u8(in);
+
+			buf_put_u64(&sp.b, pfn);
+			buf_put_u8(&sp.b, enc);
+			if (enc == STREAM_PAGE_RAW) {
+				memset(page, fill, sizeof(page));
+				buf_put(&sp.b, page, sizeof(page));
+			}
+		}
+		for (unsigned t = u8(in); t; t--)
+			buf_put_u8(&sp.b, (uint8_t)t);
+	} else {
+		uint32_t round = v == 1 ? u32(in) : u8(in);
+		uint8_t n = u8(in);
+
+		stream_pages_begin(&sp, round);
+		for (unsigned i = 0; i < n && in->pos < in->len; i++) {
+			uint64_t pfn = page_index(u16(in));
+
+			memset(page, u8(in), sizeof(page));
+			stream_pages_add(&sp, pfn, page);
+		}
+		stream_pages_end(&sp);
+		if (v == 3) {
+			uint16_t pos = u16(in);
+			uint8_t x = u8(in);
+
+			if (sp.b.len && !sp.b.oom)
+				sp.b.p[pos % sp.b.len] ^= x ? x : 1;
+		}
+	}
+	if (!sp.b.oom)
+		send_record(k, STREAM_PAGES, sp.b.p, sp.b.len);
+	buf_free(&sp.b);
+}
+
+static void op_drain(struct in *in, int k, unsigned v)
+{
+	uint32_t round = v == 1 ? u32(in) : u8(in);
+	uint8_t r[5] = { (uint8_t)round, (uint8_t)(round >> 8), (uint8_t)(round >> 16),
+			 (uint8_t)(round >> 24), 0 };
+
+	send_record(k, STREAM_DRAIN, r, v == 2 ? 3 : v == 3 ? 5 : 4);
+}
+
+static void op_ctrl(struct in *in, int k)
+{
+	uint8_t kind = u8(in);
+	size_t n;
+	const uint8_t *p;
+
+	switch (kind % 11) {
+	case 0: {
+		uint8_t round = u8(in), live = u8(in);
+
+		send_ctrl(k, "{\"msg\": \"end\", \"round\": %u, \"live\": %u}", round, live);
+		break;
+	}
+	case 1:
+		send_ctrl(k, "{\"msg\": \"commit\", \"epoch\": %u}", u8(in));
+		break;
+	case 2:
+		send_ctrl(k, "{\"msg\": \"hb\"}");
+		break;
+	case 3:
+		send_ctrl(k, "{\"msg\": \"dead\", \"channel\": %d}", (int)(int8_t)u8(in));
+		break;
+	case 4:
+		send_ctrl(k, "{\"msg\": \"cancel\"}");
+		break;
+	case 5:
+		send_ctrl(k, "{\"msg\": \"error\", \"reason\": \"fuzz\"}");
+		break;
+	case 6:
+		n = u8(in);
+		p = bytes(in, &n);
+		send_record(k, STREAM_CTRL, p, n);
+		break;
+	case 7: {
+		int64_t round = (int64_t)u64(in), live = (int64_t)u64(in);
+
+		send_ctrl(k, "{\"msg\": \"end\", \"round\": %lld, \"live\": %lld}",
+			  (long long)round, (long long)live);
+		break;
+	}
+	case 8:
+		send_ctrl(k, "{\"msg\": \"commit\", \"epoch\": %lld}", (long long)(int64_t)u64(in));
+		break;
+	case 9: {
+		struct jbuf j;
+		char s[256];
+
+		n = u8(in);
+		p = bytes(in, &n);
+		memcpy(s, p, n);
+		s[n] = 0;
+		jbuf_init(&j);
+		jbuf_str(&j, s);
+		send_ctrl(k, "{\"msg\": %s}", j.p ? j.p : "\"\"");
+		jbuf_free(&j);
+		break;
+	}
+	default:
+		send_ctrl(k, "{\"msg\": %u}", u8(in));
+		break;
+	}
+}
+
+/* Many connections at once: each gets the first bytes of a data HELLO (all of it, or a prefix
+ * that leaves it pending). */
+static void op_flood(struct in *in)
+{
+	uint8_t n = u8(in), cut = u8(in);
+	struct buf b;
+
+	buf_init(&b);
+	for (unsigned i = 0; i <= n % 18u && nextra < MAX_EXTRA && opens < MAX_OPENS; i++) {
+		int sv[2];
+
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
+			fail("socketpair", strerror(errno));
+		opens++;
+		extra[nextra++] = sv[1];
+		mig_dst_adopt(m->mig, sv[0]);
+		buf_reset(&b);
+		mig_hello(&b, token, MIG_ROLE_DATA, 1 + (n / 18u + i) % MIG_MAX_CHANNELS);
+		if (!b.oom &&
+		    send(sv[1], b.p, cut % (b.len + 1) ? cut % (b.len + 1) : b.len,
+			 MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
+		    errno != EPIPE)
+			fail("send", strerror(errno));
+		tick();
+	}
+	buf_free(&b);
+}
+
+/* Time passes: every stamp the destination's timeouts look at moves back by d, so the next
+ * tick finds HELLOs overdue and the source silent. */
+static void age(int64_t d)
+{
+	struct mig *g = m->mig;
+
+	g->ctl.last_rx_ns -= d;
+	g->ctl.progress_ns -= d;
+	for (size_t i = 0; i < sizeof(g->pending) / sizeof(g->pending[0]); i++)
+		g->pending[i].progress_ns -= d;
+	for (int i = 0; i < MIG_MAX_CHANNELS; i++) {
+		g->data[i].last_rx_ns -= d;
+		g->data[i].progress_ns -= d;
+	}
+}
+
+static void send_devices(int k)
+{
+	for (int i = 0; i < ndev; i++)
+		send_record(k, STREAM_DEVICE, own_dev[i].p, own_dev[i].len);
+}
+
+/* Every device section, one of them damaged (or two out of order): the state applied last. */
+static void op_devices(struct in *in, int k, unsigned v)
+{
+	int bad = u8(in) % ndev;
+
+	for (int i = 0; i < ndev; i++) {
+		if (v == 3) {
+			int j = i == bad ? (i + 1) % ndev : i == (bad + 1) % ndev ? bad : i;
+
+			send_record(k, STREAM_DEVICE, own_dev[j].p, own_dev[j].len);
+		} else if (i == bad) {
+			send_mutated(in, k, v, STREAM_DEVICE, own_dev[i].p, own_dev[i].len);
+		} else {
+			send_record(k, STREAM_DEVICE, own_dev[i].p, own_dev[i].len);
+		}
+	}
+}
+
+static void send_hello(int k, uint32_t role, uint32_t index)
+{
+	struct buf b;
+
+	buf_init(&b);
+	mig_hello(&b, token, role, index);
+	send_to(k, b.p, b.len);
+	buf_free(&b);
+}
+
+/* A complete migration the way the source sends it, minus the skipped steps. */
+static void op_script(struct in *in)
+{
+	uint8_t skip = u8(in), round = u8(in);
+
+	if (!(skip & 1))
+		send_hello(0, MIG_ROLE_CONTROL, 0);
+	if (!(skip & 2))
+		send_record(0, STREAM_CONFIG, own_cfg.p, own_cfg.len);
+	tick();
+	if (!(skip & 4))
+		send_hello(1, MIG_ROLE_DATA, 1);
+	if (!(skip & 8)) {
+		struct stream_pages sp;
+
+		buf_init(&sp.b);
+		stream_pages_begin(&sp, round);
+		memset(page, 0x5a, sizeof(page));
+		stream_pages_add(&sp, 1, page);
+		memset(page, 0, sizeof(page));
+		stream_pages_add(&sp, 2, page);
+		stream_pages_end(&sp);
+		if (!sp.b.oom)
+			send_record(1, STREAM_PAGES, sp.b.p, sp.b.len);
+		buf_free(&sp.b);
+	}
+	tick();
+	if (!(skip & 16))
+		send_devices(0);
+	if (!(skip & 32)) {
+		uint8_t clk[20] = { 0 };
+
+		clk[0] = 1;
+		send_record(0, STREAM_CLOCK, clk, sizeof(clk));
+	}
+	if (!(skip & 64)) {
+		uint8_t r[4] = { round, 0, 0, 0 };
+
+		send_record(1, STREAM_DRAIN, r, 4);
+	}
+	if (!(skip & 128))
+		send_ctrl(0, "{\"msg\": \"end\", \"round\": %u, \"live\": 1}", round ? round : 1u);
+}
+
+/* ---- set-up, checks, reset ------------------------------------------------------------------ */
+
+static void init(void)
+{
+	struct machine_config cfg = { .mem_size = 16ull << 20, .console = "null" };
+	struct err e;
+
+	strict = getenv("FERRY_FUZZ_STRICT") && atoi(getenv("FERRY_FUZZ_STRICT"));
+	stats = getenv("FERRY_FUZZ_STATS") && atoi(getenv("FERRY_FUZZ_STATS"));
+	/* What main() sets for --incoming: paused, nothing placed. */
+	cfg.incoming = "127.0.0.1:0";
+	cfg.token = token;
+	cfg.start_paused = true;
+	cfg.restoring = true;
+	m = calloc(1, sizeof(*m));
+	if (!m || machine_init(m, &cfg, &e) != 0) {
+		fprintf(stderr, "fuzz_migstream: %s\n", e.msg);
+		abort();
+	}
+	if (m->has_lease || !m->paused)
+		fail("the machine was expected paused and without a lease", NULL);
+	base_npollfds = m->npollfds;
+	jbuf_init(&own_cfg);
+	snapshot_config_json(m, &own_cfg);
+	ndev = snapshot_device_count(m);
+	if (ndev > MAX_DEVS || own_cfg.oom)
+		fail("unexpected machine", NULL);
+	for (int i = 0; i < ndev; i++) {
+		buf_init(&own_dev[i]);
+		snapshot_save_device(m, i, &own_dev[i]);
+	}
+	for (int k = 0; k < NCONN; k++)
+		conns[k].peer = -1;
+	fresh = getenv("FERRY_FUZZ_FRESH") && atoi(getenv("FERRY_FUZZ_FRESH"));
+	if (mig_incoming(m, "127.0.0.1:0", token, &e) < 0)
+		fail("mig_incoming", e.msg);
+	/* The template may hold no heap block but the machine and the two per-page arrays: a copy
+	 * would share it. */
+	for (size_t off = 0; off + sizeof(void *) <= sizeof(*m->mig); off += sizeof(void *)) {
+		void *p;
+
+		memcpy(&p, (const char *)m->mig + off, sizeof(p));
+		if (p && p != m && p != m->mig->page_round && p != m->mig->page_hash &&
+		    __sanitizer_get_ownership && __sanitizer_get_ownership(p))
+			fail("mig_incoming allocates more than this target copies; run with "
+			     "FERRY_FUZZ_FRESH=1 or teach new_incoming",
+			     NULL);
+	}
+	tmpl = *m->mig;
+	tmpl_hash = malloc(m->ram.npages * sizeof(uint64_t));
+	if (!tmpl_hash)
+		abort();
+	memcpy(tmpl_hash, m->mig->page_hash, m->ram.npages * sizeof(uint64_t));
+	mig_destroy(m);
+	m->npollfds = base_npollfds;
+}
+
+/* A fresh incoming migration. mig_incoming spends milliseconds hashing every page of the
+ * empty RAM (most of an input's time under the fuzzer's instrumentation), so by default this
+ * is a copy of the one it built at start-up, with its own per-page arrays and no listening
+ * socket (nothing would connect to it). FERRY_FUZZ_FRESH=1 calls mig_incoming every time. */
+static void new_incoming(void)
+{
+	struct err e;
+	struct mig *g;
+
+	if (fresh) {
+		if (mig_incoming(m, "127.0.0.1:0", token, &e) < 0)
+			fail("mig_incoming", e.msg);
+		return;
+	}
+	g = malloc(sizeof(*g));
+	if (!g)
+		abort();
+	*g = tmpl;
+	g->page_round = calloc(m->ram.npages, sizeof(uint32_t));
+	g->page_hash = malloc(m->ram.npages * sizeof(uint64_t));
+	if (!g->page_round || !g->page_hash)
+		abort();
+	memcpy(g->page_hash, tmpl_hash, m->ram.npages * sizeof(uint64_t));
+	g->nlisten = 0;
+	for (int i = 0; i < MIG_MAX_CHANNELS; i++)
+		g->listen_fd[i] = -1;
+	g->t_start = gclock_host_ns();
+	m->mig = g;
+	m->wake_ns = g->t_start + 50 * 1000000LL;
+}
+
+static void report(void)
+{
+	if (!stats)
+		return;
+	fprintf(
+	    stderr,
+	    "fuzz_migstream: %lu inputs, %lu failed (%lu at the missing lease), config accepted "
+	    "%lu / refused %lu, all device records %lu, ready %lu (%lu without a config), "
+	    "%lu pages applied (%lu times after ready), %lu replies not JSON\n",
+	    st.inputs, st.failed, st.no_lease, st.accept, st.refuse, st.devs_full, st.ready,
+	    st.ready_no_config, st.pages_applied, st.late_pages, st.bad_json);
+}
+
+/* The guest's view after the state was applied: read every register, ring the queue. */
+static void probe_devices(void)
+{
+	uint64_t val;
+
+	for (uint64_t off = 0; off < 8; off++)
+		machine_mmio_read(m, MACHINE_UART_BASE + off, 1, &val);
+	machine_mmio_read(m, MACHINE_PLIC_BASE + 0x1000, 4, &val);
+	machine_mmio_read(m, MACHINE_PLIC_BASE + 0x2000, 4, &val);
+	machine_mmio_read(m, MACHINE_PLIC_BASE + 0x200004, 4, &val);
+	for (uint64_t off = 0; off < 0x100; off += 4)
+		machine_mmio_read(m, MACHINE_VIRTIO_BASE + off, 4, &val);
+	machine_mmio_write(m, MACHINE_VIRTIO_BASE + 0x050, 4, 0);
+	machine_update_timer(m);
+}
+
+static void check(struct mig *g)
+{
+	if (g->phase != MIG_INCOMING && g->phase != MIG_FAILED)
+		fail("incoming migration in an impossible phase", mig_phase_name(g->phase));
+	if (!m->paused)
+		fail("the machine left its pause", NULL);
+	if (g->phase == MIG_FAILED && !g->error[0])
+		fail("the migration failed without an error message", NULL);
+	if (g->phase == MIG_FAILED && m->exit != MACHINE_ERROR)
+		fail("the migration failed but the machine would not end", g->error);
+	if (g->phase == MIG_INCOMING && m->exit != MACHINE_RUNNING)
+		fail("the machine would end during an incoming migration", NULL);
+	if (g->phase == MIG_INCOMING && g->ready_sent && g->commit_wanted)
+		fail("a commit was requested on a complete state and nothing happened", NULL);
+	if (g->ready_sent && (!g->have_end || !g->have_clock || g->ndevrecs != ndev))
+		fail("ready without the end, the clock or every device", NULL);
+	if (ready_seen && g->pages_applied != pages_at_ready) {
+		st.late_pages++;
+		pages_at_ready = g->pages_applied;
+		if (strict)
+			fail("pages applied after the state was declared complete", NULL);
+	}
+}
+
+/* Back to the machine as built: device state, RAM (only the pages written), descriptors. */
+static void restore_machine(bool devices)
+{
+	struct err e;
+
+	if (devices) {
+		for (int i = 0; i < ndev; i++)
+			if (snapshot_load_device(m, i, own_dev[i].p, own_dev[i].len, &e) < 0)
+				fail("the machine's own device state no longer loads", e.msg);
+		machine_update_timer(m);
+	}
+	for (uint64_t w = 0; w < m->ram.nwords; w++) {
+		uint64_t bits = m->ram.dirty[w];
+
+		while (bits) {
+			uint64_t pfn = w * 64 + (uint64_t)__builtin_ctzll(bits);
+
+			bits &= bits - 1;
+			if (pfn < m->ram.npages)
+				ram_fill(&m->ram, m->ram.base + pfn * RAM_PAGE_SIZE, 0,
+					 RAM_PAGE_SIZE);
+		}
+	}
+	memset(m->ram.dirty, 0, m->ram.nwords * sizeof(m->ram.dirty[0]));
+	m->npollfds = base_npollfds;
+	m->exit = MACHINE_RUNNING;
+	m->wake_ns = 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct in in = { data, size, 0 };
+	struct mig *g;
+	bool devices;
+
+	if (!m) {
+		init();
+		atexit(report);
+	}
+	st.inputs++;
+	new_incoming();
+	g = m->mig;
+	opens = 0;
+	nextra = 0;
+	seen_accept = false;
+	ready_seen = false;
+	conn_open(0);
+	tick();
+	while (in.pos < in.len) {
+		uint8_t op = u8(&in);
+		unsigned kind = op & 15, v = op >> 6;
+		int k = (op >> 4) & 3;
+
+		if (k == 3)
+			k = 0;
+		switch (kind) {
+		case 0: {
+			size_t n = u16(&in);
+			const uint8_t *p = bytes(&in, &n);
+
+			send_to(k, p, n);
+			break;
+		}
+		case 1:
+			op_hello(&in, k, v);
+			break;
+		case 2:
+			op_record(&in, k, v);
+			break;
+		case 3:
+			send_mutated(&in, k, v, STREAM_CONFIG, (const uint8_t *)own_cfg.p,
+				     own_cfg.len);
+			break;
+		case 4: {
+			int i = u8(&in) % ndev;
+
+			send_mutated(&in, k, v, STREAM_DEVICE, own_dev[i].p, own_dev[i].len);
+			break;
+		}
+		case 5:
+			op_clock(&in, k, v);
+			break;
+		case 6:
+			op_pages(&in, k, v);
+			break;
+		case 7:
+			op_drain(&in, k, v);
+			break;
+		case 8:
+			op_ctrl(&in, k);
+			break;
+		case 9:
+			if (conns[k].peer >= 0) {
+				if (v == 0 && !conns[k].eof) {
+					shutdown(conns[k].peer, SHUT_WR);
+					conns[k].eof = true;
+				} else {
+					conn_close(k);
+				}
+			}
+			break;
+		case 11:
+			op_script(&in);
+			break;
+		case 12:
+			if (((op >> 4) & 3) == 3)
+				op_flood(&in);
+			else
+				conn_open(k);
+			break;
+		case 13:
+			if (v == 0)
+				send_devices(k);
+			else
+				op_devices(&in, k, v);
+			break;
+		case 14:
+			send_hello(k, MIG_ROLE_DATA, 1 + u8(&in) % MIG_MAX_CHANNELS);
+			break;
+		case 15:
+			age((int64_t)(u8(&in) % 8 + 1) * 1000000000LL);
+			break;
+		default:
+			for (unsigned t = u8(&in) % 4; t; t--)
+				tick();
+			break;
+		}
+		tick();
+		check(g);
+	}
+	tick();
+	tick();
+	check(g);
+	if (g->phase == MIG_FAILED) {
+		st.failed++;
+		if (strstr(g->error, "no lease path"))
+			st.no_lease++;
+	}
+	st.pages_applied += g->pages_applied;
+	devices = g->ndevrecs == ndev;
+	st.devs_full += devices;
+	if (g->ready_sent)
+		probe_devices();
+	mig_destroy(m);
+	for (int k = 0; k < NCONN; k++)
+		conn_close(k);
+	for (int i = 0; i < nextra; i++)
+		close(extra[i]);
+	restore_machine(devices);
+	return 0;
+}
