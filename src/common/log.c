@@ -52,6 +52,10 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	/* Messages may quote what a peer sent: never pass its control bytes to a terminal. */
+	for (char *p = line; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	fprintf(stderr, "%s: [%ld.%06ld] %s: %s\n", log_name, (long)ts.tv_sec, ts.tv_nsec / 1000,
 		log_names[level], line);
 }

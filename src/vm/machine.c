@@ -52,10 +52,23 @@ int machine_add_dev(struct machine *m, const struct machine_dev *dev, struct err
 
 int machine_add_pollfd(struct machine *m, const struct machine_pollfd *p, struct err *e)
 {
+	for (int i = 0; i < m->npollfds; i++) {
+		if (!m->pollfds[i].ready) {
+			m->pollfds[i] = *p;
+			return i;
+		}
+	}
 	if (m->npollfds == MACHINE_MAX_POLLFDS)
 		return err_set(e, "too many descriptors to poll");
 	m->pollfds[m->npollfds] = *p;
 	return m->npollfds++;
+}
+
+void machine_free_pollfd(struct machine *m, int slot)
+{
+	if (slot < 0 || slot >= m->npollfds)
+		return;
+	m->pollfds[slot] = (struct machine_pollfd){ .fd = -1 };
 }
 
 void machine_set_pollfd(struct machine *m, int slot, int fd, short events)

@@ -202,6 +202,8 @@ int machine_add_dev(struct machine *m, const struct machine_dev *dev, struct err
 /* Returns the slot of the new descriptor, or -1. */
 int machine_add_pollfd(struct machine *m, const struct machine_pollfd *p, struct err *e);
 /* Change a slot's descriptor and what it waits for (fd -1 or events 0 to stop polling it). */
+/* Give a slot back: a later machine_add_pollfd may take it. */
+void machine_free_pollfd(struct machine *m, int slot);
 void machine_set_pollfd(struct machine *m, int slot, int fd, short events);
 
 /* The object a device's state table describes. */

@@ -53,11 +53,11 @@ void mig_chan_init(struct mig_chan *c, int index)
 
 void mig_chan_close(struct mig *g, struct mig_chan *c)
 {
-	if (c->fd >= 0) {
+	if (c->fd >= 0)
 		close(c->fd);
-		if (c->slot >= 0)
-			machine_set_pollfd(g->m, c->slot, -1, 0);
-	}
+	if (c->slot >= 0)
+		machine_free_pollfd(g->m, c->slot);
+	c->slot = -1;
 	c->fd = -1;
 	c->alive = false;
 	c->connecting = false;
@@ -116,15 +116,25 @@ void mig_chan_record(struct mig_chan *c, uint32_t type, const void *payload, siz
 
 void mig_chan_ctrl(struct mig_chan *c, const char *fmt, ...)
 {
-	char msg[1024];
-	va_list ap;
+	char small[512], *msg = small;
+	va_list ap, ap2;
 	int n;
 
+	/* Whole or not at all: a message cut short would not be JSON. */
 	va_start(ap, fmt);
-	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_copy(ap2, ap);
+	n = vsnprintf(small, sizeof(small), fmt, ap);
 	va_end(ap);
-	if (n > 0)
-		mig_chan_record(c, STREAM_CTRL, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+	if (n >= (int)sizeof(small)) {
+		msg = malloc((size_t)n + 1);
+		if (msg)
+			vsnprintf(msg, (size_t)n + 1, fmt, ap2);
+	}
+	va_end(ap2);
+	if (n > 0 && msg)
+		mig_chan_record(c, STREAM_CTRL, msg, (size_t)n);
+	if (msg != small)
+		free(msg);
 }
 
 size_t mig_chan_pending(const struct mig_chan *c)

@@ -198,8 +198,10 @@ void mig_dst_adopt(struct mig *g, int fd)
 		if (c->fd >= 0)
 			continue;
 		if (mig_chan_attach(g, c, fd, dst_ready, &e) < 0) {
-			close(fd);
-			c->fd = -1;
+			log_warn("incoming migration: refused a connection: %s", e.msg);
+			mig_chan_close(g, c);
+			buf_init(&c->out);
+			g->refused++;
 			return;
 		}
 		c->connecting = true; /* here: HELLO not read yet */
@@ -213,11 +215,9 @@ void mig_dst_adopt(struct mig *g, int fd)
 static void dst_promote(struct mig *g, struct mig_chan *p)
 {
 	struct mig_chan *c = p->index == 0 ? &g->ctl : &g->data[p->index - 1];
-	int slot = c->slot;
-
+	/* The channel is closed (dst_hello checked), so it holds no slot: it takes the pending
+	 * connection's. */
 	*c = *p;
-	if (slot >= 0 && slot != p->slot)
-		machine_set_pollfd(g->m, slot, -1, 0); /* an old slot of that channel stays unused */
 	c->connecting = false;
 	c->hello = true;
 	c->last_rx_ns = c->progress_ns = gclock_host_ns();
@@ -405,7 +405,20 @@ static void dst_record(struct mig *g, struct mig_chan *c, uint32_t type, const u
 	struct err e;
 
 	if (c != &g->ctl) {
-		if (type == STREAM_PAGES) {
+		if (!g->config_ok) {
+			dst_abort(g, "channel %d: %s record before the configuration was accepted",
+				  c->index, stream_type_name(type));
+		} else if (g->ready_sent && type == STREAM_PAGES) {
+			/* The state is complete (and maybe running): nothing may write RAM now. */
+			if (g->phase == MIG_COMPLETED) {
+				log_warn("incoming migration: channel %d: pages after the state was complete; "
+					 "closing it", c->index);
+				mig_chan_close(g, c);
+				buf_init(&c->out);
+			} else {
+				dst_abort(g, "channel %d: pages after the state was complete", c->index);
+			}
+		} else if (type == STREAM_PAGES) {
 			if (stream_pages_decode(p, len, m->ram.npages, dst_apply_page, g, &e) < 0)
 				dst_abort(g, "channel %d: %s", c->index, e.msg);
 		} else if (type == STREAM_DRAIN && len == 4) {
@@ -416,8 +429,16 @@ static void dst_record(struct mig *g, struct mig_chan *c, uint32_t type, const u
 		}
 		return;
 	}
+	if (!g->config_ok && type != STREAM_CONFIG) {
+		dst_abort(g, "%s record before the configuration was accepted", stream_type_name(type));
+		return;
+	}
 	switch (type) {
 	case STREAM_CONFIG:
+		if (g->config_ok) {
+			dst_abort(g, "a second configuration record");
+			return;
+		}
 		if (snapshot_config_check(m, p, len, &e) < 0) {
 			struct jbuf b;
 
@@ -429,6 +450,7 @@ static void dst_record(struct mig *g, struct mig_chan *c, uint32_t type, const u
 			dst_abort(g, "refused the configuration: %s", e.msg);
 			return;
 		}
+		g->config_ok = true;
 		mig_chan_ctrl(&g->ctl, "{\"msg\": \"accept\"}");
 		log_info("incoming migration: configuration accepted");
 		mig_chan_flush(g, &g->ctl);
@@ -475,7 +497,7 @@ static void dst_maybe_ready(struct mig *g)
 	struct rbuf r;
 	struct err e;
 
-	if (g->ready_sent || !g->have_end || !g->have_clock ||
+	if (g->ready_sent || !g->config_ok || !g->have_end || !g->have_clock ||
 	    g->ndevrecs != snapshot_device_count(m))
 		return;
 	for (int i = 0; i < MIG_MAX_CHANNELS; i++)

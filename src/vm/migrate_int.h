@@ -103,6 +103,7 @@ struct mig {
 	uint64_t *page_hash;	     /* per page: hash of its content as applied */
 	struct buf devrecs;	     /* device records (u32 length + bytes each), applied last */
 	int ndevrecs;
+	bool config_ok;		     /* the source's configuration was checked and accepted */
 	bool have_clock, have_end;
 	uint64_t clock_guest_ns;
 	int64_t clock_src_rt;

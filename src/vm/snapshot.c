@@ -149,6 +149,7 @@ static int snapshot_parse_config(const uint8_t *text, size_t len, struct snapsho
 	const char *isa = NULL, *clock = NULL;
 	int64_t mem = 0, harts = 0;
 
+	e->msg[0] = 0;
 	if (!j)
 		return err_prefix(e, "config record");
 	if (json_get_int(j, "memory", &mem, e) != 1 || json_get_int(j, "harts", &harts, e) != 1 ||

@@ -11,6 +11,8 @@ for t in build/fuzz/fuzz_*; do
 	name=$(basename "$t")
 	n=$((n + 1))
 	corpus=$(mktemp -d /tmp/ferry-fuzz.XXXXXX)
+	# Hand-made seeds (a whole valid migration, ...) take the fuzzer deep from the start.
+	[ -d "tests/fuzz/seeds/$name" ] && cp "tests/fuzz/seeds/$name"/* "$corpus/"
 	log=$corpus.log
 	"$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 		-artifact_prefix="$corpus/" "$corpus" >"$log" 2>&1
