@@ -327,6 +327,7 @@ void mig_status(struct machine *m, struct jbuf *out)
 			 g->over_budget ? "true" : "false");
 		jbuf_add(out, ", \"downtime_budget_ms\": %llu, \"bandwidth_cap\": %llu",
 			 (unsigned long long)g->p.downtime_ms, (unsigned long long)g->p.bandwidth);
+		jbuf_add(out, ", \"frames_forwarded\": %llu", (unsigned long long)g->frames_forwarded);
 		jbuf_add(out, ", \"cpu_ms\": %.1f",
 			 (double)((g->cpu_end_ns ? g->cpu_end_ns : mig_cpu_ns()) - g->cpu_start_ns) / 1e6);
 		jbuf_add(out, ", \"total_ms\": %.1f", ms(g->t_start, g->t_end ? g->t_end : gclock_host_ns()));
@@ -355,6 +356,8 @@ void mig_status(struct machine *m, struct jbuf *out)
 		jbuf_add(out, ", \"pages_applied\": %llu, \"pages_stale\": %llu, \"refused_connections\": %llu",
 			 (unsigned long long)g->pages_applied, (unsigned long long)g->pages_stale,
 			 (unsigned long long)g->refused);
+		jbuf_add(out, ", \"frames_received\": %llu, \"frames_dropped\": %llu",
+			 (unsigned long long)g->frames_received, (unsigned long long)g->frames_dropped);
 	}
 	jbuf_add(out, "}");
 }

@@ -484,6 +484,25 @@ static void dst_record(struct mig *g, struct mig_chan *c, uint32_t type, const u
 	case STREAM_CTRL:
 		dst_ctrl(g, p, len);
 		break;
+	case STREAM_FRAME: {
+		uint32_t net;
+
+		if (len < 4 + VNET_HDR_LEN || len > 4 + VNET_MAX_FRAME) {
+			dst_abort(g, "frame record of %u bytes", len);
+			return;
+		}
+		memcpy(&net, p, 4);
+		if (net >= (uint32_t)m->cfg.nnets) {
+			dst_abort(g, "frame for network %u of %d", net, m->cfg.nnets);
+			return;
+		}
+		/* The device holds it until the guest runs here and has a buffer for it. */
+		if (vnet_inject(&m->net[net], p + 4, len - 4))
+			g->frames_received++;
+		else
+			g->frames_dropped++;
+		break;
+	}
 	default:
 		dst_abort(g, "unexpected %s record on the control channel", stream_type_name(type));
 		break;

@@ -93,6 +93,8 @@ struct mig {
 	uint64_t dev_hash_src, dev_hash_dst; /* every device's state, the same way */
 	uint64_t final_pages;
 	uint32_t fault_round;	     /* the fault switch's round point fired for this round */
+	uint64_t frames_forwarded;   /* source: frames that reached its TAP after the pause */
+	uint64_t frames_received, frames_dropped; /* destination: forwarded frames */
 
 	/* destination */
 	int listen_fd[MIG_MAX_CHANNELS];

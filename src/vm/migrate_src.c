@@ -319,6 +319,27 @@ static void src_stop(struct mig *g)
 	mig_event(g);
 }
 
+/* Paused: what reaches the TAPs now is the guest's, and the guest will run on the destination.
+ * Hand it on over the control channel instead of leaving it to die with this process. */
+static void src_forward_frames(struct mig *g)
+{
+	static uint8_t frame[VNET_MAX_FRAME + 4];
+	struct machine *m = g->m;
+
+	for (int i = 0; i < m->cfg.nnets && g->ctl.alive; i++) {
+		ssize_t len;
+
+		while ((len = vnet_take_frame(&m->net[i], frame + 4, sizeof(frame) - 4)) > 0) {
+			frame[0] = (uint8_t)i;
+			frame[1] = frame[2] = frame[3] = 0;
+			mig_chan_record(&g->ctl, STREAM_FRAME, frame, (size_t)len + 4);
+			g->frames_forwarded++;
+		}
+	}
+	/* Frames come at any time: look again soon while the blackout lasts. */
+	m->wake_ns = gclock_host_ns() + 1000000;
+}
+
 /* Hand the disk and the lease over and ask the destination to commit as soon as its state
  * is complete. From here on this side never resumes without reading the record. */
 static void src_request_commit(struct mig *g)
@@ -730,6 +751,8 @@ void mig_src_tick(struct mig *g)
 	if ((g->phase == MIG_STOPCOPY || g->phase == MIG_COMMIT) && !g->end_sent &&
 	    src_pump(g, true))
 		src_send_state(g);
+	if (g->end_sent)
+		src_forward_frames(g);
 	src_flush_all(g);
 	if (g->error[0] && !g->commit_sent)
 		src_resume_here(g, MIG_FAILED);

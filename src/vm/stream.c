@@ -79,7 +79,7 @@ uint32_t stream_crc32c(uint32_t crc, const void *p, size_t n)
 const char *stream_type_name(uint32_t type)
 {
 	static const char *const names[] = { "?",   "config", "pages", "device",
-					     "clock", "end",	"ctrl",	 "drain" };
+					     "clock", "end",	"ctrl",	 "drain", "frame" };
 
 	return type <= STREAM_TYPE_MAX ? names[type] : "unknown";
 }

@@ -34,7 +34,9 @@ enum stream_type {
 	STREAM_END = 5,	   /* empty: the stream is complete */
 	STREAM_CTRL = 6,   /* migration control channel: a JSON message */
 	STREAM_DRAIN = 7,  /* migration data channel: u32 round; nothing older follows */
-	STREAM_TYPE_MAX = 7,
+	STREAM_FRAME = 8,  /* migration control channel: u32 network index, a frame that reached
+			    * the paused source (virtio-net header included), for the guest */
+	STREAM_TYPE_MAX = 8,
 };
 
 /* Page encodings in a STREAM_PAGES record. */

@@ -79,13 +79,55 @@ static void vnet_update_poll(struct vnet *n)
 	machine_set_pollfd(n->vio.m, n->slot, n->tap, on ? POLLIN : 0);
 }
 
-/* Move frames from the TAP into receive buffers while both are there. */
-static void vnet_rx(struct vnet *n)
+/* Put one frame (in vnet_frame) into the next receive buffer, which the caller checked is
+ * there. Returns false if the buffer could not be taken. */
+static bool vnet_deliver(struct vnet *n, size_t len)
 {
 	struct virtio_mmio *v = &n->vio;
+
+	if (virtq_pop(v, VNET_RXQ, &vnet_chain) != 1)
+		return false;
+	if ((uint64_t)len > vnet_chain.wlen) {
+		/* The guest posted a buffer too small for this frame: drop the frame, give the buffer
+		 * back empty. */
+		n->rx_dropped++;
+		virtq_push(v, VNET_RXQ, &vnet_chain, 0);
+		return true;
+	}
+	/* num_buffers (the header's last field) is 1: one buffer per frame. */
+	vnet_frame[10] = 1;
+	vnet_frame[11] = 0;
+	virtq_write(v, &vnet_chain, 0, vnet_frame, (uint64_t)len);
+	virtq_push(v, VNET_RXQ, &vnet_chain, (uint32_t)len);
+	n->rx_frames++;
+	return true;
+}
+
+/* Move frames into receive buffers while both are there: the backlog first, then the TAP. */
+static void vnet_rx(struct vnet *n)
+{
 	bool any = false;
 
-	while (n->running && vnet_rx_has_buffer(n)) {
+	while (n->running && n->backlog_n && vnet_rx_has_buffer(n)) {
+		struct rbuf r;
+		uint32_t len;
+
+		rbuf_init(&r, n->backlog.p + n->backlog_off, n->backlog.len - n->backlog_off);
+		if (!rbuf_get_u32(&r, &len) || rbuf_left(&r) < len || len > sizeof(vnet_frame))
+			break; /* cannot happen: vnet_inject wrote it */
+		memcpy(vnet_frame, r.p + r.pos, len);
+		n->backlog_off += 4 + len;
+		n->backlog_n--;
+		if (!vnet_deliver(n, len))
+			break;
+		any = true;
+	}
+	if (n->backlog_n == 0 && n->backlog.len) {
+		buf_free(&n->backlog);
+		buf_init(&n->backlog);
+		n->backlog_off = 0;
+	}
+	while (n->running && n->backlog_n == 0 && vnet_rx_has_buffer(n)) {
 		ssize_t len = read(n->tap, vnet_frame, sizeof(vnet_frame));
 
 		if (len < 0 && errno == EINTR)
@@ -96,26 +138,12 @@ static void vnet_rx(struct vnet *n)
 			n->rx_dropped++;
 			continue;
 		}
-		if (virtq_pop(v, VNET_RXQ, &vnet_chain) != 1)
+		if (!vnet_deliver(n, (size_t)len))
 			break;
-		if ((uint64_t)len > vnet_chain.wlen) {
-			/* The guest posted a buffer too small for this frame: drop the frame, give the
-			 * buffer back empty. */
-			n->rx_dropped++;
-			virtq_push(v, VNET_RXQ, &vnet_chain, 0);
-			any = true;
-			continue;
-		}
-		/* num_buffers (the header's last field) is 1: one buffer per frame. */
-		vnet_frame[10] = 1;
-		vnet_frame[11] = 0;
-		virtq_write(v, &vnet_chain, 0, vnet_frame, (uint64_t)len);
-		virtq_push(v, VNET_RXQ, &vnet_chain, (uint32_t)len);
-		n->rx_frames++;
 		any = true;
 	}
 	if (any)
-		virtq_notify_guest(v, VNET_RXQ);
+		virtq_notify_guest(&n->vio, VNET_RXQ);
 	vnet_update_poll(n);
 }
 
@@ -203,7 +231,10 @@ static void vnet_run_state(struct virtio_mmio *v, bool running)
 	struct vnet *n = v->dev;
 
 	n->running = running;
-	vnet_update_poll(n);
+	if (running && n->backlog_n)
+		vnet_rx(n); /* frames handed in while paused: now */
+	else
+		vnet_update_poll(n);
 }
 
 static const struct virtio_ops vnet_ops = {
@@ -319,6 +350,35 @@ void vnet_destroy(struct vnet *n)
 	if (n->tap >= 0)
 		close(n->tap);
 	n->tap = -1;
+	buf_free(&n->backlog);
+	n->backlog_n = 0;
+	n->backlog_off = 0;
+}
+
+ssize_t vnet_take_frame(struct vnet *n, uint8_t *buf, size_t cap)
+{
+	for (;;) {
+		ssize_t len = n->tap >= 0 ? read(n->tap, buf, cap) : 0;
+
+		if (len < 0 && errno == EINTR)
+			continue;
+		if (len < VNET_HDR_LEN)
+			return 0;
+		return len;
+	}
+}
+
+bool vnet_inject(struct vnet *n, const uint8_t *frame, size_t len)
+{
+	if (len < VNET_HDR_LEN || len > sizeof(vnet_frame) || n->backlog_n >= VNET_BACKLOG_MAX) {
+		n->rx_dropped++;
+		return false;
+	}
+	buf_put_u32(&n->backlog, (uint32_t)len);
+	buf_put(&n->backlog, frame, len);
+	n->backlog_n++;
+	vnet_rx(n);
+	return true;
 }
 
 int vnet_announce(struct vnet *n)

@@ -12,7 +12,9 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
+#include "../common/buf.h"
 #include "virtio.h"
 
 #define VNET_HDR_LEN 12
@@ -27,7 +29,12 @@ struct vnet {
 	bool running;	/* the machine is not paused */
 	bool rx_wait;	/* a frame is waiting for RX buffers: TAP polling is off */
 	uint64_t rx_frames, tx_frames, rx_dropped, tx_dropped;
+	struct buf backlog;	/* frames handed in (vnet_inject), delivered before the TAP's */
+	size_t backlog_off;
+	int backlog_n;
 };
+
+#define VNET_BACKLOG_MAX 1024
 
 extern const struct state_desc vnet_state;
 
@@ -37,5 +44,12 @@ void vnet_destroy(struct vnet *n);
 /* Broadcast a RARP announcement from the guest's MAC on the TAP, so switches learn the
  * guest's new port after a migration (as QEMU's self-announce does). Returns 0 if sent. */
 int vnet_announce(struct vnet *n);
+/* A paused source hands on what reaches its TAP during the blackout: take one frame (header
+ * included) from the TAP without delivering it. Returns its length, 0 if none is waiting. */
+ssize_t vnet_take_frame(struct vnet *n, uint8_t *buf, size_t cap);
+/* Give the guest a frame (header included) as if it came from the TAP, ahead of the TAP's own:
+ * at once if it runs and has a receive buffer, else as soon as it does (up to
+ * VNET_BACKLOG_MAX frames wait). Returns false (and counts a drop) if it cannot be kept. */
+bool vnet_inject(struct vnet *n, const uint8_t *frame, size_t len);
 
 #endif
