@@ -2,7 +2,8 @@
 # migrate.sh - live migration beside QEMU's, in the lab, with the same guest.
 #
 # Usage: bench/migrate.sh [RUNS]      (default 5; medians and maxima over runs)
-#   BENCH_SIZES="256M 1G"  BENCH_WORKS="idle dirty"  BENCH_RATE=400mbit  BENCH_SKIP_LINKS=1
+#   BENCH_SIZES="256M 1G"  BENCH_WORKS="idle dirty"  BENCH_SYSTEMS="ferry qemu-300 qemu-20"
+#   BENCH_RATE=400mbit  BENCH_SKIP_LINKS=1
 #
 # For each guest size and workload (idle; dirty = dirty:64M:20M, a guest that dirties 20 MB/s
 # and checks every word it wrote), the VM moves vh01 -> vh02 under:
@@ -183,7 +184,7 @@ echo "dirty = dirty:64M:20M; blackout/gap in ms (median, max); lost = pings lost
 printf '%-6s %-6s %-9s %15s %13s %11s %11s %10s %12s %7s %8s\n' size work system "blackout ms" "gap ms" "lost@10ms" "lost@1ms" "total ms" "bytes" rounds healthy
 for size in $sizes; do
 	for w in $works; do
-		for sys in ferry qemu-300 qemu-20; do
+		for sys in ${BENCH_SYSTEMS:-ferry qemu-300 qemu-20}; do
 			f=$tmp/res.$size.$w.$sys
 			: >"$f"
 			for _ in $(seq 1 "$runs"); do
