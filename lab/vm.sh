@@ -104,6 +104,15 @@ vm_start() { # P NAME HOST [options]
 	_vm_wait_ctl "$sock" "$pid" || { echo "vm_start: $name did not start (see $d/console.$gen.log)" >&2; return 1; }
 }
 
+# The VM now runs as generation GEN on host TO: record its new process.
+_vm_moved() { # P NAME TO GEN TAP SOCK PID
+	local d=$LAB_DIR/vms/$2 kv
+	for kv in "host=$3" "gen=$4" "tap=$5" "sock=$6" "console=$d/console.$4.log" \
+		"journal=$d/journal.$4" "pid=$7"; do
+		_vm_set "$1" "$2" "${kv%%=*}" "${kv#*=}"
+	done
+}
+
 # Move a VM to another host: start the destination there, migrate, clean up the source's TAP.
 # Prints the source's final migration status (JSON) on stdout; non-zero if it did not complete.
 vm_migrate() { # P NAME TO [options]
@@ -153,10 +162,7 @@ vm_migrate() { # P NAME TO [options]
 	rc=$?
 	echo "$out"
 	if [ $rc -eq 0 ] && echo "$out" | grep -q '"phase": "completed"'; then
-		for kv in "host=$to" "gen=$ngen" "tap=$ntap" "sock=$nsock" "console=$d/console.$ngen.log" \
-			"journal=$d/journal.$ngen" "pid=$pid"; do
-			_vm_set "$p" "$name" "${kv%%=*}" "${kv#*=}"
-		done
+		_vm_moved "$p" "$name" "$to" "$ngen" "$ntap" "$nsock" "$pid"
 		lab_untap "$p" "$from" "$tap" 2>/dev/null
 		return 0
 	fi
@@ -201,10 +207,26 @@ vm_quick_migrate() { # P NAME TO
 		lab_untap "$p" "$to" "$ntap"
 		return 1
 	fi
-	for kv in "host=$to" "gen=$ngen" "tap=$ntap" "sock=$nsock" "console=$d/console.$ngen.log" \
-		"journal=$d/journal.$ngen" "pid=$pid"; do
-		_vm_set "$p" "$name" "${kv%%=*}" "${kv#*=}"
-	done
+	_vm_moved "$p" "$name" "$to" "$ngen" "$ntap" "$nsock" "$pid"
+}
+
+# What the tests and benchmarks check of a guest and its processes.
+vm_heartbeats() { grep -c '^ferry-work: heartbeat' "$1" 2>/dev/null; } # CONSOLE: how many
+vm_last_uptime() { sed -n 's/^ferry-work: heartbeat [0-9]* uptime=\([0-9.]*\).*/\1/p' "$1" | tail -1; }
+vm_first_uptime() { sed -n 's/^ferry-work: heartbeat [0-9]* uptime=\([0-9.]*\).*/\1/p' "$1" | head -1; }
+# Lines that mean the guest is not healthy: kernel warnings, the workloads' own alarms.
+vm_bad_lines() { grep -E 'WARNING:|BUG:|Oops|Kernel panic|MISMATCH|BADRECORD|GAP|Unable to handle' "$@" 2>/dev/null; }
+
+# The run intervals (RUN to PAUSE/STOP) journalled by every process in the files never
+# overlap: at most one copy of the VM ever ran. Prints the first overlap and fails if not.
+vm_journals_disjoint() { # JOURNAL...
+	awk '
+		FNR == 1 { running = 0 }
+		$3 == "RUN" { start = $1; running = 1; next }
+		($3 == "PAUSE" || $3 == "STOP") && running { print start, $1; running = 0; next }
+		ENDFILE { if (running) print start, 9e18 }
+	' "$@" | sort -n | awk 'NR > 1 && $1 < prev_end { bad = 1; print "overlap:", $0, "previous end", prev_end }
+		{ if ($2 > prev_end) prev_end = $2 } END { exit bad }'
 }
 
 vm_stop() { # P NAME

@@ -370,7 +370,8 @@ ssize_t vnet_take_frame(struct vnet *n, uint8_t *buf, size_t cap)
 
 bool vnet_inject(struct vnet *n, const uint8_t *frame, size_t len)
 {
-	if (len < VNET_HDR_LEN || len > sizeof(vnet_frame) || n->backlog_n >= VNET_BACKLOG_MAX) {
+	if (len < VNET_HDR_LEN || len > sizeof(vnet_frame) || n->backlog_n >= VNET_BACKLOG_MAX ||
+	    n->backlog.len - n->backlog_off + len > VNET_BACKLOG_BYTES) {
 		n->rx_dropped++;
 		return false;
 	}

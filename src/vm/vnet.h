@@ -34,7 +34,8 @@ struct vnet {
 	int backlog_n;
 };
 
-#define VNET_BACKLOG_MAX 1024
+#define VNET_BACKLOG_MAX 1024	     /* frames ... */
+#define VNET_BACKLOG_BYTES (4u << 20) /* ... and bytes held at most */
 
 extern const struct state_desc vnet_state;
 

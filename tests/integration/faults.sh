@@ -48,7 +48,6 @@ ns1=$(lab_ns "$P" vh01)
 ns2=$(lab_ns "$P" vh02)
 addrs="$(lab_addr "$P" vh02 mig vh01 a):4444,$(lab_addr "$P" vh02 mig vh01 b):4444"
 addr_list="\"${addrs%,*}\", \"${addrs#*,}\""
-bad_lines() { grep -E 'WARNING:|BUG:|Oops|Kernel panic|MISMATCH|BADRECORD|GAP|Unable to handle' "$@" 2>/dev/null; }
 pstate() { awk '{print $3}' "/proc/$1/stat" 2>/dev/null; }
 alive() { [ -n "$1" ] && [ -e "/proc/$1" ] && [ "$(pstate "$1")" != Z ]; }
 vmstatus() { "$ctl" --timeout 2 "$1" --get status status 2>/dev/null; }
@@ -58,18 +57,7 @@ wait_for() { # SECONDS COMMAND...: until COMMAND succeeds
 	for _ in $(seq 1 "$n"); do "$@" && return 0; sleep 0.05; done
 	return 1
 }
-heartbeats() { grep -c '^ferry-work: heartbeat' "$1" 2>/dev/null; }
 
-# Non-overlap of run intervals across journals (as in migrate.sh).
-journals_disjoint() { # files...
-	awk '
-		FNR == 1 { running = 0 }
-		$3 == "RUN" { start = $1; running = 1; next }
-		($3 == "PAUSE" || $3 == "STOP") && running { print start, $1; running = 0; next }
-		ENDFILE { if (running) print start, 9e18 }
-	' "$@" | sort -n | awk 'NR > 1 && $1 < prev_end { bad = 1; print "overlap:", $0, "previous end", prev_end }
-		{ if ($2 > prev_end) prev_end = $2 } END { exit bad }'
-}
 
 # --- the golden save: boot once ---
 gold=$FERRY_TMP/gold
@@ -136,8 +124,8 @@ start_counter() {
 
 # After the case settles: the checks. Prints nothing; pass/fail lines.
 check_case() { # label action
-	local label=$1 action=$2 runners=() sst dst line ok=1 why=""
-	if ! journals_disjoint "$CASE_DIR/src.journal" "$CASE_DIR/dst.journal" >"$CASE_DIR/overlap" 2>&1; then
+	local label=$1 action=$2 runners=() line ok=1 why=""
+	if ! vm_journals_disjoint "$CASE_DIR/src.journal" "$CASE_DIR/dst.journal" >"$CASE_DIR/overlap" 2>&1; then
 		ok=0 why="run intervals overlap: $(head -1 "$CASE_DIR/overlap")"
 	fi
 	alive "$SPID" && [ "$(vmstatus "$CASE_DIR/src.sock")" = running ] && runners+=(src)
@@ -146,14 +134,14 @@ check_case() { # label action
 		ok=0 why="$why; the VM runs on both sides"
 	elif [ ${#runners[@]} -eq 1 ]; then
 		local r=${runners[0]} con=$CASE_DIR/${runners[0]}.log before
-		before=$(heartbeats "$con")
+		before=$(vm_heartbeats "$con")
 		sleep 2.2
 		kill -INT "$CPID" 2>/dev/null
 		wait "$CPID" 2>/dev/null
 		line=$(grep '^counter:' "$CASE_DIR/counter" | tail -1)
 		CPID=""
-		if [ $(($(heartbeats "$con") - before)) -lt 2 ]; then ok=0 why="$why; heartbeats stopped on $r"; fi
-		if bad_lines "$con" >/dev/null; then ok=0 why="$why; $(bad_lines "$con" | head -1)"; fi
+		if [ $(($(vm_heartbeats "$con") - before)) -lt 2 ]; then ok=0 why="$why; heartbeats stopped on $r"; fi
+		if vm_bad_lines "$con" >/dev/null; then ok=0 why="$why; $(vm_bad_lines "$con" | head -1)"; fi
 		if ! echo "$line" | grep -q 'skips 0, repeats 0.*disconnected no'; then ok=0 why="$why; counter: ${line:-no result}"; fi
 		if ! ip netns exec "$LAB_NS_CLIENT" ping -c 2 -W 1 "$ip" >/dev/null 2>&1; then ok=0 why="$why; no ping answer"; fi
 		# The side that runs it owns it: the record names it.
@@ -172,8 +160,8 @@ check_case() { # label action
 		SPID=$LAB_PID
 		if wait_for 30 grep -q 'disklog: found' "$CASE_DIR/boot.log" && wait_for 10 grep -q 'disklog: t=' "$CASE_DIR/boot.log"; then
 			line=$(grep 'disklog: found' "$CASE_DIR/boot.log" | head -1)
-			if ! echo "$line" | grep -q ' ok' || bad_lines "$CASE_DIR/boot.log" >/dev/null; then
-				ok=0 why="$why; disklog after restart: $line $(bad_lines "$CASE_DIR/boot.log" | head -1)"
+			if ! echo "$line" | grep -q ' ok' || vm_bad_lines "$CASE_DIR/boot.log" >/dev/null; then
+				ok=0 why="$why; disklog after restart: $line $(vm_bad_lines "$CASE_DIR/boot.log" | head -1)"
 			fi
 		else
 			ok=0 why="$why; a ferry-vm booted from the disk and lease did not come up: $(tail -2 "$CASE_DIR/boot.log" | tr '\n' ' ')"
@@ -266,9 +254,11 @@ run_case() { # side point action
 
 CASE=0
 HELD=0
+# FERRY_FAULT_POINTS keeps only those points, on whichever side has them.
+wanted() { [ -z "${FERRY_FAULT_POINTS:-}" ] || [[ " $FERRY_FAULT_POINTS " == *" $1 "* ]]; }
 for action in $actions; do
-	for point in ${FERRY_FAULT_POINTS:-$src_points}; do run_case src "$point" "$action"; done
-	for point in ${FERRY_FAULT_POINTS:-$dst_points}; do run_case dst "$point" "$action"; done
+	for point in $src_points; do wanted "$point" && run_case src "$point" "$action"; done
+	for point in $dst_points; do wanted "$point" && run_case dst "$point" "$action"; done
 done
 echo "# fault matrix: $CASE cases, $HELD held"
 [ "$CASE" -gt 0 ] && [ "$HELD" -eq "$CASE" ] && pass "fault matrix: all $CASE cases held" || fail "fault matrix: $HELD of $CASE cases held"
@@ -276,22 +266,21 @@ echo "# fault matrix: $CASE cases, $HELD held"
 # --- quick migration ---
 qmem=128M
 qidx=20
-uptime_last() { sed -n 's/^ferry-work: heartbeat [0-9]* uptime=\([0-9.]*\).*/\1/p' "$1" | tail -1; }
 
 # The guest after a move on its new host: heartbeats go on, its clock continues, no warning,
 # it answers ping.
 healthy_after() { # label console-before console-after
 	local n0 up0 up1
-	n0=$(heartbeats "$3")
+	n0=$(vm_heartbeats "$3")
 	sleep 3
-	up0=$(uptime_last "$2")
-	up1=$(sed -n 's/^ferry-work: heartbeat [0-9]* uptime=\([0-9.]*\).*/\1/p' "$3" | head -1)
-	if [ $(($(heartbeats "$3") - n0)) -ge 2 ] && ! bad_lines "$3" >/dev/null &&
+	up0=$(vm_last_uptime "$2")
+	up1=$(vm_first_uptime "$3")
+	if [ $(($(vm_heartbeats "$3") - n0)) -ge 2 ] && ! vm_bad_lines "$3" >/dev/null &&
 		awk -v a="$up0" -v b="$up1" 'BEGIN { exit !(a != "" && b != "" && b > a) }' &&
 		ip netns exec "$LAB_NS_CLIENT" ping -c 2 -W 1 "$QIP" >/dev/null 2>&1; then
 		pass "$1: healthy on the new host (uptime $up0 s -> $up1 s, heartbeats go on, ping answers)"
 	else
-		fail "$1: healthy on the new host" "uptime $up0 -> $up1; $(bad_lines "$3" | head -1)" "$(tail -3 "$3")"
+		fail "$1: healthy on the new host" "uptime $up0 -> $up1; $(vm_bad_lines "$3" | head -1)" "$(tail -3 "$3")"
 	fi
 }
 
@@ -305,7 +294,7 @@ boots_from_record() { # label name
 		--append "console=ttyS0 quiet ip=$QIP:::255.255.255.0::eth0:off ferry.work=disklog" >/dev/null
 	local bpid=$LAB_PID line
 	if wait_for 30 grep -q 'disklog: found' "$log" && wait_for 10 grep -q 'disklog: t=' "$log" &&
-		line=$(grep 'disklog: found' "$log" | head -1) && echo "$line" | grep -q ' ok' && ! bad_lines "$log" >/dev/null; then
+		line=$(grep 'disklog: found' "$log" | head -1) && echo "$line" | grep -q ' ok' && ! vm_bad_lines "$log" >/dev/null; then
 		pass "$1: stopped, not lost: booted from its disk and lease record, the disklog continues ($line)"
 	else
 		fail "$1: booted from its disk and lease record" "$(grep disklog "$log" | head -2)" "$(tail -2 "$log")"
@@ -360,7 +349,7 @@ for w in idle dirty:64M:20M counter disklog all; do
 			fail "quick $w: the counter connection survives" "$line"
 		fi
 	fi
-	if journals_disjoint "$LAB_DIR/vms/$name"/journal.* >"$FERRY_TMP/overlap" 2>&1; then
+	if vm_journals_disjoint "$LAB_DIR/vms/$name"/journal.* >"$FERRY_TMP/overlap" 2>&1; then
 		pass "quick $w: run intervals never overlap"
 	else
 		fail "quick $w: run intervals never overlap" "$(cat "$FERRY_TMP/overlap")"
@@ -419,7 +408,7 @@ if FERRY_FAULT=save-release:kill qm_start "$name" idle,disklog; then
 	else
 		fail "save-release kill: the complete save restores on vh02" "$(tail -2 "$FERRY_TMP/$name.r1")"
 	fi
-	if journals_disjoint "$LAB_DIR/vms/$name/journal.1" "$FERRY_TMP/$name.r1.journal" >/dev/null 2>&1; then pass "save-release kill: run intervals never overlap"; else fail "save-release kill: run intervals never overlap"; fi
+	if vm_journals_disjoint "$LAB_DIR/vms/$name/journal.1" "$FERRY_TMP/$name.r1.journal" >/dev/null 2>&1; then pass "save-release kill: run intervals never overlap"; else fail "save-release kill: run intervals never overlap"; fi
 	kill -9 "$RPID"
 	wait_for 5 eval '! alive $RPID'
 else
@@ -461,7 +450,7 @@ for f in restore-claim restore-resume; do
 		boots_from_record "restore-resume kill" "$name"
 	fi
 	wait_for 5 eval '! alive $RPID'
-	if journals_disjoint "$LAB_DIR/vms/$name/journal.1" "$FERRY_TMP/$name".r*.journal >/dev/null 2>&1; then pass "$f kill: run intervals never overlap"; else fail "$f kill: run intervals never overlap"; fi
+	if vm_journals_disjoint "$LAB_DIR/vms/$name/journal.1" "$FERRY_TMP/$name".r*.journal >/dev/null 2>&1; then pass "$f kill: run intervals never overlap"; else fail "$f kill: run intervals never overlap"; fi
 done
 
 finish integration-faults

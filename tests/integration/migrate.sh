@@ -24,21 +24,7 @@ workloads=${FERRY_MIGRATE_WORKLOADS:-"idle dirty:64M:20M counter disklog all"}
 P=$(lab_up --hosts 2 --rate ${FERRY_MIGRATE_RATE:-400mbit}) || { fail "lab up"; finish integration-migrate; }
 lab_load "$P"
 
-heartbeats() { grep -c '^ferry-work: heartbeat' "$1" 2>/dev/null; }
-last_uptime() { sed -n 's/^ferry-work: heartbeat [0-9]* uptime=\([0-9.]*\).*/\1/p' "$1" | tail -1; }
-first_uptime() { sed -n 's/^ferry-work: heartbeat [0-9]* uptime=\([0-9.]*\).*/\1/p' "$1" | head -1; }
-bad_lines() { grep -E 'WARNING:|BUG:|Oops|Kernel panic|MISMATCH|BADRECORD|GAP|Unable to handle' "$@" 2>/dev/null; }
 
-# Non-overlap of run intervals across every journal of the VM.
-journals_disjoint() { # files...
-	awk '
-		FNR == 1 { running = 0 }
-		$3 == "RUN" { start = $1; running = 1; next }
-		($3 == "PAUSE" || $3 == "STOP") && running { print start, $1; running = 0; next }
-		ENDFILE { if (running) print start, 9e18 }
-	' "$@" | sort -n | awk 'NR > 1 && $1 < prev_end { bad = 1; print "overlap:", $0, "previous end", prev_end }
-		{ if ($2 > prev_end) prev_end = $2 } END { exit bad }'
-}
 
 # Ping analysis from `ping -D`: lost replies from sequence gaps, longest gap between replies.
 ping_report() { # file
@@ -73,17 +59,17 @@ check_move() { # workload vm-name step: the move just done; checks the new conso
 	fi
 	sleep 5.5
 	local n up_old up_new
-	n=$(heartbeats "$con")
-	up_old=$(last_uptime "$oldcon")
-	up_new=$(first_uptime "$con")
+	n=$(vm_heartbeats "$con")
+	up_old=$(vm_last_uptime "$oldcon")
+	up_new=$(vm_first_uptime "$con")
 	if [ "${n:-0}" -ge 4 ]; then pass "$w: move $step: heartbeats continue ($n in 5.5 s)"; else fail "$w: move $step: heartbeats continue" "$n heartbeats"; fi
 	if awk -v a="$up_old" -v b="$up_new" 'BEGIN { exit !(a != "" && b != "" && b > a && b - a < 2.5) }'; then
 		pass "$w: move $step: guest clock continues ($up_old s -> $up_new s)"
 	else
 		fail "$w: move $step: guest clock continues" "last uptime on the source $up_old, first on the destination $up_new"
 	fi
-	if bad_lines "$con" >/dev/null; then
-		fail "$w: move $step: no kernel warning, MISMATCH or disklog error" "$(bad_lines "$con" | head -3)"
+	if vm_bad_lines "$con" >/dev/null; then
+		fail "$w: move $step: no kernel warning, MISMATCH or disklog error" "$(vm_bad_lines "$con" | head -3)"
 	else
 		pass "$w: move $step: no kernel warning, MISMATCH or disklog error"
 	fi
@@ -101,7 +87,7 @@ for w in $workloads; do
 		continue
 	fi
 	ip=$(vm_var "$P" "$name" ip)
-	for _ in $(seq 1 100); do [ "$(heartbeats "$(vm_var "$P" "$name" console)")" -ge 2 ] && break; sleep 0.1; done
+	for _ in $(seq 1 100); do [ "$(vm_heartbeats "$(vm_var "$P" "$name" console)")" -ge 2 ] && break; sleep 0.1; done
 	# Started directly (ip netns exec execs ping), so $! is ping itself.
 	ip netns exec "$LAB_NS_CLIENT" "$FERRY_ROOT/build/bin/ferry-ping" -i 10 "$ip" >"$FERRY_TMP/$name.ping" 2>&1 &
 	pinger=$!
@@ -138,7 +124,7 @@ for w in $workloads; do
 	fi
 	if lab_exec "$P" client ping -c 3 -W 1 "$ip" >/dev/null; then pass "$w: ping answers at the end"; else fail "$w: ping answers at the end"; fi
 	jdir=$LAB_DIR/vms/$name
-	if journals_disjoint "$jdir"/journal.* >"$FERRY_TMP/overlap" 2>&1; then
+	if vm_journals_disjoint "$jdir"/journal.* >"$FERRY_TMP/overlap" 2>&1; then
 		pass "$w: run intervals of the $(ls "$jdir"/journal.* | wc -l) ferry-vm processes never overlap"
 	else
 		fail "$w: run intervals never overlap" "$(cat "$FERRY_TMP/overlap")"
@@ -150,10 +136,10 @@ for w in $workloads; do
 			con=$(vm_var "$P" "$name" console)
 			for _ in $(seq 1 100); do grep -q 'ferry-work: disklog: found' "$con" && break; sleep 0.1; done
 			line=$(grep 'ferry-work: disklog: found' "$con" | head -1)
-			if echo "$line" | grep -q ' ok' && ! bad_lines "$con" >/dev/null; then
+			if echo "$line" | grep -q ' ok' && ! vm_bad_lines "$con" >/dev/null; then
 				pass "$w: disklog intact after the moves ($line)"
 			else
-				fail "$w: disklog intact after the moves" "$line" "$(bad_lines "$con" | head -3)"
+				fail "$w: disklog intact after the moves" "$line" "$(vm_bad_lines "$con" | head -3)"
 			fi
 			vm_stop "$P" "$name"
 		else
