@@ -5,7 +5,7 @@ pkgs="gcc make libc6-dev pkg-config libfdt-dev libcmocka-dev
 	gcc-riscv64-linux-gnu linux-source-6.1 bc bison flex cpio xz-utils
 	qemu-system-misc qemu-user
 	clang libclang-rt-14-dev
-	iproute2 iputils-ping procps psmisc"
+	iproute2 iputils-ping procps psmisc nftables"
 missing=""
 for p in $pkgs; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -218,7 +218,14 @@ run_case() { # side point action
 		fi
 		case $action in
 		kill-peer) kill -9 "$peer" ;;
-		link-down) ip -n "$ns1" link set dev "$if_a" down && LINK_DOWN=1 ;;
+		link-down)
+			if ! ip -n "$ns1" link set dev "$if_a" down; then
+				fail "$side $point $action: link a goes down"
+				cleanup_case
+				return
+			fi
+			LINK_DOWN=1
+			;;
 		stall)
 			ip netns exec "$ns2" nft -f - <<-EOF && STALLED=1
 				table inet ferryfault {
@@ -226,6 +233,11 @@ run_case() { # side point action
 					chain out { type filter hook output priority -10; oifname "$(lab_ifname "$P" vh02 mig vh01 a)" drop; }
 				}
 			EOF
+			if [ -z "$STALLED" ]; then
+				fail "$side $point $action: an nftables rule stalls link a" "nft failed"
+				cleanup_case
+				return
+			fi
 			;;
 		cancel)
 			"$ctl" --timeout 20 "$CASE_DIR/src.sock" migrate-cancel >"$CASE_DIR/cancel" 2>&1 &
