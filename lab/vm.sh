@@ -210,6 +210,16 @@ vm_quick_migrate() { # P NAME TO
 	_vm_moved "$p" "$name" "$to" "$ngen" "$ntap" "$nsock" "$pid"
 }
 
+# The guest's workload list for a test's workload name: idle alone, all of them, or one
+# beside idle (ferry.work, docs/guest.md).
+vm_workload() { # idle | all | dirty:64M:20M | counter | disklog ...
+	case $1 in
+	idle) echo idle ;;
+	all) echo "idle,dirty:64M:20M,counter,disklog" ;;
+	*) echo "idle,$1" ;;
+	esac
+}
+
 # What the tests and benchmarks check of a guest and its processes.
 vm_heartbeats() { grep -c '^ferry-work: heartbeat' "$1" 2>/dev/null; } # CONSOLE: how many
 vm_last_uptime() { sed -n 's/^ferry-work: heartbeat [0-9]* uptime=\([0-9.]*\).*/\1/p' "$1" | tail -1; }

@@ -70,9 +70,12 @@ static uint16_t cksum(const void *p, size_t n)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: ferry-ping [--interval MS] [--duration SEC] [--skip N] ADDR\n"
-		   "Send an ICMP echo request every MS milliseconds (default 10) to the IPv4 ADDR until\n"
-		   "SEC seconds have passed or SIGINT; print each reply like `ping -D`, then a summary.\n");
+	fprintf(
+	    f,
+	    "usage: ferry-ping [--interval MS] [--duration SEC] [--skip N] ADDR\n"
+	    "Send an ICMP echo request every MS milliseconds (default 10) to the IPv4 ADDR until\n"
+	    "SEC seconds have passed or SIGINT; print each reply like `ping -D`, then a "
+	    "summary.\n");
 }
 
 int main(int argc, char **argv)
@@ -96,21 +99,26 @@ int main(int argc, char **argv)
 		case 'i':
 			interval_ms = strtod(optarg, &end);
 			if (*end || interval_ms < 0.1 || interval_ms > 60000) {
-				fprintf(stderr, "ferry-ping: --interval: '%s' is not 0.1..60000 ms\n", optarg);
+				fprintf(stderr,
+					"ferry-ping: --interval: '%s' is not 0.1..60000 ms\n",
+					optarg);
 				return 2;
 			}
 			break;
 		case 'd':
 			duration = strtod(optarg, &end);
 			if (*end || duration < 0) {
-				fprintf(stderr, "ferry-ping: --duration: '%s' is not a number of seconds\n", optarg);
+				fprintf(stderr,
+					"ferry-ping: --duration: '%s' is not a number of seconds\n",
+					optarg);
 				return 2;
 			}
 			break;
 		case 's':
 			skip = strtol(optarg, &end, 10);
 			if (*end || skip < 0) {
-				fprintf(stderr, "ferry-ping: --skip: '%s' is not a count\n", optarg);
+				fprintf(stderr, "ferry-ping: --skip: '%s' is not a count\n",
+					optarg);
 				return 2;
 			}
 			break;
@@ -185,7 +193,8 @@ int main(int argc, char **argv)
 			h->checksum = cksum(pkt, sizeof(pkt));
 			sent_at[nsent] = t;
 			answered[nsent] = 0;
-			if (sendto(fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&to, sizeof(to)) < 0 &&
+			if (sendto(fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&to, sizeof(to)) <
+				0 &&
 			    errno != ENOBUFS && errno != EHOSTUNREACH && errno != EAGAIN)
 				fprintf(stderr, "ferry-ping: send: %s\n", strerror(errno));
 			nsent++;
@@ -217,7 +226,8 @@ int main(int argc, char **argv)
 		if (h->type != ICMP_ECHOREPLY || ntohs(h->un.echo.id) != id)
 			continue;
 		memcpy(&probe, in + hl + sizeof(*h), sizeof(probe));
-		if (probe >= nsent || (uint16_t)probe != ntohs(h->un.echo.sequence) || answered[probe])
+		if (probe >= nsent || (uint16_t)probe != ntohs(h->un.echo.sequence) ||
+		    answered[probe])
 			continue;
 		answered[probe] = 1;
 		nrecv++;
@@ -230,7 +240,8 @@ int main(int argc, char **argv)
 
 		printf("[%lld.%06lld] %zd bytes from %s: icmp_seq=%u ttl=%u time=%.3f ms\n",
 		       (long long)(rt / 1000000000LL), (long long)(rt % 1000000000LL / 1000),
-		       n - (ssize_t)hl, argv[optind], probe, ip->ttl, (double)(tr - sent_at[probe]) / 1e6);
+		       n - (ssize_t)hl, argv[optind], probe, ip->ttl,
+		       (double)(tr - sent_at[probe]) / 1e6);
 	}
 	int64_t tend = stop_at ? stop_at : now_ns(CLOCK_MONOTONIC);
 	uint32_t lost = 0, counted = 0;
@@ -239,8 +250,8 @@ int main(int argc, char **argv)
 		gap = tend - last_reply;
 	for (uint32_t i = (uint32_t)skip; i < nsent; i++, counted++)
 		lost += !answered[i];
-	printf("\n--- %s ferry-ping statistics ---\n%u packets transmitted, %u received\n", argv[optind],
-	       nsent, nrecv);
+	printf("\n--- %s ferry-ping statistics ---\n%u packets transmitted, %u received\n",
+	       argv[optind], nsent, nrecv);
 	printf("ferry-ping: sent %u, received %u, lost %u, longest-gap-ms %.1f\n", counted,
 	       counted - lost, lost, (double)gap / 1e6);
 	free(sent_at);

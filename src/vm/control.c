@@ -97,7 +97,8 @@ static void control_event(void *opaque, const char *name, const char *data_json)
 
 	/* A `migrate` with "wait": true is answered when the migration ends. */
 	if (strcmp(name, "MIGRATION") == 0 && data_json &&
-	    (strstr(data_json, "\"phase\": \"completed\"") || strstr(data_json, "\"phase\": \"failed\"") ||
+	    (strstr(data_json, "\"phase\": \"completed\"") ||
+	     strstr(data_json, "\"phase\": \"failed\"") ||
 	     strstr(data_json, "\"phase\": \"cancelled\""))) {
 		for (int i = 0; i < CONTROL_MAX_CLIENTS; i++) {
 			struct control_client *cl = &c->clients[i];
@@ -106,8 +107,8 @@ static void control_event(void *opaque, const char *name, const char *data_json)
 				continue;
 			cl->mig_wait = false;
 			jbuf_init(&b);
-			jbuf_add(&b, "{\"return\": %s%s%s}", data_json, cl->mig_id[0] ? ", \"id\": " : "",
-				 cl->mig_id);
+			jbuf_add(&b, "{\"return\": %s%s%s}", data_json,
+				 cl->mig_id[0] ? ", \"id\": " : "", cl->mig_id);
 			if (!b.oom)
 				control_send(c, cl, b.p, b.len);
 			jbuf_free(&b);
@@ -147,7 +148,8 @@ static int cmd_status(struct control *c, const struct json *args, struct jbuf *o
 		 (unsigned long long)m->cpu.instret, (unsigned long long)m->cpu.pc);
 	jbuf_add(out, "\"guest_ns\": %llu, \"clock\": \"%s\", \"reboots\": %llu}",
 		 (unsigned long long)gclock_ns(&m->clock),
-		 m->clock.mode == GCLOCK_ICOUNT ? "icount" : "host", (unsigned long long)m->reboots);
+		 m->clock.mode == GCLOCK_ICOUNT ? "icount" : "host",
+		 (unsigned long long)m->reboots);
 	return 0;
 }
 
@@ -214,18 +216,21 @@ static int cmd_stats(struct control *c, const struct json *args, struct jbuf *ou
 	(void)args;
 	(void)e;
 	getrusage(RUSAGE_SELF, &ru);
-	cpu_ns = (uint64_t)ru.ru_utime.tv_sec * 1000000000ull + (uint64_t)ru.ru_utime.tv_usec * 1000 +
-		 (uint64_t)ru.ru_stime.tv_sec * 1000000000ull + (uint64_t)ru.ru_stime.tv_usec * 1000;
+	cpu_ns =
+	    (uint64_t)ru.ru_utime.tv_sec * 1000000000ull + (uint64_t)ru.ru_utime.tv_usec * 1000 +
+	    (uint64_t)ru.ru_stime.tv_sec * 1000000000ull + (uint64_t)ru.ru_stime.tv_usec * 1000;
 	if (c->stats_ns && now > c->stats_ns)
-		mips = (double)(m->cpu.instret - c->stats_instret) * 1e3 / (double)(now - c->stats_ns);
+		mips =
+		    (double)(m->cpu.instret - c->stats_instret) * 1e3 / (double)(now - c->stats_ns);
 	jbuf_add(out, "{\"instret\": %llu, \"mips\": %.1f, \"interval_ns\": %lld, ",
 		 (unsigned long long)m->cpu.instret, mips,
 		 (long long)(c->stats_ns ? now - c->stats_ns : 0));
 	jbuf_add(out, "\"dirty_pages\": %llu, \"dirty_logging\": %s, \"dirty_collections\": %llu, ",
 		 (unsigned long long)ram_dirty_count(&m->ram), m->dirty_logging ? "true" : "false",
 		 (unsigned long long)m->dirty_collections);
-	jbuf_add(out, "\"software_interrupts\": %llu, \"timer_interrupts\": %llu, "
-		      "\"external_interrupts\": %llu, ",
+	jbuf_add(out,
+		 "\"software_interrupts\": %llu, \"timer_interrupts\": %llu, "
+		 "\"external_interrupts\": %llu, ",
 		 (unsigned long long)m->cpu.irqs_taken[0], (unsigned long long)m->cpu.irqs_taken[1],
 		 (unsigned long long)m->cpu.irqs_taken[2]);
 	jbuf_add(out, "\"host_cpu_ns\": %llu, \"wfi_sleeps\": %llu, \"guest_ns\": %llu}",
@@ -236,7 +241,8 @@ static int cmd_stats(struct control *c, const struct json *args, struct jbuf *ou
 	return 0;
 }
 
-static int cmd_dirty_log(struct control *c, const struct json *args, struct jbuf *out, struct err *e)
+static int cmd_dirty_log(struct control *c, const struct json *args, struct jbuf *out,
+			 struct err *e)
 {
 	struct machine *m = c->m;
 	const char *action = NULL;
@@ -271,7 +277,8 @@ static int cmd_dirty_log(struct control *c, const struct json *args, struct jbuf
 			jbuf_add(out, ", \"list\": [");
 			for (uint64_t p = 0; p < m->ram.npages && shown < 65536; p++)
 				if ((bits[p >> 6] >> (p & 63)) & 1)
-					jbuf_add(out, "%s%llu", shown++ ? ", " : "", (unsigned long long)p);
+					jbuf_add(out, "%s%llu", shown++ ? ", " : "",
+						 (unsigned long long)p);
 			jbuf_add(out, "]");
 		}
 		jbuf_add(out, "}");
@@ -303,10 +310,13 @@ static int cmd_save(struct control *c, const struct json *args, struct jbuf *out
 		return -1;
 	if (m->exit != MACHINE_RUNNING)
 		return err_set(e, "the machine has stopped");
-	if (m->mig && (mig_owns_run_state(m) || mig_phase(m) == MIG_SETUP || mig_phase(m) == MIG_PRECOPY))
-		return err_set(e, "a migration is in progress (phase %s)", mig_phase_name(mig_phase(m)));
+	if (m->mig &&
+	    (mig_owns_run_state(m) || mig_phase(m) == MIG_SETUP || mig_phase(m) == MIG_PRECOPY))
+		return err_set(e, "a migration is in progress (phase %s)",
+			       mig_phase_name(mig_phase(m)));
 	if (release && (!m->has_lease || m->lease.fd < 0))
-		return err_set(e, "this VM holds no lease to hand over (start it with --disk or --lease)");
+		return err_set(
+		    e, "this VM holds no lease to hand over (start it with --disk or --lease)");
 	/* A place we cannot write to is found before the guest is paused for it. */
 	char dir[4096];
 
@@ -345,7 +355,8 @@ static int cmd_save(struct control *c, const struct json *args, struct jbuf *out
 	uint64_t epoch = m->lease.epoch;
 
 	commit_unlock(&m->lease);
-	log_info("saved to %s at lease epoch %llu and handed over", file, (unsigned long long)epoch);
+	log_info("saved to %s at lease epoch %llu and handed over", file,
+		 (unsigned long long)epoch);
 	m->exit = MACHINE_SAVED;
 	m->cpu.stop = true;
 	m->wake_ns = 0;
@@ -368,9 +379,11 @@ static int cmd_query_hash(struct control *c, const struct json *args, struct jbu
 	(void)args;
 	(void)e;
 	snapshot_hash(c->m, &ram, &dev);
-	jbuf_add(out, "{\"ram\": \"%016llx\", \"devices\": \"%016llx\", \"instret\": %llu, \"pc\": %llu}",
-		 (unsigned long long)ram, (unsigned long long)dev,
-		 (unsigned long long)c->m->cpu.instret, (unsigned long long)c->m->cpu.pc);
+	jbuf_add(
+	    out,
+	    "{\"ram\": \"%016llx\", \"devices\": \"%016llx\", \"instret\": %llu, \"pc\": %llu}",
+	    (unsigned long long)ram, (unsigned long long)dev, (unsigned long long)c->m->cpu.instret,
+	    (unsigned long long)c->m->cpu.pc);
 	return 0;
 }
 
@@ -519,7 +532,8 @@ static void control_request(struct control *c, struct control_client *cl, const 
 
 	if (rc != 1) {
 		control_reply_error(c, cl, "GenericError",
-				    rc < 0 ? e.msg : "a request needs \"execute\"", id[0] ? id : NULL);
+				    rc < 0 ? e.msg : "a request needs \"execute\"",
+				    id[0] ? id : NULL);
 		json_free(req);
 		return;
 	}
@@ -535,7 +549,8 @@ static void control_request(struct control *c, struct control_client *cl, const 
 		    strcmp(req->keys[i], "id")) {
 			char msg[128];
 
-			snprintf(msg, sizeof(msg), "unknown member '%.60s' in the request", req->keys[i]);
+			snprintf(msg, sizeof(msg), "unknown member '%.60s' in the request",
+				 req->keys[i]);
 			control_reply_error(c, cl, "GenericError", msg, id[0] ? id : NULL);
 			json_free(req);
 			return;
@@ -568,7 +583,8 @@ static void control_request(struct control *c, struct control_client *cl, const 
 	} else {
 		jbuf_add(&out, "%s%s}", id[0] ? ", \"id\": " : "", id);
 		if (out.oom)
-			control_reply_error(c, cl, "GenericError", "out of memory", id[0] ? id : NULL);
+			control_reply_error(c, cl, "GenericError", "out of memory",
+					    id[0] ? id : NULL);
 		else
 			control_send(c, cl, out.p, out.len);
 	}
@@ -618,7 +634,8 @@ static void control_readable(void *opaque, short revents)
 		if (cl->in_len == CONTROL_LINE_MAX) {
 			char msg[96];
 
-			snprintf(msg, sizeof(msg), "request line longer than %d bytes", CONTROL_LINE_MAX);
+			snprintf(msg, sizeof(msg), "request line longer than %d bytes",
+				 CONTROL_LINE_MAX);
 			control_reply_error(c, cl, "GenericError", msg, NULL);
 			cl->discarding = true;
 			cl->in_len = 0;
@@ -701,7 +718,8 @@ int control_init(struct control *c, struct machine *m, const char *spec, struct 
 	c->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->listen_fd < 0)
 		return err_errno(e, "control socket");
-	if (bind(c->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(c->listen_fd, 8) != 0)
+	if (bind(c->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    listen(c->listen_fd, 8) != 0)
 		return err_errno(e, "control socket %s", path);
 	for (int i = 0; i < CONTROL_MAX_CLIENTS; i++) {
 		c->clients[i].in = malloc(CONTROL_LINE_MAX);

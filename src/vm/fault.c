@@ -11,9 +11,9 @@
 enum fault_action { FAULT_NONE, FAULT_KILL, FAULT_STOP, FAULT_CORRUPT };
 
 static const char *const fault_points[] = {
-	"config",	  "round",	  "before-pause", "after-pause",  "last-page",
-	"commit-request", "before-confirm", "before-commit", "after-commit", "before-resume",
-	"after-resume", "save-write", "save-release", "restore-claim", "restore-resume",
+	"config",	  "round",	    "before-pause",  "after-pause",   "last-page",
+	"commit-request", "before-confirm", "before-commit", "after-commit",  "before-resume",
+	"after-resume",	  "save-write",	    "save-release",  "restore-claim", "restore-resume",
 };
 
 static struct {
@@ -44,7 +44,8 @@ int fault_init(struct err *e)
 		*kpart++ = 0;
 		fault.k = (uint32_t)strtoul(kpart, &end, 10);
 		if (*end || !*kpart || strcmp(buf, "round") != 0)
-			return err_set(e, "FERRY_FAULT='%s': only round takes a number (round:K)", spec);
+			return err_set(e, "FERRY_FAULT='%s': only round takes a number (round:K)",
+				       spec);
 	} else if (strcmp(buf, "round") == 0) {
 		return err_set(e, "FERRY_FAULT='%s': round needs its number (round:K)", spec);
 	}
@@ -59,7 +60,8 @@ int fault_init(struct err *e)
 	else if (strcmp(act, "corrupt") == 0)
 		fault.action = FAULT_CORRUPT;
 	else
-		return err_set(e, "FERRY_FAULT='%s': unknown action '%s' (kill, stop, corrupt)", spec, act);
+		return err_set(e, "FERRY_FAULT='%s': unknown action '%s' (kill, stop, corrupt)",
+			       spec, act);
 	snprintf(fault.point, sizeof(fault.point), "%s", buf);
 	log_warn("fault switch armed: %s%s%.0u %s", fault.point, fault.k ? ":" : "", fault.k, act);
 	return 0;

@@ -267,10 +267,11 @@ static int machine_lease_check_restore(struct machine *m, struct err *e)
 	if (commit_read(&m->lease, &r, e) < 0)
 		return -1;
 	if (r.epoch != m->cfg.restore_epoch)
-		return err_set(e, "the save is stale: it was made at lease epoch %llu, the lease is at "
-			       "epoch %llu (%s); the VM ran on or was restored since",
-			       (unsigned long long)m->cfg.restore_epoch, (unsigned long long)r.epoch,
-			       r.owner);
+		return err_set(
+		    e,
+		    "the save is stale: it was made at lease epoch %llu, the lease is at "
+		    "epoch %llu (%s); the VM ran on or was restored since",
+		    (unsigned long long)m->cfg.restore_epoch, (unsigned long long)r.epoch, r.owner);
 	return 0;
 }
 
@@ -502,7 +503,8 @@ enum machine_exit machine_run(struct machine *m, struct err *e)
 			m->reboots++;
 			log_info("guest requested a reboot");
 			if (!m->kernel_img && m->cfg.restoring) {
-				err_set(e, "the guest rebooted, but there is no --kernel to boot it again");
+				err_set(e, "the guest rebooted, but there is no --kernel to boot "
+					   "it again");
 				m->exit = MACHINE_ERROR;
 				break;
 			}

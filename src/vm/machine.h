@@ -101,12 +101,12 @@ struct machine_config {
 	uint64_t mem_size;   /* bytes */
 	const char *console; /* "stdio", "unix:PATH" or "null" */
 	enum gclock_mode clock;
-	const char *journal;  /* file to append run/pause transitions to, or NULL */
-	bool start_paused;    /* wait for a resume before running the hart */
-	bool restoring;	      /* RAM and state will be loaded: read the kernel, don't place it */
+	const char *journal;	/* file to append run/pause transitions to, or NULL */
+	bool start_paused;	/* wait for a resume before running the hart */
+	bool restoring;		/* RAM and state will be loaded: read the kernel, don't place it */
 	uint64_t restore_epoch; /* restoring a save made at this lease epoch: take the lease only
 				 * if the record is still there (0: claim it as a fresh start) */
-	const char *nets[MACHINE_MAX_NETS];   /* "tap:NAME[,mac=...]" */
+	const char *nets[MACHINE_MAX_NETS]; /* "tap:NAME[,mac=...]" */
 	int nnets;
 	const char *disks[MACHINE_MAX_DISKS]; /* image paths */
 	int ndisks;
@@ -163,7 +163,7 @@ struct machine {
 
 	/* run control */
 	bool paused;
-	uint64_t pause_at;	/* pause when instret reaches this (UINT64_MAX: never) */
+	uint64_t pause_at; /* pause when instret reaches this (UINT64_MAX: never) */
 	int journal_fd;
 	/* events (STOP, RESUME, SHUTDOWN, ...) go to this listener, e.g. the control socket */
 	void (*event)(void *opaque, const char *name, const char *data_json);
@@ -178,11 +178,11 @@ struct machine {
 	bool has_lease;
 	/* migration (migrate.h), NULL when none */
 	struct mig *mig;
-	int throttle_pct;	/* auto-converge: share of time the hart sits out */
+	int throttle_pct;	 /* auto-converge: share of time the hart sits out */
 	int64_t hart_idle_until; /* ... until this monotonic time, after its last slice */
 	bool announce_on_resume; /* restored elsewhere: tell the switches where the MACs are now */
-	uint64_t saved_epoch;	 /* saved (kept here) at this lease epoch: resuming moves the epoch */
-	int64_t wake_ns;	/* the run loop must look again by this monotonic time (0: none) */
+	uint64_t saved_epoch; /* saved (kept here) at this lease epoch: resuming moves the epoch */
+	int64_t wake_ns;      /* the run loop must look again by this monotonic time (0: none) */
 };
 
 /* Build the machine from its configuration: RAM, devices, boot blobs, device tree. */

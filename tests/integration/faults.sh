@@ -325,9 +325,7 @@ qm_start() { # name work
 for w in idle dirty:64M:20M counter disklog all; do
 	qidx=$((qidx + 1))
 	name=qm$qidx
-	work="idle,$w"
-	[ "$w" = idle ] && work=idle
-	[ "$w" = all ] && work="idle,dirty:64M:20M,counter,disklog"
+	work=$(vm_workload "$w")
 	if ! qm_start "$name" "$work"; then
 		fail "quick $w: VM starts on vh01"
 		continue

@@ -78,9 +78,7 @@ check_move() { # workload vm-name step: the move just done; checks the new conso
 index=1
 for w in $workloads; do
 	name=vm$index
-	work="idle,$w"
-	[ "$w" = idle ] && work=idle
-	[ "$w" = all ] && work="idle,dirty:64M:20M,counter,disklog"
+	work=$(vm_workload "$w")
 	if ! vm_start "$P" "$name" vh01 --work "$work" --index "$index"; then
 		fail "$w: VM starts on vh01"
 		index=$((index + 1))
