@@ -9,15 +9,15 @@
 CC ?= cc
 O := build
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-missing-field-initializers
-CFLAGS_BASE := -std=gnu11 -g $(WARN) -D_GNU_SOURCE -MMD -MP
+CFLAGS_BASE := -std=gnu11 -g $(WARN) -D_GNU_SOURCE -MMD -MP -Isrc
 OPT := -O2
 SAN := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDLIBS := -lfdt
 
-COMMON_SRC := src/common/buf.c src/common/err.c src/common/json.c src/common/log.c
-VM_SRC := src/vm/boot.c src/vm/commit.c src/vm/console.c src/vm/cpu.c src/vm/control.c src/vm/dtb.c src/vm/fault.c src/vm/gclock.c \
-	src/vm/machine.c src/vm/migrate.c src/vm/migrate_dst.c src/vm/migrate_src.c src/vm/mmu.c src/vm/plic.c src/vm/ram.c src/vm/sbi.c src/vm/snapshot.c src/vm/state.c src/vm/stream.c src/vm/uart.c \
-	src/vm/vblk.c src/vm/virtio.c src/vm/vnet.c src/vm/vrng.c
+COMMON_SRC := $(sort $(wildcard src/common/*.c))
+# The VMM's layers, lowest first (docs/architecture.md); main.c assembles them.
+VMM_LAYERS := core board devices state migrate control
+VM_SRC := $(foreach l,$(VMM_LAYERS),$(sort $(wildcard src/vmm/$(l)/*.c)))
 LIB_SRC := $(COMMON_SRC) $(VM_SRC)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 
@@ -38,12 +38,12 @@ $(O)/san/%.o: %.c
 	@echo "  CC-SAN  $<"
 	@$(CC) $(CFLAGS_BASE) $(SAN) $(CFLAGS) -c -o $@ $<
 
-$(O)/bin/ferry-vm: $(call objs,rel,$(LIB_SRC) src/vm/main.c)
+$(O)/bin/ferry-vm: $(call objs,rel,$(LIB_SRC) src/vmm/main.c)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) $(OPT) -o $@ $^ $(LDLIBS)
 
-$(O)/bin/ferry-vm-san: $(call objs,san,$(LIB_SRC) src/vm/main.c)
+$(O)/bin/ferry-vm-san: $(call objs,san,$(LIB_SRC) src/vmm/main.c)
 	@mkdir -p $(dir $@)
 	@echo "  LD-SAN  $@"
 	@$(CC) $(SAN) -o $@ $^ $(LDLIBS)
@@ -67,7 +67,7 @@ guest:
 	guest/build.sh $(O)/guest
 
 format:
-	clang-format -i src/*/*.[ch] tests/unit/*.[ch] guest/init/*.c guest/lib/*.h guest/progs/*.c
+	clang-format -i $(shell find src -name "*.[ch]") tests/unit/*.[ch] guest/init/*.c guest/lib/*.h guest/progs/*.c
 
 clean:
 	rm -rf $(O)/rel $(O)/san $(O)/bin $(O)/tests
@@ -93,7 +93,7 @@ $(O)/bin/ferry-ping: $(call objs,rel,src/tools/ping.c)
 
 # Fuzz targets (libFuzzer, clang), with ASan and UBSan: `make fuzz`, run by tests/fuzz/run.sh.
 FUZZ_CC := clang
-FUZZ_FLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -MMD -MP -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_FLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -MMD -MP -Isrc -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(O)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 
 $(O)/fuzz/obj/%.o: %.c

@@ -256,7 +256,7 @@ static void test_fresh_pages(void)
  * that caused the fault"; with an address in the first page Linux would find
  * nothing to fix and retry forever). The bytes of the first page are printed:
  * the spec would allow a partial store, but neither qemu-user nor ferry-vm
- * (which translates both pages before writing, see src/vm/cpu.c) does one. */
+ * (which translates both pages before writing, see src/vmm/core/cpu.c) does one. */
 static void test_fault_straddle(void)
 {
 	static const int stores[] = { S_SH, S_SW, S_SD, S_CSD, S_CSWSP };

@@ -1,5 +1,5 @@
 /* buf.c - binary encoding and bounds-checked decoding. */
-#include "buf.h"
+#include "common/buf.h"
 
 #include <stdlib.h>
 #include <string.h>

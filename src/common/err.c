@@ -1,5 +1,5 @@
 /* err.c - error messages that travel back to the caller. */
-#include "err.h"
+#include "common/err.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
  * strings and key arrays come from one arena so a failed parse frees
  * everything at once.
  */
-#include "json.h"
+#include "common/json.h"
 
 #include <errno.h>
 #include <math.h>

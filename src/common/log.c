@@ -1,5 +1,5 @@
 /* log.c - levelled logging to stderr. */
-#include "log.h"
+#include "common/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>

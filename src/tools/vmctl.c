@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../common/json.h"
+#include "common/json.h"
 
 static const char usage[] =
 	"usage: ferry-vmctl [--timeout SEC] [--get MEMBER] [--repeat N --interval MS]\n"

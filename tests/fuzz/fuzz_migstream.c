@@ -67,13 +67,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../../src/common/buf.h"
-#include "../../src/common/json.h"
-#include "../../src/vm/machine.h"
-#include "../../src/vm/migrate.h"
-#include "../../src/vm/migrate_int.h"
-#include "../../src/vm/snapshot.h"
-#include "../../src/vm/stream.h"
+#include "common/buf.h"
+#include "common/json.h"
+#include "vmm/board/machine.h"
+#include "vmm/migrate/migrate.h"
+#include "vmm/migrate/migrate_int.h"
+#include "vmm/state/snapshot.h"
+#include "vmm/state/stream.h"
 
 /* ASan's: is p the start of a heap block? (weak: absent in a build without ASan) */
 int __sanitizer_get_ownership(const volatile void *p) __attribute__((weak));

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../src/vm/machine.h"
+#include "vmm/board/machine.h"
 
 #define WIN (MACHINE_RAM_BASE + 0x100000)
 #define WIN_SIZE 0x10000

@@ -4,7 +4,7 @@
 #
 # The guest boots once (idle, counter, disklog) and is saved; each case restores that save on
 # vh01 with a fresh copy of its disk and lease, opens a counter connection, and migrates it to
-# vh02 over both links while the fault switch (FERRY_FAULT, src/vm/fault.h) strikes at one
+# vh02 over both links while the fault switch (FERRY_FAULT, src/common/fault.h) strikes at one
 # point of one side:
 #   points  source: config round:1 before-pause after-pause last-page commit-request
 #                   before-confirm

@@ -20,7 +20,7 @@ status=0
 
 scan() { # dir-or-files...: prints violations, returns 1 if any
 	local bad=0 hits
-	hits=$(grep -nE '(\.|->)host\b' "$@" 2>/dev/null | grep -vE '^src/vm/ram\.[ch]:')
+	hits=$(grep -nE '(\.|->)host\b' "$@" 2>/dev/null | grep -vE '^src/vmm/core/ram\.[ch]:')
 	[ -n "$hits" ] && { echo "RAM mapping used outside ram.c:"; echo "$hits"; bad=1; }
 	hits=$(grep -nE '\((uint8_t|uint16_t|uint32_t|uint64_t|char|void) *\*\) *ram_ptr' "$@" 2>/dev/null)
 	[ -n "$hits" ] && { echo "ram_ptr() cast to a writable pointer:"; echo "$hits"; bad=1; }
@@ -30,10 +30,10 @@ scan() { # dir-or-files...: prints violations, returns 1 if any
 	[ "$hits" -gt 1 ] && { echo "more than one write through a TLB entry:"; grep -nE '\(void \*\) *\(e->addend' "$@"; bad=1; }
 	hits=$(grep -nE 'addend *=' "$@" 2>/dev/null | wc -l)
 	[ "$hits" -gt 1 ] && { echo "TLB entries filled in more than one place:"; grep -nE 'addend *=' "$@"; bad=1; }
-	hits=$(grep -nE '(\.|->)code_pages\b' "$@" 2>/dev/null | grep -vE '^src/vm/ram\.[ch]:')
+	hits=$(grep -nE '(\.|->)code_pages\b' "$@" 2>/dev/null | grep -vE '^src/vmm/core/ram\.[ch]:')
 	[ -n "$hits" ] && { echo "code-page bitmap used outside ram.c:"; echo "$hits"; bad=1; }
 	hits=$(grep -nE '\b(ram_unmark_code|ram_code_forget_all) *\(' "$@" 2>/dev/null |
-		grep -vE '^src/vm/(ram\.[ch]|cpu\.c):')
+		grep -vE '^src/vmm/core/(ram\.[ch]|cpu\.c):')
 	[ -n "$hits" ] && { echo "code page dropped outside the decode cache:"; echo "$hits"; bad=1; }
 	return $bad
 }
@@ -62,7 +62,7 @@ if [ "${1:-}" = --self-test ]; then
 	exit $status
 fi
 
-if scan src; then
+if scan $(find src -name "*.[ch]" | sort); then
 	echo "ok 1 - guest RAM written only through the accessors of ram.h"
 	echo "lint-ram-writes: 1 passed, 0 failed"
 else

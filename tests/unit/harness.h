@@ -18,10 +18,10 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "../../src/vm/cpu.h"
-#include "../../src/vm/machine.h"
-#include "../../src/vm/mmu.h"
-#include "../../src/vm/ram.h"
+#include "vmm/core/cpu.h"
+#include "vmm/board/machine.h"
+#include "vmm/core/mmu.h"
+#include "vmm/core/ram.h"
 
 #define TH_RAM 0x80000000ull
 

@@ -15,9 +15,9 @@
 
 #include <stdlib.h>
 
-#include "../../src/common/buf.h"
-#include "../../src/vm/sbi.h"
-#include "../../src/vm/state.h"
+#include "common/buf.h"
+#include "vmm/board/sbi.h"
+#include "common/state.h"
 
 #define NOP ADDI(ZERO, ZERO, 0)
 #define RET JALR(ZERO, RA, 0)

@@ -8,7 +8,7 @@
  */
 #include "harness.h"
 
-#include "../../src/vm/sbi.h"
+#include "vmm/board/sbi.h"
 
 struct ret {
 	int64_t error;

@@ -1,0 +1,231 @@
+/* state.c - save, load, validate and dump device state from its field table. */
+#include "common/state.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t state_get(const void *obj, const struct state_field *f, uint32_t i)
+{
+	const uint8_t *p = (const uint8_t *)obj + f->offset + (size_t)i * f->width;
+	uint8_t v8;
+	uint16_t v16;
+	uint32_t v32;
+	uint64_t v64;
+
+	switch (f->width) {
+	case 1:
+		memcpy(&v8, p, 1);
+		return v8;
+	case 2:
+		memcpy(&v16, p, 2);
+		return v16;
+	case 4:
+		memcpy(&v32, p, 4);
+		return v32;
+	default:
+		memcpy(&v64, p, 8);
+		return v64;
+	}
+}
+
+static void state_set(void *obj, const struct state_field *f, uint32_t i, uint64_t v)
+{
+	uint8_t *p = (uint8_t *)obj + f->offset + (size_t)i * f->width;
+	uint8_t v8 = (uint8_t)v;
+	uint16_t v16 = (uint16_t)v;
+	uint32_t v32 = (uint32_t)v;
+
+	switch (f->width) {
+	case 1:
+		memcpy(p, &v8, 1);
+		break;
+	case 2:
+		memcpy(p, &v16, 2);
+		break;
+	case 4:
+		memcpy(p, &v32, 4);
+		break;
+	default:
+		memcpy(p, &v, 8);
+		break;
+	}
+}
+
+void state_save(const struct state_desc *d, const void *obj, struct buf *out)
+{
+	buf_put_name(out, d->name);
+	buf_put_u32(out, d->version);
+	buf_put_u32(out, d->nfields);
+	for (unsigned k = 0; k < d->nfields; k++) {
+		const struct state_field *f = &d->fields[k];
+
+		buf_put_name(out, f->name);
+		buf_put_u8(out, f->width);
+		buf_put_u32(out, f->count);
+		for (uint32_t i = 0; i < f->count; i++) {
+			uint64_t v = state_get(obj, f, i);
+
+			switch (f->width) {
+			case 1:
+				buf_put_u8(out, (uint8_t)v);
+				break;
+			case 2:
+				buf_put_u16(out, (uint16_t)v);
+				break;
+			case 4:
+				buf_put_u32(out, (uint32_t)v);
+				break;
+			default:
+				buf_put_u64(out, v);
+				break;
+			}
+		}
+	}
+}
+
+static bool state_get_elem(struct rbuf *in, uint8_t width, uint64_t *v)
+{
+	uint8_t v8;
+	uint16_t v16;
+	uint32_t v32;
+
+	switch (width) {
+	case 1:
+		if (!rbuf_get_u8(in, &v8))
+			return false;
+		*v = v8;
+		return true;
+	case 2:
+		if (!rbuf_get_u16(in, &v16))
+			return false;
+		*v = v16;
+		return true;
+	case 4:
+		if (!rbuf_get_u32(in, &v32))
+			return false;
+		*v = v32;
+		return true;
+	default:
+		return rbuf_get_u64(in, v);
+	}
+}
+
+int state_load(const struct state_desc *d, void *obj, struct rbuf *in, struct err *e)
+{
+	char name[256];
+	uint32_t version, nfields;
+	size_t total = 0;
+	uint64_t *vals;
+	size_t vi = 0;
+	int rc = -1;
+
+	if (!rbuf_get_name(in, name) || !rbuf_get_u32(in, &version) || !rbuf_get_u32(in, &nfields))
+		return err_set(e, "device '%s': truncated section header", d->name);
+	if (strcmp(name, d->name) != 0)
+		return err_set(e, "expected device '%s', found '%s'", d->name, name);
+	if (version != d->version)
+		return err_set(e, "device '%s': state version %u, this ferry-vm reads version %u",
+			       d->name, version, d->version);
+	if (nfields != d->nfields)
+		return err_set(e, "device '%s': %u fields, expected %u", d->name, nfields, d->nfields);
+	for (unsigned k = 0; k < d->nfields; k++)
+		total += d->fields[k].count;
+	vals = calloc(total ? total : 1, sizeof(*vals));
+	if (!vals)
+		return err_set(e, "device '%s': out of memory", d->name);
+
+	/* Read and check everything before storing anything. */
+	for (unsigned k = 0; k < d->nfields; k++) {
+		const struct state_field *f = &d->fields[k];
+		uint8_t width;
+		uint32_t count;
+
+		if (!rbuf_get_name(in, name) || !rbuf_get_u8(in, &width) ||
+		    !rbuf_get_u32(in, &count)) {
+			err_set(e, "device '%s': truncated at field '%s'", d->name, f->name);
+			goto out;
+		}
+		if (strcmp(name, f->name) != 0) {
+			err_set(e, "device '%s': field %u is '%s', expected '%s'", d->name, k, name,
+				f->name);
+			goto out;
+		}
+		if (width != f->width || count != f->count) {
+			err_set(e, "device '%s' field '%s': %u x %u bytes, expected %u x %u", d->name,
+				f->name, count, width, f->count, f->width);
+			goto out;
+		}
+		for (uint32_t i = 0; i < count; i++) {
+			uint64_t v;
+
+			if (!state_get_elem(in, width, &v)) {
+				err_set(e, "device '%s' field '%s': truncated", d->name, f->name);
+				goto out;
+			}
+			if (v > f->max) {
+				if (count > 1)
+					err_set(e, "device '%s' field '%s[%u]': value 0x%llx above its maximum 0x%llx",
+						d->name, f->name, i, (unsigned long long)v,
+						(unsigned long long)f->max);
+				else
+					err_set(e, "device '%s' field '%s': value 0x%llx above its maximum 0x%llx",
+						d->name, f->name, (unsigned long long)v,
+						(unsigned long long)f->max);
+				goto out;
+			}
+			vals[vi++] = v;
+		}
+	}
+	vi = 0;
+	for (unsigned k = 0; k < d->nfields; k++)
+		for (uint32_t i = 0; i < d->fields[k].count; i++)
+			state_set(obj, &d->fields[k], i, vals[vi++]);
+	rc = 0;
+	if (d->post_load && d->post_load(obj, e) < 0)
+		rc = err_prefix(e, "device '%s'", d->name);
+out:
+	free(vals);
+	return rc;
+}
+
+void state_dump(const struct state_desc *d, const void *obj, struct jbuf *out)
+{
+	jbuf_add(out, "{");
+	for (unsigned k = 0; k < d->nfields; k++) {
+		const struct state_field *f = &d->fields[k];
+
+		jbuf_add(out, "%s", k ? ", " : "");
+		jbuf_str(out, f->name);
+		jbuf_add(out, ": ");
+		if (f->count > 1)
+			jbuf_add(out, "[");
+		for (uint32_t i = 0; i < f->count; i++)
+			jbuf_add(out, "%s%llu", i ? ", " : "", (unsigned long long)state_get(obj, f, i));
+		if (f->count > 1)
+			jbuf_add(out, "]");
+	}
+	jbuf_add(out, "}");
+}
+
+uint64_t state_hash_bytes(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+uint64_t state_hash(const struct state_desc *d, const void *obj)
+{
+	struct buf b;
+	uint64_t h;
+
+	buf_init(&b);
+	state_save(d, obj, &b);
+	h = state_hash_bytes(STATE_HASH_INIT, b.p, b.len);
+	buf_free(&b);
+	return h;
+}

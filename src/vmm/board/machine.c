@@ -1,0 +1,578 @@
+/* machine.c - the board: set-up by registration, the bus, the run loop.
+ *
+ * The run loop is one thread. It runs the hart for a slice of instructions,
+ * then looks at the world: the timer deadline against guest time, and the
+ * descriptors devices wait on (a poll with no timeout). When the hart sleeps
+ * in WFI, the loop blocks in ppoll() until the timer deadline or a ready
+ * descriptor, so an idle guest costs almost no host CPU.
+ */
+#include "common/fault.h"
+#include "vmm/board/machine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "vmm/board/boot.h"
+#include "vmm/migrate/migrate.h"
+
+/* Instructions per slice: about a tenth of a millisecond of guest work, so timers and
+ * device input are looked at often enough without costing a system call per few
+ * thousand instructions. */
+#define MACHINE_SLICE 50000
+
+int machine_add_region(struct machine *m, const char *name, uint64_t base, uint64_t size,
+		       const struct mmio_ops *ops, void *opaque, struct err *e)
+{
+	if (m->nregions == MACHINE_MAX_REGIONS)
+		return err_set(e, "too many MMIO regions (adding %s)", name);
+	for (int i = 0; i < m->nregions; i++) {
+		struct machine_region *r = &m->regions[i];
+
+		if (base < r->base + r->size && r->base < base + size)
+			return err_set(e, "MMIO region %s overlaps %s", name, r->name);
+	}
+	m->regions[m->nregions++] = (struct machine_region){ base, size, ops, opaque, name };
+	return 0;
+}
+
+int machine_add_dev(struct machine *m, const struct machine_dev *dev, struct err *e)
+{
+	if (m->ndevs == MACHINE_MAX_DEVS)
+		return err_set(e, "too many devices (adding %s)", dev->name);
+	m->devs[m->ndevs++] = *dev;
+	return 0;
+}
+
+int machine_add_pollfd(struct machine *m, const struct machine_pollfd *p, struct err *e)
+{
+	for (int i = 0; i < m->npollfds; i++) {
+		if (!m->pollfds[i].ready) {
+			m->pollfds[i] = *p;
+			return i;
+		}
+	}
+	if (m->npollfds == MACHINE_MAX_POLLFDS)
+		return err_set(e, "too many descriptors to poll");
+	m->pollfds[m->npollfds] = *p;
+	return m->npollfds++;
+}
+
+void machine_free_pollfd(struct machine *m, int slot)
+{
+	if (slot < 0 || slot >= m->npollfds)
+		return;
+	m->pollfds[slot] = (struct machine_pollfd){ .fd = -1 };
+}
+
+void machine_set_pollfd(struct machine *m, int slot, int fd, short events)
+{
+	if (slot < 0 || slot >= m->npollfds)
+		return;
+	m->pollfds[slot].fd = fd;
+	m->pollfds[slot].events = events;
+}
+
+static struct machine_region *machine_find_region(struct machine *m, uint64_t pa, unsigned size)
+{
+	for (int i = 0; i < m->nregions; i++) {
+		struct machine_region *r = &m->regions[i];
+
+		if (pa >= r->base && pa - r->base < r->size && size <= r->size - (pa - r->base))
+			return r;
+	}
+	return NULL;
+}
+
+bool machine_mmio_read(struct machine *m, uint64_t pa, unsigned size, uint64_t *val)
+{
+	struct machine_region *r = machine_find_region(m, pa, size);
+
+	if (!r || !r->ops->read)
+		return false;
+	return r->ops->read(r->opaque, pa - r->base, size, val);
+}
+
+bool machine_mmio_write(struct machine *m, uint64_t pa, unsigned size, uint64_t val)
+{
+	struct machine_region *r = machine_find_region(m, pa, size);
+
+	if (!r || !r->ops->write)
+		return false;
+	return r->ops->write(r->opaque, pa - r->base, size, val);
+}
+
+uint64_t machine_time(struct machine *m)
+{
+	return gclock_ticks(&m->clock);
+}
+
+void machine_update_timer(struct machine *m)
+{
+	cpu_set_irq(&m->cpu, SIP_STIP, machine_time(m) >= m->cpu.timecmp);
+	/* Under the icount clock the run loop ends each slice exactly at the timer deadline, so
+	 * the interrupt lands on the same instruction in every run; a new deadline set in the
+	 * middle of a slice must end that slice too. */
+	if (m->clock.mode == GCLOCK_ICOUNT)
+		m->cpu.stop = true;
+}
+
+void machine_emit(struct machine *m, const char *name, const char *data_json)
+{
+	if (m->event)
+		m->event(m->event_opaque, name, data_json);
+}
+
+void machine_journal(struct machine *m, const char *what, const char *reason)
+{
+	char line[256];
+	int n;
+
+	if (m->journal_fd < 0)
+		return;
+	n = snprintf(line, sizeof(line), "%lld %lld %s %s\n", (long long)gclock_host_ns(),
+		     (long long)gclock_realtime_ns(), what, reason);
+	if (n > 0 && write(m->journal_fd, line, (size_t)n) != n)
+		log_warn("journal: short write: %s", strerror(errno));
+}
+
+static void machine_devs_run_state(struct machine *m, bool running)
+{
+	for (int i = 0; i < m->ndevs; i++)
+		if (m->devs[i].run_state)
+			m->devs[i].run_state(m->devs[i].opaque, running);
+}
+
+void machine_pause(struct machine *m, const char *reason)
+{
+	char data[160];
+
+	if (m->paused)
+		return;
+	m->paused = true;
+	m->cpu.stop = true;
+	gclock_freeze(&m->clock);
+	machine_devs_run_state(m, false);
+	machine_journal(m, "PAUSE", reason);
+	snprintf(data, sizeof(data), "{\"reason\": \"%s\", \"instret\": %llu}", reason,
+		 (unsigned long long)m->cpu.instret);
+	machine_emit(m, "STOP", data);
+}
+
+void machine_resume(struct machine *m, const char *reason)
+{
+	char data[160];
+
+	if (!m->paused)
+		return;
+	m->paused = false;
+	if (m->announce_on_resume) {
+		/* The VM may have moved to another host since its state was saved: announce its
+		 * MACs before the hart runs, as a migration's destination does. */
+		for (int i = 0; i < m->cfg.nnets; i++)
+			vnet_announce(&m->net[i]);
+		m->announce_on_resume = false;
+	}
+	gclock_thaw(&m->clock);
+	machine_devs_run_state(m, true);
+	machine_update_timer(m);
+	machine_journal(m, "RUN", reason);
+	snprintf(data, sizeof(data), "{\"reason\": \"%s\"}", reason);
+	machine_emit(m, "RESUME", data);
+}
+
+void machine_dirty_start(struct machine *m)
+{
+	memset(m->ram.dirty, 0, m->ram.nwords * sizeof(uint64_t));
+	cpu_tlb_flush_writes(&m->cpu);
+	m->dirty_logging = true;
+}
+
+uint64_t machine_dirty_collect(struct machine *m, uint64_t *out)
+{
+	uint64_t n = 0;
+
+	for (uint64_t i = 0; i < m->ram.nwords; i++) {
+		uint64_t w = m->ram.dirty[i];
+
+		if (out)
+			out[i] = w;
+		n += (uint64_t)__builtin_popcountll(w);
+		m->ram.dirty[i] = 0;
+	}
+	/* The write-TLB holds pointers to pages that were marked when their entry was made;
+	 * drop them so the next store to each page marks it again. */
+	cpu_tlb_flush_writes(&m->cpu);
+	m->dirty_collections++;
+	return n;
+}
+
+void machine_dirty_stop(struct machine *m)
+{
+	m->dirty_logging = false;
+}
+
+void machine_request_shutdown(struct machine *m)
+{
+	if (m->exit == MACHINE_RUNNING)
+		m->exit = MACHINE_SHUTDOWN;
+	m->cpu.stop = true;
+}
+
+void machine_request_reboot(struct machine *m)
+{
+	m->reboot_requested = true;
+	m->cpu.stop = true;
+}
+
+void machine_request_quit(struct machine *m)
+{
+	if (m->exit == MACHINE_RUNNING)
+		m->exit = MACHINE_QUIT;
+	m->cpu.stop = true;
+}
+
+int machine_reset(struct machine *m, struct err *e)
+{
+	uint64_t now = gclock_ns(&m->clock);
+	int rc;
+
+	ram_clear(&m->ram);
+	for (int i = 0; i < m->ndevs; i++)
+		if (m->devs[i].reset)
+			m->devs[i].reset(m->devs[i].opaque);
+	if (!m->kernel_img) {
+		cpu_reset(&m->cpu, m, &m->ram, 0, m->ram.base, 0);
+		rc = 0;
+	} else {
+		rc = boot_place(m, e);
+	}
+	/* The hart's counters restart from zero; guest time goes on (the icount clock is
+	 * derived from instructions retired, so it is set back to where it was). */
+	gclock_set_ns(&m->clock, now);
+	return rc;
+}
+
+/* Restoring a save made at cfg.restore_epoch: the record must still be there. */
+static int machine_lease_check_restore(struct machine *m, struct err *e)
+{
+	struct commit_record r = { 0 };
+
+	if (commit_read(&m->lease, &r, e) < 0)
+		return -1;
+	if (r.epoch != m->cfg.restore_epoch)
+		return err_set(
+		    e,
+		    "the save is stale: it was made at lease epoch %llu, the lease is at "
+		    "epoch %llu (%s); the VM ran on or was restored since",
+		    (unsigned long long)m->cfg.restore_epoch, (unsigned long long)r.epoch, r.owner);
+	return 0;
+}
+
+int machine_lease_restore(struct machine *m, struct err *e)
+{
+	int rc;
+
+	if (!m->has_lease || !m->cfg.restore_epoch)
+		return 0;
+	fault_point("restore-claim", 0);
+	rc = commit_swap(&m->lease, m->cfg.restore_epoch, e);
+	if (rc < 0)
+		return -1;
+	if (rc == 0)
+		return machine_lease_check_restore(m, e);
+	return 0;
+}
+
+/* The ownership record: with a disk or --lease, a VM that runs here holds the lease; a
+ * migration's destination takes it only at the commit. */
+static int machine_lease_init(struct machine *m, struct err *e)
+{
+	char path[4200], owner[COMMIT_OWNER_MAX], host[64] = "host";
+
+	if (m->cfg.lease)
+		snprintf(path, sizeof(path), "%s", m->cfg.lease);
+	else if (m->cfg.ndisks)
+		snprintf(path, sizeof(path), "%s.lease", m->cfg.disks[0]);
+	else
+		return 0;
+	gethostname(host, sizeof(host) - 1);
+	if (m->cfg.name)
+		snprintf(owner, sizeof(owner), "%s", m->cfg.name);
+	else
+		snprintf(owner, sizeof(owner), "%.40s:%d", host, (int)getpid());
+	for (char *p = owner; *p; p++)
+		if (*p == ' ' || *p == '\n')
+			*p = '_';
+	commit_init(&m->lease, path, owner);
+	m->has_lease = true;
+	if (m->cfg.incoming)
+		return 0;
+	if (commit_lock(&m->lease, 0, e) < 0)
+		return err_prefix(e, "the VM's lease");
+	if (m->cfg.restore_epoch)
+		return machine_lease_check_restore(m, e); /* moved only once the file has loaded */
+	return commit_claim(&m->lease, e);
+}
+
+int machine_init(struct machine *m, const struct machine_config *cfg, struct err *e)
+{
+	memset(m, 0, sizeof(*m));
+	m->cfg = *cfg;
+	m->journal_fd = -1;
+	for (int i = 0; i < MACHINE_MAX_NETS; i++)
+		m->net[i].tap = -1;
+	for (int i = 0; i < MACHINE_MAX_DISKS; i++)
+		m->blk[i].fd = -1;
+	commit_init(&m->lease, "", "");
+	if (cfg->nnets > MACHINE_MAX_NETS || cfg->ndisks > MACHINE_MAX_DISKS)
+		return err_set(e, "at most %d networks and %d disks", MACHINE_MAX_NETS,
+			       MACHINE_MAX_DISKS);
+	m->pause_at = UINT64_MAX;
+	if (cfg->mem_size < MACHINE_MIN_RAM || cfg->mem_size > MACHINE_MAX_RAM ||
+	    cfg->mem_size % (1 << 20))
+		return err_set(e, "memory size must be a whole number of MiB from %lluM to %lluG",
+			       MACHINE_MIN_RAM >> 20, MACHINE_MAX_RAM >> 30);
+	if (ram_init(&m->ram, MACHINE_RAM_BASE, cfg->mem_size, e) < 0)
+		return -1;
+	gclock_init(&m->clock, cfg->clock, MACHINE_TIMEBASE_HZ, &m->cpu.instret);
+	if (cfg->kernel && boot_read_files(m, e) < 0)
+		return -1;
+	/* Devices register in the order their nodes appear in the device tree. */
+	if (plic_init(&m->plic, m, MACHINE_PLIC_BASE, 1, e) < 0)
+		return -1;
+	if (console_init(&m->console, m, cfg->console ? cfg->console : "stdio", e) < 0)
+		return -1;
+	if (uart_init(&m->uart, m, MACHINE_UART_BASE, MACHINE_UART_IRQ, e) < 0)
+		return -1;
+	/* virtio-mmio slots in a fixed order: networks, disks, the entropy source. */
+	for (int i = 0; i < cfg->nnets; i++)
+		if (vnet_init(&m->net[i], m, cfg->nets[i], e) < 0)
+			return -1;
+	for (int i = 0; i < cfg->ndisks; i++)
+		if (vblk_init(&m->blk[i], m, cfg->disks[i], false, cfg->incoming != NULL, e) < 0)
+			return -1;
+	if (!cfg->no_rng && vrng_init(&m->rng, m, cfg->clock == GCLOCK_ICOUNT, e) < 0)
+		return -1;
+	if (machine_lease_init(m, e) < 0)
+		return -1;
+	if (cfg->journal) {
+		m->journal_fd = open(cfg->journal, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (m->journal_fd < 0)
+			return err_errno(e, "cannot open journal '%s'", cfg->journal);
+	}
+	if (cfg->start_paused) {
+		m->paused = true;
+		gclock_freeze(&m->clock);
+	}
+	if (!cfg->kernel || cfg->restoring) {
+		/* A bare machine (unit tests, or one about to load a snapshot): the hart starts at
+		 * the base of RAM. */
+		cpu_reset(&m->cpu, m, &m->ram, 0, m->ram.base, 0);
+		return 0;
+	}
+	return boot_place(m, e);
+}
+
+void machine_destroy(struct machine *m)
+{
+	if (m->mig)
+		mig_destroy(m);
+	commit_unlock(&m->lease);
+	if (m->journal_fd >= 0)
+		close(m->journal_fd);
+	m->journal_fd = -1;
+	for (int i = 0; i < m->cfg.nnets; i++)
+		vnet_destroy(&m->net[i]);
+	for (int i = 0; i < m->cfg.ndisks; i++)
+		vblk_destroy(&m->blk[i]);
+	console_destroy(&m->console);
+	ram_destroy(&m->ram);
+	free(m->kernel_img);
+	free(m->initrd_img);
+	m->kernel_img = m->initrd_img = NULL;
+}
+
+/* Poll the registered descriptors, waiting at most timeout_ns (-1: forever), and dispatch. */
+static void machine_poll(struct machine *m, int64_t timeout_ns)
+{
+	struct pollfd fds[MACHINE_MAX_POLLFDS];
+	int slot[MACHINE_MAX_POLLFDS];
+	struct timespec ts, *tsp = NULL;
+	int n = 0, rc;
+
+	for (int i = 0; i < m->npollfds; i++) {
+		if (m->pollfds[i].fd < 0 || m->pollfds[i].events == 0)
+			continue;
+		fds[n] = (struct pollfd){ .fd = m->pollfds[i].fd, .events = m->pollfds[i].events };
+		slot[n++] = i;
+	}
+	if (m->wake_ns) {
+		int64_t until = m->wake_ns - gclock_host_ns();
+
+		if (until < 0)
+			until = 0;
+		if (timeout_ns < 0 || until < timeout_ns)
+			timeout_ns = until;
+	}
+	if (timeout_ns >= 0) {
+		ts.tv_sec = timeout_ns / 1000000000LL;
+		ts.tv_nsec = timeout_ns % 1000000000LL;
+		tsp = &ts;
+	}
+	rc = ppoll(fds, (nfds_t)n, tsp, NULL);
+	if (rc <= 0)
+		return;
+	for (int i = 0; i < n; i++) {
+		struct machine_pollfd *p = &m->pollfds[slot[i]];
+
+		/* A handler may have changed the slot meanwhile: only call it if it still waits. */
+		if (fds[i].revents && p->fd == fds[i].fd && p->events)
+			p->ready(p->opaque, fds[i].revents);
+	}
+}
+
+/* How many steps the hart may run before the loop must look again. */
+static uint64_t machine_slice(struct machine *m)
+{
+	uint64_t slice = MACHINE_SLICE;
+	struct cpu *c = &m->cpu;
+
+	if (m->pause_at != UINT64_MAX && m->pause_at - c->instret < slice)
+		slice = m->pause_at - c->instret;
+	if (m->clock.mode == GCLOCK_ICOUNT && c->timecmp != UINT64_MAX) {
+		uint64_t until = gclock_insns_until(&m->clock, c->timecmp);
+
+		if (until > 0 && until < slice)
+			slice = until;
+	}
+	return slice;
+}
+
+/* Run one slice. Under auto-converge the hart then sits out so that it gets only
+ * (100 - throttle)% of the time; the run loop keeps polling meanwhile, so the migration
+ * engine (in this same thread) goes on sending while the hart waits. */
+static void machine_slice_run(struct machine *m)
+{
+	int64_t t0 = m->throttle_pct ? gclock_host_ns() : 0;
+
+	cpu_run(&m->cpu, machine_slice(m));
+	if (m->throttle_pct > 0 && m->throttle_pct < 100) {
+		int64_t now = gclock_host_ns();
+
+		m->hart_idle_until = now + (now - t0) * m->throttle_pct / (100 - m->throttle_pct);
+	}
+}
+
+/* The hart is in WFI with nothing pending: wait for its timer or a descriptor. */
+static void machine_wfi(struct machine *m)
+{
+	struct cpu *c = &m->cpu;
+
+	m->wfi_sleeps++;
+	if (m->clock.mode == GCLOCK_ICOUNT) {
+		/* Deterministic: time jumps to the deadline; only a descriptor can end an
+		 * endless wait. */
+		if (c->timecmp != UINT64_MAX) {
+			gclock_skip_to(&m->clock, c->timecmp);
+			machine_poll(m, 0);
+		} else {
+			machine_poll(m, -1);
+		}
+		return;
+	}
+	machine_poll(m, c->timecmp == UINT64_MAX ? -1 : gclock_ns_until(&m->clock, c->timecmp));
+	if (m->mig)
+		mig_tick(m);
+}
+
+enum machine_exit machine_run(struct machine *m, struct err *e)
+{
+	struct cpu *c = &m->cpu;
+
+	machine_journal(m, m->paused ? "PAUSE" : "RUN", "start");
+	while (m->exit == MACHINE_RUNNING) {
+		if (m->reboot_requested) {
+			m->reboot_requested = false;
+			m->reboots++;
+			log_info("guest requested a reboot");
+			if (!m->kernel_img && m->cfg.restoring) {
+				err_set(e, "the guest rebooted, but there is no --kernel to boot "
+					   "it again");
+				m->exit = MACHINE_ERROR;
+				break;
+			}
+			if (machine_reset(m, e) < 0) {
+				m->exit = MACHINE_ERROR;
+				break;
+			}
+		}
+		if (m->paused) {
+			machine_poll(m, -1);
+			if (m->mig)
+				mig_tick(m);
+			continue;
+		}
+		if (c->instret >= m->pause_at) {
+			m->pause_at = UINT64_MAX;
+			machine_pause(m, "instret");
+			continue;
+		}
+		if (m->hart_idle_until) {
+			int64_t left = m->hart_idle_until - gclock_host_ns();
+
+			if (left > 0 && m->throttle_pct) {
+				machine_poll(m, left);
+				if (m->mig)
+					mig_tick(m);
+				continue;
+			}
+			m->hart_idle_until = 0;
+		}
+		machine_update_timer(m);
+		if (c->hsm != HSM_STARTED) {
+			/* Every hart stopped: nothing can run again but a quit. */
+			machine_poll(m, -1);
+			continue;
+		}
+		if (c->wfi) {
+			if (!cpu_irq_waiting(c)) {
+				machine_wfi(m);
+				continue;
+			}
+			c->wfi = 0;
+		}
+		machine_slice_run(m);
+		machine_poll(m, 0);
+		if (m->mig)
+			mig_tick(m);
+	}
+	switch (m->exit) {
+	case MACHINE_SHUTDOWN:
+		machine_journal(m, "STOP", "shutdown");
+		machine_emit(m, "SHUTDOWN", "{\"reason\": \"guest\"}");
+		break;
+	case MACHINE_QUIT:
+		machine_journal(m, "STOP", "quit");
+		machine_emit(m, "SHUTDOWN", "{\"reason\": \"host\"}");
+		break;
+	case MACHINE_MIGRATED:
+		machine_journal(m, "STOP", "migrated");
+		machine_emit(m, "SHUTDOWN", "{\"reason\": \"migrated\"}");
+		break;
+	case MACHINE_SAVED:
+		machine_journal(m, "STOP", "saved");
+		machine_emit(m, "SHUTDOWN", "{\"reason\": \"saved\"}");
+		break;
+	default:
+		machine_journal(m, "STOP", "error");
+		break;
+	}
+	return m->exit;
+}

@@ -1,0 +1,235 @@
+/* sbi.c - SBI calls from the guest kernel, served by the VMM.
+ *
+ * With one hart per machine for now, the hart masks of IPI and RFENCE are
+ * checked (an id that does not exist is SBI_ERR_INVALID_PARAM) and then act
+ * on that hart alone. A remote fence flushes the whole TLB: cheaper than
+ * being clever, and always correct.
+ */
+#include "vmm/board/sbi.h"
+
+#include "vmm/devices/console.h"
+#include "vmm/core/cpu.h"
+#include "vmm/board/machine.h"
+
+#define A0 10
+#define A1 11
+#define A6 16
+#define A7 17
+
+struct sbi_ret {
+	int64_t error;
+	uint64_t value;
+};
+
+static struct sbi_ret sbi_ok(uint64_t value)
+{
+	return (struct sbi_ret){ SBI_SUCCESS, value };
+}
+
+static struct sbi_ret sbi_err(int64_t error)
+{
+	return (struct sbi_ret){ error, 0 };
+}
+
+static bool sbi_has_ext(uint64_t eid)
+{
+	switch (eid) {
+	case SBI_EXT_LEGACY_SET_TIMER:
+	case SBI_EXT_LEGACY_PUTCHAR:
+	case SBI_EXT_LEGACY_GETCHAR:
+	case SBI_EXT_LEGACY_CLEAR_IPI:
+	case SBI_EXT_LEGACY_SHUTDOWN:
+	case SBI_EXT_BASE:
+	case SBI_EXT_TIME:
+	case SBI_EXT_IPI:
+	case SBI_EXT_RFENCE:
+	case SBI_EXT_HSM:
+	case SBI_EXT_SRST:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Does the (hart_mask, hart_mask_base) pair name only harts that exist? Sets *self if it
+ * names the calling hart. The machine has one hart, id 0. */
+static bool sbi_hart_mask(struct cpu *c, uint64_t mask, uint64_t base, bool *self)
+{
+	const uint64_t nharts = 1;
+
+	*self = false;
+	if (base == UINT64_MAX) { /* every hart */
+		*self = true;
+		return true;
+	}
+	for (unsigned bit = 0; bit < 64; bit++) {
+		if (!((mask >> bit) & 1))
+			continue;
+		if (base + bit < base || base + bit >= nharts)
+			return false;
+		if (base + bit == c->hartid)
+			*self = true;
+	}
+	return true;
+}
+
+static void sbi_set_timer(struct cpu *c, uint64_t when)
+{
+	c->timecmp = when;
+	machine_update_timer(c->m);
+}
+
+static struct sbi_ret sbi_base(struct cpu *c, uint64_t fid)
+{
+	switch (fid) {
+	case 0:
+		return sbi_ok(SBI_SPEC_VERSION);
+	case 1:
+		return sbi_ok(SBI_IMPL_ID_FERRY);
+	case 2:
+		return sbi_ok(SBI_IMPL_VERSION);
+	case 3:
+		return sbi_ok(sbi_has_ext(c->x[A0]) ? 1 : 0);
+	case 4: /* mvendorid, marchid, mimpid: not a real vendor's hart */
+	case 5:
+	case 6:
+		return sbi_ok(0);
+	default:
+		return sbi_err(SBI_ERR_NOT_SUPPORTED);
+	}
+}
+
+static struct sbi_ret sbi_hsm(struct cpu *c, uint64_t fid)
+{
+	uint64_t hartid = c->x[A0];
+
+	switch (fid) {
+	case 0: /* hart_start */
+		if (hartid != c->hartid)
+			return sbi_err(SBI_ERR_INVALID_PARAM);
+		return sbi_err(SBI_ERR_ALREADY_AVAILABLE);
+	case 1: /* hart_stop: the caller stops; only a hart_start could wake it */
+		c->hsm = HSM_STOPPED;
+		c->stop = true;
+		return sbi_ok(0);
+	case 2: /* hart_get_status */
+		if (hartid != c->hartid)
+			return sbi_err(SBI_ERR_INVALID_PARAM);
+		return sbi_ok(c->hsm);
+	case 3: { /* hart_suspend: the default retentive type behaves as WFI */
+		uint32_t type = (uint32_t)c->x[A0];
+
+		if ((type > 0 && type < 0x10000000u) || (type > 0x80000000u && type < 0x90000000u))
+			return sbi_err(SBI_ERR_INVALID_PARAM); /* reserved types */
+		if (type != 0)
+			return sbi_err(SBI_ERR_NOT_SUPPORTED); /* valid, not implemented */
+		if (!cpu_irq_waiting(c)) {
+			c->wfi = 1;
+			c->stop = true;
+		}
+		return sbi_ok(0);
+	}
+	default:
+		return sbi_err(SBI_ERR_NOT_SUPPORTED);
+	}
+}
+
+static struct sbi_ret sbi_srst(struct cpu *c, uint64_t fid)
+{
+	uint32_t type = (uint32_t)c->x[A0], reason = (uint32_t)c->x[A1];
+
+	if (fid != 0)
+		return sbi_err(SBI_ERR_NOT_SUPPORTED);
+	/* Reserved types and reasons, and the platform-specific ones (none implemented). */
+	if (type > 2 || reason > 1)
+		return sbi_err(SBI_ERR_INVALID_PARAM);
+	if (type == 0)
+		machine_request_shutdown(c->m);
+	else
+		machine_request_reboot(c->m);
+	c->stop = true;
+	return sbi_ok(0);
+}
+
+void sbi_ecall(struct cpu *c)
+{
+	uint64_t eid = c->x[A7], fid = c->x[A6];
+	struct sbi_ret r;
+	bool self;
+
+	switch (eid) {
+	case SBI_EXT_LEGACY_SET_TIMER:
+		sbi_set_timer(c, c->x[A0]);
+		c->x[A0] = 0;
+		return;
+	case SBI_EXT_LEGACY_PUTCHAR: {
+		uint8_t ch = (uint8_t)c->x[A0];
+
+		console_write(&c->m->console, &ch, 1);
+		c->x[A0] = 0;
+		return;
+	}
+	case SBI_EXT_LEGACY_GETCHAR:
+		c->x[A0] = (uint64_t)(int64_t)console_getc(&c->m->console);
+		return;
+	case SBI_EXT_LEGACY_CLEAR_IPI:
+		cpu_set_irq(c, SIP_SSIP, false);
+		c->x[A0] = 0;
+		return;
+	case SBI_EXT_LEGACY_SHUTDOWN:
+		machine_request_shutdown(c->m);
+		c->stop = true;
+		c->x[A0] = 0;
+		return;
+	case SBI_EXT_BASE:
+		r = sbi_base(c, fid);
+		break;
+	case SBI_EXT_TIME:
+		if (fid == 0) {
+			sbi_set_timer(c, c->x[A0]);
+			r = sbi_ok(0);
+		} else {
+			r = sbi_err(SBI_ERR_NOT_SUPPORTED);
+		}
+		break;
+	case SBI_EXT_IPI:
+		if (fid != 0) {
+			r = sbi_err(SBI_ERR_NOT_SUPPORTED);
+		} else if (!sbi_hart_mask(c, c->x[A0], c->x[A1], &self)) {
+			r = sbi_err(SBI_ERR_INVALID_PARAM);
+		} else {
+			if (self)
+				cpu_set_irq(c, SIP_SSIP, true);
+			r = sbi_ok(0);
+		}
+		break;
+	case SBI_EXT_RFENCE:
+		if (fid > 2) {
+			r = sbi_err(SBI_ERR_NOT_SUPPORTED); /* the HFENCE calls need the H extension */
+		} else if (!sbi_hart_mask(c, c->x[A0], c->x[A1], &self)) {
+			r = sbi_err(SBI_ERR_INVALID_PARAM);
+		} else {
+			if (self && fid != 0)
+				cpu_tlb_flush(c);
+			r = sbi_ok(0);
+		}
+		break;
+	case SBI_EXT_HSM:
+		r = sbi_hsm(c, fid);
+		break;
+	case SBI_EXT_SRST:
+		r = sbi_srst(c, fid);
+		break;
+	default:
+		if (eid <= 0x0f) {
+			/* The legacy range (send_ipi, the remote fences, reserved ids): the legacy
+			 * convention returns in a0 only and preserves every other register. */
+			c->x[A0] = (uint64_t)SBI_ERR_NOT_SUPPORTED;
+			return;
+		}
+		r = sbi_err(SBI_ERR_NOT_SUPPORTED);
+		break;
+	}
+	c->x[A0] = (uint64_t)r.error;
+	c->x[A1] = r.value;
+}

@@ -1,0 +1,353 @@
+/* vblk.c - virtio block device.
+ *
+ * A request is a chain: a 16-byte readable header (type, reserved, sector), the
+ * data buffers (readable for a write, writable for a read), and one writable
+ * status byte at the very end. Each is checked before any I/O: the header's
+ * size, the data length (whole sectors, inside the disk), the status byte's
+ * presence. A request that makes no sense gets VIRTIO_BLK_S_IOERR or _UNSUPP;
+ * a chain that cannot even carry a status breaks the device (DEVICE_NEEDS_RESET).
+ */
+#include "vmm/devices/vblk.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <linux/fs.h>
+
+#include "common/log.h"
+#include "vmm/board/machine.h"
+#include "vmm/core/ram.h"
+
+/* Features (virtio spec, "Block Device: Feature bits") */
+#define VIRTIO_BLK_F_SEG_MAX (1ull << 2)
+#define VIRTIO_BLK_F_RO (1ull << 5)
+#define VIRTIO_BLK_F_BLK_SIZE (1ull << 6)
+#define VIRTIO_BLK_F_FLUSH (1ull << 9)
+
+/* Request types and status */
+#define VIRTIO_BLK_T_IN 0
+#define VIRTIO_BLK_T_OUT 1
+#define VIRTIO_BLK_T_FLUSH 4
+#define VIRTIO_BLK_T_GET_ID 8
+#define VIRTIO_BLK_S_OK 0
+#define VIRTIO_BLK_S_IOERR 1
+#define VIRTIO_BLK_S_UNSUPP 2
+
+#define VBLK_SEG_MAX (VIRTQ_SIZE_MAX - 2)
+
+static void put_le(uint8_t *p, uint64_t v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void vblk_config_read(struct virtio_mmio *v, uint32_t off, uint8_t *out, unsigned size)
+{
+	struct vblk *b = v->dev;
+	uint8_t cfg[24] = { 0 };
+
+	/* capacity @0, size_max @8, seg_max @12, geometry @16, blk_size @20 */
+	put_le(cfg, b->capacity, 8);
+	put_le(cfg + 12, VBLK_SEG_MAX, 4);
+	put_le(cfg + 20, VBLK_SECTOR, 4);
+	memcpy(out, cfg + off, size);
+}
+
+/* Transfer between the chain's data buffers and the image, at byte offset pos. */
+static int vblk_io(struct vblk *b, const struct virtq_chain *c, bool write, uint64_t pos,
+		   uint64_t len)
+{
+	struct ram *r = &b->vio.m->ram;
+	uint64_t skip = write ? 16 : 0; /* a write's data follows the header */
+	const struct virtq_buf *bufs = write ? c->r : c->w;
+	unsigned n = write ? c->nr : c->nw;
+
+	for (unsigned i = 0; i < n && len > 0; i++) {
+		uint64_t blen = bufs[i].len, addr = bufs[i].addr;
+
+		if (skip >= blen) {
+			skip -= blen;
+			continue;
+		}
+		addr += skip;
+		blen -= skip;
+		skip = 0;
+		if (blen > len)
+			blen = len;
+		uint64_t done = 0;
+
+		while (done < blen) {
+			ssize_t k;
+
+			if (write)
+				k = pwrite(b->fd, ram_ptr(r, addr + done), blen - done, (off_t)(pos + done));
+			else
+				k = pread(b->fd, ram_dma_ptr(r, addr + done, blen - done), blen - done,
+					  (off_t)(pos + done));
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0) {
+				log_warn("virtio-blk %s: %s at %llu: %s", b->path, write ? "write" : "read",
+					 (unsigned long long)(pos + done), k < 0 ? strerror(errno) : "end of file");
+				return -1;
+			}
+			done += (uint64_t)k;
+		}
+		pos += blen;
+		len -= blen;
+	}
+	return len == 0 ? 0 : -1;
+}
+
+/* Serve one request; returns the number of bytes written into the chain. */
+static uint32_t vblk_request(struct vblk *b, const struct virtq_chain *c)
+{
+	struct virtio_mmio *v = &b->vio;
+	uint8_t hdr[16], status = VIRTIO_BLK_S_OK;
+	uint32_t type;
+	uint64_t sector, written = 0;
+
+	if (c->nw == 0 || c->w[c->nw - 1].len == 0) {
+		virtio_fail(v, "block request without a status byte");
+		return 0;
+	}
+	if (virtq_read(v, c, 0, hdr, 16) != 16) {
+		status = VIRTIO_BLK_S_IOERR;
+		goto done;
+	}
+	memcpy(&type, hdr, 4);
+	memcpy(&sector, hdr + 8, 8);
+	if (b->fd < 0) {
+		/* Not ours (yet, or any more): the guest never runs then, but be safe. */
+		status = VIRTIO_BLK_S_IOERR;
+		goto done;
+	}
+	switch (type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT: {
+		bool write = type == VIRTIO_BLK_T_OUT;
+		/* Data: for a read, every writable byte but the status; for a write, every readable
+		 * byte after the header. */
+		uint64_t len = write ? c->rlen - 16 : c->wlen - 1;
+
+		if (write && b->readonly) {
+			status = VIRTIO_BLK_S_IOERR;
+			break;
+		}
+		if (len % VBLK_SECTOR || sector > b->capacity ||
+		    len / VBLK_SECTOR > b->capacity - sector) {
+			status = VIRTIO_BLK_S_IOERR;
+			break;
+		}
+		if (vblk_io(b, c, write, sector * VBLK_SECTOR, len) < 0) {
+			status = VIRTIO_BLK_S_IOERR;
+			b->io_errors++;
+			break;
+		}
+		if (write) {
+			b->writes++;
+			b->bytes_written += len;
+		} else {
+			b->reads++;
+			b->bytes_read += len;
+			written = len;
+		}
+		break;
+	}
+	case VIRTIO_BLK_T_FLUSH:
+		if (fdatasync(b->fd) != 0) {
+			status = VIRTIO_BLK_S_IOERR;
+			b->io_errors++;
+		}
+		b->flushes++;
+		break;
+	case VIRTIO_BLK_T_GET_ID: {
+		uint8_t id[VBLK_ID_LEN] = { 0 };
+
+		memcpy(id, b->serial, strlen(b->serial));
+		if (c->wlen - 1 < VBLK_ID_LEN) {
+			status = VIRTIO_BLK_S_IOERR;
+			break;
+		}
+		written = virtq_write(v, c, 0, id, VBLK_ID_LEN);
+		break;
+	}
+	default:
+		status = VIRTIO_BLK_S_UNSUPP;
+		break;
+	}
+done:
+	virtq_write(v, c, c->wlen - 1, &status, 1);
+	return (uint32_t)(written + 1);
+}
+
+static void vblk_notify(struct virtio_mmio *v, unsigned q)
+{
+	struct vblk *b = v->dev;
+	static struct virtq_chain c; /* large: not on the stack; one thread uses it */
+	bool any = false;
+
+	while (virtq_pop(v, q, &c) == 1) {
+		uint32_t n = vblk_request(b, &c);
+
+		if (v->status & VIRTIO_STATUS_NEEDS_RESET)
+			break;
+		virtq_push(v, q, &c, n);
+		any = true;
+	}
+	if (any)
+		virtq_notify_guest(v, q);
+}
+
+static struct virtio_ops vblk_ops_rw = {
+	.name = "virtio-blk",
+	.device_id = VIRTIO_ID_BLOCK,
+	.features = VIRTIO_BLK_F_SEG_MAX | VIRTIO_BLK_F_BLK_SIZE | VIRTIO_BLK_F_FLUSH,
+	.nqueues = 1,
+	.config_size = 24,
+	.config_read = vblk_config_read,
+	.notify = vblk_notify,
+};
+
+static struct virtio_ops vblk_ops_ro = {
+	.name = "virtio-blk",
+	.device_id = VIRTIO_ID_BLOCK,
+	.features = VIRTIO_BLK_F_SEG_MAX | VIRTIO_BLK_F_BLK_SIZE | VIRTIO_BLK_F_FLUSH | VIRTIO_BLK_F_RO,
+	.nqueues = 1,
+	.config_size = 24,
+	.config_read = vblk_config_read,
+	.notify = vblk_notify,
+};
+
+static int vblk_post_load(void *obj, struct err *e)
+{
+	struct vblk *b = obj;
+
+	return virtio_check_state(&b->vio, e);
+}
+
+static const struct state_field vblk_fields[] = {
+	VIRTIO_STATE_FIELDS(struct vblk, vio),
+};
+
+const struct state_desc vblk_state = {
+	.name = "virtio-blk",
+	.version = 1,
+	.fields = vblk_fields,
+	.nfields = STATE_NFIELDS(vblk_fields),
+	.post_load = vblk_post_load,
+};
+
+int vblk_flush(struct vblk *b, struct err *e)
+{
+	if (b->fd >= 0 && fdatasync(b->fd) != 0)
+		return err_errno(e, "flushing disk '%s'", b->path);
+	return 0;
+}
+
+/* The image's size in bytes, from an open descriptor or (fd < 0) from its path. */
+static int vblk_size(struct vblk *b, int fd, uint64_t *size, struct err *e)
+{
+	struct stat st;
+
+	if ((fd >= 0 ? fstat(fd, &st) : stat(b->path, &st)) != 0)
+		return err_errno(e, "cannot open disk '%s'", b->path);
+	if (S_ISBLK(st.st_mode)) {
+		int bfd = fd >= 0 ? fd : open(b->path, O_RDONLY | O_CLOEXEC);
+
+		if (bfd < 0 || ioctl(bfd, BLKGETSIZE64, size) != 0) {
+			if (bfd >= 0 && bfd != fd)
+				close(bfd);
+			return err_errno(e, "disk '%s': size", b->path);
+		}
+		if (bfd != fd)
+			close(bfd);
+	} else if (S_ISREG(st.st_mode)) {
+		*size = (uint64_t)st.st_size;
+	} else {
+		return err_set(e, "disk '%s' is neither a file nor a block device", b->path);
+	}
+	return 0;
+}
+
+int vblk_open(struct vblk *b, struct err *e)
+{
+	uint64_t size;
+
+	if (b->fd >= 0)
+		return 0;
+	b->fd = open(b->path, (b->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (b->fd < 0)
+		return err_errno(e, "cannot open disk '%s'", b->path);
+	if (flock(b->fd, (b->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
+		int saved = errno;
+
+		close(b->fd);
+		b->fd = -1;
+		if (saved == EWOULDBLOCK)
+			return err_set(e, "disk '%s' is in use by another VM (locked)", b->path);
+		errno = saved;
+		return err_errno(e, "cannot lock disk '%s'", b->path);
+	}
+	if (vblk_size(b, b->fd, &size, e) < 0)
+		return -1;
+	if (size / VBLK_SECTOR != b->capacity)
+		return err_set(e, "disk '%s' changed size: %llu sectors, the guest knows %llu", b->path,
+			       (unsigned long long)(size / VBLK_SECTOR), (unsigned long long)b->capacity);
+	return 0;
+}
+
+int vblk_release(struct vblk *b, struct err *e)
+{
+	int rc = 0;
+
+	if (b->fd < 0)
+		return 0;
+	if (fdatasync(b->fd) != 0)
+		rc = err_errno(e, "flushing disk '%s'", b->path);
+	close(b->fd); /* drops the lock */
+	b->fd = -1;
+	return rc;
+}
+
+int vblk_init(struct vblk *b, struct machine *m, const char *path, bool readonly, bool defer_open,
+	      struct err *e)
+{
+	uint64_t size;
+
+	memset(b, 0, sizeof(*b));
+	b->fd = -1;
+	if (strlen(path) >= sizeof(b->path))
+		return err_set(e, "disk path too long");
+	snprintf(b->path, sizeof(b->path), "%s", path);
+	b->readonly = readonly;
+	if (vblk_size(b, -1, &size, e) < 0)
+		return -1;
+	if (size < VBLK_SECTOR)
+		return err_set(e, "disk '%s' is smaller than one 512-byte sector", path);
+	if (size % VBLK_SECTOR)
+		log_warn("disk '%s': %llu bytes is not a whole number of sectors; the tail is unused",
+			 path, (unsigned long long)size);
+	b->capacity = size / VBLK_SECTOR;
+	if (!defer_open && vblk_open(b, e) < 0)
+		return -1;
+	/* The serial: the image's name, as much as fits. */
+	const char *base = strrchr(path, '/');
+
+	snprintf(b->serial, sizeof(b->serial), "%s", base ? base + 1 : path);
+	return virtio_mmio_init(&b->vio, m, readonly ? &vblk_ops_ro : &vblk_ops_rw, b, &vblk_state, e);
+}
+
+void vblk_destroy(struct vblk *b)
+{
+	if (b->fd >= 0) {
+		fdatasync(b->fd);
+		close(b->fd);
+	}
+	b->fd = -1;
+}

@@ -1,0 +1,373 @@
+/* main.c - ferry-vm: the command line, signals, and the exit status.
+ *
+ * Exit status: 0 the guest powered off (SBI system reset, shutdown);
+ * 1 an error stopped the machine; 2 the command line was wrong;
+ * 3 the operator stopped it (SIGINT, SIGTERM, Ctrl-A x).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "vmm/control/control.h"
+#include "common/fault.h"
+#include "vmm/board/machine.h"
+#include "vmm/migrate/migrate.h"
+#include "vmm/state/snapshot.h"
+
+#define EXIT_USAGE 2
+#define EXIT_STOPPED 3
+
+static const char usage[] =
+	"usage: ferry-vm --kernel Image [--initrd FILE] [--memory SIZE] [--append \"ARGS\"]\n"
+	"                [--console stdio|unix:PATH|null] [--control unix:PATH]\n"
+	"                [--net tap:NAME[,mac=MAC]] [--disk FILE] [--no-rng]\n"
+	"                [--journal FILE] [--clock host|icount] [--paused] [--log LEVEL]\n"
+	"       ferry-vm --restore FILE [--kernel Image [--initrd FILE]] [options]\n"
+	"\n"
+	"Run a RISC-V RV64 virtual machine (QEMU virt layout) booting a Linux Image,\n"
+	"or continue one saved with the control socket's \"save\" command.\n"
+	"\n"
+	"  --kernel FILE     RISC-V Linux Image to boot (required unless --restore)\n"
+	"  --initrd FILE     initramfs or initrd to pass to the kernel\n"
+	"  --memory SIZE     guest RAM, e.g. 256M or 1G (default 256M; K, M, G, T suffixes)\n"
+	"  --append ARGS     kernel command line (default \"console=ttyS0\")\n"
+	"  --console SPEC    where the serial console goes: stdio (default), unix:PATH to\n"
+	"                    listen on a unix socket that one client at a time attaches to,\n"
+	"                    or null\n"
+	"  --net tap:NAME[,mac=MAC]  virtio-net on an existing TAP device (up to 2)\n"
+	"  --disk FILE       virtio-blk on a raw image file, locked while in use (up to 2)\n"
+	"  --no-rng          no virtio-rng entropy device (present by default)\n"
+	"  --control SPEC    JSON control socket (QMP-like), unix:PATH; see docs/control.md\n"
+	"  --journal FILE    append every run/pause transition with its monotonic time\n"
+	"  --clock MODE      guest time from the host clock (host, default) or from\n"
+	"                    instructions retired (icount: deterministic, for tests)\n"
+	"  --paused          start paused; the control socket's resume starts the hart\n"
+	"  --restore FILE    continue the machine saved in FILE (memory and clock from it;\n"
+	"                    --kernel is then only needed if the guest reboots)\n"
+	"  --incoming ADDRS  receive a live migration on host:port[,host:port...], one\n"
+	"                    address per migration link; starts paused, exits if it fails\n"
+	"  --token T         the one-time token the incoming migration must present\n"
+	"  --lease FILE      the VM's ownership record (default: first disk + .lease)\n"
+	"  --name NAME       this VM process's name in the lease (default host:pid)\n"
+	"  --log LEVEL       error, warn (default), info or debug; also FERRY_LOG\n"
+	"  --help            this text\n"
+	"\n"
+	"Exit status: 0 the guest powered off, or the VM was migrated away; 1 error; 2 bad\n"
+	"command line; 3 stopped by a signal or Ctrl-A x on the console.\n";
+
+/* Parse "256M", "1G", "4096K" or a byte count. Returns 0 or -1. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	uint64_t v, mul = 1;
+
+	if (!*s || *s == '-')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	switch (*end) {
+	case 'k':
+	case 'K':
+		mul = 1ull << 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		mul = 1ull << 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		mul = 1ull << 30;
+		end++;
+		break;
+	case 't':
+	case 'T':
+		mul = 1ull << 40;
+		end++;
+		break;
+	default:
+		break;
+	}
+	if (mul > 1 && (*end == 'i' || *end == 'I'))
+		end++;
+	if (mul > 1 && (*end == 'b' || *end == 'B'))
+		end++;
+	if (*end || v > UINT64_MAX / mul)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+static int signal_pipe[2] = { -1, -1 };
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+	unsigned char b = (unsigned char)sig;
+
+	if (write(signal_pipe[1], &b, 1) < 0) {
+		/* the pipe is full: a stop is already pending */
+	}
+	errno = saved;
+}
+
+static void signal_ready(void *opaque, short revents)
+{
+	struct machine *m = opaque;
+	unsigned char b;
+
+	(void)revents;
+	if (read(signal_pipe[0], &b, 1) == 1) {
+		log_info("signal %d: stopping the machine", b);
+		machine_request_quit(m);
+	}
+}
+
+static int setup_signals(struct machine *m, struct err *e)
+{
+	struct sigaction sa;
+	struct machine_pollfd p = { .events = POLLIN, .ready = signal_ready, .opaque = m };
+
+	if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+		return err_errno(e, "pipe");
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	p.fd = signal_pipe[0];
+	return machine_add_pollfd(m, &p, e) < 0 ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "kernel", required_argument, NULL, 'k' },
+		{ "initrd", required_argument, NULL, 'i' },
+		{ "memory", required_argument, NULL, 'm' },
+		{ "append", required_argument, NULL, 'a' },
+		{ "console", required_argument, NULL, 'c' },
+		{ "log", required_argument, NULL, 'l' },
+		{ "control", required_argument, NULL, 'C' },
+		{ "journal", required_argument, NULL, 'j' },
+		{ "clock", required_argument, NULL, 'K' },
+		{ "paused", no_argument, NULL, 'P' },
+		{ "restore", required_argument, NULL, 'R' },
+		{ "net", required_argument, NULL, 'N' },
+		{ "disk", required_argument, NULL, 'D' },
+		{ "no-rng", no_argument, NULL, 'G' },
+		{ "incoming", required_argument, NULL, 'I' },
+		{ "token", required_argument, NULL, 'T' },
+		{ "lease", required_argument, NULL, 'L' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct machine_config cfg = {
+		.mem_size = 256ull << 20,
+		.append = "console=ttyS0",
+		.console = "stdio",
+		.clock = GCLOCK_HOST,
+	};
+	static struct machine m; /* large (the TLB): not on the stack */
+	static struct control ctl;
+	struct err e = { { 0 } };
+	enum machine_exit ex;
+	const char *control = NULL, *restore = NULL;
+	bool memory_given = false, clock_given = false;
+	int opt, lvl;
+
+	log_set_name("ferry-vm");
+	signal(SIGPIPE, SIG_IGN);
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'k':
+			cfg.kernel = optarg;
+			break;
+		case 'i':
+			cfg.initrd = optarg;
+			break;
+		case 'm':
+			if (parse_size(optarg, &cfg.mem_size) < 0) {
+				fprintf(stderr, "ferry-vm: --memory '%s' is not a size (try 256M or 1G)\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			memory_given = true;
+			break;
+		case 'a':
+			cfg.append = optarg;
+			break;
+		case 'c':
+			cfg.console = optarg;
+			break;
+		case 'l':
+			lvl = log_parse_level(optarg);
+			if (lvl < 0) {
+				fprintf(stderr, "ferry-vm: --log '%s': expected error, warn, info or debug\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			log_set_level((enum log_level)lvl);
+			break;
+		case 'C':
+			control = optarg;
+			break;
+		case 'j':
+			cfg.journal = optarg;
+			break;
+		case 'K':
+			if (strcmp(optarg, "host") == 0) {
+				cfg.clock = GCLOCK_HOST;
+			} else if (strcmp(optarg, "icount") == 0) {
+				cfg.clock = GCLOCK_ICOUNT;
+			} else {
+				fprintf(stderr, "ferry-vm: --clock '%s': expected host or icount\n", optarg);
+				return EXIT_USAGE;
+			}
+			clock_given = true;
+			break;
+		case 'P':
+			cfg.start_paused = true;
+			break;
+		case 'R':
+			restore = optarg;
+			break;
+		case 'N':
+			if (cfg.nnets == MACHINE_MAX_NETS) {
+				fprintf(stderr, "ferry-vm: at most %d --net options\n", MACHINE_MAX_NETS);
+				return EXIT_USAGE;
+			}
+			cfg.nets[cfg.nnets++] = optarg;
+			break;
+		case 'D':
+			if (cfg.ndisks == MACHINE_MAX_DISKS) {
+				fprintf(stderr, "ferry-vm: at most %d --disk options\n", MACHINE_MAX_DISKS);
+				return EXIT_USAGE;
+			}
+			cfg.disks[cfg.ndisks++] = optarg;
+			break;
+		case 'G':
+			cfg.no_rng = true;
+			break;
+		case 'I':
+			cfg.incoming = optarg;
+			break;
+		case 'T':
+			cfg.token = optarg;
+			break;
+		case 'L':
+			cfg.lease = optarg;
+			break;
+		case 'n':
+			cfg.name = optarg;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		case ':':
+			fprintf(stderr, "ferry-vm: option '%s' needs a value\n", argv[optind - 1]);
+			return EXIT_USAGE;
+		default:
+			fprintf(stderr, "ferry-vm: unknown option '%s'\n%s", argv[optind - 1], usage);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ferry-vm: unexpected argument '%s'\n", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (!cfg.kernel && !restore && !cfg.incoming) {
+		fprintf(stderr, "ferry-vm: --kernel is required\n%s", usage);
+		return EXIT_USAGE;
+	}
+	if (cfg.incoming && restore) {
+		fprintf(stderr, "ferry-vm: --incoming and --restore exclude each other\n");
+		return EXIT_USAGE;
+	}
+	if (cfg.incoming && !cfg.token) {
+		fprintf(stderr, "ferry-vm: --incoming needs --token\n");
+		return EXIT_USAGE;
+	}
+	if (cfg.incoming) {
+		/* The state arrives over the network: start paused, place nothing. */
+		cfg.start_paused = true;
+		cfg.restoring = true;
+	}
+	if (restore) {
+		struct snapshot_config sc;
+
+		if (snapshot_read_config(restore, &sc, &e) < 0) {
+			fprintf(stderr, "ferry-vm: %s\n", e.msg);
+			return 1;
+		}
+		if (memory_given && cfg.mem_size != sc.mem_size) {
+			fprintf(stderr, "ferry-vm: --memory %lluM differs from the snapshot's %lluM\n",
+				(unsigned long long)(cfg.mem_size >> 20),
+				(unsigned long long)(sc.mem_size >> 20));
+			return 1;
+		}
+		cfg.mem_size = sc.mem_size;
+		if (!clock_given)
+			cfg.clock = sc.clock;
+		cfg.restoring = true;
+		cfg.restore_epoch = sc.lease_epoch;
+	}
+
+	if (fault_init(&e) < 0 || machine_init(&m, &cfg, &e) < 0 ||
+	    (restore && snapshot_load(&m, restore, &e) < 0) ||
+	    (restore && machine_lease_restore(&m, &e) < 0) ||
+	    (cfg.incoming && mig_incoming(&m, cfg.incoming, cfg.token, &e) < 0) ||
+	    (control && control_init(&ctl, &m, control, &e) < 0) || setup_signals(&m, &e) < 0) {
+		fprintf(stderr, "ferry-vm: %s\n", e.msg);
+		control_destroy(&ctl);
+		machine_destroy(&m);
+		return 1;
+	}
+	if (restore) {
+		log_info("restored %s (%" PRIu64 " MiB)", restore, cfg.mem_size >> 20);
+		fault_point("restore-resume", 0);
+		m.announce_on_resume = true;
+		if (!m.paused) {
+			/* Running at once: announce now, before the first instruction. */
+			for (int i = 0; i < m.cfg.nnets; i++)
+				vnet_announce(&m.net[i]);
+			m.announce_on_resume = false;
+		}
+	}
+	if (!restore && !cfg.incoming)
+		log_info("booting %s with %" PRIu64 " MiB", cfg.kernel, cfg.mem_size >> 20);
+	ex = machine_run(&m, &e);
+	log_info("stopped after %" PRIu64 " instructions", m.cpu.instret);
+	control_destroy(&ctl);
+	machine_destroy(&m);
+	switch (ex) {
+	case MACHINE_SHUTDOWN:
+		return 0;
+	case MACHINE_MIGRATED:
+		log_info("the VM was migrated away");
+		return 0;
+	case MACHINE_SAVED:
+		log_info("the VM was saved and handed over");
+		return 0;
+	case MACHINE_QUIT:
+		return EXIT_STOPPED;
+	default:
+		fprintf(stderr, "ferry-vm: %s\n", e.msg[0] ? e.msg : "machine stopped on an error");
+		return 1;
+	}
+}

@@ -1,0 +1,476 @@
+/* migrate.c - migration channels, parameters, status and events, shared by both sides.
+ *
+ * A channel is a non-blocking TCP socket with an output buffer and an input
+ * buffer. Output is framed records (stream.h) appended to the buffer and
+ * written whenever the socket takes them; input is read into a buffer of one
+ * maximum record and parsed record by record, each checked (type, length,
+ * checksum) before its payload is looked at.
+ */
+#include "vmm/migrate/migrate.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <linux/sockios.h>
+
+#include "common/log.h"
+#include "common/fault.h"
+#include "vmm/board/machine.h"
+#include "vmm/migrate/migrate_int.h"
+#include "vmm/state/stream.h"
+
+static const char *const mig_phase_names[] = {
+	[MIG_NONE] = "none",	     [MIG_SETUP] = "setup",	[MIG_PRECOPY] = "precopy",
+	[MIG_STOPCOPY] = "stopcopy", [MIG_COMMIT] = "commit",	[MIG_COMPLETED] = "completed",
+	[MIG_FAILED] = "failed",     [MIG_CANCELLED] = "cancelled", [MIG_INCOMING] = "incoming",
+};
+
+const char *mig_phase_name(enum mig_phase p)
+{
+	return (unsigned)p < sizeof(mig_phase_names) / sizeof(mig_phase_names[0]) ? mig_phase_names[p]
+										  : "?";
+}
+
+/* ---- channels ------------------------------------------------------------------------------ */
+
+void mig_chan_init(struct mig_chan *c, int index)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	c->slot = -1;
+	c->index = index;
+	buf_init(&c->out);
+}
+
+void mig_chan_close(struct mig *g, struct mig_chan *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	if (c->slot >= 0)
+		machine_free_pollfd(g->m, c->slot);
+	c->slot = -1;
+	c->fd = -1;
+	c->alive = false;
+	c->connecting = false;
+	buf_free(&c->out);
+	c->out_off = 0;
+	free(c->in);
+	c->in = NULL;
+	c->in_len = 0;
+}
+
+/* Socket options every channel gets: no Nagle delay for control messages, a bound on how long
+ * sent data may stay unacknowledged (a stalled link fails the channel), keepalives. */
+static void mig_sockopts(int fd)
+{
+	int one = 1, ms = MIG_STALL_MS, idle = 1, intvl = 1, cnt = 3;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms));
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+}
+
+int mig_chan_attach(struct mig *g, struct mig_chan *c, int fd,
+		    void (*ready)(void *opaque, short revents), struct err *e)
+{
+	struct machine_pollfd p = { .fd = fd, .events = POLLIN, .ready = ready, .opaque = g };
+
+	mig_sockopts(fd);
+	c->fd = fd;
+	c->alive = true;
+	c->in = malloc(MIG_IN_BUF);
+	if (!c->in)
+		return err_set(e, "out of memory for a migration channel");
+	c->in_len = 0;
+	c->last_rx_ns = c->progress_ns = gclock_host_ns();
+	if (c->slot < 0) {
+		c->slot = machine_add_pollfd(g->m, &p, e);
+		if (c->slot < 0)
+			return -1;
+	} else {
+		machine_set_pollfd(g->m, c->slot, fd, POLLIN);
+	}
+	return 0;
+}
+
+void mig_chan_record(struct mig_chan *c, uint32_t type, const void *payload, size_t len)
+{
+	size_t at = c->out.len;
+
+	stream_frame(&c->out, type, payload, len);
+	if (fault_take_corrupt())
+		c->out.p[at + 8 + len / 2] ^= 0x5a; /* the fault switch: damage the payload (or crc) */
+}
+
+void mig_chan_ctrl(struct mig_chan *c, const char *fmt, ...)
+{
+	char small[512], *msg = small;
+	va_list ap, ap2;
+	int n;
+
+	/* Whole or not at all: a message cut short would not be JSON. */
+	va_start(ap, fmt);
+	va_copy(ap2, ap);
+	n = vsnprintf(small, sizeof(small), fmt, ap);
+	va_end(ap);
+	if (n >= (int)sizeof(small)) {
+		msg = malloc((size_t)n + 1);
+		if (msg)
+			vsnprintf(msg, (size_t)n + 1, fmt, ap2);
+	}
+	va_end(ap2);
+	if (n > 0 && msg)
+		mig_chan_record(c, STREAM_CTRL, msg, (size_t)n);
+	if (msg != small)
+		free(msg);
+}
+
+size_t mig_chan_pending(const struct mig_chan *c)
+{
+	return c->out.len - c->out_off;
+}
+
+void mig_chan_set_poll(struct mig *g, struct mig_chan *c)
+{
+	short ev = 0;
+
+	if (c->fd < 0 || c->slot < 0)
+		return;
+	if (c->connecting || mig_chan_pending(c))
+		ev |= POLLOUT;
+	if (!c->connecting)
+		ev |= POLLIN;
+	machine_set_pollfd(g->m, c->slot, c->fd, ev);
+}
+
+int mig_chan_flush(struct mig *g, struct mig_chan *c)
+{
+	int64_t now = gclock_host_ns();
+
+	if (c->fd < 0 || c->connecting)
+		return c->fd < 0 ? -1 : 0;
+	while (mig_chan_pending(c)) {
+		ssize_t n = send(c->fd, c->out.p + c->out_off, mig_chan_pending(c), MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n <= 0)
+			return -1;
+		c->out_off += (size_t)n;
+		c->sent += (uint64_t)n;
+		c->progress_ns = now;
+	}
+	if (!mig_chan_pending(c)) {
+		buf_reset(&c->out);
+		c->out_off = 0;
+		c->progress_ns = now;
+	} else if (c->out_off > (1u << 20)) {
+		/* Keep the buffer from growing: drop what is written. */
+		memmove(c->out.p, c->out.p + c->out_off, mig_chan_pending(c));
+		c->out.len -= c->out_off;
+		c->out_off = 0;
+	}
+	mig_chan_set_poll(g, c);
+	return 0;
+}
+
+int mig_chan_fill(struct mig *g, struct mig_chan *c)
+{
+	(void)g;
+	while (c->fd >= 0 && c->in_len < MIG_IN_BUF) {
+		ssize_t n = recv(c->fd, c->in + c->in_len, MIG_IN_BUF - c->in_len, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n <= 0)
+			return -1;
+		c->in_len += (size_t)n;
+		c->recvd += (uint64_t)n;
+		c->last_rx_ns = gclock_host_ns();
+	}
+	return 0;
+}
+
+int mig_chan_next(struct mig_chan *c, uint32_t *type, const uint8_t **payload, uint32_t *len,
+		  struct err *e)
+{
+	size_t used;
+
+	return stream_parse(c->in, c->in_len, MIG_RECORD_MAX, type, payload, len, &used, e);
+}
+
+void mig_chan_consume(struct mig_chan *c, uint32_t len)
+{
+	size_t used = 8 + (size_t)len + 4;
+
+	memmove(c->in, c->in + used, c->in_len - used);
+	c->in_len -= used;
+}
+
+void mig_hello(struct buf *b, const char *token, uint32_t role, uint32_t index)
+{
+	buf_put(b, MIG_MAGIC, 8);
+	buf_put_u32(b, MIG_VERSION);
+	buf_put_u32(b, role);
+	buf_put_u32(b, index);
+	buf_put_u32(b, (uint32_t)strlen(token));
+	buf_put(b, token, strlen(token));
+}
+
+/* ---- hashes -------------------------------------------------------------------------------- */
+
+/* A 64-bit hash of a page and its index. The RAM hash is the sum over pages, so the
+ * destination can keep it up to date page by page as pages arrive, off the blackout path. */
+uint64_t mig_page_hash(uint64_t pfn, const uint8_t *page)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ (pfn * 0xff51afd7ed558ccdull);
+
+	for (unsigned i = 0; i < 4096; i += 8) {
+		uint64_t v;
+
+		memcpy(&v, page + i, 8);
+		h ^= v;
+		h *= 0x87c37b91114253d5ull;
+		h ^= h >> 31;
+	}
+	return h;
+}
+
+uint64_t mig_ram_hash(struct machine *m)
+{
+	uint64_t sum = 0;
+
+	for (uint64_t pfn = 0; pfn < m->ram.npages; pfn++)
+		sum += mig_page_hash(pfn, ram_ptr(&m->ram, m->ram.base + pfn * RAM_PAGE_SIZE));
+	return sum;
+}
+
+/* ---- status, events, failure ------------------------------------------------------------- */
+
+void mig_fail(struct mig *g, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (g->error[0])
+		return; /* the first cause is the one to report */
+	va_start(ap, fmt);
+	vsnprintf(g->error, sizeof(g->error), fmt, ap);
+	va_end(ap);
+	log_warn("migration: %s", g->error);
+}
+
+int64_t mig_cpu_ns(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000LL +
+	       ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000LL;
+}
+
+static double ms(int64_t a, int64_t b)
+{
+	return (a && b && b >= a) ? (double)(b - a) / 1e6 : 0;
+}
+
+void mig_status(struct machine *m, struct jbuf *out)
+{
+	struct mig *g = m->mig;
+
+	if (!g) {
+		jbuf_add(out, "{\"phase\": \"none\"}");
+		return;
+	}
+	jbuf_add(out, "{\"phase\": \"%s\", \"role\": \"%s\"", mig_phase_name(g->phase),
+		 g->source ? "source" : "destination");
+	if (g->error[0]) {
+		jbuf_add(out, ", \"error\": ");
+		jbuf_str(out, g->error);
+	}
+	if (g->source) {
+		uint64_t sent = 0;
+		int live = 0;
+
+		for (int i = 0; i < g->ndata; i++) {
+			sent += g->data[i].sent;
+			live += g->data[i].alive;
+		}
+		sent += g->ctl.sent;
+		jbuf_add(out, ", \"round\": %u, \"pages_sent\": %llu, \"zero_pages\": %llu, "
+			      "\"bytes_sent\": %llu, \"remaining_bytes\": %llu",
+			 g->round, (unsigned long long)g->pages_sent, (unsigned long long)g->zero_pages,
+			 (unsigned long long)sent,
+			 (unsigned long long)((g->todo_left + g->dirty_last) * RAM_PAGE_SIZE));
+		jbuf_add(out, ", \"dirty_rate\": %llu, \"bandwidth\": %llu, \"expected_downtime_ms\": %llu"
+			      ", \"throttle_pct\": %d, \"channels\": %d, \"channels_alive\": %d",
+			 (unsigned long long)g->dirty_rate, (unsigned long long)g->bandwidth,
+			 (unsigned long long)g->expected_downtime_ms, m->throttle_pct, g->ndata, live);
+		jbuf_add(out, ", \"auto_converge\": %s, \"max_throttle_pct\": %d, \"over_budget\": %s",
+			 g->throttled ? "true" : "false",
+			 g->final_throttle > m->throttle_pct ? g->final_throttle : m->throttle_pct,
+			 g->over_budget ? "true" : "false");
+		jbuf_add(out, ", \"downtime_budget_ms\": %llu, \"bandwidth_cap\": %llu",
+			 (unsigned long long)g->p.downtime_ms, (unsigned long long)g->p.bandwidth);
+		jbuf_add(out, ", \"frames_forwarded\": %llu", (unsigned long long)g->frames_forwarded);
+		jbuf_add(out, ", \"cpu_ms\": %.1f",
+			 (double)((g->cpu_end_ns ? g->cpu_end_ns : mig_cpu_ns()) - g->cpu_start_ns) / 1e6);
+		jbuf_add(out, ", \"total_ms\": %.1f", ms(g->t_start, g->t_end ? g->t_end : gclock_host_ns()));
+		if (g->t_pause) {
+			/* The blackout: source pause to destination resume on the realtime clock (the
+			 * lab's hosts share it), and where the time went. "transfer" is the rest:
+			 * the final bytes on the wire and the destination applying them. */
+			double total = g->dst_rt_resume ? (double)(g->dst_rt_resume - g->rt_pause) / 1e6 : 0;
+			double flush = ms(g->t_pause, g->t_flush), queue = ms(g->t_flush, g->t_final_queued);
+			double commit = (double)g->dst_commit_ns / 1e6, announce = (double)g->dst_announce_ns / 1e6;
+			double resume = (double)g->dst_resume_ns / 1e6;
+			double transfer = total - flush - queue - commit - announce - resume;
+
+			jbuf_add(out, ", \"blackout\": {\"total_ms\": %.3f, \"flush_ms\": %.3f, "
+				      "\"final_pages_ms\": %.3f, \"transfer_ms\": %.3f, \"commit_ms\": %.3f, "
+				      "\"announce_ms\": %.3f, \"resume_ms\": %.3f, \"final_pages\": %llu}",
+				 total, flush, queue, total ? (transfer > 0 ? transfer : 0) : 0, commit,
+				 announce, resume, (unsigned long long)g->final_pages);
+		}
+		if (g->ram_hash_src || g->ram_hash_dst)
+			jbuf_add(out, ", \"ram_hash_source\": \"%016llx\", \"ram_hash_destination\": \"%016llx\""
+				      ", \"dev_hash_source\": \"%016llx\", \"dev_hash_destination\": \"%016llx\"",
+				 (unsigned long long)g->ram_hash_src, (unsigned long long)g->ram_hash_dst,
+				 (unsigned long long)g->dev_hash_src, (unsigned long long)g->dev_hash_dst);
+	} else {
+		jbuf_add(out, ", \"pages_applied\": %llu, \"pages_stale\": %llu, \"refused_connections\": %llu",
+			 (unsigned long long)g->pages_applied, (unsigned long long)g->pages_stale,
+			 (unsigned long long)g->refused);
+		jbuf_add(out, ", \"frames_received\": %llu, \"frames_dropped\": %llu",
+			 (unsigned long long)g->frames_received, (unsigned long long)g->frames_dropped);
+	}
+	jbuf_add(out, "}");
+}
+
+void mig_event(struct mig *g)
+{
+	struct jbuf b;
+
+	jbuf_init(&b);
+	mig_status(g->m, &b);
+	if (!b.oom)
+		machine_emit(g->m, "MIGRATION", b.p);
+	jbuf_free(&b);
+}
+
+/* ---- parameters ----------------------------------------------------------------------------- */
+
+int mig_parse_params(const struct json *args, struct mig_params *p, struct err *e)
+{
+	const struct json *addrs = json_get(args, "addresses");
+	const char *token = NULL;
+	int64_t v;
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	p->downtime_ms = MIG_DEFAULT_DOWNTIME_MS;
+	if (!addrs || addrs->type != JSON_ARRAY || addrs->len == 0 || addrs->len > MIG_MAX_CHANNELS)
+		return err_set(e, "'addresses' must be a list of 1 to %d \"host:port\" strings",
+			       MIG_MAX_CHANNELS);
+	for (size_t i = 0; i < addrs->len; i++) {
+		if (addrs->items[i].type != JSON_STRING || addrs->items[i].len >= sizeof(p->addrs[0]) ||
+		    !strchr(addrs->items[i].str, ':'))
+			return err_set(e, "'addresses'[%zu] must be a \"host:port\" string", i);
+		snprintf(p->addrs[i], sizeof(p->addrs[i]), "%s", addrs->items[i].str);
+	}
+	p->naddrs = (int)addrs->len;
+	rc = json_get_str(args, "token", &token, e);
+	if (rc < 0)
+		return -1;
+	if (rc == 0 || !*token || strlen(token) > MIG_TOKEN_MAX)
+		return err_set(e, "'token' (1 to %d characters) is required", MIG_TOKEN_MAX);
+	snprintf(p->token, sizeof(p->token), "%s", token);
+	rc = json_get_int(args, "downtime_ms", &v, e);
+	if (rc < 0)
+		return -1;
+	if (rc == 1) {
+		if (v < 1 || v > 600000)
+			return err_set(e, "'downtime_ms' must be 1 to 600000");
+		p->downtime_ms = (uint64_t)v;
+	}
+	rc = json_get_int(args, "bandwidth", &v, e);
+	if (rc < 0)
+		return -1;
+	if (rc == 1) {
+		if (v < 0)
+			return err_set(e, "'bandwidth' (bytes per second, 0 = unlimited) must be >= 0");
+		p->bandwidth = (uint64_t)v;
+	}
+	p->channels = p->naddrs;
+	rc = json_get_int(args, "channels", &v, e);
+	if (rc < 0)
+		return -1;
+	if (rc == 1) {
+		if (v < 1 || v > MIG_MAX_CHANNELS)
+			return err_set(e, "'channels' must be 1 to %d", MIG_MAX_CHANNELS);
+		p->channels = (int)v;
+	}
+	return 0;
+}
+
+enum mig_phase mig_phase(struct machine *m)
+{
+	return m->mig ? m->mig->phase : MIG_NONE;
+}
+
+bool mig_owns_run_state(struct machine *m)
+{
+	enum mig_phase p = mig_phase(m);
+
+	if (!m->mig)
+		return false;
+	if (!m->mig->source)
+		return p != MIG_COMPLETED;
+	return p == MIG_STOPCOPY || p == MIG_COMMIT;
+}
+
+void mig_tick(struct machine *m)
+{
+	struct mig *g = m->mig;
+
+	if (!g)
+		return;
+	if (g->source)
+		mig_src_tick(g);
+	else
+		mig_dst_tick(g);
+}
+
+void mig_destroy(struct machine *m)
+{
+	struct mig *g = m->mig;
+
+	if (!g)
+		return;
+	if (g->source)
+		mig_src_destroy(g);
+	else
+		mig_dst_destroy(g);
+	mig_chan_close(g, &g->ctl);
+	for (int i = 0; i < MIG_MAX_CHANNELS; i++)
+		mig_chan_close(g, &g->data[i]);
+	free(g);
+	m->mig = NULL;
+	m->throttle_pct = 0;
+	m->wake_ns = 0;
+}

@@ -1,0 +1,846 @@
+/* migrate_src.c - the source side of a live migration.
+ *
+ * State machine, advanced by mig_src_tick() after every slice of the hart and
+ * by socket readiness:
+ *
+ *   SETUP     connect the control and data channels (non-blocking), send each a
+ *             HELLO with the token, send the config; wait for accept or refuse.
+ *   PRECOPY   round 1 queues every non-zero page (the destination's RAM starts
+ *             zero); each later round queues the pages the guest dirtied while
+ *             the previous one was queued. At the end of a round: if the dirty
+ *             bytes plus what is still queued, at the measured bandwidth, fit the
+ *             downtime budget, stop; if rounds stop shrinking, throttle the hart.
+ *   STOPCOPY  pause, flush the disks, queue the last dirty pages at full speed,
+ *             then every device's state and the clock on the control channel,
+ *             DRAIN on every data channel, and END; wait for READY.
+ *   COMMIT    close the disks and release the lease; ask the destination to
+ *             commit; on COMMITTED this copy may never run again; on RESUMED
+ *             the machine stops (exit: migrated).
+ *
+ * Any failure before the commit request resumes the VM here (it still holds
+ * the lease). After the request, until the destination answers, the outcome is
+ * in doubt: the VM stays paused and the lease record decides (migrate.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <linux/sockios.h>
+
+#include "common/log.h"
+#include "common/fault.h"
+#include "vmm/board/machine.h"
+#include "vmm/migrate/migrate_int.h"
+#include "vmm/state/snapshot.h"
+#include "vmm/state/stream.h"
+
+#define SRC_SNDBUF (512 * 1024)
+
+static int src_connect(struct mig *g, struct mig_chan *c, const char *addr, uint32_t role,
+		       struct err *e)
+{
+	char host[64], *port;
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res;
+	int fd, rc, sndbuf = SRC_SNDBUF;
+	struct buf hello;
+
+	snprintf(host, sizeof(host), "%s", addr);
+	port = strrchr(host, ':');
+	if (!port)
+		return err_set(e, "address '%s' is not host:port", addr);
+	*port++ = 0;
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = 0;
+	}
+	hints.ai_flags = AI_NUMERICSERV;
+	rc = getaddrinfo(host, port, &hints, &res);
+	if (rc != 0)
+		return err_set(e, "address '%s': %s", addr, gai_strerror(rc));
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		freeaddrinfo(res);
+		return err_errno(e, "socket");
+	}
+	/* A bounded send buffer: what sits in it is part of the blackout, and a smaller one makes
+	 * the bandwidth we measure the link's, not the buffer's. */
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	rc = connect(fd, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+	if (rc != 0 && errno != EINPROGRESS) {
+		err_errno(e, "connecting to %s", addr);
+		close(fd);
+		return -1;
+	}
+	snprintf(c->addr, sizeof(c->addr), "%s", addr);
+	if (mig_chan_attach(g, c, fd, mig_src_ready, e) < 0)
+		return -1;
+	c->connecting = rc != 0;
+	buf_init(&hello);
+	mig_hello(&hello, g->p.token, role, (uint32_t)c->index);
+	buf_put(&c->out, hello.p, hello.len);
+	buf_free(&hello);
+	mig_chan_set_poll(g, c);
+	return 0;
+}
+
+static int src_live(struct mig *g, int *list)
+{
+	int n = 0;
+
+	for (int i = 0; i < g->ndata; i++)
+		if (g->data[i].alive)
+			list[n++] = i;
+	return n;
+}
+
+/* Everything a channel still holds on our side: our buffer and the kernel's queue. */
+static uint64_t src_unsent(struct mig *g)
+{
+	uint64_t n = 0;
+
+	for (int i = 0; i < g->ndata; i++) {
+		struct mig_chan *c = &g->data[i];
+		int outq = 0;
+
+		if (!c->alive)
+			continue;
+		n += mig_chan_pending(c);
+		if (ioctl(c->fd, SIOCOUTQ, &outq) == 0 && outq > 0)
+			n += (uint64_t)outq;
+	}
+	return n;
+}
+
+/* Bytes the destination has received, as far as the kernel knows. */
+static uint64_t src_delivered(struct mig *g)
+{
+	uint64_t n = 0;
+
+	for (int i = 0; i < g->ndata; i++) {
+		struct mig_chan *c = &g->data[i];
+		int outq = 0;
+
+		n += c->sent;
+		if (c->alive && ioctl(c->fd, SIOCOUTQ, &outq) == 0 && outq > 0)
+			n -= (uint64_t)outq < n ? (uint64_t)outq : n;
+	}
+	return n;
+}
+
+static void src_measure(struct mig *g, int64_t now)
+{
+	if (!g->bw_ns) {
+		g->bw_ns = now;
+		g->bw_delivered = src_delivered(g);
+		return;
+	}
+	if (now - g->bw_ns < 200 * 1000000LL)
+		return;
+	uint64_t d = src_delivered(g);
+	uint64_t rate = (d - g->bw_delivered) * 1000000000ull / (uint64_t)(now - g->bw_ns);
+
+	/* Only windows where the channels were busy say something about the link. */
+	if (d > g->bw_delivered)
+		g->bandwidth = g->bandwidth ? (g->bandwidth + rate) / 2 : rate;
+	g->bw_ns = now;
+	g->bw_delivered = d;
+}
+
+/* Put a channel's batch under construction into its output buffer. */
+static void src_batch_out(struct mig *g, int ch)
+{
+	struct stream_pages *sp = &g->batch[ch];
+
+	if (!sp->count)
+		return;
+	stream_pages_end(sp);
+	mig_chan_record(&g->data[ch], STREAM_PAGES, sp->b.p, sp->b.len);
+	g->bytes_sent_payload += sp->b.len;
+	stream_pages_begin(sp, g->round);
+	if (g->fault_round != g->round) {
+		g->fault_round = g->round;
+		fault_point("round", g->round);
+	}
+}
+
+static void src_batches_out(struct mig *g)
+{
+	for (int i = 0; i < g->ndata; i++)
+		if (g->data[i].alive)
+			src_batch_out(g, i);
+}
+
+/* A new round: pages queued from now on carry its number. */
+static void src_new_round(struct mig *g)
+{
+	src_batches_out(g);
+	g->round++;
+	for (int i = 0; i < g->ndata; i++)
+		stream_pages_begin(&g->batch[i], g->round);
+	g->cursor = 0;
+	g->round_start_ns = gclock_host_ns();
+}
+
+/* Queue pages of the current round while the channels have room (and the cap allows).
+ * Returns true when every page of the round is queued. */
+static bool src_pump(struct mig *g, bool full_speed)
+{
+	struct machine *m = g->m;
+	int live[MIG_MAX_CHANNELS], nlive = src_live(g, live);
+	uint64_t nwords = m->ram.nwords;
+	int64_t now = gclock_host_ns();
+
+	if (nlive == 0)
+		return false;
+	if (g->p.bandwidth && !full_speed) {
+		uint64_t add = g->p.bandwidth * (uint64_t)(now - g->tokens_ns) / 1000000000ull;
+
+		g->tokens_ns = now;
+		g->tokens += add;
+		if (g->tokens > g->p.bandwidth / 10 + 8192)
+			g->tokens = g->p.bandwidth / 10 + 8192;
+	}
+	/* Bound the work of one call while the guest runs, so the hart gets the CPU back
+	 * within a fraction of a millisecond even when pages are skipped, not queued. */
+	unsigned budget = full_speed ? UINT32_MAX : 256;
+
+	while (g->todo_left) {
+		uint64_t w = g->cursor >> 6;
+
+		if (budget-- == 0) {
+			/* More to do at once: do not let the run loop sleep before the next look. */
+			m->wake_ns = now;
+			return false;
+		}
+
+		while (w < nwords && !(g->todo[w] >> (g->cursor & 63)))
+			g->cursor = (++w) << 6;
+		if (w >= nwords) {
+			/* Bits left only before the cursor: start over (a dead channel's pages). */
+			g->cursor = 0;
+			continue;
+		}
+		uint64_t pfn = (w << 6) + (uint64_t)__builtin_ctzll(g->todo[w] >> (g->cursor & 63)) +
+			       (g->cursor & 63);
+		int ch = live[pfn % (uint64_t)nlive];
+
+		if (mig_chan_pending(&g->data[ch]) >= MIG_OUT_HIGH)
+			return false;
+		if (g->p.bandwidth && !full_speed && g->tokens < RAM_PAGE_SIZE + 9) {
+			m->wake_ns = now + 2000000; /* tokens refill */
+			return false;
+		}
+		const uint8_t *page = ram_ptr(&m->ram, m->ram.base + pfn * RAM_PAGE_SIZE);
+		bool zero = stream_page_is_zero(page);
+
+		g->todo[pfn >> 6] &= ~(1ull << (pfn & 63));
+		g->todo_left--;
+		g->cursor = pfn + 1;
+		/* Round 1 skips zero pages: the destination's RAM starts zero. */
+		if (!(zero && g->round == 1)) {
+			stream_pages_add(&g->batch[ch], pfn, page);
+			g->last_chan[pfn] = (uint8_t)ch;
+			g->pages_sent++;
+			if (g->p.bandwidth && !full_speed)
+				g->tokens -= g->tokens < RAM_PAGE_SIZE + 9 ? g->tokens : RAM_PAGE_SIZE + 9;
+			if (g->batch[ch].count == STREAM_PAGES_PER_RECORD)
+				src_batch_out(g, ch);
+		}
+		if (zero)
+			g->zero_pages++;
+		if (g->round <= MIG_MAX_ROUNDS)
+			g->round_pages[g->round]++;
+	}
+	src_batches_out(g);
+	return true;
+}
+
+static void src_flush_all(struct mig *g)
+{
+	if (g->ctl.alive && mig_chan_flush(g, &g->ctl) < 0)
+		mig_fail(g, "control channel to %s failed", g->ctl.addr);
+	for (int i = 0; i < g->ndata; i++) {
+		struct mig_chan *c = &g->data[i];
+
+		if (c->alive && mig_chan_flush(g, c) < 0)
+			mig_fail(g, "data channel %d (%s) failed", c->index, c->addr);
+	}
+}
+
+static void src_pause_and_flush(struct mig *g)
+{
+	struct machine *m = g->m;
+	struct err e;
+
+	machine_pause(m, "migration");
+	g->t_pause = gclock_host_ns();
+	g->rt_pause = gclock_realtime_ns();
+	for (int i = 0; i < m->cfg.ndisks; i++)
+		if (vblk_flush(&m->blk[i], &e) < 0)
+			mig_fail(g, "%s", e.msg);
+	g->t_flush = gclock_host_ns();
+}
+
+/* Stop-and-copy: the hart is paused; the last dirty pages go out at full speed. */
+static void src_stop(struct mig *g)
+{
+	struct machine *m = g->m;
+
+	g->phase = MIG_STOPCOPY;
+	fault_point("before-pause", 0);
+	src_pause_and_flush(g);
+	fault_point("after-pause", 0);
+	/* Pages dirtied since the last collection join whatever the round still had. */
+	uint64_t *bits = calloc(m->ram.nwords, sizeof(uint64_t));
+
+	if (!bits) {
+		mig_fail(g, "out of memory");
+		return;
+	}
+	machine_dirty_collect(m, bits);
+	src_new_round(g);
+	g->todo_left = 0;
+	for (uint64_t w = 0; w < m->ram.nwords; w++) {
+		g->todo[w] |= bits[w];
+		g->todo_left += (uint64_t)__builtin_popcountll(g->todo[w]);
+	}
+	g->final_pages = g->todo_left;
+	free(bits);
+	machine_dirty_stop(m);
+	g->final_throttle = m->throttle_pct;
+	m->throttle_pct = 0;
+	mig_event(g);
+}
+
+/* Paused: what reaches the TAPs now is the guest's, and the guest will run on the destination.
+ * Hand it on over the control channel instead of leaving it to die with this process. */
+static void src_forward_frames(struct mig *g)
+{
+	static uint8_t frame[VNET_MAX_FRAME + 4];
+	struct machine *m = g->m;
+
+	for (int i = 0; i < m->cfg.nnets && g->ctl.alive; i++) {
+		ssize_t len;
+
+		while ((len = vnet_take_frame(&m->net[i], frame + 4, sizeof(frame) - 4)) > 0) {
+			frame[0] = (uint8_t)i;
+			frame[1] = frame[2] = frame[3] = 0;
+			mig_chan_record(&g->ctl, STREAM_FRAME, frame, (size_t)len + 4);
+			g->frames_forwarded++;
+		}
+	}
+	/* Frames come at any time: look again soon while the blackout lasts. */
+	m->wake_ns = gclock_host_ns() + 1000000;
+}
+
+/* Hand the disk and the lease over and ask the destination to commit as soon as its state
+ * is complete. From here on this side never resumes without reading the record. */
+static void src_request_commit(struct mig *g)
+{
+	struct machine *m = g->m;
+	struct err e;
+
+	g->phase = MIG_COMMIT;
+	for (int i = 0; i < m->cfg.ndisks; i++)
+		if (vblk_release(&m->blk[i], &e) < 0) {
+			mig_fail(g, "%s", e.msg);
+			return;
+		}
+	g->src_epoch = m->lease.epoch;
+	commit_unlock(&m->lease);
+	mig_chan_ctrl(&g->ctl, "{\"msg\": \"commit\", \"epoch\": %llu}",
+		      (unsigned long long)g->src_epoch);
+	g->commit_sent = true;
+	g->t_commit_sent = gclock_host_ns();
+	src_flush_all(g);
+	fault_point("commit-request", 0);
+}
+
+/* All final pages are queued: the device state, the clock, the drains and the end. */
+static void src_send_state(struct mig *g)
+{
+	struct machine *m = g->m;
+	struct buf rec;
+	uint32_t live = 0;
+
+	g->t_final_queued = gclock_host_ns();
+	fault_point("last-page", 0);
+	buf_init(&rec);
+	for (int i = 0; i < snapshot_device_count(m); i++) {
+		buf_reset(&rec);
+		snapshot_save_device(m, i, &rec);
+		mig_chan_record(&g->ctl, STREAM_DEVICE, rec.p, rec.len);
+	}
+	buf_reset(&rec);
+	buf_put_u64(&rec, gclock_ns(&m->clock));
+	buf_put_u64(&rec, (uint64_t)g->rt_pause);
+	buf_put_u32(&rec, (uint32_t)m->clock.mode);
+	mig_chan_record(&g->ctl, STREAM_CLOCK, rec.p, rec.len);
+	buf_free(&rec);
+	g->end_sent = false;
+	for (int i = 0; i < g->ndata; i++) {
+		if (!g->data[i].alive)
+			continue;
+		uint8_t r[4] = { (uint8_t)g->round, (uint8_t)(g->round >> 8), (uint8_t)(g->round >> 16),
+				 (uint8_t)(g->round >> 24) };
+
+		mig_chan_record(&g->data[i], STREAM_DRAIN, r, 4);
+		live |= 1u << i;
+	}
+	mig_chan_ctrl(&g->ctl, "{\"msg\": \"end\", \"round\": %u, \"live\": %u}", g->round, live);
+	g->end_sent = true;
+	if (!g->commit_sent)
+		src_request_commit(g);
+}
+
+/* A data channel died: drop it, and send again, in a new round, every page it carried. */
+static void src_channel_dead(struct mig *g, int ch, const char *why)
+{
+	struct machine *m = g->m;
+	int live[MIG_MAX_CHANNELS];
+
+	if (!g->data[ch].alive)
+		return;
+	log_warn("migration: data channel %d (%s) lost: %s; continuing on the others", ch + 1,
+		 g->data[ch].addr, why);
+	mig_chan_close(g, &g->data[ch]);
+	buf_init(&g->data[ch].out);
+	if (src_live(g, live) == 0) {
+		mig_fail(g, "every data channel failed (last: %s)", why);
+		return;
+	}
+	mig_chan_ctrl(&g->ctl, "{\"msg\": \"dead\", \"channel\": %d}", ch + 1);
+	src_new_round(g);
+	for (uint64_t pfn = 0; pfn < m->ram.npages; pfn++) {
+		if (g->last_chan[pfn] != ch)
+			continue;
+		if (!((g->todo[pfn >> 6] >> (pfn & 63)) & 1)) {
+			g->todo[pfn >> 6] |= 1ull << (pfn & 63);
+			g->todo_left++;
+		}
+		g->last_chan[pfn] = 0xff;
+	}
+	/* If the end was already sent, it is sent again after these pages. */
+	if (g->end_sent)
+		g->end_sent = false;
+	mig_event(g);
+}
+
+/* Take the disks and the lease back and let the VM run here again. */
+static void src_resume_here(struct mig *g, enum mig_phase phase)
+{
+	struct machine *m = g->m;
+	struct err e;
+
+	for (int i = 0; i < m->cfg.ndisks; i++)
+		if (vblk_open(&m->blk[i], &e) < 0) {
+			/* The disk cannot be opened again: the VM must not run without it. */
+			mig_fail(g, "%s", e.msg);
+			log_error("migration failed and the disk cannot be reopened: the VM stays paused");
+			g->phase = MIG_FAILED;
+			mig_event(g);
+			return;
+		}
+	machine_dirty_stop(m);
+	m->throttle_pct = 0;
+	g->phase = phase;
+	g->t_end = gclock_host_ns();
+	if (g->ctl.alive && phase == MIG_CANCELLED) {
+		mig_chan_ctrl(&g->ctl, "{\"msg\": \"cancel\"}");
+		mig_chan_flush(g, &g->ctl);
+	}
+	mig_chan_close(g, &g->ctl);
+	for (int i = 0; i < g->ndata; i++)
+		mig_chan_close(g, &g->data[i]);
+	if (m->paused)
+		machine_resume(m, "migration-failed");
+	log_warn("migration %s: the VM runs here (%s)", mig_phase_name(phase),
+		 g->error[0] ? g->error : "cancelled");
+	m->wake_ns = 0;
+	mig_event(g);
+}
+
+/* The destination owns the VM now: this copy is done. */
+static void src_done(struct mig *g)
+{
+	struct machine *m = g->m;
+
+	g->phase = MIG_COMPLETED;
+	g->t_end = gclock_host_ns();
+	g->cpu_end_ns = mig_cpu_ns();
+	/* Off the blackout path: the destination already runs. */
+	g->ram_hash_src = mig_ram_hash(m);
+	g->dev_hash_src = snapshot_dev_hash(m);
+	mig_event(g);
+	m->exit = MACHINE_MIGRATED;
+	m->cpu.stop = true;
+	m->wake_ns = 0;
+}
+
+/* The commit may or may not have happened: read the record, never guess. */
+static void src_in_doubt(struct mig *g)
+{
+	struct machine *m = g->m;
+	struct commit_record r;
+	struct err e;
+
+	if (commit_read(&m->lease, &r, &e) == 0 && r.epoch > g->src_epoch) {
+		log_info("migration: the lease moved to epoch %llu (%s): the VM is there",
+			 (unsigned long long)r.epoch, r.owner);
+		src_done(g);
+		return;
+	}
+	if (commit_lock(&m->lease, 0, &e) < 0)
+		return; /* the destination holds it: keep waiting, paused */
+	if (commit_still_ours(&m->lease, &e) == 1) {
+		log_warn("migration: the destination never committed; resuming here");
+		src_resume_here(g, MIG_FAILED);
+	} else {
+		commit_unlock(&m->lease);
+		src_done(g);
+	}
+}
+
+static void src_handle_ctrl(struct mig *g, const uint8_t *p, uint32_t len)
+{
+	struct machine *m = g->m;
+	struct err e;
+	struct json *j = json_parse((const char *)p, len, &e);
+	const char *msg = NULL, *reason = NULL;
+	int64_t v;
+
+	if (!j || json_get_str(j, "msg", &msg, &e) != 1) {
+		mig_fail(g, "malformed control message from the destination");
+		json_free(j);
+		return;
+	}
+	if (strcmp(msg, "hb") == 0) {
+		/* heartbeat */
+	} else if (strcmp(msg, "accept") == 0 && g->phase == MIG_SETUP) {
+		g->phase = MIG_PRECOPY;
+		machine_dirty_start(m);
+		g->round = 0;
+		src_new_round(g);
+		memset(g->todo, 0xff, m->ram.nwords * sizeof(uint64_t));
+		if (m->ram.npages % 64)
+			g->todo[m->ram.nwords - 1] = (1ull << (m->ram.npages % 64)) - 1;
+		g->todo_left = m->ram.npages;
+		g->tokens_ns = gclock_host_ns();
+		log_info("migration: destination accepted; round 1");
+		mig_event(g);
+		fault_point("config", 0);
+	} else if (strcmp(msg, "refuse") == 0 || strcmp(msg, "error") == 0) {
+		json_get_str(j, "reason", &reason, &e);
+		mig_fail(g, "destination %s: %s", strcmp(msg, "refuse") == 0 ? "refused" : "failed",
+			 reason ? reason : "no reason given");
+	} else if (strcmp(msg, "ready") == 0 && g->end_sent) {
+		g->t_ready = gclock_host_ns();
+		if (json_get_int(j, "ram_hash", &v, &e) == 1)
+			g->ram_hash_dst = (uint64_t)v;
+		if (json_get_int(j, "dev_hash", &v, &e) == 1)
+			g->dev_hash_dst = (uint64_t)v;
+	} else if (strcmp(msg, "committed") == 0 && g->commit_sent) {
+		g->committed = true;
+	} else if (strcmp(msg, "resumed") == 0 && g->commit_sent) {
+		g->committed = true;
+		if (json_get_int(j, "realtime_ns", &v, &e) == 1)
+			g->dst_rt_resume = v;
+		if (json_get_int(j, "commit_ns", &v, &e) == 1)
+			g->dst_commit_ns = v;
+		if (json_get_int(j, "announce_ns", &v, &e) == 1)
+			g->dst_announce_ns = v;
+		if (json_get_int(j, "resume_ns", &v, &e) == 1)
+			g->dst_resume_ns = v;
+		g->t_done = gclock_host_ns();
+		fault_point("before-confirm", 0);
+		src_done(g);
+	} else {
+		mig_fail(g, "unexpected control message '%s' in phase %s", msg,
+			 mig_phase_name(g->phase));
+	}
+	json_free(j);
+}
+
+void mig_src_ready(void *opaque, short revents)
+{
+	struct mig *g = opaque;
+	struct mig_chan *all[MIG_MAX_CHANNELS + 1];
+	int n = 0;
+
+	(void)revents;
+	all[n++] = &g->ctl;
+	for (int i = 0; i < g->ndata; i++)
+		all[n++] = &g->data[i];
+	for (int i = 0; i < n; i++) {
+		struct mig_chan *c = all[i];
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (!c->alive || !c->connecting)
+			continue;
+		struct pollfd p = { .fd = c->fd, .events = POLLOUT };
+
+		if (poll(&p, 1, 0) <= 0)
+			continue;
+		getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+		if (err) {
+			if (c == &g->ctl)
+				mig_fail(g, "cannot connect to %s: %s", c->addr, strerror(err));
+			else
+				src_channel_dead(g, c->index - 1, strerror(err));
+			continue;
+		}
+		c->connecting = false;
+		mig_chan_set_poll(g, c);
+	}
+	mig_src_tick(g);
+}
+
+void mig_src_tick(struct mig *g)
+{
+	struct machine *m = g->m;
+	int64_t now = gclock_host_ns();
+	struct err e;
+
+	if (g->phase == MIG_COMPLETED || g->phase == MIG_FAILED || g->phase == MIG_CANCELLED)
+		return;
+	m->wake_ns = now + 50 * 1000000LL;
+	if (g->commit_sent && (g->error[0] || !g->ctl.alive)) {
+		src_in_doubt(g);
+		return;
+	}
+	/* Control channel: read and act. */
+	if (g->ctl.alive && !g->ctl.connecting) {
+		if (mig_chan_fill(g, &g->ctl) < 0) {
+			mig_fail(g, "the destination closed the control channel");
+		} else {
+			uint32_t type, len;
+			const uint8_t *p;
+			int rc;
+
+			while (g->ctl.alive && (rc = mig_chan_next(&g->ctl, &type, &p, &len, &e)) == 1) {
+				if (type == STREAM_CTRL)
+					src_handle_ctrl(g, p, len);
+				else
+					mig_fail(g, "unexpected %s record from the destination",
+						 stream_type_name(type));
+				mig_chan_consume(&g->ctl, len);
+				if (g->phase == MIG_COMPLETED)
+					return;
+			}
+			if (rc < 0)
+				mig_fail(g, "control channel: %s", e.msg);
+		}
+		if (now - g->ctl.last_rx_ns > MIG_STALL_MS * 1000000LL)
+			mig_fail(g, "the destination has been silent for %d ms", MIG_STALL_MS);
+	}
+	/* Data channels: writes that stopped moving mean a stalled link. */
+	for (int i = 0; i < g->ndata; i++) {
+		struct mig_chan *c = &g->data[i];
+		int outq = 0;
+
+		if (!c->alive || c->connecting)
+			continue;
+		if (ioctl(c->fd, SIOCOUTQ, &outq) == 0 && outq == 0 && !mig_chan_pending(c))
+			c->progress_ns = now;
+		if (now - c->progress_ns > MIG_STALL_MS * 1000000LL)
+			src_channel_dead(g, i, "no progress (stalled link)");
+		else if (mig_chan_fill(g, c) < 0)
+			src_channel_dead(g, i, "closed by the destination");
+	}
+	if (g->commit_sent && (g->error[0] || !g->ctl.alive)) {
+		src_in_doubt(g);
+		return;
+	}
+	if (g->error[0]) {
+		src_resume_here(g, MIG_FAILED);
+		return;
+	}
+	if (now - g->last_hb_ns > MIG_HEARTBEAT_MS * 1000000LL && g->ctl.alive && !g->ctl.connecting) {
+		mig_chan_ctrl(&g->ctl, "{\"msg\": \"hb\"}");
+		g->last_hb_ns = now;
+	}
+	src_measure(g, now);
+
+	/* A round ends when its pages are not only queued but delivered (what still sits in
+	 * buffers would otherwise be counted as sent, and paid for in the blackout). */
+	if (g->phase == MIG_PRECOPY && src_pump(g, false) && src_unsent(g) <= 64 * 1024) {
+		/* The round is queued: collect what the guest dirtied meanwhile. */
+		uint64_t n = machine_dirty_collect(m, g->todo);
+		int64_t dur = now - g->round_start_ns;
+		uint64_t unsent = src_unsent(g);
+
+		g->dirty_last = n;
+		g->dirty_rate = dur > 0 ? n * RAM_PAGE_SIZE * 1000000000ull / (uint64_t)dur : 0;
+		g->expected_downtime_ms =
+			g->bandwidth ? (n * RAM_PAGE_SIZE + unsent) * 1000 / g->bandwidth : UINT64_MAX;
+		log_info("migration: round %u queued %llu pages; %llu dirtied in %.0f ms; "
+			 "expected downtime %llu ms at %llu B/s",
+			 g->round, (unsigned long long)(g->round <= MIG_MAX_ROUNDS ? g->round_pages[g->round] : 0),
+			 (unsigned long long)n, (double)dur / 1e6,
+			 (unsigned long long)g->expected_downtime_ms, (unsigned long long)g->bandwidth);
+		/* Auto-converge, as QEMU does it: when the guest dirties more than half of what
+		 * a round sends, for two rounds in a row, the rounds will not get under the budget
+		 * by themselves; throttle the hart harder each time (30, 50, 70, 90, 95%). */
+		uint64_t delivered = src_delivered(g), round_bytes = delivered - g->round_bytes_start;
+
+		g->round_bytes_start = delivered;
+		if (g->expected_downtime_ms > g->p.downtime_ms && g->round > 1 && !g->throttle_useless &&
+		    n * RAM_PAGE_SIZE * 2 > round_bytes) {
+			if (m->throttle_pct && g->dirty_rate * 10 >= g->rate_at_throttle * 8) {
+				/* The last step did not slow the dirtying down: the guest dirties by the
+				 * clock, not by the CPU it gets. Throttling more only hurts it. */
+				log_warn("migration: throttling does not slow this guest's dirtying (%llu "
+					 "B/s); giving it its CPU back",
+					 (unsigned long long)g->dirty_rate);
+				m->throttle_pct = 0;
+				g->throttle_useless = true;
+			} else if (++g->no_progress_rounds >= 2) {
+				g->no_progress_rounds = 0;
+				g->rate_at_throttle = g->dirty_rate;
+				if (m->throttle_pct >= 95) {
+					g->throttle_useless = true;
+				} else {
+					m->throttle_pct = m->throttle_pct ? m->throttle_pct + 20 : 30;
+					if (m->throttle_pct > 95)
+						m->throttle_pct = 95;
+					g->throttled = true;
+					log_warn("migration: the guest dirties memory as fast as it moves; "
+						 "throttling the vCPU to %d%%", 100 - m->throttle_pct);
+				}
+			}
+		} else {
+			g->no_progress_rounds = 0;
+		}
+		if (g->expected_downtime_ms <= 4 * g->p.downtime_ms && !g->preflushed) {
+			/* Nearly there: flush the disks now so the final flush is quick. */
+			for (int i = 0; i < m->cfg.ndisks; i++)
+				vblk_flush(&m->blk[i], &e);
+			g->preflushed = true;
+		}
+		/* Without a throttle that helps, rounds can still shrink (slowly, if the guest
+		 * dirties almost as fast as pages move): go on while they do, stop at the first
+		 * round that does not, where the blackout is as small as it will get. */
+		bool bottomed = g->throttle_useless && n >= g->dirty_prev;
+
+		g->dirty_prev = n;
+		if (g->expected_downtime_ms <= g->p.downtime_ms || g->round >= MIG_MAX_ROUNDS ||
+		    bottomed) {
+			if (g->expected_downtime_ms > g->p.downtime_ms) {
+				/* Neither rounds nor the throttle bring it under the budget (a guest that
+				 * dirties memory by the clock, not by CPU): stop now, with the blackout
+				 * it takes, rather than copy forever. */
+				g->over_budget = true;
+				log_warn("migration: not converging (round %u, expected %llu ms); stopping anyway",
+					 g->round, (unsigned long long)g->expected_downtime_ms);
+			}
+			src_stop(g);
+		} else {
+			src_new_round(g);
+			g->todo_left = n;
+			mig_event(g);
+		}
+	}
+	if ((g->phase == MIG_STOPCOPY || g->phase == MIG_COMMIT) && !g->end_sent &&
+	    src_pump(g, true))
+		src_send_state(g);
+	if (g->end_sent)
+		src_forward_frames(g);
+	src_flush_all(g);
+	if (g->error[0] && !g->commit_sent)
+		src_resume_here(g, MIG_FAILED);
+}
+
+int mig_start(struct machine *m, const struct mig_params *p, struct err *e)
+{
+	struct mig *g;
+	struct jbuf cfg;
+
+	if (m->mig && m->mig->phase != MIG_COMPLETED && m->mig->phase != MIG_FAILED &&
+	    m->mig->phase != MIG_CANCELLED)
+		return err_set(e, "a migration is already %s", mig_phase_name(m->mig->phase));
+	if (m->exit != MACHINE_RUNNING)
+		return err_set(e, "the machine has stopped");
+	if (!m->has_lease)
+		return err_set(e, "this VM has no ownership record (start it with --disk or --lease)");
+	if (m->lease.fd < 0)
+		return err_set(e, "this VM does not hold its lease");
+	if (m->mig)
+		mig_destroy(m);
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return err_set(e, "out of memory");
+	g->m = m;
+	g->source = true;
+	g->p = *p;
+	g->phase = MIG_SETUP;
+	g->t_start = gclock_host_ns();
+	g->cpu_start_ns = mig_cpu_ns();
+	mig_chan_init(&g->ctl, 0);
+	for (int i = 0; i < MIG_MAX_CHANNELS; i++)
+		mig_chan_init(&g->data[i], i + 1);
+	g->ndata = p->channels;
+	g->todo = calloc(m->ram.nwords, sizeof(uint64_t));
+	g->last_chan = malloc(m->ram.npages);
+	g->batch = calloc((size_t)g->ndata, sizeof(*g->batch));
+	if (!g->todo || !g->last_chan || !g->batch) {
+		free(g->todo);
+		free(g->last_chan);
+		free(g->batch);
+		free(g);
+		return err_set(e, "out of memory");
+	}
+	memset(g->last_chan, 0xff, m->ram.npages);
+	for (int i = 0; i < g->ndata; i++)
+		buf_init(&g->batch[i].b);
+	m->mig = g;
+	if (src_connect(g, &g->ctl, p->addrs[0], MIG_ROLE_CONTROL, e) < 0)
+		goto fail;
+	for (int i = 0; i < g->ndata; i++)
+		if (src_connect(g, &g->data[i], p->addrs[i % p->naddrs], MIG_ROLE_DATA, e) < 0)
+			goto fail;
+	jbuf_init(&cfg);
+	snapshot_config_json(m, &cfg);
+	mig_chan_record(&g->ctl, STREAM_CONFIG, cfg.p, cfg.len);
+	jbuf_free(&cfg);
+	src_flush_all(g);
+	m->wake_ns = gclock_host_ns() + 50 * 1000000LL;
+	log_info("migration: connecting to %s with %d data channel(s)", p->addrs[0], g->ndata);
+	mig_event(g);
+	return 0;
+fail:
+	mig_destroy(m);
+	return -1;
+}
+
+int mig_cancel(struct machine *m, struct err *e)
+{
+	struct mig *g = m->mig;
+
+	if (!g || !g->source)
+		return err_set(e, "no outgoing migration");
+	if (g->phase == MIG_COMPLETED || g->phase == MIG_FAILED || g->phase == MIG_CANCELLED)
+		return err_set(e, "the migration has already ended (%s)", mig_phase_name(g->phase));
+	if (g->commit_sent)
+		return err_set(e, "too late: the destination has been asked to commit");
+	mig_fail(g, "cancelled by the operator");
+	src_resume_here(g, MIG_CANCELLED);
+	return 0;
+}
+
+void mig_src_destroy(struct mig *g)
+{
+	if (g->batch)
+		for (int i = 0; i < g->ndata; i++)
+			buf_free(&g->batch[i].b);
+	free(g->batch);
+	free(g->todo);
+	free(g->last_chan);
+}

@@ -1,0 +1,465 @@
+/* snapshot.c - save and restore a whole machine through the stream format. */
+#include "vmm/state/snapshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/json.h"
+#include "common/fault.h"
+#include "vmm/board/machine.h"
+#include "common/state.h"
+#include "vmm/state/stream.h"
+
+#define SNAPSHOT_ISA "rv64imac_zicntr_zicsr_zifencei"
+
+void snapshot_config_json(struct machine *m, struct jbuf *j)
+{
+	jbuf_add(j, "{\"memory\": %llu, \"harts\": 1, \"isa\": \"%s\", \"mmu\": \"sv39\", ",
+		 (unsigned long long)m->ram.size, SNAPSHOT_ISA);
+	jbuf_add(j, "\"clock\": \"%s\", \"devices\": [",
+		 m->clock.mode == GCLOCK_ICOUNT ? "icount" : "host");
+	int n = 0;
+
+	for (int i = 0; i < m->ndevs; i++) {
+		if (!m->devs[i].state)
+			continue;
+		jbuf_add(j, "%s", n++ ? ", " : "");
+		jbuf_str(j, m->devs[i].state->name);
+	}
+	/* What the guest sees of its devices besides their state: MACs and disk sizes. The
+	 * host side (TAP names, image paths) belongs to the loading host's command line. */
+	jbuf_add(j, "], \"macs\": [");
+	for (int i = 0; i < m->cfg.nnets; i++) {
+		const uint8_t *a = m->net[i].mac;
+
+		jbuf_add(j, "%s\"%02x:%02x:%02x:%02x:%02x:%02x\"", i ? ", " : "", a[0], a[1], a[2], a[3],
+			 a[4], a[5]);
+	}
+	jbuf_add(j, "], \"disk_sectors\": [");
+	for (int i = 0; i < m->cfg.ndisks; i++)
+		jbuf_add(j, "%s%llu", i ? ", " : "", (unsigned long long)m->blk[i].capacity);
+	jbuf_add(j, "]");
+	/* Who owned the VM when this was written: a restore takes the lease only from that epoch
+	 * (a save restored once, or one the VM ran on from, is stale). */
+	if (m->has_lease && m->lease.epoch)
+		jbuf_add(j, ", \"lease_epoch\": %llu", (unsigned long long)m->lease.epoch);
+	jbuf_add(j, "}");
+}
+
+static void snapshot_write_pages(struct machine *m, struct stream_writer *w)
+{
+	struct stream_pages sp;
+
+	buf_init(&sp.b);
+	stream_pages_begin(&sp, 0);
+	for (uint64_t pfn = 0; pfn < m->ram.npages; pfn++) {
+		const uint8_t *page = ram_ptr(&m->ram, m->ram.base + pfn * RAM_PAGE_SIZE);
+
+		/* A snapshot loads into zeroed RAM: zero pages need not appear at all. */
+		if (stream_page_is_zero(page))
+			continue;
+		stream_pages_add(&sp, pfn, page);
+		if (sp.count == STREAM_PAGES_PER_RECORD) {
+			stream_pages_end(&sp);
+			stream_write_record(w, STREAM_PAGES, sp.b.p, sp.b.len);
+			stream_pages_begin(&sp, 0);
+		}
+	}
+	if (sp.count) {
+		stream_pages_end(&sp);
+		stream_write_record(w, STREAM_PAGES, sp.b.p, sp.b.len);
+	}
+	buf_free(&sp.b);
+}
+
+static void snapshot_write_devices(struct machine *m, struct stream_writer *w)
+{
+	struct buf rec;
+
+	buf_init(&rec);
+	for (int i = 0; i < snapshot_device_count(m); i++) {
+		buf_reset(&rec);
+		snapshot_save_device(m, i, &rec);
+		stream_write_record(w, STREAM_DEVICE, rec.p, rec.len);
+	}
+	buf_free(&rec);
+}
+
+int snapshot_save(struct machine *m, const char *path, struct err *e)
+{
+	char tmp[4096], dir[4096];
+	struct stream_writer w;
+	struct jbuf cfg;
+	struct buf clk;
+	int fd, dfd;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return err_set(e, "snapshot path too long");
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return err_errno(e, "cannot create %s", tmp);
+	stream_writer_init(&w, fd);
+	stream_write_header(&w);
+	jbuf_init(&cfg);
+	snapshot_config_json(m, &cfg);
+	stream_write_record(&w, STREAM_CONFIG, cfg.p, cfg.len);
+	jbuf_free(&cfg);
+	snapshot_write_pages(m, &w);
+	fault_point("save-write", 0); /* the file is half written */
+	snapshot_write_devices(m, &w);
+	buf_init(&clk);
+	buf_put_u64(&clk, gclock_ns(&m->clock));
+	buf_put_u64(&clk, (uint64_t)gclock_realtime_ns());
+	buf_put_u32(&clk, (uint32_t)m->clock.mode);
+	stream_write_record(&w, STREAM_CLOCK, clk.p, clk.len);
+	buf_free(&clk);
+	stream_write_record(&w, STREAM_END, NULL, 0);
+	if (stream_writer_finish(&w, e) < 0 || fsync(fd) != 0) {
+		if (!e->msg[0] || errno)
+			err_errno(e, "writing %s", tmp);
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	close(fd);
+	if (rename(tmp, path) != 0) {
+		err_errno(e, "renaming %s to %s", tmp, path);
+		unlink(tmp);
+		return -1;
+	}
+	/* Make the rename durable. */
+	snprintf(dir, sizeof(dir), "%s", path);
+	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+}
+
+static int snapshot_parse_config(const uint8_t *text, size_t len, struct snapshot_config *cfg,
+				 struct json **out, struct err *e)
+{
+	struct json *j = json_parse((const char *)text, len, e);
+	const char *isa = NULL, *clock = NULL;
+	int64_t mem = 0, harts = 0;
+
+	e->msg[0] = 0;
+	if (!j)
+		return err_prefix(e, "config record");
+	if (json_get_int(j, "memory", &mem, e) != 1 || json_get_int(j, "harts", &harts, e) != 1 ||
+	    json_get_str(j, "isa", &isa, e) != 1 || json_get_str(j, "clock", &clock, e) != 1) {
+		json_free(j);
+		if (!e->msg[0])
+			err_set(e, "missing field");
+		return err_prefix(e, "config record");
+	}
+	if (strcmp(isa, SNAPSHOT_ISA) != 0) {
+		err_set(e, "config record: guest ISA %s, this machine is %s", isa, SNAPSHOT_ISA);
+		json_free(j);
+		return -1;
+	}
+	if (harts != 1 || mem < (int64_t)MACHINE_MIN_RAM || (uint64_t)mem > MACHINE_MAX_RAM ||
+	    mem % (1 << 20)) {
+		err_set(e, "config record: %lld harts and %lld bytes of memory are not supported",
+			(long long)harts, (long long)mem);
+		json_free(j);
+		return -1;
+	}
+	if (strcmp(clock, "host") != 0 && strcmp(clock, "icount") != 0) {
+		err_set(e, "config record: unknown clock '%s'", clock);
+		json_free(j);
+		return -1;
+	}
+	int64_t epoch = 0;
+
+	if (json_get_int(j, "lease_epoch", &epoch, e) < 0 || epoch < 0) {
+		err_set(e, "config record: bad lease_epoch");
+		json_free(j);
+		return -1;
+	}
+	cfg->lease_epoch = (uint64_t)epoch;
+	cfg->mem_size = (uint64_t)mem;
+	cfg->harts = (unsigned)harts;
+	cfg->clock = strcmp(clock, "icount") == 0 ? GCLOCK_ICOUNT : GCLOCK_HOST;
+	if (out)
+		*out = j;
+	else
+		json_free(j);
+	return 0;
+}
+
+static int snapshot_open(const char *path, struct err *e)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return err_errno(e, "cannot open snapshot '%s'", path);
+	if (stream_read_header(fd, e) < 0) {
+		close(fd);
+		return err_prefix(e, "snapshot '%s'", path);
+	}
+	return fd;
+}
+
+int snapshot_read_config(const char *path, struct snapshot_config *cfg, struct err *e)
+{
+	struct buf rec;
+	uint32_t type;
+	int fd = snapshot_open(path, e), rc = -1;
+
+	if (fd < 0)
+		return -1;
+	buf_init(&rec);
+	if (stream_read_record(fd, &type, &rec, e) < 0)
+		goto out;
+	if (type != STREAM_CONFIG) {
+		err_set(e, "first record is %s, expected config", stream_type_name(type));
+		goto out;
+	}
+	rc = snapshot_parse_config(rec.p, rec.len, cfg, NULL, e);
+out:
+	if (rc < 0)
+		err_prefix(e, "snapshot '%s'", path);
+	buf_free(&rec);
+	close(fd);
+	return rc;
+}
+
+static int snapshot_check_devices(struct machine *m, const struct json *j, struct err *e)
+{
+	const struct json *devs = json_get(j, "devices");
+	size_t n = 0;
+
+	if (!devs || devs->type != JSON_ARRAY)
+		return err_set(e, "config record: no device list");
+	for (int i = 0; i < m->ndevs; i++) {
+		if (!m->devs[i].state)
+			continue;
+		if (n >= devs->len || devs->items[n].type != JSON_STRING ||
+		    strcmp(devs->items[n].str, m->devs[i].state->name) != 0)
+			return err_set(e, "config record: devices differ from this machine's (at %s)",
+				       m->devs[i].state->name);
+		n++;
+	}
+	if (n != devs->len)
+		return err_set(e, "config record: %zu devices, this machine has %zu", devs->len, n);
+
+	const struct json *macs = json_get(j, "macs"), *disks = json_get(j, "disk_sectors");
+
+	if (!macs || macs->type != JSON_ARRAY || macs->len != (size_t)m->cfg.nnets)
+		return err_set(e, "config record: %zu network devices, this machine has %d",
+			       macs && macs->type == JSON_ARRAY ? macs->len : 0, m->cfg.nnets);
+	for (int i = 0; i < m->cfg.nnets; i++) {
+		const uint8_t *a = m->net[i].mac;
+		char mine[18];
+
+		snprintf(mine, sizeof(mine), "%02x:%02x:%02x:%02x:%02x:%02x", a[0], a[1], a[2], a[3],
+			 a[4], a[5]);
+		if (macs->items[i].type != JSON_STRING || strcmp(macs->items[i].str, mine) != 0)
+			return err_set(e, "config record: network %d has MAC %s, this machine %s", i,
+				       macs->items[i].type == JSON_STRING ? macs->items[i].str : "?",
+				       mine);
+	}
+	if (!disks || disks->type != JSON_ARRAY || disks->len != (size_t)m->cfg.ndisks)
+		return err_set(e, "config record: %zu disks, this machine has %d",
+			       disks && disks->type == JSON_ARRAY ? disks->len : 0, m->cfg.ndisks);
+	for (int i = 0; i < m->cfg.ndisks; i++)
+		if (disks->items[i].type != JSON_NUMBER || !disks->items[i].is_int ||
+		    (uint64_t)disks->items[i].i != m->blk[i].capacity)
+			return err_set(e, "config record: disk %d has %lld sectors, this machine's %llu",
+				       i, (long long)disks->items[i].i,
+				       (unsigned long long)m->blk[i].capacity);
+	return 0;
+}
+
+static int snapshot_apply_page(void *ctx, uint32_t round, uint64_t pfn, const uint8_t *data)
+{
+	struct machine *m = ctx;
+	uint64_t gpa = m->ram.base + pfn * RAM_PAGE_SIZE;
+
+	(void)round;
+	if (data)
+		ram_write(&m->ram, gpa, data, RAM_PAGE_SIZE);
+	else
+		ram_fill(&m->ram, gpa, 0, RAM_PAGE_SIZE);
+	return 0;
+}
+
+static int snapshot_load_pages(struct machine *m, const struct buf *rec, struct err *e)
+{
+	return stream_pages_decode(rec->p, rec->len, m->ram.npages, snapshot_apply_page, m, e);
+}
+
+int snapshot_config_check(struct machine *m, const uint8_t *text, size_t len, struct err *e)
+{
+	struct snapshot_config cfg;
+	struct json *cj = NULL;
+	int rc;
+
+	if (snapshot_parse_config(text, len, &cfg, &cj, e) < 0)
+		return -1;
+	if (cfg.mem_size != m->ram.size) {
+		json_free(cj);
+		return err_set(e, "guest memory %lluM, this machine %lluM",
+			       (unsigned long long)(cfg.mem_size >> 20),
+			       (unsigned long long)(m->ram.size >> 20));
+	}
+	rc = snapshot_check_devices(m, cj, e);
+	json_free(cj);
+	return rc;
+}
+
+int snapshot_device_count(struct machine *m)
+{
+	int n = 1; /* the hart */
+
+	for (int i = 0; i < m->ndevs; i++)
+		n += m->devs[i].state != NULL;
+	return n;
+}
+
+void snapshot_save_device(struct machine *m, int index, struct buf *out)
+{
+	int k = 0;
+
+	if (index == 0) {
+		state_save(&cpu_state, &m->cpu, out);
+		return;
+	}
+	for (int i = 0; i < m->ndevs; i++)
+		if (m->devs[i].state && ++k == index)
+			state_save(m->devs[i].state, machine_dev_state(&m->devs[i]), out);
+}
+
+int snapshot_load_device(struct machine *m, int index, const uint8_t *p, size_t len,
+			 struct err *e)
+{
+	const struct state_desc *d = NULL;
+	void *obj = NULL;
+	struct rbuf r;
+	int k = 0;
+
+	if (index == 0) {
+		d = &cpu_state;
+		obj = &m->cpu;
+	} else {
+		for (int i = 0; i < m->ndevs; i++) {
+			if (m->devs[i].state && ++k == index) {
+				d = m->devs[i].state;
+				obj = machine_dev_state(&m->devs[i]);
+				break;
+			}
+		}
+	}
+	if (!d)
+		return err_set(e, "more device records than devices");
+	rbuf_init(&r, p, len);
+	if (state_load(d, obj, &r, e) < 0)
+		return -1;
+	if (rbuf_left(&r))
+		return err_set(e, "device '%s': %zu bytes after its last field", d->name, rbuf_left(&r));
+	return 0;
+}
+
+int snapshot_load(struct machine *m, const char *path, struct err *e)
+{
+	struct buf rec;
+	uint32_t type;
+	int fd, rc = -1, ndev = 0, seen_clock = 0;
+
+	fd = snapshot_open(path, e);
+	if (fd < 0)
+		return -1;
+	buf_init(&rec);
+	if (stream_read_record(fd, &type, &rec, e) < 0)
+		goto out;
+	if (type != STREAM_CONFIG) {
+		err_set(e, "first record is %s, expected config", stream_type_name(type));
+		goto out;
+	}
+	if (snapshot_config_check(m, rec.p, rec.len, e) < 0)
+		goto out;
+	for (;;) {
+		if (stream_read_record(fd, &type, &rec, e) < 0)
+			goto out;
+		if (type == STREAM_END)
+			break;
+		if (type == STREAM_PAGES) {
+			if (ndev) {
+				err_set(e, "pages record after the device state");
+				goto out;
+			}
+			if (snapshot_load_pages(m, &rec, e) < 0)
+				goto out;
+		} else if (type == STREAM_DEVICE) {
+			if (snapshot_load_device(m, ndev, rec.p, rec.len, e) < 0)
+				goto out;
+			ndev++;
+		} else if (type == STREAM_CLOCK) {
+			struct rbuf r;
+			uint64_t guest_ns, real_ns;
+			uint32_t mode;
+
+			rbuf_init(&r, rec.p, rec.len);
+			if (!rbuf_get_u64(&r, &guest_ns) || !rbuf_get_u64(&r, &real_ns) ||
+			    !rbuf_get_u32(&r, &mode) || rbuf_left(&r) || mode > GCLOCK_ICOUNT) {
+				err_set(e, "clock record malformed");
+				goto out;
+			}
+			/* A restored machine resumes at its saved guest time. */
+			gclock_set_ns(&m->clock, guest_ns);
+			seen_clock = 1;
+		} else {
+			err_set(e, "unexpected %s record", stream_type_name(type));
+			goto out;
+		}
+	}
+	if (!seen_clock) {
+		err_set(e, "no clock record");
+		goto out;
+	}
+	int want = snapshot_device_count(m);
+
+	if (ndev != want) {
+		err_set(e, "%d device records, expected %d", ndev, want);
+		goto out;
+	}
+	/* Nothing may follow END. */
+	char extra;
+
+	if (read(fd, &extra, 1) != 0) {
+		err_set(e, "data after the end record");
+		goto out;
+	}
+	machine_update_timer(m);
+	rc = 0;
+out:
+	if (rc < 0)
+		err_prefix(e, "snapshot '%s'", path);
+	buf_free(&rec);
+	close(fd);
+	return rc;
+}
+
+uint64_t snapshot_dev_hash(struct machine *m)
+{
+	uint64_t h = STATE_HASH_INIT;
+
+	h ^= state_hash(&cpu_state, &m->cpu);
+	for (int i = 0; i < m->ndevs; i++)
+		if (m->devs[i].state)
+			h = h * 31 + state_hash(m->devs[i].state, machine_dev_state(&m->devs[i]));
+	return h;
+}
+
+void snapshot_hash(struct machine *m, uint64_t *ram_hash, uint64_t *dev_hash)
+{
+	*ram_hash = state_hash_bytes(STATE_HASH_INIT, ram_ptr(&m->ram, m->ram.base), m->ram.size);
+	*dev_hash = snapshot_dev_hash(m);
+}

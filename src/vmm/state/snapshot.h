@@ -1,0 +1,51 @@
+/* snapshot.h - a whole machine to a file in the stream format, and back.
+ *
+ * A snapshot is a stream (stream.h) holding: CONFIG, the non-zero RAM pages
+ * (pages not mentioned are zero), a DEVICE record per device (the hart
+ * first, then every registered device with state, in registration order),
+ * CLOCK and END. It is written to FILE.tmp, synced and renamed, so a
+ * half-written snapshot is never found under its name.
+ */
+#ifndef FERRY_SNAPSHOT_H
+#define FERRY_SNAPSHOT_H
+
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/json.h"
+#include "vmm/core/gclock.h"
+
+struct machine;
+
+/* The guest-visible configuration a snapshot or stream carries. */
+struct snapshot_config {
+	uint64_t mem_size;
+	unsigned harts;
+	enum gclock_mode clock;
+	uint64_t lease_epoch; /* the lease epoch of the VM when saved (0: none) */
+};
+
+/* Write the machine (paused, or between two slices of the run loop) to path. */
+int snapshot_save(struct machine *m, const char *path, struct err *e);
+/* Read only the configuration of a snapshot file (to build the machine that loads it). */
+int snapshot_read_config(const char *path, struct snapshot_config *cfg, struct err *e);
+/* Load a snapshot into a machine built with the same configuration. */
+int snapshot_load(struct machine *m, const char *path, struct err *e);
+/* The guest-visible configuration as JSON (the config record). */
+void snapshot_config_json(struct machine *m, struct jbuf *j);
+/* Check a config record against this machine: ISA, harts, memory, devices, MACs, disk sizes.
+ * The error names the first difference. */
+int snapshot_config_check(struct machine *m, const uint8_t *text, size_t len, struct err *e);
+/* Device records: the hart is device 0, then every registered device with state. */
+int snapshot_device_count(struct machine *m);
+void snapshot_save_device(struct machine *m, int index, struct buf *out);
+int snapshot_load_device(struct machine *m, int index, const uint8_t *p, size_t len,
+			 struct err *e);
+
+/* A hash of every device's state (the hart included). */
+uint64_t snapshot_dev_hash(struct machine *m);
+/* A hash of RAM and of every device's state, for tests comparing two machines. */
+void snapshot_hash(struct machine *m, uint64_t *ram_hash, uint64_t *dev_hash);
+
+#endif

@@ -1,0 +1,359 @@
+/* stream.c - stream framing: header, records, CRC32C. */
+#include "vmm/state/stream.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+static uint32_t crc_table[8][256];
+static bool crc_ready;
+
+static void crc_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0x82f63b78u & (0u - (c & 1))); /* CRC32C, reflected */
+		crc_table[0][i] = c;
+	}
+	for (uint32_t i = 0; i < 256; i++)
+		for (int t = 1; t < 8; t++)
+			crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xff];
+	crc_ready = true;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc, const uint8_t *p, size_t n)
+{
+	uint64_t c = crc;
+
+	while (n >= 8) {
+		uint64_t v;
+
+		memcpy(&v, p, 8);
+		c = __builtin_ia32_crc32di(c, v);
+		p += 8;
+		n -= 8;
+	}
+	while (n--)
+		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+	return (uint32_t)c;
+}
+#endif
+
+/* Slicing-by-8 in software where the CPU has no CRC32C instruction. */
+static uint32_t crc_sw(uint32_t c, const uint8_t *p, size_t n)
+{
+	if (!crc_ready)
+		crc_init();
+	while (n >= 8) {
+		uint32_t lo, hi;
+
+		memcpy(&lo, p, 4);
+		memcpy(&hi, p + 4, 4);
+		lo ^= c;
+		c = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^
+		    crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^
+		    crc_table[3][hi & 0xff] ^ crc_table[2][(hi >> 8) & 0xff] ^
+		    crc_table[1][(hi >> 16) & 0xff] ^ crc_table[0][hi >> 24];
+		p += 8;
+		n -= 8;
+	}
+	while (n--)
+		c = (c >> 8) ^ crc_table[0][(c ^ *p++) & 0xff];
+	return c;
+}
+
+uint32_t stream_crc32c(uint32_t crc, const void *p, size_t n)
+{
+	uint32_t c = ~crc;
+
+#if defined(__x86_64__)
+	if (__builtin_cpu_supports("sse4.2"))
+		return ~crc_hw(c, p, n);
+#endif
+	return ~crc_sw(c, p, n);
+}
+
+const char *stream_type_name(uint32_t type)
+{
+	static const char *const names[] = { "?",   "config", "pages", "device",
+					     "clock", "end",	"ctrl",	 "drain", "frame" };
+
+	return type <= STREAM_TYPE_MAX ? names[type] : "unknown";
+}
+
+void stream_writer_init(struct stream_writer *w, int fd)
+{
+	w->fd = fd;
+	buf_init(&w->b);
+	w->bytes = 0;
+	w->error = 0;
+}
+
+static void stream_flush(struct stream_writer *w)
+{
+	size_t off = 0;
+
+	if (w->b.oom && !w->error)
+		w->error = ENOMEM;
+	while (!w->error && off < w->b.len) {
+		ssize_t n = write(w->fd, w->b.p + off, w->b.len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			w->error = n < 0 ? errno : EIO;
+			break;
+		}
+		off += (size_t)n;
+		w->bytes += (uint64_t)n;
+	}
+	buf_reset(&w->b);
+}
+
+void stream_write_header(struct stream_writer *w)
+{
+	uint8_t magic[8] = STREAM_MAGIC;
+
+	buf_put(&w->b, magic, 8);
+	buf_put_u32(&w->b, STREAM_VERSION);
+	buf_put_u32(&w->b, 0);
+}
+
+void stream_frame(struct buf *b, uint32_t type, const void *payload, size_t len)
+{
+	uint8_t head[8];
+	uint32_t crc;
+
+	for (int i = 0; i < 4; i++) {
+		head[i] = (uint8_t)(type >> (8 * i));
+		head[4 + i] = (uint8_t)((uint32_t)len >> (8 * i));
+	}
+	crc = stream_crc32c(0, head, 8);
+	crc = stream_crc32c(crc, payload, len);
+	buf_put(b, head, 8);
+	buf_put(b, payload, len);
+	buf_put_u32(b, crc);
+}
+
+int stream_parse(const uint8_t *p, size_t len, size_t max, uint32_t *type, const uint8_t **payload,
+		 uint32_t *plen, size_t *used, struct err *e)
+{
+	struct rbuf r;
+	uint32_t t, n, want, crc;
+
+	if (len < 8)
+		return 0;
+	rbuf_init(&r, p, 8);
+	rbuf_get_u32(&r, &t);
+	rbuf_get_u32(&r, &n);
+	if (t == 0 || t > STREAM_TYPE_MAX)
+		return err_set(e, "unknown record type %u", t);
+	if (n > max)
+		return err_set(e, "%s record of %u bytes exceeds the limit of %zu", stream_type_name(t),
+			       n, max);
+	if (len - 8 < (size_t)n + 4)
+		return 0;
+	rbuf_init(&r, p + 8 + n, 4);
+	rbuf_get_u32(&r, &want);
+	crc = stream_crc32c(0, p, 8);
+	crc = stream_crc32c(crc, p + 8, n);
+	if (crc != want)
+		return err_set(e, "%s record of %u bytes: checksum mismatch", stream_type_name(t), n);
+	*type = t;
+	*payload = p + 8;
+	*plen = n;
+	*used = 8 + (size_t)n + 4;
+	return 1;
+}
+
+void stream_write_record(struct stream_writer *w, uint32_t type, const void *payload, size_t len)
+{
+	stream_frame(&w->b, type, payload, len);
+	if (w->b.len >= (1u << 20))
+		stream_flush(w);
+}
+
+int stream_writer_finish(struct stream_writer *w, struct err *e)
+{
+	stream_flush(w);
+	buf_free(&w->b);
+	if (w->error) {
+		errno = w->error;
+		return err_errno(e, "writing the stream");
+	}
+	return 0;
+}
+
+/* Read exactly n bytes; 0 at a clean end before any byte, -1 on error or a short read. */
+static int read_full(int fd, void *p, size_t n, struct err *e, const char *what)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, (uint8_t *)p + got, n - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return err_errno(e, "reading %s", what);
+		if (r == 0)
+			return err_set(e, "stream truncated in %s (%zu of %zu bytes)", what, got, n);
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+int stream_read_header(int fd, struct err *e)
+{
+	uint8_t h[STREAM_HEADER_SIZE];
+	struct rbuf r;
+	uint32_t version, flags;
+
+	if (read_full(fd, h, sizeof(h), e, "the header") < 0)
+		return -1;
+	if (memcmp(h, STREAM_MAGIC, 8) != 0)
+		return err_set(e, "not a Ferry machine stream (bad magic)");
+	rbuf_init(&r, h + 8, 8);
+	rbuf_get_u32(&r, &version);
+	rbuf_get_u32(&r, &flags);
+	if (version != STREAM_VERSION)
+		return err_set(e, "stream version %u, this ferry-vm reads version %u", version,
+			       STREAM_VERSION);
+	if (flags != 0)
+		return err_set(e, "stream flags 0x%x not understood", flags);
+	return 0;
+}
+
+int stream_read_record(int fd, uint32_t *type, struct buf *payload, struct err *e)
+{
+	uint8_t head[8], tail[4];
+	uint32_t t, len, crc, want;
+	struct rbuf r;
+
+	if (read_full(fd, head, 8, e, "a record header") < 0)
+		return -1;
+	rbuf_init(&r, head, 8);
+	rbuf_get_u32(&r, &t);
+	rbuf_get_u32(&r, &len);
+	if (t == 0 || t > STREAM_TYPE_MAX)
+		return err_set(e, "unknown record type %u", t);
+	if (len > STREAM_MAX_RECORD)
+		return err_set(e, "%s record of %u bytes exceeds the limit of %u", stream_type_name(t),
+			       len, STREAM_MAX_RECORD);
+	buf_reset(payload);
+	if (len) {
+		uint8_t *at = buf_extend(payload, len);
+
+		if (!at)
+			return err_set(e, "out of memory for a %u-byte record", len);
+		if (read_full(fd, at, len, e, stream_type_name(t)) < 0)
+			return -1;
+	}
+	if (read_full(fd, tail, 4, e, "a record checksum") < 0)
+		return -1;
+	rbuf_init(&r, tail, 4);
+	rbuf_get_u32(&r, &want);
+	crc = stream_crc32c(0, head, 8);
+	crc = stream_crc32c(crc, payload->p, len);
+	if (crc != want)
+		return err_set(e, "%s record of %u bytes: checksum mismatch", stream_type_name(t), len);
+	*type = t;
+	return 0;
+}
+
+bool stream_page_is_zero(const uint8_t *page)
+{
+	uint64_t acc = 0;
+
+	for (unsigned i = 0; i < 4096; i += 8) {
+		uint64_t v;
+
+		memcpy(&v, page + i, 8);
+		acc |= v;
+	}
+	return acc == 0;
+}
+
+void stream_pages_begin(struct stream_pages *sp, uint32_t round)
+{
+	buf_reset(&sp->b);
+	buf_put_u32(&sp->b, round);
+	buf_put_u32(&sp->b, 0);
+	sp->count = 0;
+}
+
+void stream_pages_add(struct stream_pages *sp, uint64_t pfn, const uint8_t *page)
+{
+	buf_put_u64(&sp->b, pfn);
+	if (stream_page_is_zero(page)) {
+		buf_put_u8(&sp->b, STREAM_PAGE_ZERO);
+	} else {
+		buf_put_u8(&sp->b, STREAM_PAGE_RAW);
+		buf_put(&sp->b, page, 4096);
+	}
+	sp->count++;
+}
+
+void stream_pages_end(struct stream_pages *sp)
+{
+	if (sp->b.len >= 8 && !sp->b.oom)
+		for (int i = 0; i < 4; i++)
+			sp->b.p[4 + i] = (uint8_t)(sp->count >> (8 * i));
+}
+
+int stream_pages_decode(const uint8_t *p, size_t len, uint64_t npages,
+			int (*apply)(void *ctx, uint32_t round, uint64_t pfn, const uint8_t *data),
+			void *ctx, struct err *e)
+{
+	struct rbuf r;
+	uint32_t round, count;
+
+	/* First pass: validate everything, so a bad record changes no page. */
+	rbuf_init(&r, p, len);
+	if (!rbuf_get_u32(&r, &round) || !rbuf_get_u32(&r, &count) ||
+	    count > STREAM_PAGES_PER_RECORD)
+		return err_set(e, "pages record: bad header or more than %d pages",
+			       STREAM_PAGES_PER_RECORD);
+	for (uint32_t i = 0; i < count; i++) {
+		uint64_t pfn;
+		uint8_t enc;
+
+		if (!rbuf_get_u64(&r, &pfn) || !rbuf_get_u8(&r, &enc))
+			return err_set(e, "pages record: truncated at page %u of %u", i, count);
+		if (pfn >= npages)
+			return err_set(e, "pages record: page index %llu beyond memory (%llu pages)",
+				       (unsigned long long)pfn, (unsigned long long)npages);
+		if (enc == STREAM_PAGE_RAW) {
+			if (rbuf_left(&r) < 4096)
+				return err_set(e, "pages record: page %llu truncated",
+					       (unsigned long long)pfn);
+			r.pos += 4096;
+		} else if (enc != STREAM_PAGE_ZERO) {
+			return err_set(e, "pages record: page %llu has unknown encoding %u",
+				       (unsigned long long)pfn, enc);
+		}
+	}
+	if (rbuf_left(&r))
+		return err_set(e, "pages record: %zu bytes after the last page", rbuf_left(&r));
+	/* Second pass: apply. */
+	rbuf_init(&r, p + 8, len - 8);
+	for (uint32_t i = 0; i < count; i++) {
+		uint64_t pfn;
+		uint8_t enc;
+
+		rbuf_get_u64(&r, &pfn);
+		rbuf_get_u8(&r, &enc);
+		const uint8_t *data = NULL;
+
+		if (enc == STREAM_PAGE_RAW) {
+			data = r.p + r.pos;
+			r.pos += 4096;
+		}
+		if (apply(ctx, round, pfn, data) < 0)
+			return -1;
+	}
+	return 0;
+}
