@@ -20,6 +20,8 @@
 #include "vmm/control/control.h"
 #include "common/fault.h"
 #include "vmm/board/machine.h"
+#include "vmm/devices/devices.h"
+#include "vmm/migrate/handover.h"
 #include "vmm/migrate/migrate.h"
 #include "vmm/state/snapshot.h"
 
@@ -184,6 +186,7 @@ int main(int argc, char **argv)
 	};
 	static struct machine m; /* large (the TLB): not on the stack */
 	static struct control ctl;
+	static struct handover ho;
 	struct err e = { { 0 } };
 	enum machine_exit ex;
 	const char *control = NULL, *restore = NULL;
@@ -328,11 +331,11 @@ int main(int argc, char **argv)
 		cfg.restore_epoch = sc.lease_epoch;
 	}
 
-	if (fault_init(&e) < 0 || machine_init(&m, &cfg, &e) < 0 ||
-	    (restore && snapshot_load(&m, restore, &e) < 0) ||
-	    (restore && machine_lease_restore(&m, &e) < 0) ||
-	    (cfg.incoming && mig_incoming(&m, cfg.incoming, cfg.token, &e) < 0) ||
-	    (control && control_init(&ctl, &m, control, &e) < 0) || setup_signals(&m, &e) < 0) {
+	if (fault_init(&e) < 0 || devices_machine_init(&m, &cfg, &e) < 0 ||
+	    handover_init(&ho, &m, &e) < 0 || (restore && snapshot_load(&m, restore, &e) < 0) ||
+	    (restore && handover_restore(&ho, &e) < 0) ||
+	    (cfg.incoming && mig_incoming(&ho, cfg.incoming, cfg.token, &e) < 0) ||
+	    (control && control_init(&ctl, &ho, control, &e) < 0) || setup_signals(&m, &e) < 0) {
 		fprintf(stderr, "ferry-vm: %s\n", e.msg);
 		control_destroy(&ctl);
 		machine_destroy(&m);
@@ -341,12 +344,10 @@ int main(int argc, char **argv)
 	if (restore) {
 		log_info("restored %s (%" PRIu64 " MiB)", restore, cfg.mem_size >> 20);
 		fault_point("restore-resume", 0);
-		m.announce_on_resume = true;
 		if (!m.paused) {
 			/* Running at once: announce now, before the first instruction. */
-			for (int i = 0; i < m.cfg.nnets; i++)
-				vnet_announce(&m.net[i]);
-			m.announce_on_resume = false;
+			machine_devs_announce(&m);
+			ho.announce_on_resume = false;
 		}
 	}
 	if (!restore && !cfg.incoming)

@@ -70,6 +70,8 @@
 #include "common/buf.h"
 #include "common/json.h"
 #include "vmm/board/machine.h"
+#include "vmm/devices/devices.h"
+#include "vmm/migrate/handover.h"
 #include "vmm/migrate/migrate.h"
 #include "vmm/migrate/migrate_int.h"
 #include "vmm/state/snapshot.h"
@@ -88,6 +90,7 @@ int __sanitizer_get_ownership(const volatile void *p) __attribute__((weak));
 static const char token[] = "fuzz-token-5f3a9c";
 
 static struct machine *m;
+static struct handover ho; /* the machine's ownership record and migration */
 static int base_npollfds;
 static struct jbuf own_cfg;
 static struct buf own_dev[MAX_DEVS];
@@ -192,7 +195,7 @@ static void reply(const uint8_t *p, uint32_t len)
 	} else if (strcmp(msg, "ready") == 0) {
 		st.ready++;
 		ready_seen = true;
-		pages_at_ready = m->mig->pages_applied;
+		pages_at_ready = ho.mig->pages_applied;
 		if (!seen_accept) {
 			st.ready_no_config++;
 			if (strict)
@@ -240,7 +243,7 @@ static void drain_replies(int k)
 
 static void tick(void)
 {
-	mig_tick(m);
+	mig_tick(&ho);
 	for (int k = 0; k < NCONN; k++)
 		drain_replies(k);
 }
@@ -267,7 +270,7 @@ static int conn_open(int k)
 		fail("socketpair", strerror(errno));
 	opens++;
 	conns[k].peer = sv[1];
-	mig_dst_adopt(m->mig, sv[0]); /* the destination owns sv[0] from here */
+	mig_dst_adopt(ho.mig, sv[0]); /* the destination owns sv[0] from here */
 	return 0;
 }
 
@@ -607,7 +610,7 @@ static void op_flood(struct in *in)
 			fail("socketpair", strerror(errno));
 		opens++;
 		extra[nextra++] = sv[1];
-		mig_dst_adopt(m->mig, sv[0]);
+		mig_dst_adopt(ho.mig, sv[0]);
 		buf_reset(&b);
 		mig_hello(&b, token, MIG_ROLE_DATA, 1 + (n / 18u + i) % MIG_MAX_CHANNELS);
 		if (!b.oom &&
@@ -624,7 +627,7 @@ static void op_flood(struct in *in)
  * tick finds HELLOs overdue and the source silent. */
 static void age(int64_t d)
 {
-	struct mig *g = m->mig;
+	struct mig *g = ho.mig;
 
 	g->ctl.last_rx_ns -= d;
 	g->ctl.progress_ns -= d;
@@ -729,15 +732,15 @@ static void init(void)
 	cfg.start_paused = true;
 	cfg.restoring = true;
 	m = calloc(1, sizeof(*m));
-	if (!m || machine_init(m, &cfg, &e) != 0) {
+	if (!m || devices_machine_init(m, &cfg, &e) != 0 || handover_init(&ho, m, &e) != 0) {
 		fprintf(stderr, "fuzz_migstream: %s\n", e.msg);
 		abort();
 	}
-	if (m->has_lease || !m->paused)
+	if (ho.has_lease || !m->paused)
 		fail("the machine was expected paused and without a lease", NULL);
 	base_npollfds = m->npollfds;
 	jbuf_init(&own_cfg);
-	snapshot_config_json(m, &own_cfg);
+	snapshot_config_json(m, 0, &own_cfg);
 	ndev = snapshot_device_count(m);
 	if (ndev > MAX_DEVS || own_cfg.oom)
 		fail("unexpected machine", NULL);
@@ -748,26 +751,26 @@ static void init(void)
 	for (int k = 0; k < NCONN; k++)
 		conns[k].peer = -1;
 	fresh = getenv("FERRY_FUZZ_FRESH") && atoi(getenv("FERRY_FUZZ_FRESH"));
-	if (mig_incoming(m, "127.0.0.1:0", token, &e) < 0)
+	if (mig_incoming(&ho, "127.0.0.1:0", token, &e) < 0)
 		fail("mig_incoming", e.msg);
 	/* The template may hold no heap block but the machine and the two per-page arrays: a copy
 	 * would share it. */
-	for (size_t off = 0; off + sizeof(void *) <= sizeof(*m->mig); off += sizeof(void *)) {
+	for (size_t off = 0; off + sizeof(void *) <= sizeof(*ho.mig); off += sizeof(void *)) {
 		void *p;
 
-		memcpy(&p, (const char *)m->mig + off, sizeof(p));
-		if (p && p != m && p != m->mig->page_round && p != m->mig->page_hash &&
+		memcpy(&p, (const char *)ho.mig + off, sizeof(p));
+		if (p && p != m && p != &ho && p != ho.mig->page_round && p != ho.mig->page_hash &&
 		    __sanitizer_get_ownership && __sanitizer_get_ownership(p))
 			fail("mig_incoming allocates more than this target copies; run with "
 			     "FERRY_FUZZ_FRESH=1 or teach new_incoming",
 			     NULL);
 	}
-	tmpl = *m->mig;
+	tmpl = *ho.mig;
 	tmpl_hash = malloc(m->ram.npages * sizeof(uint64_t));
 	if (!tmpl_hash)
 		abort();
-	memcpy(tmpl_hash, m->mig->page_hash, m->ram.npages * sizeof(uint64_t));
-	mig_destroy(m);
+	memcpy(tmpl_hash, ho.mig->page_hash, m->ram.npages * sizeof(uint64_t));
+	mig_destroy(&ho);
 	m->npollfds = base_npollfds;
 }
 
@@ -781,7 +784,7 @@ static void new_incoming(void)
 	struct mig *g;
 
 	if (fresh) {
-		if (mig_incoming(m, "127.0.0.1:0", token, &e) < 0)
+		if (mig_incoming(&ho, "127.0.0.1:0", token, &e) < 0)
 			fail("mig_incoming", e.msg);
 		return;
 	}
@@ -798,7 +801,7 @@ static void new_incoming(void)
 	for (int i = 0; i < MIG_MAX_CHANNELS; i++)
 		g->listen_fd[i] = -1;
 	g->t_start = gclock_host_ns();
-	m->mig = g;
+	ho.mig = g;
 	m->wake_ns = g->t_start + 50 * 1000000LL;
 }
 
@@ -898,7 +901,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	st.inputs++;
 	new_incoming();
-	g = m->mig;
+	g = ho.mig;
 	opens = 0;
 	nextra = 0;
 	seen_accept = false;
@@ -1000,7 +1003,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	st.devs_full += devices;
 	if (g->ready_sent)
 		probe_devices();
-	mig_destroy(m);
+	mig_destroy(&ho);
 	for (int k = 0; k < NCONN; k++)
 		conn_close(k);
 	for (int i = 0; i < nextra; i++)

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "vmm/board/machine.h"
+#include "vmm/devices/devices.h"
 
 #define WIN (MACHINE_RAM_BASE + 0x100000)
 #define WIN_SIZE 0x10000
@@ -66,7 +67,7 @@ static void init(void)
 	cfg.disks[0] = disk;
 	cfg.ndisks = 1;
 	m = calloc(1, sizeof(*m));
-	if (!m || machine_init(m, &cfg, &e) != 0) {
+	if (!m || devices_machine_init(m, &cfg, &e) != 0) {
 		fprintf(stderr, "fuzz_virtq: %s\n", e.msg);
 		abort();
 	}

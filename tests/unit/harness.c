@@ -15,7 +15,7 @@ struct machine *th_machine(uint64_t mem)
 	struct err e;
 
 	assert_non_null(m);
-	if (machine_init(m, &cfg, &e) != 0)
+	if (devices_machine_init(m, &cfg, &e) != 0)
 		fail_msg("machine_init: %s", e.msg);
 	return m;
 }

@@ -22,12 +22,29 @@
 #include "vmm/board/machine.h"
 #include "vmm/core/mmu.h"
 #include "vmm/core/ram.h"
+#include "vmm/devices/console.h"
+#include "vmm/devices/devices.h"
+#include "vmm/devices/plic.h"
+#include "vmm/devices/virtio.h"
 
 #define TH_RAM 0x80000000ull
 
 /* A bare machine with mem bytes of RAM (16 MiB if 0). */
 struct machine *th_machine(uint64_t mem);
 void th_free(struct machine *m);
+/* The machine's devices, found by the name they registered under. */
+static inline struct plic *th_plic(struct machine *m)
+{
+	return machine_dev_find(m, "plic");
+}
+static inline struct console *th_console(struct machine *m)
+{
+	return machine_dev_find(m, "console");
+}
+static inline struct virtio_mmio *th_virtio(struct machine *m, const char *name)
+{
+	return machine_dev_find(m, name);
+}
 /* Write n 32-bit instruction words at gpa and point the hart's pc there. */
 void th_code(struct machine *m, uint64_t gpa, const uint32_t *insns, size_t n);
 /* Write 16-bit parcels (compressed code) at gpa and point the pc there. */

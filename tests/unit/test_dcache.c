@@ -545,7 +545,7 @@ static void test_mmio_raises_interrupt_mid_slice(void **state)
 	th_code(m, TH_CODE, code, 4);
 	put(m, TH_TRAP, JAL(ZERO, 0));
 	assert_true(machine_mmio_write(m, MACHINE_PLIC_BASE + 4, 4, v)); /* source 1: priority 1 */
-	plic_set_level(&m->plic, 1, true);
+	plic_set_level(th_plic(m), 1, true);
 	assert_false(m->cpu.sip & SIP_SEIP);
 	m->cpu.x[T0] = PLIC_ENABLE0;
 	m->cpu.x[T1] = 2;

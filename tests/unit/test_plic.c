@@ -34,8 +34,8 @@ static void test_claim_complete(void **state)
 	wr(m, PRIO(3), 1);
 	wr(m, PRIO(5), 2);
 	wr(m, ENABLE0, (1u << 3) | (1u << 5));
-	plic_set_level(&m->plic, 3, true);
-	plic_set_level(&m->plic, 5, true);
+	plic_set_level(th_plic(m), 3, true);
+	plic_set_level(th_plic(m), 5, true);
 	assert_int_equal(rd(m, PENDING), (1u << 3) | (1u << 5));
 	assert_true(seip(m));
 	/* Highest priority first. */
@@ -49,9 +49,9 @@ static void test_claim_complete(void **state)
 	assert_true(seip(m));
 	assert_int_equal(rd(m, CLAIM0), 5);
 	/* Source 3 lowered before completion: it does not come back. */
-	plic_set_level(&m->plic, 3, false);
+	plic_set_level(th_plic(m), 3, false);
 	wr(m, CLAIM0, 3);
-	plic_set_level(&m->plic, 5, false);
+	plic_set_level(th_plic(m), 5, false);
 	wr(m, CLAIM0, 5);
 	assert_int_equal(rd(m, CLAIM0), 0);
 	assert_false(seip(m));
@@ -64,7 +64,7 @@ static void test_threshold_and_enable(void **state)
 
 	(void)state;
 	wr(m, PRIO(10), 3);
-	plic_set_level(&m->plic, 10, true);
+	plic_set_level(th_plic(m), 10, true);
 	assert_false(seip(m)); /* not enabled */
 	wr(m, ENABLE0, 1u << 10);
 	assert_true(seip(m));
@@ -96,13 +96,13 @@ static void test_tie_lowest_id_and_masks(void **state)
 	wr(m, PRIO(7), 0xff);
 	assert_int_equal(rd(m, PRIO(7)), 7);
 	wr(m, PRIO(7), 2);
-	plic_set_level(&m->plic, 7, true);
-	plic_set_level(&m->plic, 4, true);
+	plic_set_level(th_plic(m), 7, true);
+	plic_set_level(th_plic(m), 4, true);
 	assert_int_equal(rd(m, CLAIM0), 4);
 	/* Completing a source the context has not enabled is ignored. */
 	wr(m, ENABLE0, 1u << 7);
 	wr(m, CLAIM0, 4);
-	assert_true((m->plic.claimed >> 4) & 1);
+	assert_true((th_plic(m)->claimed >> 4) & 1);
 	/* Only 32-bit aligned accesses decode. */
 	uint64_t v;
 
@@ -131,7 +131,7 @@ static void test_interrupt_taken_by_hart(void **state)
 	wr(m, ENABLE0, 2);
 	th_run(m, 3);
 	assert_true(m->cpu.x[A0] >= 1);
-	plic_set_level(&m->plic, 1, true);
+	plic_set_level(th_plic(m), 1, true);
 	th_step(m); /* the interrupt is taken before the next instruction */
 	assert_int_equal(m->cpu.scause, CAUSE_INTERRUPT | IRQ_SEI);
 	assert_int_equal(m->cpu.pc, TH_RAM + 0x100);

@@ -319,7 +319,7 @@ static void test_legacy_console_and_shutdown(void **state)
 	call(m, SBI_EXT_LEGACY_PUTCHAR, 0, 0x100 | 'i', 0, 0); /* only the low byte */
 	r = call(m, SBI_EXT_LEGACY_PUTCHAR, 0, '\n', 0, 0);
 	assert_int_equal(r.error, 0);
-	n = console_backlog(&m->console, out, sizeof(out));
+	n = console_backlog(th_console(m), out, sizeof(out));
 	assert_int_equal(n, 3);
 	assert_memory_equal(out, "Hi\n", 3);
 	/* no input on a null console */

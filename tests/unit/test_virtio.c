@@ -2,6 +2,7 @@
  * drivers: every guest-controlled value is checked, a malformed ring puts the device in
  * DEVICE_NEEDS_RESET, and nothing outside guest RAM is ever touched (ASan watches). */
 #include "harness.h"
+#include "vmm/devices/vrng.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,14 +170,14 @@ static void test_rng_good_path(void **state)
 	assert_int_equal(ram_load(&m->ram, USED + 4, 4), 0);  /* id */
 	assert_int_equal(ram_load(&m->ram, USED + 8, 4), 64); /* len */
 	assert_true(rd(m, RNG, R_INT_STATUS) & VIRTIO_INT_USED);
-	assert_true(m->plic.level & (1u << m->rng.vio.irq)); /* the interrupt line is up */
+	assert_true(th_plic(m)->level & (1u << th_virtio(m, "virtio-rng")->irq)); /* the interrupt line is up */
 	ram_read(&m->ram, BUFS, buf, 64);
 	for (int i = 0; i < 64; i++)
 		nonzero += buf[i] != 0;
 	assert_true(nonzero > 32);
 	wr(m, RNG, R_INT_ACK, VIRTIO_INT_USED);
 	assert_int_equal(rd(m, RNG, R_INT_STATUS), 0);
-	assert_false(m->plic.level & (1u << m->rng.vio.irq));
+	assert_false(th_plic(m)->level & (1u << th_virtio(m, "virtio-rng")->irq));
 	assert_false(broken(m, RNG));
 	th_free(m);
 }
@@ -337,7 +338,7 @@ static struct machine *disk_machine(char *path)
 	close(fd);
 	cfg.disks[0] = path;
 	cfg.ndisks = 1;
-	if (machine_init(m, &cfg, &e) != 0)
+	if (devices_machine_init(m, &cfg, &e) != 0)
 		fail_msg("machine_init: %s", e.msg);
 	return m;
 }
@@ -420,7 +421,7 @@ static void test_blk_lock(void **state)
 
 	(void)state;
 	cfg.disks[0] = path;
-	assert_int_equal(machine_init(m2, &cfg, &e), -1);
+	assert_int_equal(devices_machine_init(m2, &cfg, &e), -1);
 	assert_non_null(strstr(e.msg, "in use by another VM"));
 	machine_destroy(m2);
 	free(m2);
@@ -434,6 +435,8 @@ static void test_blk_lock(void **state)
 static void test_state_roundtrip_and_validation(void **state)
 {
 	struct machine *a = th_machine(0), *b = th_machine(0);
+	struct vrng *ra = virtio_dev(th_virtio(a, "virtio-rng"));
+	struct vrng *rb = virtio_dev(th_virtio(b, "virtio-rng"));
 	struct buf out;
 	struct rbuf in;
 	struct err e;
@@ -443,27 +446,27 @@ static void test_state_roundtrip_and_validation(void **state)
 	desc(a, 0, BUFS, 16, VIRTQ_DESC_F_WRITE, 0);
 	offer(a, RNG, 0);
 	buf_init(&out);
-	state_save(&vrng_state, &a->rng, &out);
+	state_save(&vrng_state, ra, &out);
 	rbuf_init(&in, out.p, out.len);
-	assert_int_equal(state_load(&vrng_state, &b->rng, &in, &e), 0);
-	assert_int_equal(b->rng.vio.q_last_avail[0], 1);
-	assert_int_equal(b->rng.vio.q_desc[0], DESC);
-	assert_int_equal(state_hash(&vrng_state, &a->rng), state_hash(&vrng_state, &b->rng));
+	assert_int_equal(state_load(&vrng_state, rb, &in, &e), 0);
+	assert_int_equal(rb->vio.q_last_avail[0], 1);
+	assert_int_equal(rb->vio.q_desc[0], DESC);
+	assert_int_equal(state_hash(&vrng_state, ra), state_hash(&vrng_state, rb));
 	/* A ready queue whose rings lie outside RAM: refused. */
-	a->rng.vio.q_used[0] = 0x1000;
+	ra->vio.q_used[0] = 0x1000;
 	buf_reset(&out);
-	state_save(&vrng_state, &a->rng, &out);
+	state_save(&vrng_state, ra, &out);
 	rbuf_init(&in, out.p, out.len);
-	assert_int_equal(state_load(&vrng_state, &b->rng, &in, &e), -1);
+	assert_int_equal(state_load(&vrng_state, rb, &in, &e), -1);
 	assert_non_null(strstr(e.msg, "virtio-rng"));
 	assert_non_null(strstr(e.msg, "queue 0"));
 	/* A queue size above the maximum: refused by the field's range, named. */
-	a->rng.vio.q_used[0] = USED;
-	a->rng.vio.q_num[1] = 4096;
+	ra->vio.q_used[0] = USED;
+	ra->vio.q_num[1] = 4096;
 	buf_reset(&out);
-	state_save(&vrng_state, &a->rng, &out);
+	state_save(&vrng_state, ra, &out);
 	rbuf_init(&in, out.p, out.len);
-	assert_int_equal(state_load(&vrng_state, &b->rng, &in, &e), -1);
+	assert_int_equal(state_load(&vrng_state, rb, &in, &e), -1);
 	assert_non_null(strstr(e.msg, "vio.q_num[1]"));
 	buf_free(&out);
 	th_free(a);

@@ -20,7 +20,7 @@
 
 #include "common/log.h"
 #include "vmm/board/boot.h"
-#include "vmm/migrate/migrate.h"
+#include "vmm/board/sbi.h"
 
 /* Instructions per slice: about a tenth of a millisecond of guest work, so timers and
  * device input are looked at often enough without costing a system call per few
@@ -48,6 +48,61 @@ int machine_add_dev(struct machine *m, const struct machine_dev *dev, struct err
 		return err_set(e, "too many devices (adding %s)", dev->name);
 	m->devs[m->ndevs++] = *dev;
 	return 0;
+}
+
+void *machine_dev_find(struct machine *m, const char *name)
+{
+	for (int i = 0; i < m->ndevs; i++)
+		if (!strcmp(m->devs[i].name, name))
+			return m->devs[i].opaque;
+	return NULL;
+}
+
+int machine_add_client(struct machine *m, const struct machine_client *c, struct err *e)
+{
+	if (m->nclients == MACHINE_MAX_CLIENTS)
+		return err_set(e, "too many run-loop clients");
+	m->clients[m->nclients++] = *c;
+	return 0;
+}
+
+void machine_remove_client(struct machine *m, void *opaque)
+{
+	for (int i = 0; i < m->nclients; i++) {
+		if (m->clients[i].opaque == opaque) {
+			memmove(&m->clients[i], &m->clients[i + 1],
+				(size_t)(m->nclients - i - 1) * sizeof(m->clients[0]));
+			m->nclients--;
+			return;
+		}
+	}
+}
+
+void machine_set_console(struct machine *m, const struct machine_console *c)
+{
+	m->console = *c;
+}
+
+void machine_set_irqchip(struct machine *m, const struct machine_irqchip *c)
+{
+	m->irqchip = *c;
+}
+
+void machine_set_irq(struct machine *m, unsigned irq, bool level)
+{
+	if (m->irqchip.set_level)
+		m->irqchip.set_level(m->irqchip.opaque, irq, level);
+}
+
+void machine_console_write(struct machine *m, const uint8_t *buf, size_t len)
+{
+	if (m->console.write)
+		m->console.write(m->console.opaque, buf, len);
+}
+
+int machine_console_getc(struct machine *m)
+{
+	return m->console.getc ? m->console.getc(m->console.opaque) : -1;
 }
 
 int machine_add_pollfd(struct machine *m, const struct machine_pollfd *p, struct err *e)
@@ -172,13 +227,6 @@ void machine_resume(struct machine *m, const char *reason)
 	if (!m->paused)
 		return;
 	m->paused = false;
-	if (m->announce_on_resume) {
-		/* The VM may have moved to another host since its state was saved: announce its
-		 * MACs before the hart runs, as a migration's destination does. */
-		for (int i = 0; i < m->cfg.nnets; i++)
-			vnet_announce(&m->net[i]);
-		m->announce_on_resume = false;
-	}
 	gclock_thaw(&m->clock);
 	machine_devs_run_state(m, true);
 	machine_update_timer(m);
@@ -233,9 +281,120 @@ void machine_request_reboot(struct machine *m)
 
 void machine_request_quit(struct machine *m)
 {
+	machine_request_exit(m, MACHINE_QUIT);
+}
+
+void machine_request_exit(struct machine *m, enum machine_exit why)
+{
 	if (m->exit == MACHINE_RUNNING)
-		m->exit = MACHINE_QUIT;
+		m->exit = why;
 	m->cpu.stop = true;
+}
+
+void machine_wake_at(struct machine *m, int64_t ns)
+{
+	m->wake_ns = ns;
+}
+
+void machine_set_throttle(struct machine *m, int pct)
+{
+	m->throttle_pct = pct < 0 ? 0 : pct > 95 ? 95 : pct;
+	if (!m->throttle_pct)
+		m->hart_idle_until = 0;
+}
+
+int machine_throttle(const struct machine *m)
+{
+	return m->throttle_pct;
+}
+
+int machine_devs_flush(struct machine *m, struct err *e)
+{
+	for (int i = 0; i < m->ndevs; i++)
+		if (m->devs[i].flush && m->devs[i].flush(m->devs[i].opaque, e) < 0)
+			return err_prefix(e, "%s", m->devs[i].name);
+	return 0;
+}
+
+int machine_devs_release(struct machine *m, struct err *e)
+{
+	for (int i = 0; i < m->ndevs; i++) {
+		if (!m->devs[i].release || m->devs[i].release(m->devs[i].opaque, e) == 0)
+			continue;
+		err_prefix(e, "%s", m->devs[i].name);
+		/* Take back what was let go: the VM stays whole where it is. */
+		for (int j = 0; j <= i; j++) {
+			struct err e2 = { 0 };
+
+			if (m->devs[j].release && m->devs[j].acquire &&
+			    m->devs[j].acquire(m->devs[j].opaque, &e2) < 0)
+				log_warn("%s: %s", m->devs[j].name, e2.msg);
+		}
+		return -1;
+	}
+	return 0;
+}
+
+int machine_devs_acquire(struct machine *m, struct err *e)
+{
+	for (int i = 0; i < m->ndevs; i++)
+		if (m->devs[i].acquire && m->devs[i].acquire(m->devs[i].opaque, e) < 0)
+			return err_prefix(e, "%s", m->devs[i].name);
+	return 0;
+}
+
+void machine_devs_announce(struct machine *m)
+{
+	for (int i = 0; i < m->ndevs; i++)
+		if (m->devs[i].announce)
+			m->devs[i].announce(m->devs[i].opaque);
+}
+
+/* The index-th registered device of a kind, or NULL. */
+static struct machine_dev *machine_dev_of(struct machine *m, enum machine_dev_kind kind, int index)
+{
+	for (int i = 0; i < m->ndevs; i++)
+		if (m->devs[i].kind == kind && index-- == 0)
+			return &m->devs[i];
+	return NULL;
+}
+
+ssize_t machine_take_frame(struct machine *m, uint32_t *net, uint8_t *buf, size_t cap)
+{
+	struct machine_dev *d;
+
+	for (uint32_t i = 0; (d = machine_dev_of(m, MACHINE_DEV_NET, (int)i)); i++) {
+		ssize_t n = d->take_frame ? d->take_frame(d->opaque, buf, cap) : 0;
+
+		if (n > 0) {
+			*net = i;
+			return n;
+		}
+	}
+	return 0;
+}
+
+int machine_put_frame(struct machine *m, uint32_t net, const uint8_t *frame, size_t len)
+{
+	struct machine_dev *d = net < MACHINE_MAX_DEVS ? machine_dev_of(m, MACHINE_DEV_NET, (int)net) : NULL;
+
+	if (!d || !d->put_frame)
+		return -1;
+	return d->put_frame(d->opaque, frame, len) ? 1 : 0;
+}
+
+const uint8_t *machine_mac(struct machine *m, int i)
+{
+	struct machine_dev *d = machine_dev_of(m, MACHINE_DEV_NET, i);
+
+	return d ? d->mac : NULL;
+}
+
+uint64_t machine_disk_capacity(struct machine *m, int i)
+{
+	struct machine_dev *d = machine_dev_of(m, MACHINE_DEV_DISK, i);
+
+	return d && d->capacity ? *d->capacity : 0;
 }
 
 int machine_reset(struct machine *m, struct err *e)
@@ -248,7 +407,7 @@ int machine_reset(struct machine *m, struct err *e)
 		if (m->devs[i].reset)
 			m->devs[i].reset(m->devs[i].opaque);
 	if (!m->kernel_img) {
-		cpu_reset(&m->cpu, m, &m->ram, 0, m->ram.base, 0);
+		cpu_reset(&m->cpu, &m->bus, &m->ram, 0, m->ram.base, 0);
 		rc = 0;
 	} else {
 		rc = boot_place(m, e);
@@ -259,66 +418,24 @@ int machine_reset(struct machine *m, struct err *e)
 	return rc;
 }
 
-/* Restoring a save made at cfg.restore_epoch: the record must still be there. */
-static int machine_lease_check_restore(struct machine *m, struct err *e)
+static bool machine_bus_read(void *opaque, uint64_t pa, unsigned size, uint64_t *val)
 {
-	struct commit_record r = { 0 };
-
-	if (commit_read(&m->lease, &r, e) < 0)
-		return -1;
-	if (r.epoch != m->cfg.restore_epoch)
-		return err_set(
-		    e,
-		    "the save is stale: it was made at lease epoch %llu, the lease is at "
-		    "epoch %llu (%s); the VM ran on or was restored since",
-		    (unsigned long long)m->cfg.restore_epoch, (unsigned long long)r.epoch, r.owner);
-	return 0;
+	return machine_mmio_read(opaque, pa, size, val);
 }
 
-int machine_lease_restore(struct machine *m, struct err *e)
+static bool machine_bus_write(void *opaque, uint64_t pa, unsigned size, uint64_t val)
 {
-	int rc;
-
-	if (!m->has_lease || !m->cfg.restore_epoch)
-		return 0;
-	fault_point("restore-claim", 0);
-	rc = commit_swap(&m->lease, m->cfg.restore_epoch, e);
-	if (rc < 0)
-		return -1;
-	if (rc == 0)
-		return machine_lease_check_restore(m, e);
-	return 0;
+	return machine_mmio_write(opaque, pa, size, val);
 }
 
-/* The ownership record: with a disk or --lease, a VM that runs here holds the lease; a
- * migration's destination takes it only at the commit. */
-static int machine_lease_init(struct machine *m, struct err *e)
+static uint64_t machine_bus_time(void *opaque)
 {
-	char path[4200], owner[COMMIT_OWNER_MAX], host[64] = "host";
+	return machine_time(opaque);
+}
 
-	if (m->cfg.lease)
-		snprintf(path, sizeof(path), "%s", m->cfg.lease);
-	else if (m->cfg.ndisks)
-		snprintf(path, sizeof(path), "%s.lease", m->cfg.disks[0]);
-	else
-		return 0;
-	gethostname(host, sizeof(host) - 1);
-	if (m->cfg.name)
-		snprintf(owner, sizeof(owner), "%s", m->cfg.name);
-	else
-		snprintf(owner, sizeof(owner), "%.40s:%d", host, (int)getpid());
-	for (char *p = owner; *p; p++)
-		if (*p == ' ' || *p == '\n')
-			*p = '_';
-	commit_init(&m->lease, path, owner);
-	m->has_lease = true;
-	if (m->cfg.incoming)
-		return 0;
-	if (commit_lock(&m->lease, 0, e) < 0)
-		return err_prefix(e, "the VM's lease");
-	if (m->cfg.restore_epoch)
-		return machine_lease_check_restore(m, e); /* moved only once the file has loaded */
-	return commit_claim(&m->lease, e);
+static void machine_bus_ecall(void *opaque, struct cpu *c)
+{
+	sbi_ecall(opaque, c);
 }
 
 int machine_init(struct machine *m, const struct machine_config *cfg, struct err *e)
@@ -326,11 +443,8 @@ int machine_init(struct machine *m, const struct machine_config *cfg, struct err
 	memset(m, 0, sizeof(*m));
 	m->cfg = *cfg;
 	m->journal_fd = -1;
-	for (int i = 0; i < MACHINE_MAX_NETS; i++)
-		m->net[i].tap = -1;
-	for (int i = 0; i < MACHINE_MAX_DISKS; i++)
-		m->blk[i].fd = -1;
-	commit_init(&m->lease, "", "");
+	m->bus = (struct cpu_bus){ machine_bus_read, machine_bus_write, machine_bus_time,
+				   machine_bus_ecall, m };
 	if (cfg->nnets > MACHINE_MAX_NETS || cfg->ndisks > MACHINE_MAX_DISKS)
 		return err_set(e, "at most %d networks and %d disks", MACHINE_MAX_NETS,
 			       MACHINE_MAX_DISKS);
@@ -342,26 +456,16 @@ int machine_init(struct machine *m, const struct machine_config *cfg, struct err
 	if (ram_init(&m->ram, MACHINE_RAM_BASE, cfg->mem_size, e) < 0)
 		return -1;
 	gclock_init(&m->clock, cfg->clock, MACHINE_TIMEBASE_HZ, &m->cpu.instret);
+	cpu_reset(&m->cpu, &m->bus, &m->ram, 0, m->ram.base, 0);
 	if (cfg->kernel && boot_read_files(m, e) < 0)
 		return -1;
-	/* Devices register in the order their nodes appear in the device tree. */
-	if (plic_init(&m->plic, m, MACHINE_PLIC_BASE, 1, e) < 0)
-		return -1;
-	if (console_init(&m->console, m, cfg->console ? cfg->console : "stdio", e) < 0)
-		return -1;
-	if (uart_init(&m->uart, m, MACHINE_UART_BASE, MACHINE_UART_IRQ, e) < 0)
-		return -1;
-	/* virtio-mmio slots in a fixed order: networks, disks, the entropy source. */
-	for (int i = 0; i < cfg->nnets; i++)
-		if (vnet_init(&m->net[i], m, cfg->nets[i], e) < 0)
-			return -1;
-	for (int i = 0; i < cfg->ndisks; i++)
-		if (vblk_init(&m->blk[i], m, cfg->disks[i], false, cfg->incoming != NULL, e) < 0)
-			return -1;
-	if (!cfg->no_rng && vrng_init(&m->rng, m, cfg->clock == GCLOCK_ICOUNT, e) < 0)
-		return -1;
-	if (machine_lease_init(m, e) < 0)
-		return -1;
+	return 0;
+}
+
+int machine_boot(struct machine *m, struct err *e)
+{
+	const struct machine_config *cfg = &m->cfg;
+
 	if (cfg->journal) {
 		m->journal_fd = open(cfg->journal, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		if (m->journal_fd < 0)
@@ -374,7 +478,7 @@ int machine_init(struct machine *m, const struct machine_config *cfg, struct err
 	if (!cfg->kernel || cfg->restoring) {
 		/* A bare machine (unit tests, or one about to load a snapshot): the hart starts at
 		 * the base of RAM. */
-		cpu_reset(&m->cpu, m, &m->ram, 0, m->ram.base, 0);
+		cpu_reset(&m->cpu, &m->bus, &m->ram, 0, m->ram.base, 0);
 		return 0;
 	}
 	return boot_place(m, e);
@@ -382,17 +486,22 @@ int machine_init(struct machine *m, const struct machine_config *cfg, struct err
 
 void machine_destroy(struct machine *m)
 {
-	if (m->mig)
-		mig_destroy(m);
-	commit_unlock(&m->lease);
+	/* Devices first (a disk is flushed and closed), then the clients, last registered first:
+	 * the ownership record is let go only once the disk is, and the devices' memory lives
+	 * until every device has ended. */
+	for (int i = m->ndevs - 1; i >= 0; i--)
+		if (m->devs[i].destroy)
+			m->devs[i].destroy(m->devs[i].opaque);
+	m->ndevs = 0;
+	while (m->nclients > 0) {
+		struct machine_client c = m->clients[--m->nclients];
+
+		if (c.destroy)
+			c.destroy(c.opaque);
+	}
 	if (m->journal_fd >= 0)
 		close(m->journal_fd);
 	m->journal_fd = -1;
-	for (int i = 0; i < m->cfg.nnets; i++)
-		vnet_destroy(&m->net[i]);
-	for (int i = 0; i < m->cfg.ndisks; i++)
-		vblk_destroy(&m->blk[i]);
-	console_destroy(&m->console);
 	ram_destroy(&m->ram);
 	free(m->kernel_img);
 	free(m->initrd_img);
@@ -436,6 +545,13 @@ static void machine_poll(struct machine *m, int64_t timeout_ns)
 		if (fds[i].revents && p->fd == fds[i].fd && p->events)
 			p->ready(p->opaque, fds[i].revents);
 	}
+}
+
+static void machine_tick_clients(struct machine *m)
+{
+	for (int i = 0; i < m->nclients; i++)
+		if (m->clients[i].tick)
+			m->clients[i].tick(m->clients[i].opaque);
 }
 
 /* How many steps the hart may run before the loop must look again. */
@@ -488,8 +604,7 @@ static void machine_wfi(struct machine *m)
 		return;
 	}
 	machine_poll(m, c->timecmp == UINT64_MAX ? -1 : gclock_ns_until(&m->clock, c->timecmp));
-	if (m->mig)
-		mig_tick(m);
+	machine_tick_clients(m);
 }
 
 enum machine_exit machine_run(struct machine *m, struct err *e)
@@ -515,8 +630,7 @@ enum machine_exit machine_run(struct machine *m, struct err *e)
 		}
 		if (m->paused) {
 			machine_poll(m, -1);
-			if (m->mig)
-				mig_tick(m);
+			machine_tick_clients(m);
 			continue;
 		}
 		if (c->instret >= m->pause_at) {
@@ -529,8 +643,7 @@ enum machine_exit machine_run(struct machine *m, struct err *e)
 
 			if (left > 0 && m->throttle_pct) {
 				machine_poll(m, left);
-				if (m->mig)
-					mig_tick(m);
+				machine_tick_clients(m);
 				continue;
 			}
 			m->hart_idle_until = 0;
@@ -550,8 +663,7 @@ enum machine_exit machine_run(struct machine *m, struct err *e)
 		}
 		machine_slice_run(m);
 		machine_poll(m, 0);
-		if (m->mig)
-			mig_tick(m);
+		machine_tick_clients(m);
 	}
 	switch (m->exit) {
 	case MACHINE_SHUTDOWN:

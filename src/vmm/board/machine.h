@@ -8,8 +8,12 @@
  *   0x10001000  virtio-mmio slots    0x1000 apart, IRQ 1..8
  *   0x80000000  DRAM                 the kernel Image at +0x200000
  *
- * Devices are set up by registration: each registers its MMIO window and a
- * device-tree callback; the board walks them and never knows their insides.
+ * Devices are set up by registration (vmm/devices/devices.c builds them): each
+ * registers its MMIO window and its operations (device-tree node, reset, state
+ * table, and where it has them flush, release and re-acquire of its backing,
+ * announce, frames held across a hand-over); the board walks them and never
+ * knows their insides. Higher layers (migration, the control socket) register
+ * as tick and poll clients and reach devices only through these operations.
  * Nothing here is global: two machines could live in one process.
  *
  * One thread runs everything: the vCPU in slices of instructions, between
@@ -24,17 +28,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/types.h>
+
 #include "common/err.h"
-#include "vmm/migrate/commit.h"
-#include "vmm/devices/console.h"
 #include "vmm/core/cpu.h"
 #include "vmm/core/gclock.h"
-#include "vmm/devices/plic.h"
 #include "vmm/core/ram.h"
-#include "vmm/devices/uart.h"
-#include "vmm/devices/vblk.h"
-#include "vmm/devices/vnet.h"
-#include "vmm/devices/vrng.h"
 
 #define MACHINE_RAM_BASE 0x80000000ull
 #define MACHINE_KERNEL_OFFSET 0x200000ull
@@ -49,6 +48,11 @@
 #define MACHINE_MAX_REGIONS 16
 #define MACHINE_MAX_DEVS 16
 #define MACHINE_MAX_POLLFDS 64
+#define MACHINE_MAX_CLIENTS 8
+/* A frame as the network devices hold it (take_frame, put_frame): the 12-byte virtio-net
+ * header, then at most 64 KiB. */
+#define MACHINE_FRAME_HDR 12
+#define MACHINE_FRAME_MAX (65536 + MACHINE_FRAME_HDR)
 #define MACHINE_MAX_NETS 2
 #define MACHINE_MAX_DISKS 2
 
@@ -69,10 +73,18 @@ struct machine_region {
 	const char *name;
 };
 
-/* What the board asks of each device besides MMIO. */
+/* What a device is, for the operations that ask for one kind. */
+enum machine_dev_kind {
+	MACHINE_DEV_OTHER = 0,
+	MACHINE_DEV_NET,
+	MACHINE_DEV_DISK,
+};
+
+/* What the board asks of each device besides MMIO. Every operation but fdt may be NULL. */
 struct machine_dev {
 	const char *name;
 	void *opaque;
+	enum machine_dev_kind kind;
 	/* Add the device's node to the tree under construction (see dtb.h). */
 	int (*fdt)(void *opaque, struct machine *m, void *fdt);
 	/* Return to power-on state (reboot). */
@@ -84,6 +96,42 @@ struct machine_dev {
 	 * opaque). */
 	const struct state_desc *state;
 	void *state_obj;
+	/* What the guest sees of it, checked when a VM moves: a network's MAC (6 bytes), a
+	 * disk's capacity in 512-byte sectors. */
+	const uint8_t *mac;
+	const uint64_t *capacity;
+
+	/* The hand-over (vmm/migrate/handover.c) and the machine's end. */
+	int (*flush)(void *opaque, struct err *e);   /* make what the guest wrote durable */
+	int (*release)(void *opaque, struct err *e); /* let go of the backing (image, its lock) */
+	int (*acquire)(void *opaque, struct err *e); /* take the backing (back); no-op if held */
+	int (*announce)(void *opaque);		     /* tell the network where the device is */
+	/* Frames that arrived for the guest while it was paused: take one (its length, 0 when
+	 * none is left), or hand one in to be delivered once the guest runs (false: dropped). */
+	ssize_t (*take_frame)(void *opaque, uint8_t *buf, size_t cap);
+	bool (*put_frame)(void *opaque, const uint8_t *frame, size_t len);
+	void (*destroy)(void *opaque);
+};
+
+/* A higher layer's share of the run loop (migration, later the ownership record): tick is
+ * called after every look at the world (a slice, a poll); destroy when the machine ends. */
+struct machine_client {
+	void (*tick)(void *opaque);
+	void (*destroy)(void *opaque);
+	void *opaque;
+};
+
+/* The console's host side, for the SBI's legacy console calls. */
+struct machine_console {
+	void (*write)(void *opaque, const uint8_t *buf, size_t len);
+	int (*getc)(void *opaque); /* -1: nothing waiting */
+	void *opaque;
+};
+
+/* The interrupt controller: set the level of a wired interrupt line. */
+struct machine_irqchip {
+	void (*set_level)(void *opaque, unsigned irq, bool level);
+	void *opaque;
 };
 
 /* A descriptor the run loop polls for a device or backend. */
@@ -131,13 +179,10 @@ struct machine {
 	struct machine_config cfg;
 	struct ram ram;
 	struct cpu cpu;
-	struct plic plic;
-	struct uart uart;
-	struct console console;
+	struct cpu_bus bus; /* what the hart reaches through: this machine */
 	struct gclock clock;
-	struct vnet net[MACHINE_MAX_NETS];
-	struct vblk blk[MACHINE_MAX_DISKS];
-	struct vrng rng;
+	struct machine_console console;
+	struct machine_irqchip irqchip;
 
 	struct machine_region regions[MACHINE_MAX_REGIONS];
 	int nregions;
@@ -145,6 +190,8 @@ struct machine {
 	int ndevs;
 	struct machine_pollfd pollfds[MACHINE_MAX_POLLFDS];
 	int npollfds;
+	struct machine_client clients[MACHINE_MAX_CLIENTS];
+	int nclients;
 	unsigned nvirtio; /* virtio-mmio slots taken */
 
 	/* boot blobs, kept for a reboot */
@@ -173,23 +220,17 @@ struct machine {
 	bool dirty_logging;
 	uint64_t dirty_collections;
 
-	/* ownership (commit.h); has_lease false: no record, the VM cannot migrate */
-	struct commit lease;
-	bool has_lease;
-	/* migration (migrate.h), NULL when none */
-	struct mig *mig;
 	int throttle_pct;	 /* auto-converge: share of time the hart sits out */
 	int64_t hart_idle_until; /* ... until this monotonic time, after its last slice */
-	bool announce_on_resume; /* restored elsewhere: tell the switches where the MACs are now */
-	uint64_t saved_epoch; /* saved (kept here) at this lease epoch: resuming moves the epoch */
-	int64_t wake_ns;      /* the run loop must look again by this monotonic time (0: none) */
+	int64_t wake_ns;	 /* the run loop must look again by this monotonic time (0: none) */
 };
 
-/* Build the machine from its configuration: RAM, devices, boot blobs, device tree. */
+/* Build the bare machine from its configuration: RAM, the hart, guest time, the boot blobs.
+ * Devices register next (devices_attach), then machine_boot places the boot blobs and the
+ * device tree (devices_machine_init does all three). */
 int machine_init(struct machine *m, const struct machine_config *cfg, struct err *e);
-/* Restoring a save (cfg.restore_epoch): once it has loaded, move the lease from the saved
- * epoch to the next, so the same save can never be restored again. */
-int machine_lease_restore(struct machine *m, struct err *e);
+int machine_boot(struct machine *m, struct err *e);
+/* Ends the clients, then the devices (their destroy operations), then the machine. */
 void machine_destroy(struct machine *m);
 
 /* Run until the guest shuts down or an error stops it. Returns the exit reason. */
@@ -199,6 +240,18 @@ enum machine_exit machine_run(struct machine *m, struct err *e);
 int machine_add_region(struct machine *m, const char *name, uint64_t base, uint64_t size,
 		       const struct mmio_ops *ops, void *opaque, struct err *e);
 int machine_add_dev(struct machine *m, const struct machine_dev *dev, struct err *e);
+/* The first device registered under name (its opaque), or NULL. */
+void *machine_dev_find(struct machine *m, const char *name);
+int machine_add_client(struct machine *m, const struct machine_client *c, struct err *e);
+/* Take a client off (its destroy is not called). */
+void machine_remove_client(struct machine *m, void *opaque);
+void machine_set_console(struct machine *m, const struct machine_console *c);
+void machine_set_irqchip(struct machine *m, const struct machine_irqchip *c);
+/* Raise or lower a wired interrupt line (devices). */
+void machine_set_irq(struct machine *m, unsigned irq, bool level);
+/* The SBI's console: write bytes, read one (-1 when none). */
+void machine_console_write(struct machine *m, const uint8_t *buf, size_t len);
+int machine_console_getc(struct machine *m);
 /* Returns the slot of the new descriptor, or -1. */
 int machine_add_pollfd(struct machine *m, const struct machine_pollfd *p, struct err *e);
 /* Change a slot's descriptor and what it waits for (fd -1 or events 0 to stop polling it). */
@@ -224,8 +277,31 @@ void machine_update_timer(struct machine *m);
 /* Requests from the guest (SBI SRST). */
 void machine_request_shutdown(struct machine *m);
 void machine_request_reboot(struct machine *m);
-/* The operator asked to quit (console escape, later the control socket). */
+/* The operator asked to quit (console escape, the control socket). */
 void machine_request_quit(struct machine *m);
+/* End the run loop for this reason (a migration or a save handed the VM over, or an error). */
+void machine_request_exit(struct machine *m, enum machine_exit why);
+
+/* For the run loop's clients: look again by this monotonic time (0: no deadline). */
+void machine_wake_at(struct machine *m, int64_t ns);
+/* Auto-converge: the share of time (0..95 %) the hart sits out; 0 runs it freely. */
+void machine_set_throttle(struct machine *m, int pct);
+int machine_throttle(const struct machine *m);
+
+/* The devices' hand-over operations, over every device that has them. flush and acquire stop
+ * at the first error; release takes back what it released if one fails. */
+int machine_devs_flush(struct machine *m, struct err *e);
+int machine_devs_release(struct machine *m, struct err *e);
+int machine_devs_acquire(struct machine *m, struct err *e);
+void machine_devs_announce(struct machine *m);
+/* Frames held by the paused guest's networks: the next one (its length, 0 when none is
+ * left), with the index of its network in *net; and one handed to network net. */
+ssize_t machine_take_frame(struct machine *m, uint32_t *net, uint8_t *buf, size_t cap);
+int machine_put_frame(struct machine *m, uint32_t net, const uint8_t *frame, size_t len);
+/* What the guest sees: the MAC of network i, the capacity of disk i in 512-byte sectors
+ * (NULL/0: none). */
+const uint8_t *machine_mac(struct machine *m, int i);
+uint64_t machine_disk_capacity(struct machine *m, int i);
 
 /* Put the RAM image of the boot blobs, the device tree and the hart back to their start. */
 int machine_reset(struct machine *m, struct err *e);

@@ -7,7 +7,6 @@
  */
 #include "vmm/board/sbi.h"
 
-#include "vmm/devices/console.h"
 #include "vmm/core/cpu.h"
 #include "vmm/board/machine.h"
 
@@ -73,10 +72,16 @@ static bool sbi_hart_mask(struct cpu *c, uint64_t mask, uint64_t base, bool *sel
 	return true;
 }
 
+/* The machine whose hart this is: the board made the hart's bus with itself as opaque. */
+static struct machine *sbi_machine(struct cpu *c)
+{
+	return c->bus->opaque;
+}
+
 static void sbi_set_timer(struct cpu *c, uint64_t when)
 {
 	c->timecmp = when;
-	machine_update_timer(c->m);
+	machine_update_timer(sbi_machine(c));
 }
 
 static struct sbi_ret sbi_base(struct cpu *c, uint64_t fid)
@@ -144,14 +149,14 @@ static struct sbi_ret sbi_srst(struct cpu *c, uint64_t fid)
 	if (type > 2 || reason > 1)
 		return sbi_err(SBI_ERR_INVALID_PARAM);
 	if (type == 0)
-		machine_request_shutdown(c->m);
+		machine_request_shutdown(sbi_machine(c));
 	else
-		machine_request_reboot(c->m);
+		machine_request_reboot(sbi_machine(c));
 	c->stop = true;
 	return sbi_ok(0);
 }
 
-void sbi_ecall(struct cpu *c)
+void sbi_ecall(struct machine *m, struct cpu *c)
 {
 	uint64_t eid = c->x[A7], fid = c->x[A6];
 	struct sbi_ret r;
@@ -165,19 +170,19 @@ void sbi_ecall(struct cpu *c)
 	case SBI_EXT_LEGACY_PUTCHAR: {
 		uint8_t ch = (uint8_t)c->x[A0];
 
-		console_write(&c->m->console, &ch, 1);
+		machine_console_write(m, &ch, 1);
 		c->x[A0] = 0;
 		return;
 	}
 	case SBI_EXT_LEGACY_GETCHAR:
-		c->x[A0] = (uint64_t)(int64_t)console_getc(&c->m->console);
+		c->x[A0] = (uint64_t)(int64_t)machine_console_getc(m);
 		return;
 	case SBI_EXT_LEGACY_CLEAR_IPI:
 		cpu_set_irq(c, SIP_SSIP, false);
 		c->x[A0] = 0;
 		return;
 	case SBI_EXT_LEGACY_SHUTDOWN:
-		machine_request_shutdown(c->m);
+		machine_request_shutdown(sbi_machine(c));
 		c->stop = true;
 		c->x[A0] = 0;
 		return;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 struct cpu;
+struct machine;
 
 #define SBI_SPEC_VERSION 0x02000000 /* 2.0: major << 24 | minor */
 #define SBI_IMPL_ID_FERRY 0xfe77    /* not in the spec's registry of implementation ids */
@@ -44,6 +45,6 @@ enum sbi_error {
 
 /* Serve the ECALL the hart just executed from S-mode: a7 = extension, a6 = function,
  * a0..a5 = arguments; the result goes back in a0 (error) and a1 (value). */
-void sbi_ecall(struct cpu *c);
+void sbi_ecall(struct machine *m, struct cpu *c);
 
 #endif

@@ -23,7 +23,9 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/fault.h"
+#include "common/state.h"
 #include "vmm/board/machine.h"
+#include "vmm/migrate/handover.h"
 #include "vmm/migrate/migrate.h"
 #include "vmm/state/snapshot.h"
 
@@ -177,21 +179,15 @@ static int cmd_pause(struct control *c, const struct json *args, struct jbuf *ou
 
 static int cmd_resume(struct control *c, const struct json *args, struct jbuf *out, struct err *e)
 {
-	struct mig *g = c->m->mig;
+	struct mig *g = c->h->mig;
 	(void)args;
 	if (c->m->exit != MACHINE_RUNNING)
 		return err_set(e, "the machine has stopped");
-	if (g && mig_owns_run_state(c->m))
+	if (g && mig_owns_run_state(c->h))
 		return err_set(e, "a migration decides when this VM runs (phase %s)",
-			       mig_phase_name(mig_phase(c->m)));
-	if (c->m->saved_epoch && c->m->lease.fd >= 0 && c->m->lease.epoch == c->m->saved_epoch) {
-		/* Saved and running on: the saved file must never be restored over a disk that moved
-		 * on. The next epoch makes it stale. */
-		if (commit_claim(&c->m->lease, e) < 0)
-			return -1;
-		c->m->saved_epoch = 0;
-	}
-	machine_resume(c->m, "control");
+			       mig_phase_name(mig_phase(c->h)));
+	if (handover_resume(c->h, "control", e) < 0)
+		return -1;
 	jbuf_add(out, "{}");
 	return 0;
 }
@@ -310,11 +306,11 @@ static int cmd_save(struct control *c, const struct json *args, struct jbuf *out
 		return -1;
 	if (m->exit != MACHINE_RUNNING)
 		return err_set(e, "the machine has stopped");
-	if (m->mig &&
-	    (mig_owns_run_state(m) || mig_phase(m) == MIG_SETUP || mig_phase(m) == MIG_PRECOPY))
+	if (c->h->mig && (mig_owns_run_state(c->h) || mig_phase(c->h) == MIG_SETUP ||
+			  mig_phase(c->h) == MIG_PRECOPY))
 		return err_set(e, "a migration is in progress (phase %s)",
-			       mig_phase_name(mig_phase(m)));
-	if (release && (!m->has_lease || m->lease.fd < 0))
+			       mig_phase_name(mig_phase(c->h)));
+	if (release && !handover_holds(c->h))
 		return err_set(
 		    e, "this VM holds no lease to hand over (start it with --disk or --lease)");
 	/* A place we cannot write to is found before the guest is paused for it. */
@@ -327,13 +323,12 @@ static int cmd_save(struct control *c, const struct json *args, struct jbuf *out
 		machine_pause(m, "save");
 		paused_here = true;
 	}
-	for (int i = 0; i < m->cfg.ndisks; i++)
-		if (vblk_flush(&m->blk[i], e) < 0)
-			goto fail;
-	if (snapshot_save(m, file, e) < 0)
+	if (machine_devs_flush(m, e) < 0)
+		goto fail;
+	if (snapshot_save(m, file, c->h->has_lease ? c->h->lease.epoch : 0, e) < 0)
 		goto fail;
 	if (!release) {
-		m->saved_epoch = m->lease.epoch;
+		c->h->saved_epoch = c->h->lease.epoch;
 		jbuf_add(out, "{\"file\": ");
 		jbuf_str(out, file);
 		jbuf_add(out, ", \"instret\": %llu, \"released\": false}",
@@ -341,25 +336,17 @@ static int cmd_save(struct control *c, const struct json *args, struct jbuf *out
 		return 0;
 	}
 	fault_point("save-release", 0);
-	for (int i = 0; i < m->cfg.ndisks; i++) {
-		if (vblk_release(&m->blk[i], e) < 0) {
-			/* Not handed over: the file must not be restored. */
-			unlink(file);
-			struct err e2;
+	uint64_t epoch;
 
-			for (int j = 0; j < i; j++)
-				vblk_open(&m->blk[j], &e2);
-			goto fail;
-		}
+	if (handover_release(c->h, &epoch, e) < 0) {
+		/* Not handed over: the file must not be restored. */
+		unlink(file);
+		goto fail;
 	}
-	uint64_t epoch = m->lease.epoch;
-
-	commit_unlock(&m->lease);
 	log_info("saved to %s at lease epoch %llu and handed over", file,
 		 (unsigned long long)epoch);
-	m->exit = MACHINE_SAVED;
-	m->cpu.stop = true;
-	m->wake_ns = 0;
+	machine_request_exit(m, MACHINE_SAVED);
+	machine_wake_at(m, 0);
 	jbuf_add(out, "{\"file\": ");
 	jbuf_str(out, file);
 	jbuf_add(out, ", \"instret\": %llu, \"released\": true, \"lease_epoch\": %llu}",
@@ -417,7 +404,7 @@ static int cmd_migrate(struct control *c, const struct json *args, struct jbuf *
 		return err_set(e, "'addresses' and 'token' are required");
 	if (json_get_bool(args, "wait", &wait, e) < 0)
 		return -1;
-	if (mig_parse_params(args, &p, e) < 0 || mig_start(c->m, &p, e) < 0)
+	if (mig_parse_params(args, &p, e) < 0 || mig_start(c->h, &p, e) < 0)
 		return -1;
 	if (wait && c->current) {
 		/* No reply now: control_event answers when the migration ends. */
@@ -434,7 +421,7 @@ static int cmd_migrate_status(struct control *c, const struct json *args, struct
 {
 	(void)args;
 	(void)e;
-	mig_status(c->m, out);
+	mig_status(c->h, out);
 	return 0;
 }
 
@@ -442,7 +429,7 @@ static int cmd_migrate_cancel(struct control *c, const struct json *args, struct
 			      struct err *e)
 {
 	(void)args;
-	if (mig_cancel(c->m, e) < 0)
+	if (mig_cancel(c->h, e) < 0)
 		return -1;
 	jbuf_add(out, "{}");
 	return 0;
@@ -692,8 +679,9 @@ static void control_accept(void *opaque, short revents)
 	close(fd);
 }
 
-int control_init(struct control *c, struct machine *m, const char *spec, struct err *e)
+int control_init(struct control *c, struct handover *h, const char *spec, struct err *e)
 {
+	struct machine *m = h->m;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct machine_pollfd p = { 0 };
 	const char *path;
@@ -701,6 +689,7 @@ int control_init(struct control *c, struct machine *m, const char *spec, struct 
 
 	memset(c, 0, sizeof(*c));
 	c->m = m;
+	c->h = h;
 	c->listen_fd = -1;
 	for (int i = 0; i < CONTROL_MAX_CLIENTS; i++) {
 		c->clients[i].fd = -1;

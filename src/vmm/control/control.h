@@ -24,6 +24,7 @@
 #include "common/err.h"
 
 struct machine;
+struct handover;
 
 #define CONTROL_MAX_CLIENTS 8
 #define CONTROL_LINE_MAX 65536
@@ -44,6 +45,7 @@ struct control_client {
 
 struct control {
 	struct machine *m;
+	struct handover *h; /* the VM's ownership record and migration (vmm/migrate/handover.h) */
 	int listen_fd;
 	int listen_slot;
 	char path[108];
@@ -57,7 +59,7 @@ struct control {
 };
 
 /* spec: "unix:PATH". */
-int control_init(struct control *c, struct machine *m, const char *spec, struct err *e);
+int control_init(struct control *c, struct handover *h, const char *spec, struct err *e);
 void control_destroy(struct control *c);
 
 #endif

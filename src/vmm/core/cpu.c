@@ -71,10 +71,8 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "vmm/board/machine.h"
 #include "vmm/core/mmu.h"
 #include "vmm/core/ram.h"
-#include "vmm/board/sbi.h"
 #include "common/state.h"
 
 #define likely(x) __builtin_expect(!!(x), 1)
@@ -106,11 +104,11 @@ void cpu_tlb_flush_writes(struct cpu *c)
 
 static void cpu_code_hook(void *opaque, uint64_t gpa);
 
-void cpu_reset(struct cpu *c, struct machine *m, struct ram *ram, uint32_t hartid, uint64_t pc,
+void cpu_reset(struct cpu *c, const struct cpu_bus *bus, struct ram *ram, uint32_t hartid, uint64_t pc,
 	       uint64_t a1)
 {
 	memset(c, 0, sizeof(*c));
-	c->m = m;
+	c->bus = bus;
 	c->ram = ram;
 	c->hartid = hartid;
 	c->priv = PRIV_S;
@@ -268,7 +266,7 @@ static bool cpu_load_slow(struct cpu *c, uint64_t va, unsigned size, uint64_t *v
 		memcpy(val, h, size);
 		return true;
 	}
-	if ((va & (size - 1)) || !machine_mmio_read(c->m, pa, size, val))
+	if ((va & (size - 1)) || !c->bus->read(c->bus->opaque, pa, size, val))
 		return cpu_raise(c, EXC_LOAD_ACCESS, va);
 	return true;
 }
@@ -316,7 +314,7 @@ static bool cpu_store_slow(struct cpu *c, uint64_t va, unsigned size, uint64_t v
 		ram_write(c->ram, pa, &val, size);
 		return true;
 	}
-	if ((va & (size - 1)) || !machine_mmio_write(c->m, pa, size, val))
+	if ((va & (size - 1)) || !c->bus->write(c->bus->opaque, pa, size, val))
 		return cpu_raise(c, EXC_STORE_ACCESS, va);
 	return true;
 }
@@ -400,7 +398,7 @@ bool cpu_csr_read(struct cpu *c, unsigned csr, uint64_t *val)
 	if (csr >= CSR_CYCLE && csr <= CSR_INSTRET) {
 		if (c->priv == PRIV_U && !((c->scounteren >> (csr - CSR_CYCLE)) & 1))
 			return false;
-		*val = csr == CSR_TIME ? machine_time(c->m) : c->instret;
+		*val = csr == CSR_TIME ? c->bus->time(c->bus->opaque) : c->instret;
 		return true;
 	}
 	if (c->priv == PRIV_U)
@@ -957,7 +955,7 @@ static bool cpu_exec_system(struct cpu *c, uint32_t insn, uint64_t *next_pc)
 			break;
 		if (c->priv == PRIV_U)
 			return cpu_raise(c, EXC_ECALL_U, 0);
-		sbi_ecall(c);
+		c->bus->ecall(c->bus->opaque, c);
 		return true;
 	case 0x001: /* EBREAK */
 		if ((insn >> 15) & 31)

@@ -13,7 +13,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct machine;
+/* What the hart reaches outside itself: the bus beyond RAM, guest time and the SBI. The
+ * board fills it in (machine.c); the hart never knows what is behind it. */
+struct cpu;
+struct cpu_bus {
+	/* MMIO: false if nothing decodes the address (the hart raises an access fault). */
+	bool (*read)(void *opaque, uint64_t pa, unsigned size, uint64_t *val);
+	bool (*write)(void *opaque, uint64_t pa, unsigned size, uint64_t val);
+	uint64_t (*time)(void *opaque); /* guest time in timebase ticks */
+	void (*ecall)(void *opaque, struct cpu *c); /* an ECALL from S-mode: the SBI */
+	void *opaque;
+};
 struct ram;
 struct state_desc;
 
@@ -148,7 +158,7 @@ struct cpu {
 	uint8_t wfi;	    /* waiting for an interrupt */
 
 	/* caches and links: rebuilt, never saved */
-	struct machine *m;
+	const struct cpu_bus *bus;
 	struct ram *ram;
 	int tlb_set;
 	bool stop;	    /* leave cpu_run() at the next instruction boundary */
@@ -172,7 +182,7 @@ struct cpu {
 extern const struct state_desc cpu_state;
 
 /* Put the hart in its reset state: S-mode, pc, a0 = hart id, a1 = opaque (the DTB). */
-void cpu_reset(struct cpu *c, struct machine *m, struct ram *ram, uint32_t hartid, uint64_t pc,
+void cpu_reset(struct cpu *c, const struct cpu_bus *bus, struct ram *ram, uint32_t hartid, uint64_t pc,
 	       uint64_t a1);
 
 /* Run up to max steps (an instruction retired, or a trap or interrupt taken). Returns the

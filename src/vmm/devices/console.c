@@ -177,7 +177,22 @@ static void console_accept(void *opaque, short revents)
 	console_out(c, c->backlog, c->bl_len - first);
 }
 
-int console_init(struct console *c, struct machine *m, const char *spec, struct err *e)
+static void console_dev_write(void *opaque, const uint8_t *buf, size_t len)
+{
+	console_write(opaque, buf, len);
+}
+
+static int console_dev_getc(void *opaque)
+{
+	return console_getc(opaque);
+}
+
+static void console_dev_destroy(void *opaque)
+{
+	console_destroy(opaque);
+}
+
+static int console_open(struct console *c, struct machine *m, const char *spec, struct err *e)
 {
 	struct machine_pollfd p = { 0 };
 
@@ -240,6 +255,20 @@ int console_init(struct console *c, struct machine *m, const char *spec, struct 
 		return c->listen_slot < 0 ? -1 : 0;
 	}
 	return err_set(e, "unknown console '%s' (expected stdio, unix:PATH or null)", spec);
+}
+
+/* The console is the host side of the UART and of the SBI's legacy console: registered as
+ * a device with no MMIO window of its own, so the machine ends it with the others. */
+int console_init(struct console *c, struct machine *m, const char *spec, struct err *e)
+{
+	struct machine_dev dev = { .name = "console", .opaque = c, .destroy = console_dev_destroy };
+
+	if (console_open(c, m, spec, e) < 0) {
+		console_destroy(c);
+		return -1;
+	}
+	machine_set_console(m, &(struct machine_console){ console_dev_write, console_dev_getc, c });
+	return machine_add_dev(m, &dev, e);
 }
 
 void console_destroy(struct console *c)

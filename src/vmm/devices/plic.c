@@ -227,6 +227,11 @@ static void plic_reset(void *opaque)
 	plic_update(p);
 }
 
+static void plic_irq(void *opaque, unsigned irq, bool level)
+{
+	plic_set_level(opaque, irq, level);
+}
+
 int plic_init(struct plic *p, struct machine *m, uint64_t base, unsigned nharts, struct err *e)
 {
 	struct machine_dev dev = {
@@ -241,5 +246,6 @@ int plic_init(struct plic *p, struct machine *m, uint64_t base, unsigned nharts,
 	p->harts[0] = &m->cpu;
 	if (machine_add_region(m, "plic", base, PLIC_SIZE, &plic_ops, p, e) < 0)
 		return -1;
+	machine_set_irqchip(m, &(struct machine_irqchip){ plic_irq, p });
 	return machine_add_dev(m, &dev, e);
 }

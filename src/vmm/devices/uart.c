@@ -8,7 +8,6 @@
 #include "vmm/devices/console.h"
 #include "vmm/board/dtb.h"
 #include "vmm/board/machine.h"
-#include "vmm/devices/plic.h"
 
 enum {
 	UART_RBR_THR_DLL = 0,
@@ -57,7 +56,7 @@ static uint8_t uart_iir(const struct uart *u)
 
 static void uart_update_irq(struct uart *u)
 {
-	plic_set_level(u->plic, u->irq, (uart_iir(u) & IIR_NONE) == 0);
+	machine_set_irq(u->m, u->irq, (uart_iir(u) & IIR_NONE) == 0);
 }
 
 static void uart_input(void *opaque)
@@ -234,7 +233,8 @@ static void uart_reset(void *opaque)
 	uart_update_irq(u);
 }
 
-int uart_init(struct uart *u, struct machine *m, uint64_t base, unsigned irq, struct err *e)
+int uart_init(struct uart *u, struct machine *m, uint64_t base, unsigned irq, struct console *con,
+	      struct err *e)
 {
 	struct machine_dev dev = {
 		.name = "uart", .opaque = u, .fdt = uart_fdt, .reset = uart_reset,
@@ -242,11 +242,11 @@ int uart_init(struct uart *u, struct machine *m, uint64_t base, unsigned irq, st
 	};
 
 	memset(u, 0, sizeof(*u));
-	u->con = &m->console;
-	u->plic = &m->plic;
+	u->con = con;
+	u->m = m;
 	u->irq = irq;
-	m->console.on_input = uart_input;
-	m->console.opaque = u;
+	con->on_input = uart_input;
+	con->opaque = u;
 	if (machine_add_region(m, "uart", base, 0x100, &uart_ops, u, e) < 0)
 		return -1;
 	return machine_add_dev(m, &dev, e);

@@ -15,9 +15,8 @@
 #include "common/err.h"
 #include "common/state.h"
 
-struct machine;
 struct console;
-struct plic;
+struct machine;
 
 #define UART_FIFO 16
 
@@ -30,13 +29,14 @@ struct uart {
 
 	/* links */
 	struct console *con;
-	struct plic *plic;
+	struct machine *m;
 	unsigned irq;
 };
 
 /* The UART's migratable state. */
 extern const struct state_desc uart_state;
 
-int uart_init(struct uart *u, struct machine *m, uint64_t base, unsigned irq, struct err *e);
+int uart_init(struct uart *u, struct machine *m, uint64_t base, unsigned irq, struct console *con,
+	      struct err *e);
 
 #endif

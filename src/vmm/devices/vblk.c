@@ -315,9 +315,33 @@ int vblk_release(struct vblk *b, struct err *e)
 	return rc;
 }
 
+static int vblk_dev_flush(void *opaque, struct err *e)
+{
+	return vblk_flush(virtio_dev(opaque), e);
+}
+
+static int vblk_dev_release(void *opaque, struct err *e)
+{
+	return vblk_release(virtio_dev(opaque), e);
+}
+
+static int vblk_dev_acquire(void *opaque, struct err *e)
+{
+	return vblk_open(virtio_dev(opaque), e);
+}
+
+static void vblk_dev_destroy(void *opaque)
+{
+	vblk_destroy(virtio_dev(opaque));
+}
+
 int vblk_init(struct vblk *b, struct machine *m, const char *path, bool readonly, bool defer_open,
 	      struct err *e)
 {
+	struct machine_dev hooks = {
+		.kind = MACHINE_DEV_DISK, .capacity = &b->capacity, .flush = vblk_dev_flush,
+		.release = vblk_dev_release, .acquire = vblk_dev_acquire, .destroy = vblk_dev_destroy,
+	};
 	uint64_t size;
 
 	memset(b, 0, sizeof(*b));
@@ -340,7 +364,8 @@ int vblk_init(struct vblk *b, struct machine *m, const char *path, bool readonly
 	const char *base = strrchr(path, '/');
 
 	snprintf(b->serial, sizeof(b->serial), "%s", base ? base + 1 : path);
-	return virtio_mmio_init(&b->vio, m, readonly ? &vblk_ops_ro : &vblk_ops_rw, b, &vblk_state, e);
+	return virtio_mmio_init(&b->vio, m, readonly ? &vblk_ops_ro : &vblk_ops_rw, b, &vblk_state,
+				&hooks, e);
 }
 
 void vblk_destroy(struct vblk *b)

@@ -16,7 +16,6 @@
 #include "common/log.h"
 #include "vmm/board/dtb.h"
 #include "vmm/board/machine.h"
-#include "vmm/devices/plic.h"
 #include "vmm/core/ram.h"
 
 enum {
@@ -62,7 +61,7 @@ static uint64_t virtio_offered(const struct virtio_mmio *v)
 
 void virtio_update_irq(struct virtio_mmio *v)
 {
-	plic_set_level(&v->m->plic, v->irq, v->interrupt_status != 0);
+	machine_set_irq(v->m, v->irq, v->interrupt_status != 0);
 }
 
 static void virtio_raise(struct virtio_mmio *v, uint32_t bits)
@@ -518,13 +517,19 @@ int virtio_check_state(struct virtio_mmio *v, struct err *e)
 }
 
 int virtio_mmio_init(struct virtio_mmio *v, struct machine *m, const struct virtio_ops *ops,
-		     void *dev, const struct state_desc *state, struct err *e)
+		     void *dev, const struct state_desc *state, const struct machine_dev *hooks,
+		     struct err *e)
 {
-	struct machine_dev md = {
-		.name = ops->name, .opaque = v, .fdt = virtio_fdt, .reset = virtio_dev_reset,
-		.run_state = virtio_dev_run_state,
-	};
+	struct machine_dev md = { 0 };
 	unsigned slot = m->nvirtio;
+
+	if (hooks)
+		md = *hooks;
+	md.name = ops->name;
+	md.opaque = v;
+	md.fdt = virtio_fdt;
+	md.reset = virtio_dev_reset;
+	md.run_state = virtio_dev_run_state;
 
 	if (slot >= VIRTIO_MMIO_SLOTS)
 		return err_set(e, "%s: all %d virtio-mmio slots are taken", ops->name, VIRTIO_MMIO_SLOTS);

@@ -33,6 +33,7 @@
 #include "common/state.h"
 
 struct machine;
+struct machine_dev;
 struct virtio_mmio;
 
 #define VIRTIO_MMIO_SIZE 0x1000
@@ -140,9 +141,18 @@ struct virtq_chain {
 	struct virtq_buf w[VIRTQ_SIZE_MAX];
 };
 
-/* Register a device in the next free virtio-mmio slot. */
+/* Register a device in the next free virtio-mmio slot. hooks (or NULL) gives the device's
+ * own board operations (kind, what the guest sees, flush, release, frames, destroy); they are
+ * called with the transport as opaque (virtio_dev() gives the device back). */
 int virtio_mmio_init(struct virtio_mmio *v, struct machine *m, const struct virtio_ops *ops,
-		     void *dev, const struct state_desc *state, struct err *e);
+		     void *dev, const struct state_desc *state, const struct machine_dev *hooks,
+		     struct err *e);
+
+/* The device behind a transport, from a board operation's opaque. */
+static inline void *virtio_dev(void *opaque)
+{
+	return ((struct virtio_mmio *)opaque)->dev;
+}
 
 /* Is the queue usable now (device DRIVER_OK, not broken, queue ready)? */
 bool virtq_ready(const struct virtio_mmio *v, unsigned q);

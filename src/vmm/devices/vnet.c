@@ -310,8 +310,36 @@ static int vnet_open_tap(struct vnet *n, struct err *e)
 	return 0;
 }
 
+_Static_assert(VNET_HDR_LEN == MACHINE_FRAME_HDR && VNET_MAX_FRAME == MACHINE_FRAME_MAX,
+	       "the board's frame size is the device's");
+
+static int vnet_dev_announce(void *opaque)
+{
+	return vnet_announce(virtio_dev(opaque));
+}
+
+static ssize_t vnet_dev_take_frame(void *opaque, uint8_t *buf, size_t cap)
+{
+	return vnet_take_frame(virtio_dev(opaque), buf, cap);
+}
+
+static bool vnet_dev_put_frame(void *opaque, const uint8_t *frame, size_t len)
+{
+	return vnet_inject(virtio_dev(opaque), frame, len);
+}
+
+static void vnet_dev_destroy(void *opaque)
+{
+	vnet_destroy(virtio_dev(opaque));
+}
+
 int vnet_init(struct vnet *n, struct machine *m, const char *spec, struct err *e)
 {
+	struct machine_dev hooks = {
+		.kind = MACHINE_DEV_NET, .mac = n->mac, .announce = vnet_dev_announce,
+		.take_frame = vnet_dev_take_frame, .put_frame = vnet_dev_put_frame,
+		.destroy = vnet_dev_destroy,
+	};
 	struct machine_pollfd p = { .fd = -1, .events = 0, .ready = vnet_tap_ready };
 	char buf[128], *opt, *save = NULL;
 
@@ -342,7 +370,7 @@ int vnet_init(struct vnet *n, struct machine *m, const char *spec, struct err *e
 	n->slot = machine_add_pollfd(m, &p, e);
 	if (n->slot < 0)
 		return -1;
-	return virtio_mmio_init(&n->vio, m, &vnet_ops, n, &vnet_state, e);
+	return virtio_mmio_init(&n->vio, m, &vnet_ops, n, &vnet_state, &hooks, e);
 }
 
 void vnet_destroy(struct vnet *n)

@@ -95,7 +95,7 @@ const struct state_desc vrng_state = {
 
 int vrng_init(struct vrng *r, struct machine *m, bool deterministic, struct err *e)
 {
-	if (virtio_mmio_init(&r->vio, m, &vrng_ops, r, &vrng_state, e) < 0)
+	if (virtio_mmio_init(&r->vio, m, &vrng_ops, r, &vrng_state, NULL, e) < 0)
 		return -1;
 	r->prng = deterministic ? 0x9e3779b97f4a7c15ull : 0;
 	r->bytes = 0;

@@ -289,9 +289,9 @@ static double ms(int64_t a, int64_t b)
 	return (a && b && b >= a) ? (double)(b - a) / 1e6 : 0;
 }
 
-void mig_status(struct machine *m, struct jbuf *out)
+void mig_status(struct handover *h, struct jbuf *out)
 {
-	struct mig *g = m->mig;
+	struct mig *g = h->mig;
 
 	if (!g) {
 		jbuf_add(out, "{\"phase\": \"none\"}");
@@ -320,10 +320,10 @@ void mig_status(struct machine *m, struct jbuf *out)
 		jbuf_add(out, ", \"dirty_rate\": %llu, \"bandwidth\": %llu, \"expected_downtime_ms\": %llu"
 			      ", \"throttle_pct\": %d, \"channels\": %d, \"channels_alive\": %d",
 			 (unsigned long long)g->dirty_rate, (unsigned long long)g->bandwidth,
-			 (unsigned long long)g->expected_downtime_ms, m->throttle_pct, g->ndata, live);
+			 (unsigned long long)g->expected_downtime_ms, machine_throttle(g->m), g->ndata, live);
 		jbuf_add(out, ", \"auto_converge\": %s, \"max_throttle_pct\": %d, \"over_budget\": %s",
 			 g->throttled ? "true" : "false",
-			 g->final_throttle > m->throttle_pct ? g->final_throttle : m->throttle_pct,
+			 g->final_throttle > machine_throttle(g->m) ? g->final_throttle : machine_throttle(g->m),
 			 g->over_budget ? "true" : "false");
 		jbuf_add(out, ", \"downtime_budget_ms\": %llu, \"bandwidth_cap\": %llu",
 			 (unsigned long long)g->p.downtime_ms, (unsigned long long)g->p.bandwidth);
@@ -367,7 +367,7 @@ void mig_event(struct mig *g)
 	struct jbuf b;
 
 	jbuf_init(&b);
-	mig_status(g->m, &b);
+	mig_status(g->h, &b);
 	if (!b.oom)
 		machine_emit(g->m, "MIGRATION", b.p);
 	jbuf_free(&b);
@@ -428,25 +428,25 @@ int mig_parse_params(const struct json *args, struct mig_params *p, struct err *
 	return 0;
 }
 
-enum mig_phase mig_phase(struct machine *m)
+enum mig_phase mig_phase(struct handover *h)
 {
-	return m->mig ? m->mig->phase : MIG_NONE;
+	return h->mig ? h->mig->phase : MIG_NONE;
 }
 
-bool mig_owns_run_state(struct machine *m)
+bool mig_owns_run_state(struct handover *h)
 {
-	enum mig_phase p = mig_phase(m);
+	enum mig_phase p = mig_phase(h);
 
-	if (!m->mig)
+	if (!h->mig)
 		return false;
-	if (!m->mig->source)
+	if (!h->mig->source)
 		return p != MIG_COMPLETED;
 	return p == MIG_STOPCOPY || p == MIG_COMMIT;
 }
 
-void mig_tick(struct machine *m)
+void mig_tick(struct handover *h)
 {
-	struct mig *g = m->mig;
+	struct mig *g = h->mig;
 
 	if (!g)
 		return;
@@ -456,9 +456,9 @@ void mig_tick(struct machine *m)
 		mig_dst_tick(g);
 }
 
-void mig_destroy(struct machine *m)
+void mig_destroy(struct handover *h)
 {
-	struct mig *g = m->mig;
+	struct mig *g = h->mig;
 
 	if (!g)
 		return;
@@ -469,8 +469,8 @@ void mig_destroy(struct machine *m)
 	mig_chan_close(g, &g->ctl);
 	for (int i = 0; i < MIG_MAX_CHANNELS; i++)
 		mig_chan_close(g, &g->data[i]);
+	h->mig = NULL;
+	machine_set_throttle(g->m, 0);
+	machine_wake_at(g->m, 0);
 	free(g);
-	m->mig = NULL;
-	m->throttle_pct = 0;
-	m->wake_ns = 0;
 }

@@ -40,7 +40,7 @@
 #include "common/err.h"
 #include "common/json.h"
 
-struct machine;
+struct handover;
 
 #define MIG_MAX_CHANNELS 8 /* data channels */
 #define MIG_TOKEN_MAX 128
@@ -75,26 +75,26 @@ struct mig_params {
 };
 
 /* Start migrating the running machine (source side). */
-int mig_start(struct machine *m, const struct mig_params *p, struct err *e);
+int mig_start(struct handover *h, const struct mig_params *p, struct err *e);
 /* Cancel an outgoing migration before its commit: the VM keeps running here. */
-int mig_cancel(struct machine *m, struct err *e);
+int mig_cancel(struct handover *h, struct err *e);
 /* The status object for migrate-status (source or destination). */
-void mig_status(struct machine *m, struct jbuf *out);
+void mig_status(struct handover *h, struct jbuf *out);
 /* Parse the arguments of the `migrate` command. */
 int mig_parse_params(const struct json *args, struct mig_params *p, struct err *e);
 
 /* Destination: listen on addrs ("host:port,host:port") for a migration presenting token. */
-int mig_incoming(struct machine *m, const char *addrs, const char *token, struct err *e);
+int mig_incoming(struct handover *h, const char *addrs, const char *token, struct err *e);
 
 /* The phase of the machine's migration (MIG_NONE if none). */
-enum mig_phase mig_phase(struct machine *m);
+enum mig_phase mig_phase(struct handover *h);
 /* Is a migration deciding whether the VM runs (incoming before its commit; outgoing from the
  * pause on)? The operator's resume is refused then. */
-bool mig_owns_run_state(struct machine *m);
+bool mig_owns_run_state(struct handover *h);
 
 /* Called by the run loop after every slice and poll: timers, pacing, state changes. */
-void mig_tick(struct machine *m);
+void mig_tick(struct handover *h);
 /* Release sockets and buffers. */
-void mig_destroy(struct machine *m);
+void mig_destroy(struct handover *h);
 
 #endif

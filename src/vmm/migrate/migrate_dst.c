@@ -66,7 +66,7 @@ static void dst_abort(struct mig *g, const char *fmt, ...)
 	g->phase = MIG_FAILED;
 	mig_event(g);
 	log_error("incoming migration failed: %s", why);
-	g->m->exit = MACHINE_ERROR;
+	machine_request_exit(g->m, MACHINE_ERROR);
 }
 
 static int dst_listen(struct mig *g, const char *addr, struct err *e)
@@ -263,7 +263,9 @@ static int dst_apply_page(void *ctx, uint32_t round, uint64_t pfn, const uint8_t
 static void dst_commit(struct mig *g, uint64_t epoch)
 {
 	struct machine *m = g->m;
+	struct handover *h = g->h;
 	int64_t t0 = gclock_host_ns(), t1, t2, t3, rt;
+	struct commit_record r = { 0 };
 	struct err e;
 	int rc;
 
@@ -271,31 +273,12 @@ static void dst_commit(struct mig *g, uint64_t epoch)
 		dst_abort(g, "commit requested before the state was complete");
 		return;
 	}
-	if (!m->has_lease) {
-		dst_abort(g, "this destination has no lease path (--disk or --lease)");
+	rc = handover_take_over(h, epoch, &r, &e);
+	if (rc < 0) {
+		dst_abort(g, "commit failed: %s", e.msg);
 		return;
 	}
-	/* The source released the lease just before asking; wait briefly for the kernel. */
-	if (commit_lock(&m->lease, 2000, &e) < 0) {
-		dst_abort(g, "cannot take the lease: %s", e.msg);
-		return;
-	}
-	int64_t tl = gclock_host_ns();
-
-	fault_point("before-commit", 0);
-	rc = commit_swap(&m->lease, epoch, &e);
-	log_info("incoming migration: lease lock %.3f ms, swap %.3f ms", (double)(tl - t0) / 1e6,
-		 (double)(gclock_host_ns() - tl) / 1e6);
-	if (rc <= 0) {
-		struct commit_record r;
-
-		if (rc < 0) {
-			commit_unlock(&m->lease);
-			dst_abort(g, "commit failed: %s", e.msg);
-			return;
-		}
-		commit_read(&m->lease, &r, &e);
-		commit_unlock(&m->lease);
+	if (rc == 0) {
 		dst_abort(g, "the lease is at epoch %llu, not the source's %llu: not committing",
 			  (unsigned long long)r.epoch, (unsigned long long)epoch);
 		return;
@@ -304,27 +287,24 @@ static void dst_commit(struct mig *g, uint64_t epoch)
 	g->phase = MIG_COMPLETED;
 	machine_journal(m, "COMMIT", "migration");
 	fault_point("after-commit", 0);
-	for (int i = 0; i < m->cfg.ndisks; i++) {
-		if (vblk_open(&m->blk[i], &e) < 0) {
-			/* We own the VM but cannot reach its disk: it must not run. It is stopped, not
-			 * lost: the lease names this host, the disk is intact. */
-			mig_fail(g, "committed, but %s: the VM stays stopped", e.msg);
-			log_error("%s", g->error);
-			mig_chan_ctrl(&g->ctl, "{\"msg\": \"committed\", \"epoch\": %llu}",
-				      (unsigned long long)m->lease.epoch);
-			mig_chan_flush(g, &g->ctl);
-			m->exit = MACHINE_ERROR;
-			return;
-		}
+	if (machine_devs_acquire(m, &e) < 0) {
+		/* We own the VM but cannot reach its disk: it must not run. It is stopped, not
+		 * lost: the lease names this host, the disk is intact. */
+		mig_fail(g, "committed, but %s: the VM stays stopped", e.msg);
+		log_error("%s", g->error);
+		mig_chan_ctrl(&g->ctl, "{\"msg\": \"committed\", \"epoch\": %llu}",
+			      (unsigned long long)h->lease.epoch);
+		mig_chan_flush(g, &g->ctl);
+		machine_request_exit(m, MACHINE_ERROR);
+		return;
 	}
 	t1 = gclock_host_ns();
 	mig_chan_ctrl(&g->ctl, "{\"msg\": \"committed\", \"epoch\": %llu}",
-		      (unsigned long long)m->lease.epoch);
+		      (unsigned long long)h->lease.epoch);
 	mig_chan_flush(g, &g->ctl);
 	/* Announce before the hart runs, so the switches know where the guest is by the time it
 	 * sends or expects anything. */
-	for (int i = 0; i < m->cfg.nnets; i++)
-		vnet_announce(&m->net[i]);
+	machine_devs_announce(m);
 	t2 = gclock_host_ns();
 	/* Continue the guest clock, advanced by the real time the blackout took, never back. */
 	rt = gclock_realtime_ns();
@@ -346,7 +326,7 @@ static void dst_commit(struct mig *g, uint64_t epoch)
 	g->t_end = t3;
 	mig_event(g);
 	log_info("incoming migration complete: committed epoch %llu, resumed",
-		 (unsigned long long)m->lease.epoch);
+		 (unsigned long long)h->lease.epoch);
 }
 
 static void dst_ctrl(struct mig *g, const uint8_t *p, uint32_t len)
@@ -487,7 +467,7 @@ static void dst_record(struct mig *g, struct mig_chan *c, uint32_t type, const u
 	case STREAM_FRAME: {
 		uint32_t net;
 
-		if (len < 4 + VNET_HDR_LEN || len > 4 + VNET_MAX_FRAME) {
+		if (len < 4 + MACHINE_FRAME_HDR || len > 4 + MACHINE_FRAME_MAX) {
 			dst_abort(g, "frame record of %u bytes", len);
 			return;
 		}
@@ -497,7 +477,7 @@ static void dst_record(struct mig *g, struct mig_chan *c, uint32_t type, const u
 			return;
 		}
 		/* The device holds it until the guest runs here and has a buffer for it. */
-		if (vnet_inject(&m->net[net], p + 4, len - 4))
+		if (machine_put_frame(m, net, p + 4, len - 4) > 0)
 			g->frames_received++;
 		else
 			g->frames_dropped++;
@@ -594,7 +574,7 @@ void mig_dst_tick(struct mig *g)
 	struct machine *m = g->m;
 	int64_t now = gclock_host_ns();
 
-	m->wake_ns = now + 50 * 1000000LL;
+	machine_wake_at(m, now + 50 * 1000000LL);
 	for (int i = 0; i < g->nlisten; i++) {
 		struct pollfd p = { .fd = g->listen_fd[i], .events = POLLIN };
 
@@ -637,18 +617,18 @@ void mig_dst_tick(struct mig *g)
 		dst_abort(g, "control channel to the source failed");
 	if (g->phase == MIG_COMPLETED) {
 		if (g->announces_left > 0 && now >= g->next_announce_ns) {
-			for (int i = 0; i < m->cfg.nnets; i++)
-				vnet_announce(&m->net[i]);
+			machine_devs_announce(m);
 			g->announces_left--;
 			g->next_announce_ns = now + (int64_t)(4 - g->announces_left) * 100 * 1000000LL;
 		}
 		if (g->announces_left == 0 && g->ctl.fd < 0)
-			m->wake_ns = 0;
+			machine_wake_at(m, 0);
 	}
 }
 
-int mig_incoming(struct machine *m, const char *addrs, const char *token, struct err *e)
+int mig_incoming(struct handover *h, const char *addrs, const char *token, struct err *e)
 {
+	struct machine *m = h->m;
 	struct mig *g;
 	char list[1024], *a, *save = NULL;
 
@@ -658,6 +638,7 @@ int mig_incoming(struct machine *m, const char *addrs, const char *token, struct
 	if (!g)
 		return err_set(e, "out of memory");
 	g->m = m;
+	g->h = h;
 	g->source = false;
 	g->phase = MIG_INCOMING;
 	g->t_start = gclock_host_ns();
@@ -672,9 +653,9 @@ int mig_incoming(struct machine *m, const char *addrs, const char *token, struct
 	buf_init(&g->devrecs);
 	g->page_round = calloc(m->ram.npages, sizeof(uint32_t));
 	g->page_hash = malloc(m->ram.npages * sizeof(uint64_t));
-	m->mig = g;
+	h->mig = g;
 	if (!g->page_round || !g->page_hash) {
-		mig_destroy(m);
+		mig_destroy(h);
 		return err_set(e, "out of memory");
 	}
 	/* Pages never sent stay zero: start every page's hash as a zero page's. */
@@ -685,15 +666,15 @@ int mig_incoming(struct machine *m, const char *addrs, const char *token, struct
 	snprintf(list, sizeof(list), "%s", addrs);
 	for (a = strtok_r(list, ",", &save); a; a = strtok_r(NULL, ",", &save)) {
 		if (dst_listen(g, a, e) < 0) {
-			mig_destroy(m);
+			mig_destroy(h);
 			return -1;
 		}
 	}
 	if (g->nlisten == 0) {
-		mig_destroy(m);
+		mig_destroy(h);
 		return err_set(e, "--incoming: no address");
 	}
-	m->wake_ns = gclock_host_ns() + 50 * 1000000LL;
+	machine_wake_at(m, gclock_host_ns() + 50 * 1000000LL);
 	log_info("waiting for an incoming migration on %s", addrs);
 	return 0;
 }

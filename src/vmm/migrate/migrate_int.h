@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "vmm/migrate/handover.h"
 #include "vmm/migrate/migrate.h"
 
 #define MIG_MAGIC "FERRYMIG"
@@ -45,6 +46,7 @@ struct mig_chan {
 
 struct mig {
 	struct machine *m;
+	struct handover *h; /* the machine's ownership record and disks (handover.h) */
 	bool source;
 	enum mig_phase phase;
 	char error[512];

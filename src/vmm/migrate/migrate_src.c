@@ -216,7 +216,7 @@ static bool src_pump(struct mig *g, bool full_speed)
 
 		if (budget-- == 0) {
 			/* More to do at once: do not let the run loop sleep before the next look. */
-			m->wake_ns = now;
+			machine_wake_at(m, now);
 			return false;
 		}
 
@@ -234,7 +234,7 @@ static bool src_pump(struct mig *g, bool full_speed)
 		if (mig_chan_pending(&g->data[ch]) >= MIG_OUT_HIGH)
 			return false;
 		if (g->p.bandwidth && !full_speed && g->tokens < RAM_PAGE_SIZE + 9) {
-			m->wake_ns = now + 2000000; /* tokens refill */
+			machine_wake_at(m, now + 2000000); /* tokens refill */
 			return false;
 		}
 		const uint8_t *page = ram_ptr(&m->ram, m->ram.base + pfn * RAM_PAGE_SIZE);
@@ -282,9 +282,8 @@ static void src_pause_and_flush(struct mig *g)
 	machine_pause(m, "migration");
 	g->t_pause = gclock_host_ns();
 	g->rt_pause = gclock_realtime_ns();
-	for (int i = 0; i < m->cfg.ndisks; i++)
-		if (vblk_flush(&m->blk[i], &e) < 0)
-			mig_fail(g, "%s", e.msg);
+	if (machine_devs_flush(m, &e) < 0)
+		mig_fail(g, "%s", e.msg);
 	g->t_flush = gclock_host_ns();
 }
 
@@ -314,8 +313,8 @@ static void src_stop(struct mig *g)
 	g->final_pages = g->todo_left;
 	free(bits);
 	machine_dirty_stop(m);
-	g->final_throttle = m->throttle_pct;
-	m->throttle_pct = 0;
+	g->final_throttle = machine_throttle(m);
+	machine_set_throttle(m, 0);
 	mig_event(g);
 }
 
@@ -323,38 +322,32 @@ static void src_stop(struct mig *g)
  * Hand it on over the control channel instead of leaving it to die with this process. */
 static void src_forward_frames(struct mig *g)
 {
-	static uint8_t frame[VNET_MAX_FRAME + 4];
+	static uint8_t frame[MACHINE_FRAME_MAX + 4];
 	struct machine *m = g->m;
+	uint32_t net;
+	ssize_t len;
 
-	for (int i = 0; i < m->cfg.nnets && g->ctl.alive; i++) {
-		ssize_t len;
-
-		while ((len = vnet_take_frame(&m->net[i], frame + 4, sizeof(frame) - 4)) > 0) {
-			frame[0] = (uint8_t)i;
-			frame[1] = frame[2] = frame[3] = 0;
-			mig_chan_record(&g->ctl, STREAM_FRAME, frame, (size_t)len + 4);
-			g->frames_forwarded++;
-		}
+	while (g->ctl.alive && (len = machine_take_frame(m, &net, frame + 4, sizeof(frame) - 4)) > 0) {
+		frame[0] = (uint8_t)net;
+		frame[1] = frame[2] = frame[3] = 0;
+		mig_chan_record(&g->ctl, STREAM_FRAME, frame, (size_t)len + 4);
+		g->frames_forwarded++;
 	}
 	/* Frames come at any time: look again soon while the blackout lasts. */
-	m->wake_ns = gclock_host_ns() + 1000000;
+	machine_wake_at(m, gclock_host_ns() + 1000000);
 }
 
 /* Hand the disk and the lease over and ask the destination to commit as soon as its state
  * is complete. From here on this side never resumes without reading the record. */
 static void src_request_commit(struct mig *g)
 {
-	struct machine *m = g->m;
 	struct err e;
 
 	g->phase = MIG_COMMIT;
-	for (int i = 0; i < m->cfg.ndisks; i++)
-		if (vblk_release(&m->blk[i], &e) < 0) {
-			mig_fail(g, "%s", e.msg);
-			return;
-		}
-	g->src_epoch = m->lease.epoch;
-	commit_unlock(&m->lease);
+	if (handover_release(g->h, &g->src_epoch, &e) < 0) {
+		mig_fail(g, "%s", e.msg);
+		return;
+	}
 	mig_chan_ctrl(&g->ctl, "{\"msg\": \"commit\", \"epoch\": %llu}",
 		      (unsigned long long)g->src_epoch);
 	g->commit_sent = true;
@@ -439,17 +432,16 @@ static void src_resume_here(struct mig *g, enum mig_phase phase)
 	struct machine *m = g->m;
 	struct err e;
 
-	for (int i = 0; i < m->cfg.ndisks; i++)
-		if (vblk_open(&m->blk[i], &e) < 0) {
-			/* The disk cannot be opened again: the VM must not run without it. */
-			mig_fail(g, "%s", e.msg);
-			log_error("migration failed and the disk cannot be reopened: the VM stays paused");
-			g->phase = MIG_FAILED;
-			mig_event(g);
-			return;
-		}
+	if (machine_devs_acquire(m, &e) < 0) {
+		/* The disk cannot be opened again: the VM must not run without it. */
+		mig_fail(g, "%s", e.msg);
+		log_error("migration failed and the disk cannot be reopened: the VM stays paused");
+		g->phase = MIG_FAILED;
+		mig_event(g);
+		return;
+	}
 	machine_dirty_stop(m);
-	m->throttle_pct = 0;
+	machine_set_throttle(m, 0);
 	g->phase = phase;
 	g->t_end = gclock_host_ns();
 	if (g->ctl.alive && phase == MIG_CANCELLED) {
@@ -463,7 +455,7 @@ static void src_resume_here(struct mig *g, enum mig_phase phase)
 		machine_resume(m, "migration-failed");
 	log_warn("migration %s: the VM runs here (%s)", mig_phase_name(phase),
 		 g->error[0] ? g->error : "cancelled");
-	m->wake_ns = 0;
+	machine_wake_at(m, 0);
 	mig_event(g);
 }
 
@@ -479,32 +471,25 @@ static void src_done(struct mig *g)
 	g->ram_hash_src = mig_ram_hash(m);
 	g->dev_hash_src = snapshot_dev_hash(m);
 	mig_event(g);
-	m->exit = MACHINE_MIGRATED;
-	m->cpu.stop = true;
-	m->wake_ns = 0;
+	machine_request_exit(m, MACHINE_MIGRATED);
+	machine_wake_at(m, 0);
 }
 
 /* The commit may or may not have happened: read the record, never guess. */
 static void src_in_doubt(struct mig *g)
 {
-	struct machine *m = g->m;
-	struct commit_record r;
 	struct err e;
 
-	if (commit_read(&m->lease, &r, &e) == 0 && r.epoch > g->src_epoch) {
-		log_info("migration: the lease moved to epoch %llu (%s): the VM is there",
-			 (unsigned long long)r.epoch, r.owner);
-		src_done(g);
-		return;
-	}
-	if (commit_lock(&m->lease, 0, &e) < 0)
-		return; /* the destination holds it: keep waiting, paused */
-	if (commit_still_ours(&m->lease, &e) == 1) {
+	switch (handover_settle(g->h, g->src_epoch, &e)) {
+	case 1:
 		log_warn("migration: the destination never committed; resuming here");
 		src_resume_here(g, MIG_FAILED);
-	} else {
-		commit_unlock(&m->lease);
+		break;
+	case 0:
 		src_done(g);
+		break;
+	default:
+		break; /* the destination holds the record: keep waiting, paused */
 	}
 }
 
@@ -611,7 +596,7 @@ void mig_src_tick(struct mig *g)
 
 	if (g->phase == MIG_COMPLETED || g->phase == MIG_FAILED || g->phase == MIG_CANCELLED)
 		return;
-	m->wake_ns = now + 50 * 1000000LL;
+	machine_wake_at(m, now + 50 * 1000000LL);
 	if (g->commit_sent && (g->error[0] || !g->ctl.alive)) {
 		src_in_doubt(g);
 		return;
@@ -694,26 +679,24 @@ void mig_src_tick(struct mig *g)
 		g->round_bytes_start = delivered;
 		if (g->expected_downtime_ms > g->p.downtime_ms && g->round > 1 && !g->throttle_useless &&
 		    n * RAM_PAGE_SIZE * 2 > round_bytes) {
-			if (m->throttle_pct && g->dirty_rate * 10 >= g->rate_at_throttle * 8) {
+			if (machine_throttle(m) && g->dirty_rate * 10 >= g->rate_at_throttle * 8) {
 				/* The last step did not slow the dirtying down: the guest dirties by the
 				 * clock, not by the CPU it gets. Throttling more only hurts it. */
 				log_warn("migration: throttling does not slow this guest's dirtying (%llu "
 					 "B/s); giving it its CPU back",
 					 (unsigned long long)g->dirty_rate);
-				m->throttle_pct = 0;
+				machine_set_throttle(m, 0);
 				g->throttle_useless = true;
 			} else if (++g->no_progress_rounds >= 2) {
 				g->no_progress_rounds = 0;
 				g->rate_at_throttle = g->dirty_rate;
-				if (m->throttle_pct >= 95) {
+				if (machine_throttle(m) >= 95) {
 					g->throttle_useless = true;
 				} else {
-					m->throttle_pct = m->throttle_pct ? m->throttle_pct + 20 : 30;
-					if (m->throttle_pct > 95)
-						m->throttle_pct = 95;
+					machine_set_throttle(m, machine_throttle(m) ? machine_throttle(m) + 20 : 30);
 					g->throttled = true;
 					log_warn("migration: the guest dirties memory as fast as it moves; "
-						 "throttling the vCPU to %d%%", 100 - m->throttle_pct);
+						 "throttling the vCPU to %d%%", 100 - machine_throttle(m));
 				}
 			}
 		} else {
@@ -721,8 +704,8 @@ void mig_src_tick(struct mig *g)
 		}
 		if (g->expected_downtime_ms <= 4 * g->p.downtime_ms && !g->preflushed) {
 			/* Nearly there: flush the disks now so the final flush is quick. */
-			for (int i = 0; i < m->cfg.ndisks; i++)
-				vblk_flush(&m->blk[i], &e);
+			if (machine_devs_flush(m, &e) < 0)
+				log_warn("migration: early flush: %s", e.msg);
 			g->preflushed = true;
 		}
 		/* Without a throttle that helps, rounds can still shrink (slowly, if the guest
@@ -758,26 +741,28 @@ void mig_src_tick(struct mig *g)
 		src_resume_here(g, MIG_FAILED);
 }
 
-int mig_start(struct machine *m, const struct mig_params *p, struct err *e)
+int mig_start(struct handover *h, const struct mig_params *p, struct err *e)
 {
+	struct machine *m = h->m;
 	struct mig *g;
 	struct jbuf cfg;
 
-	if (m->mig && m->mig->phase != MIG_COMPLETED && m->mig->phase != MIG_FAILED &&
-	    m->mig->phase != MIG_CANCELLED)
-		return err_set(e, "a migration is already %s", mig_phase_name(m->mig->phase));
+	if (h->mig && h->mig->phase != MIG_COMPLETED && h->mig->phase != MIG_FAILED &&
+	    h->mig->phase != MIG_CANCELLED)
+		return err_set(e, "a migration is already %s", mig_phase_name(h->mig->phase));
 	if (m->exit != MACHINE_RUNNING)
 		return err_set(e, "the machine has stopped");
-	if (!m->has_lease)
+	if (!h->has_lease)
 		return err_set(e, "this VM has no ownership record (start it with --disk or --lease)");
-	if (m->lease.fd < 0)
+	if (h->lease.fd < 0)
 		return err_set(e, "this VM does not hold its lease");
-	if (m->mig)
-		mig_destroy(m);
+	if (h->mig)
+		mig_destroy(h);
 	g = calloc(1, sizeof(*g));
 	if (!g)
 		return err_set(e, "out of memory");
 	g->m = m;
+	g->h = h;
 	g->source = true;
 	g->p = *p;
 	g->phase = MIG_SETUP;
@@ -800,29 +785,29 @@ int mig_start(struct machine *m, const struct mig_params *p, struct err *e)
 	memset(g->last_chan, 0xff, m->ram.npages);
 	for (int i = 0; i < g->ndata; i++)
 		buf_init(&g->batch[i].b);
-	m->mig = g;
+	h->mig = g;
 	if (src_connect(g, &g->ctl, p->addrs[0], MIG_ROLE_CONTROL, e) < 0)
 		goto fail;
 	for (int i = 0; i < g->ndata; i++)
 		if (src_connect(g, &g->data[i], p->addrs[i % p->naddrs], MIG_ROLE_DATA, e) < 0)
 			goto fail;
 	jbuf_init(&cfg);
-	snapshot_config_json(m, &cfg);
+	snapshot_config_json(m, h->lease.epoch, &cfg);
 	mig_chan_record(&g->ctl, STREAM_CONFIG, cfg.p, cfg.len);
 	jbuf_free(&cfg);
 	src_flush_all(g);
-	m->wake_ns = gclock_host_ns() + 50 * 1000000LL;
+	machine_wake_at(m, gclock_host_ns() + 50 * 1000000LL);
 	log_info("migration: connecting to %s with %d data channel(s)", p->addrs[0], g->ndata);
 	mig_event(g);
 	return 0;
 fail:
-	mig_destroy(m);
+	mig_destroy(h);
 	return -1;
 }
 
-int mig_cancel(struct machine *m, struct err *e)
+int mig_cancel(struct handover *h, struct err *e)
 {
-	struct mig *g = m->mig;
+	struct mig *g = h->mig;
 
 	if (!g || !g->source)
 		return err_set(e, "no outgoing migration");

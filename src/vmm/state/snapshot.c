@@ -17,7 +17,7 @@
 
 #define SNAPSHOT_ISA "rv64imac_zicntr_zicsr_zifencei"
 
-void snapshot_config_json(struct machine *m, struct jbuf *j)
+void snapshot_config_json(struct machine *m, uint64_t lease_epoch, struct jbuf *j)
 {
 	jbuf_add(j, "{\"memory\": %llu, \"harts\": 1, \"isa\": \"%s\", \"mmu\": \"sv39\", ",
 		 (unsigned long long)m->ram.size, SNAPSHOT_ISA);
@@ -35,19 +35,19 @@ void snapshot_config_json(struct machine *m, struct jbuf *j)
 	 * host side (TAP names, image paths) belongs to the loading host's command line. */
 	jbuf_add(j, "], \"macs\": [");
 	for (int i = 0; i < m->cfg.nnets; i++) {
-		const uint8_t *a = m->net[i].mac;
+		const uint8_t *a = machine_mac(m, i);
 
 		jbuf_add(j, "%s\"%02x:%02x:%02x:%02x:%02x:%02x\"", i ? ", " : "", a[0], a[1], a[2], a[3],
 			 a[4], a[5]);
 	}
 	jbuf_add(j, "], \"disk_sectors\": [");
 	for (int i = 0; i < m->cfg.ndisks; i++)
-		jbuf_add(j, "%s%llu", i ? ", " : "", (unsigned long long)m->blk[i].capacity);
+		jbuf_add(j, "%s%llu", i ? ", " : "", (unsigned long long)machine_disk_capacity(m, i));
 	jbuf_add(j, "]");
 	/* Who owned the VM when this was written: a restore takes the lease only from that epoch
 	 * (a save restored once, or one the VM ran on from, is stale). */
-	if (m->has_lease && m->lease.epoch)
-		jbuf_add(j, ", \"lease_epoch\": %llu", (unsigned long long)m->lease.epoch);
+	if (lease_epoch)
+		jbuf_add(j, ", \"lease_epoch\": %llu", (unsigned long long)lease_epoch);
 	jbuf_add(j, "}");
 }
 
@@ -90,7 +90,7 @@ static void snapshot_write_devices(struct machine *m, struct stream_writer *w)
 	buf_free(&rec);
 }
 
-int snapshot_save(struct machine *m, const char *path, struct err *e)
+int snapshot_save(struct machine *m, const char *path, uint64_t lease_epoch, struct err *e)
 {
 	char tmp[4096], dir[4096];
 	struct stream_writer w;
@@ -106,7 +106,7 @@ int snapshot_save(struct machine *m, const char *path, struct err *e)
 	stream_writer_init(&w, fd);
 	stream_write_header(&w);
 	jbuf_init(&cfg);
-	snapshot_config_json(m, &cfg);
+	snapshot_config_json(m, lease_epoch, &cfg);
 	stream_write_record(&w, STREAM_CONFIG, cfg.p, cfg.len);
 	jbuf_free(&cfg);
 	snapshot_write_pages(m, &w);
@@ -256,7 +256,7 @@ static int snapshot_check_devices(struct machine *m, const struct json *j, struc
 		return err_set(e, "config record: %zu network devices, this machine has %d",
 			       macs && macs->type == JSON_ARRAY ? macs->len : 0, m->cfg.nnets);
 	for (int i = 0; i < m->cfg.nnets; i++) {
-		const uint8_t *a = m->net[i].mac;
+		const uint8_t *a = machine_mac(m, i);
 		char mine[18];
 
 		snprintf(mine, sizeof(mine), "%02x:%02x:%02x:%02x:%02x:%02x", a[0], a[1], a[2], a[3],
@@ -271,10 +271,10 @@ static int snapshot_check_devices(struct machine *m, const struct json *j, struc
 			       disks && disks->type == JSON_ARRAY ? disks->len : 0, m->cfg.ndisks);
 	for (int i = 0; i < m->cfg.ndisks; i++)
 		if (disks->items[i].type != JSON_NUMBER || !disks->items[i].is_int ||
-		    (uint64_t)disks->items[i].i != m->blk[i].capacity)
+		    (uint64_t)disks->items[i].i != machine_disk_capacity(m, i))
 			return err_set(e, "config record: disk %d has %lld sectors, this machine's %llu",
 				       i, (long long)disks->items[i].i,
-				       (unsigned long long)m->blk[i].capacity);
+				       (unsigned long long)machine_disk_capacity(m, i));
 	return 0;
 }
 

@@ -27,13 +27,13 @@ struct snapshot_config {
 };
 
 /* Write the machine (paused, or between two slices of the run loop) to path. */
-int snapshot_save(struct machine *m, const char *path, struct err *e);
+int snapshot_save(struct machine *m, const char *path, uint64_t lease_epoch, struct err *e);
 /* Read only the configuration of a snapshot file (to build the machine that loads it). */
 int snapshot_read_config(const char *path, struct snapshot_config *cfg, struct err *e);
 /* Load a snapshot into a machine built with the same configuration. */
 int snapshot_load(struct machine *m, const char *path, struct err *e);
 /* The guest-visible configuration as JSON (the config record). */
-void snapshot_config_json(struct machine *m, struct jbuf *j);
+void snapshot_config_json(struct machine *m, uint64_t lease_epoch, struct jbuf *j);
 /* Check a config record against this machine: ISA, harts, memory, devices, MACs, disk sizes.
  * The error names the first difference. */
 int snapshot_config_check(struct machine *m, const uint8_t *text, size_t len, struct err *e);
