@@ -322,7 +322,7 @@ void mig_status(struct handover *h, struct jbuf *out)
 			 (unsigned long long)g->dirty_rate, (unsigned long long)g->bandwidth,
 			 (unsigned long long)g->expected_downtime_ms, machine_throttle(g->m), g->ndata, live);
 		jbuf_add(out, ", \"auto_converge\": %s, \"max_throttle_pct\": %d, \"over_budget\": %s",
-			 g->throttled ? "true" : "false",
+			 g->conv.throttled ? "true" : "false",
 			 g->final_throttle > machine_throttle(g->m) ? g->final_throttle : machine_throttle(g->m),
 			 g->over_budget ? "true" : "false");
 		jbuf_add(out, ", \"downtime_budget_ms\": %llu, \"bandwidth_cap\": %llu",

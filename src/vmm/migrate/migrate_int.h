@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "vmm/migrate/converge.h"
 #include "vmm/migrate/handover.h"
 #include "vmm/migrate/migrate.h"
 
@@ -73,16 +74,12 @@ struct mig {
 	int64_t round_start_ns;
 	int64_t bw_ns;
 	uint64_t bw_delivered;
-	int no_progress_rounds;	     /* rounds in a row dirtying more than half of what they send */
-	bool throttle_useless;	     /* at its maximum, or not slowing the dirtying down */
-	uint64_t dirty_prev;	     /* pages dirtied during the round before */
-	bool throttled, over_budget;
+	struct conv_state conv;	     /* the convergence policy (converge.h) */
+	bool over_budget;
 	int final_throttle;	     /* the throttle when the hart was paused */
 	uint64_t round_bytes_start;
-	uint64_t rate_at_throttle;   /* the dirty rate when the throttle last went up */
 	uint64_t tokens;	     /* bandwidth cap: bytes we may still write */
 	int64_t tokens_ns;
-	bool preflushed;
 	bool end_sent, commit_sent, committed;
 	uint64_t src_epoch;
 	/* the blackout, measured on the source (monotonic ns) and reported by the destination */

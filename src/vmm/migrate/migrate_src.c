@@ -588,6 +588,40 @@ void mig_src_ready(void *opaque, short revents)
 	mig_src_tick(g);
 }
 
+/* What the convergence policy decided, done: the throttle, the early flush, and what the
+ * operator is told. */
+static void src_apply_decision(struct mig *g, const struct conv_decision *d)
+{
+	struct machine *m = g->m;
+	struct err e;
+
+	machine_set_throttle(m, d->throttle);
+	switch (d->note) {
+	case CONV_NOTE_THROTTLE_UP:
+		log_warn("migration: the guest dirties memory as fast as it moves; throttling the "
+			 "vCPU to %d%%",
+			 100 - d->throttle);
+		break;
+	case CONV_NOTE_THROTTLE_OFF:
+		log_warn("migration: throttling does not slow this guest's dirtying (%llu B/s); "
+			 "giving it its CPU back",
+			 (unsigned long long)d->dirty_rate);
+		break;
+	default:
+		break;
+	}
+	if (d->preflush && machine_devs_flush(m, &e) < 0)
+		log_warn("migration: early flush: %s", e.msg);
+	if (d->stop && d->over_budget) {
+		/* Neither rounds nor the throttle bring it under the budget (a guest that dirties
+		 * memory by the clock, not by CPU): stop now, with the blackout it takes, rather
+		 * than copy forever. */
+		g->over_budget = true;
+		log_warn("migration: not converging (round %u, expected %llu ms); stopping anyway",
+			 g->round, (unsigned long long)d->expected_downtime_ms);
+	}
+}
+
 void mig_src_tick(struct mig *g)
 {
 	struct machine *m = g->m;
@@ -657,75 +691,32 @@ void mig_src_tick(struct mig *g)
 	/* A round ends when its pages are not only queued but delivered (what still sits in
 	 * buffers would otherwise be counted as sent, and paid for in the blackout). */
 	if (g->phase == MIG_PRECOPY && src_pump(g, false) && src_unsent(g) <= 64 * 1024) {
-		/* The round is queued: collect what the guest dirtied meanwhile. */
+		/* The round is queued: collect what the guest dirtied meanwhile, and decide. */
 		uint64_t n = machine_dirty_collect(m, g->todo);
-		int64_t dur = now - g->round_start_ns;
-		uint64_t unsent = src_unsent(g);
+		uint64_t delivered = src_delivered(g);
+		struct conv_round r = {
+			.round = g->round,
+			.dirty_pages = n,
+			.unsent_bytes = src_unsent(g),
+			.round_bytes = delivered - g->round_bytes_start,
+			.duration_ns = now > g->round_start_ns ? (uint64_t)(now - g->round_start_ns) : 0,
+			.bandwidth = g->bandwidth,
+		};
+		struct conv_decision d = conv_decide(&g->conv, &r);
 
+		g->round_bytes_start = delivered;
 		g->dirty_last = n;
-		g->dirty_rate = dur > 0 ? n * RAM_PAGE_SIZE * 1000000000ull / (uint64_t)dur : 0;
-		g->expected_downtime_ms =
-			g->bandwidth ? (n * RAM_PAGE_SIZE + unsent) * 1000 / g->bandwidth : UINT64_MAX;
+		g->dirty_rate = d.dirty_rate;
+		g->expected_downtime_ms = d.expected_downtime_ms;
 		log_info("migration: round %u queued %llu pages; %llu dirtied in %.0f ms; "
 			 "expected downtime %llu ms at %llu B/s",
 			 g->round, (unsigned long long)(g->round <= MIG_MAX_ROUNDS ? g->round_pages[g->round] : 0),
-			 (unsigned long long)n, (double)dur / 1e6,
+			 (unsigned long long)n, (double)r.duration_ns / 1e6,
 			 (unsigned long long)g->expected_downtime_ms, (unsigned long long)g->bandwidth);
-		/* Auto-converge, as QEMU does it: when the guest dirties more than half of what
-		 * a round sends, for two rounds in a row, the rounds will not get under the budget
-		 * by themselves; throttle the hart harder each time (30, 50, 70, 90, 95%). */
-		uint64_t delivered = src_delivered(g), round_bytes = delivered - g->round_bytes_start;
-
-		g->round_bytes_start = delivered;
-		if (g->expected_downtime_ms > g->p.downtime_ms && g->round > 1 && !g->throttle_useless &&
-		    n * RAM_PAGE_SIZE * 2 > round_bytes) {
-			if (machine_throttle(m) && g->dirty_rate * 10 >= g->rate_at_throttle * 8) {
-				/* The last step did not slow the dirtying down: the guest dirties by the
-				 * clock, not by the CPU it gets. Throttling more only hurts it. */
-				log_warn("migration: throttling does not slow this guest's dirtying (%llu "
-					 "B/s); giving it its CPU back",
-					 (unsigned long long)g->dirty_rate);
-				machine_set_throttle(m, 0);
-				g->throttle_useless = true;
-			} else if (++g->no_progress_rounds >= 2) {
-				g->no_progress_rounds = 0;
-				g->rate_at_throttle = g->dirty_rate;
-				if (machine_throttle(m) >= 95) {
-					g->throttle_useless = true;
-				} else {
-					machine_set_throttle(m, machine_throttle(m) ? machine_throttle(m) + 20 : 30);
-					g->throttled = true;
-					log_warn("migration: the guest dirties memory as fast as it moves; "
-						 "throttling the vCPU to %d%%", 100 - machine_throttle(m));
-				}
-			}
-		} else {
-			g->no_progress_rounds = 0;
-		}
-		if (g->expected_downtime_ms <= 4 * g->p.downtime_ms && !g->preflushed) {
-			/* Nearly there: flush the disks now so the final flush is quick. */
-			if (machine_devs_flush(m, &e) < 0)
-				log_warn("migration: early flush: %s", e.msg);
-			g->preflushed = true;
-		}
-		/* Without a throttle that helps, rounds can still shrink (slowly, if the guest
-		 * dirties almost as fast as pages move): go on while they do, stop at the first
-		 * round that does not, where the blackout is as small as it will get. */
-		bool bottomed = g->throttle_useless && n >= g->dirty_prev;
-
-		g->dirty_prev = n;
-		if (g->expected_downtime_ms <= g->p.downtime_ms || g->round >= MIG_MAX_ROUNDS ||
-		    bottomed) {
-			if (g->expected_downtime_ms > g->p.downtime_ms) {
-				/* Neither rounds nor the throttle bring it under the budget (a guest that
-				 * dirties memory by the clock, not by CPU): stop now, with the blackout
-				 * it takes, rather than copy forever. */
-				g->over_budget = true;
-				log_warn("migration: not converging (round %u, expected %llu ms); stopping anyway",
-					 g->round, (unsigned long long)g->expected_downtime_ms);
-			}
+		src_apply_decision(g, &d);
+		if (d.stop)
 			src_stop(g);
-		} else {
+		else {
 			src_new_round(g);
 			g->todo_left = n;
 			mig_event(g);
@@ -765,6 +756,8 @@ int mig_start(struct handover *h, const struct mig_params *p, struct err *e)
 	g->h = h;
 	g->source = true;
 	g->p = *p;
+	g->conv.downtime_ms = p->downtime_ms;
+	g->conv.max_rounds = MIG_MAX_ROUNDS;
 	g->phase = MIG_SETUP;
 	g->t_start = gclock_host_ns();
 	g->cpu_start_ns = mig_cpu_ns();
