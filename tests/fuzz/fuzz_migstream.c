@@ -846,9 +846,9 @@ static void check(struct mig *g)
 		fail("the migration failed but the machine would not end", g->error);
 	if (g->phase == MIG_INCOMING && m->exit != MACHINE_RUNNING)
 		fail("the machine would end during an incoming migration", NULL);
-	if (g->phase == MIG_INCOMING && g->ready_sent && g->commit_wanted)
+	if (g->phase == MIG_INCOMING && g->dst == DST_READY && g->commit_wanted)
 		fail("a commit was requested on a complete state and nothing happened", NULL);
-	if (g->ready_sent && (!g->have_end || !g->have_clock || g->ndevrecs != ndev))
+	if (g->dst == DST_READY && (!g->have_end || !g->have_clock || g->ndevrecs != ndev))
 		fail("ready without the end, the clock or every device", NULL);
 	if (ready_seen && g->pages_applied != pages_at_ready) {
 		st.late_pages++;
@@ -1001,7 +1001,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	st.pages_applied += g->pages_applied;
 	devices = g->ndevrecs == ndev;
 	st.devs_full += devices;
-	if (g->ready_sent)
+	if (g->dst == DST_READY)
 		probe_devices();
 	mig_destroy(&ho);
 	for (int k = 0; k < NCONN; k++)

@@ -18,6 +18,12 @@
  * after this side has moved the lease's epoch (the commit), and announces its
  * MACs before the hart runs. A destination serves one migration: if it fails
  * before the commit, the process ends without the VM ever having run here.
+ *
+ * State machine (enum mig_dst_state; the table below is every transition):
+ *
+ *   LISTENING --config accepted--> RECEIVING --END, drained, state applied-->
+ *   READY --commit asked and the record swapped--> COMMITTED --disks, announce,
+ *   resume--> RUNNING; any failure before COMMITTED --> FAILED.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -38,6 +44,47 @@
 #define DST_HELLO_FIXED 24
 #define DST_HELLO_MS 3000
 
+#define TO(s) (1u << (s))
+static const uint32_t dst_next[DST_NSTATES] = {
+	[DST_LISTENING] = TO(DST_RECEIVING) | TO(DST_FAILED),
+	[DST_RECEIVING] = TO(DST_READY) | TO(DST_FAILED),
+	[DST_READY] = TO(DST_COMMITTED) | TO(DST_FAILED),
+	[DST_COMMITTED] = TO(DST_RUNNING),
+	[DST_RUNNING] = 0,
+	[DST_FAILED] = 0,
+};
+
+static const enum mig_phase dst_phase[DST_NSTATES] = {
+	[DST_LISTENING] = MIG_INCOMING, [DST_RECEIVING] = MIG_INCOMING, [DST_READY] = MIG_INCOMING,
+	[DST_COMMITTED] = MIG_COMPLETED, [DST_RUNNING] = MIG_COMPLETED, [DST_FAILED] = MIG_FAILED,
+};
+
+static const char *const dst_names[DST_NSTATES] = {
+	"listening", "receiving", "ready", "committed", "running", "failed",
+};
+
+const char *mig_dst_state_name(enum mig_dst_state s)
+{
+	return s < DST_NSTATES ? dst_names[s] : "?";
+}
+
+void mig_dst_enter(struct mig *g, enum mig_dst_state to)
+{
+	if (to >= DST_NSTATES || !(dst_next[g->dst] & TO(to))) {
+		log_error("incoming migration: no transition from %s to %s",
+			  mig_dst_state_name(g->dst), mig_dst_state_name(to));
+		return;
+	}
+	g->dst = to;
+	g->phase = dst_phase[to];
+}
+
+/* Is the VM this side's (the record was swapped)? */
+static bool dst_owns(const struct mig *g)
+{
+	return g->dst == DST_COMMITTED || g->dst == DST_RUNNING;
+}
+
 static void dst_ready(void *opaque, short revents);
 
 /* The destination never ran the VM: end the process with the reason. */
@@ -52,7 +99,7 @@ static void dst_abort(struct mig *g, const char *fmt, ...)
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	mig_fail(g, "%s", why);
-	if (g->phase == MIG_COMPLETED)
+	if (dst_owns(g))
 		return; /* after the commit the VM is ours and keeps running */
 	if (g->ctl.alive) {
 		struct jbuf b;
@@ -63,7 +110,7 @@ static void dst_abort(struct mig *g, const char *fmt, ...)
 		jbuf_free(&b);
 		mig_chan_flush(g, &g->ctl);
 	}
-	g->phase = MIG_FAILED;
+	mig_dst_enter(g, DST_FAILED);
 	mig_event(g);
 	log_error("incoming migration failed: %s", why);
 	machine_request_exit(g->m, MACHINE_ERROR);
@@ -269,7 +316,7 @@ static void dst_commit(struct mig *g, uint64_t epoch)
 	struct err e;
 	int rc;
 
-	if (!g->ready_sent) {
+	if (g->dst != DST_READY) {
 		dst_abort(g, "commit requested before the state was complete");
 		return;
 	}
@@ -284,7 +331,7 @@ static void dst_commit(struct mig *g, uint64_t epoch)
 		return;
 	}
 	/* Committed: from here on this side owns the VM. */
-	g->phase = MIG_COMPLETED;
+	mig_dst_enter(g, DST_COMMITTED);
 	machine_journal(m, "COMMIT", "migration");
 	fault_point("after-commit", 0);
 	if (machine_devs_acquire(m, &e) < 0) {
@@ -312,6 +359,7 @@ static void dst_commit(struct mig *g, uint64_t epoch)
 					 (rt > g->clock_src_rt ? (uint64_t)(rt - g->clock_src_rt) : 0));
 	fault_point("before-resume", 0);
 	machine_resume(m, "migration");
+	mig_dst_enter(g, DST_RUNNING);
 	fault_point("after-resume", 0);
 	t3 = gclock_host_ns();
 	mig_chan_ctrl(&g->ctl,
@@ -385,12 +433,12 @@ static void dst_record(struct mig *g, struct mig_chan *c, uint32_t type, const u
 	struct err e;
 
 	if (c != &g->ctl) {
-		if (!g->config_ok) {
+		if (g->dst == DST_LISTENING) {
 			dst_abort(g, "channel %d: %s record before the configuration was accepted",
 				  c->index, stream_type_name(type));
-		} else if (g->ready_sent && type == STREAM_PAGES) {
+		} else if (g->dst != DST_RECEIVING && type == STREAM_PAGES) {
 			/* The state is complete (and maybe running): nothing may write RAM now. */
-			if (g->phase == MIG_COMPLETED) {
+			if (dst_owns(g)) {
 				log_warn("incoming migration: channel %d: pages after the state was complete; "
 					 "closing it", c->index);
 				mig_chan_close(g, c);
@@ -409,13 +457,13 @@ static void dst_record(struct mig *g, struct mig_chan *c, uint32_t type, const u
 		}
 		return;
 	}
-	if (!g->config_ok && type != STREAM_CONFIG) {
+	if (g->dst == DST_LISTENING && type != STREAM_CONFIG) {
 		dst_abort(g, "%s record before the configuration was accepted", stream_type_name(type));
 		return;
 	}
 	switch (type) {
 	case STREAM_CONFIG:
-		if (g->config_ok) {
+		if (g->dst != DST_LISTENING) {
 			dst_abort(g, "a second configuration record");
 			return;
 		}
@@ -430,7 +478,7 @@ static void dst_record(struct mig *g, struct mig_chan *c, uint32_t type, const u
 			dst_abort(g, "refused the configuration: %s", e.msg);
 			return;
 		}
-		g->config_ok = true;
+		mig_dst_enter(g, DST_RECEIVING);
 		mig_chan_ctrl(&g->ctl, "{\"msg\": \"accept\"}");
 		log_info("incoming migration: configuration accepted");
 		mig_chan_flush(g, &g->ctl);
@@ -496,7 +544,7 @@ static void dst_maybe_ready(struct mig *g)
 	struct rbuf r;
 	struct err e;
 
-	if (g->ready_sent || !g->config_ok || !g->have_end || !g->have_clock ||
+	if (g->dst != DST_RECEIVING || !g->have_end || !g->have_clock ||
 	    g->ndevrecs != snapshot_device_count(m))
 		return;
 	for (int i = 0; i < MIG_MAX_CHANNELS; i++)
@@ -527,7 +575,7 @@ static void dst_maybe_ready(struct mig *g)
 	machine_update_timer(m);
 	mig_chan_ctrl(&g->ctl, "{\"msg\": \"ready\", \"ram_hash\": %lld, \"dev_hash\": %lld}",
 		      (long long)sum, (long long)dev);
-	g->ready_sent = true;
+	mig_dst_enter(g, DST_READY);
 	log_info("incoming migration: state complete (%llu pages applied, %llu stale)",
 		 (unsigned long long)g->pages_applied, (unsigned long long)g->pages_stale);
 }
@@ -541,7 +589,7 @@ static void dst_read(struct mig *g, struct mig_chan *c)
 
 	if (mig_chan_fill(g, c) < 0) {
 		if (c == &g->ctl) {
-			if (g->phase != MIG_COMPLETED)
+			if (!dst_owns(g))
 				dst_abort(g, "the source closed the control channel");
 			mig_chan_close(g, c);
 			buf_init(&c->out);
@@ -552,7 +600,7 @@ static void dst_read(struct mig *g, struct mig_chan *c)
 		}
 		return;
 	}
-	while (c->fd >= 0 && g->phase != MIG_FAILED && (rc = mig_chan_next(c, &type, &p, &len, &e)) == 1) {
+	while (c->fd >= 0 && g->dst != DST_FAILED && (rc = mig_chan_next(c, &type, &p, &len, &e)) == 1) {
 		dst_record(g, c, type, p, len);
 		if (c->fd >= 0 && c->in)
 			mig_chan_consume(c, len);
@@ -597,25 +645,25 @@ void mig_dst_tick(struct mig *g)
 			buf_init(&c->out);
 		}
 	}
-	if (g->phase == MIG_FAILED)
+	if (g->dst == DST_FAILED)
 		return;
 	if (g->ctl.fd >= 0)
 		dst_read(g, &g->ctl);
-	for (int i = 0; i < MIG_MAX_CHANNELS && g->phase != MIG_FAILED; i++)
+	for (int i = 0; i < MIG_MAX_CHANNELS && g->dst != DST_FAILED; i++)
 		if (g->data[i].fd >= 0)
 			dst_read(g, &g->data[i]);
-	if (g->phase == MIG_FAILED)
+	if (g->dst == DST_FAILED)
 		return;
-	if (g->phase == MIG_INCOMING) {
+	if (g->dst <= DST_READY) {
 		dst_maybe_ready(g);
-		if (g->ready_sent && g->commit_wanted && g->phase == MIG_INCOMING)
+		if (g->dst == DST_READY && g->commit_wanted)
 			dst_commit(g, g->commit_epoch);
 		if (g->ctl.fd >= 0 && now - g->ctl.last_rx_ns > MIG_STALL_MS * 1000000LL)
 			dst_abort(g, "the source has been silent for %d ms", MIG_STALL_MS);
 	}
-	if (g->ctl.fd >= 0 && mig_chan_flush(g, &g->ctl) < 0 && g->phase != MIG_COMPLETED)
+	if (g->ctl.fd >= 0 && mig_chan_flush(g, &g->ctl) < 0 && !dst_owns(g))
 		dst_abort(g, "control channel to the source failed");
-	if (g->phase == MIG_COMPLETED) {
+	if (dst_owns(g)) {
 		if (g->announces_left > 0 && now >= g->next_announce_ns) {
 			machine_devs_announce(m);
 			g->announces_left--;
@@ -640,7 +688,8 @@ int mig_incoming(struct handover *h, const char *addrs, const char *token, struc
 	g->m = m;
 	g->h = h;
 	g->source = false;
-	g->phase = MIG_INCOMING;
+	g->dst = DST_LISTENING;
+	g->phase = dst_phase[DST_LISTENING];
 	g->t_start = gclock_host_ns();
 	snprintf(g->p.token, sizeof(g->p.token), "%s", token);
 	mig_chan_init(&g->ctl, 0);

@@ -45,11 +45,38 @@ struct mig_chan {
 	bool drained;
 };
 
+/* The source's states (migrate_src.c has the transitions; docs/migration.md the diagram). */
+enum mig_src_state {
+	SRC_CONNECTING = 0, /* channels connecting, HELLOs and the config sent; await accept */
+	SRC_PRECOPY,	    /* rounds of dirty pages while the guest runs */
+	SRC_STOPCOPY,	    /* paused and flushed: the last pages go out */
+	SRC_COMMIT_ASKED,   /* state and END sent, disks and record let go, commit asked */
+	SRC_RESENDING,	    /* commit asked, a data channel died: its pages and END go again */
+	SRC_IN_DOUBT,	    /* commit asked, the destination failed or went away: ask the record */
+	SRC_DONE,	    /* the destination owns the VM: this copy ends */
+	SRC_FAILED,	    /* the VM runs here again (or, disk lost, stays paused here) */
+	SRC_CANCELLED,	    /* cancelled before the commit: the VM runs here */
+	SRC_NSTATES
+};
+
+/* The destination's states (migrate_dst.c). */
+enum mig_dst_state {
+	DST_LISTENING = 0, /* waiting for the source's channels and its configuration */
+	DST_RECEIVING,	   /* configuration accepted: pages, device state, END */
+	DST_READY,	   /* everything arrived and applied, READY sent: await the commit */
+	DST_COMMITTED,	   /* the record is ours: disks, announce, resume */
+	DST_RUNNING,	   /* the VM runs here */
+	DST_FAILED,	   /* gave up before the commit: the VM never ran here */
+	DST_NSTATES
+};
+
 struct mig {
 	struct machine *m;
 	struct handover *h; /* the machine's ownership record and disks (handover.h) */
 	bool source;
-	enum mig_phase phase;
+	enum mig_phase phase; /* what status reports: follows the side's state, set with it */
+	enum mig_src_state src;
+	enum mig_dst_state dst;
 	char error[512];
 	struct mig_params p;
 	struct mig_chan ctl;
@@ -80,7 +107,6 @@ struct mig {
 	uint64_t round_bytes_start;
 	uint64_t tokens;	     /* bandwidth cap: bytes we may still write */
 	int64_t tokens_ns;
-	bool end_sent, commit_sent, committed;
 	uint64_t src_epoch;
 	/* the blackout, measured on the source (monotonic ns) and reported by the destination */
 	int64_t t_pause, t_flush, t_final_queued, t_ready, t_commit_sent, t_done;
@@ -104,13 +130,11 @@ struct mig {
 	uint64_t *page_hash;	     /* per page: hash of its content as applied */
 	struct buf devrecs;	     /* device records (u32 length + bytes each), applied last */
 	int ndevrecs;
-	bool config_ok;		     /* the source's configuration was checked and accepted */
 	bool have_clock, have_end;
 	uint64_t clock_guest_ns;
 	int64_t clock_src_rt;
 	uint32_t end_round;
 	uint32_t end_live;	     /* bitmask of data channels the source still uses */
-	bool ready_sent;
 	bool commit_wanted;	     /* the source asked for the commit (at epoch commit_epoch) */
 	uint64_t commit_epoch;
 	uint64_t refused;	     /* connections refused (bad HELLO or token) */
@@ -144,7 +168,18 @@ uint64_t mig_ram_hash(struct machine *m);
 void mig_event(struct mig *g);
 void mig_fail(struct mig *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Sides */
+/* Sides. Every change of state goes through these (a change the table does not allow is
+ * refused and logged). */
+void mig_src_enter(struct mig *g, enum mig_src_state to);
+void mig_dst_enter(struct mig *g, enum mig_dst_state to);
+const char *mig_src_state_name(enum mig_src_state s);
+const char *mig_dst_state_name(enum mig_dst_state s);
+/* Has the source asked for the commit (so it may never resume without the record)? */
+static inline bool mig_src_commit_asked(const struct mig *g)
+{
+	return g->src >= SRC_COMMIT_ASKED && g->src <= SRC_DONE;
+}
+
 void mig_src_tick(struct mig *g);
 void mig_src_ready(void *opaque, short revents);
 void mig_src_destroy(struct mig *g);

@@ -1,25 +1,27 @@
 /* migrate_src.c - the source side of a live migration.
  *
- * State machine, advanced by mig_src_tick() after every slice of the hart and
- * by socket readiness:
+ * State machine (enum mig_src_state; the table below is every transition there
+ * is), advanced by mig_src_tick() after every slice of the hart and by socket
+ * readiness:
  *
- *   SETUP     connect the control and data channels (non-blocking), send each a
- *             HELLO with the token, send the config; wait for accept or refuse.
- *   PRECOPY   round 1 queues every non-zero page (the destination's RAM starts
- *             zero); each later round queues the pages the guest dirtied while
- *             the previous one was queued. At the end of a round: if the dirty
- *             bytes plus what is still queued, at the measured bandwidth, fit the
- *             downtime budget, stop; if rounds stop shrinking, throttle the hart.
- *   STOPCOPY  pause, flush the disks, queue the last dirty pages at full speed,
- *             then every device's state and the clock on the control channel,
- *             DRAIN on every data channel, and END; wait for READY.
- *   COMMIT    close the disks and release the lease; ask the destination to
- *             commit; on COMMITTED this copy may never run again; on RESUMED
- *             the machine stops (exit: migrated).
+ *   CONNECTING    connect the control and data channels (non-blocking), send
+ *                 each a HELLO with the token, send the config; await accept.
+ *   PRECOPY       round 1 queues every non-zero page (the destination's RAM
+ *                 starts zero); each later round queues the pages the guest
+ *                 dirtied while the previous one was queued. After each round the
+ *                 convergence policy (converge.h) says go on, throttle, or stop.
+ *   STOPCOPY      pause, flush the disks, queue the last dirty pages at full
+ *                 speed, then every device's state and the clock on the control
+ *                 channel, DRAIN on every data channel, and END.
+ *   COMMIT_ASKED  the disks and the record are let go (handover.h) and the
+ *                 destination asked to commit; on RESUMED this copy is DONE.
+ *   RESENDING     a data channel died after the ask: its pages, then the state
+ *                 and END, go again on the others (back to COMMIT_ASKED).
+ *   IN_DOUBT      the destination failed or went away after the ask: the VM stays
+ *                 paused and the record decides, DONE or FAILED (resumed here).
  *
- * Any failure before the commit request resumes the VM here (it still holds
- * the lease). After the request, until the destination answers, the outcome is
- * in doubt: the VM stays paused and the lease record decides (migrate.h).
+ * Any failure before the ask resumes the VM here (FAILED, or CANCELLED by the
+ * operator): it still holds the record. Nobody resumes on a timeout alone.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +43,55 @@
 #include "vmm/state/stream.h"
 
 #define SRC_SNDBUF (512 * 1024)
+
+#define TO(s) (1u << (s))
+/* Where each state may go. */
+static const uint32_t src_next[SRC_NSTATES] = {
+	[SRC_CONNECTING] = TO(SRC_PRECOPY) | TO(SRC_FAILED) | TO(SRC_CANCELLED),
+	[SRC_PRECOPY] = TO(SRC_STOPCOPY) | TO(SRC_FAILED) | TO(SRC_CANCELLED),
+	[SRC_STOPCOPY] = TO(SRC_COMMIT_ASKED) | TO(SRC_FAILED) | TO(SRC_CANCELLED),
+	[SRC_COMMIT_ASKED] = TO(SRC_RESENDING) | TO(SRC_IN_DOUBT) | TO(SRC_DONE),
+	[SRC_RESENDING] = TO(SRC_COMMIT_ASKED) | TO(SRC_IN_DOUBT) | TO(SRC_DONE),
+	[SRC_IN_DOUBT] = TO(SRC_DONE) | TO(SRC_FAILED),
+	[SRC_DONE] = 0,
+	[SRC_FAILED] = 0,
+	[SRC_CANCELLED] = 0,
+};
+
+/* What status reports for each state. */
+static const enum mig_phase src_phase[SRC_NSTATES] = {
+	[SRC_CONNECTING] = MIG_SETUP,	      [SRC_PRECOPY] = MIG_PRECOPY,
+	[SRC_STOPCOPY] = MIG_STOPCOPY,	      [SRC_COMMIT_ASKED] = MIG_COMMIT,
+	[SRC_RESENDING] = MIG_COMMIT,	      [SRC_IN_DOUBT] = MIG_COMMIT,
+	[SRC_DONE] = MIG_COMPLETED,	      [SRC_FAILED] = MIG_FAILED,
+	[SRC_CANCELLED] = MIG_CANCELLED,
+};
+
+static const char *const src_names[SRC_NSTATES] = {
+	"connecting", "precopy", "stopcopy", "commit-asked", "resending",
+	"in-doubt",   "done",	 "failed",   "cancelled",
+};
+
+const char *mig_src_state_name(enum mig_src_state s)
+{
+	return s < SRC_NSTATES ? src_names[s] : "?";
+}
+
+void mig_src_enter(struct mig *g, enum mig_src_state to)
+{
+	if (to >= SRC_NSTATES || !(src_next[g->src] & TO(to))) {
+		log_error("migration: no transition from %s to %s", mig_src_state_name(g->src),
+			  mig_src_state_name(to));
+		return;
+	}
+	g->src = to;
+	g->phase = src_phase[to];
+}
+
+static bool src_ended(const struct mig *g)
+{
+	return g->src == SRC_DONE || g->src == SRC_FAILED || g->src == SRC_CANCELLED;
+}
 
 static int src_connect(struct mig *g, struct mig_chan *c, const char *addr, uint32_t role,
 		       struct err *e)
@@ -292,7 +343,7 @@ static void src_stop(struct mig *g)
 {
 	struct machine *m = g->m;
 
-	g->phase = MIG_STOPCOPY;
+	mig_src_enter(g, SRC_STOPCOPY);
 	fault_point("before-pause", 0);
 	src_pause_and_flush(g);
 	fault_point("after-pause", 0);
@@ -343,14 +394,13 @@ static void src_request_commit(struct mig *g)
 {
 	struct err e;
 
-	g->phase = MIG_COMMIT;
 	if (handover_release(g->h, &g->src_epoch, &e) < 0) {
 		mig_fail(g, "%s", e.msg);
 		return;
 	}
+	mig_src_enter(g, SRC_COMMIT_ASKED);
 	mig_chan_ctrl(&g->ctl, "{\"msg\": \"commit\", \"epoch\": %llu}",
 		      (unsigned long long)g->src_epoch);
-	g->commit_sent = true;
 	g->t_commit_sent = gclock_host_ns();
 	src_flush_all(g);
 	fault_point("commit-request", 0);
@@ -377,7 +427,6 @@ static void src_send_state(struct mig *g)
 	buf_put_u32(&rec, (uint32_t)m->clock.mode);
 	mig_chan_record(&g->ctl, STREAM_CLOCK, rec.p, rec.len);
 	buf_free(&rec);
-	g->end_sent = false;
 	for (int i = 0; i < g->ndata; i++) {
 		if (!g->data[i].alive)
 			continue;
@@ -388,8 +437,9 @@ static void src_send_state(struct mig *g)
 		live |= 1u << i;
 	}
 	mig_chan_ctrl(&g->ctl, "{\"msg\": \"end\", \"round\": %u, \"live\": %u}", g->round, live);
-	g->end_sent = true;
-	if (!g->commit_sent)
+	if (g->src == SRC_RESENDING)
+		mig_src_enter(g, SRC_COMMIT_ASKED);
+	else
 		src_request_commit(g);
 }
 
@@ -421,13 +471,13 @@ static void src_channel_dead(struct mig *g, int ch, const char *why)
 		g->last_chan[pfn] = 0xff;
 	}
 	/* If the end was already sent, it is sent again after these pages. */
-	if (g->end_sent)
-		g->end_sent = false;
+	if (g->src == SRC_COMMIT_ASKED)
+		mig_src_enter(g, SRC_RESENDING);
 	mig_event(g);
 }
 
 /* Take the disks and the lease back and let the VM run here again. */
-static void src_resume_here(struct mig *g, enum mig_phase phase)
+static void src_resume_here(struct mig *g, enum mig_src_state to)
 {
 	struct machine *m = g->m;
 	struct err e;
@@ -436,15 +486,15 @@ static void src_resume_here(struct mig *g, enum mig_phase phase)
 		/* The disk cannot be opened again: the VM must not run without it. */
 		mig_fail(g, "%s", e.msg);
 		log_error("migration failed and the disk cannot be reopened: the VM stays paused");
-		g->phase = MIG_FAILED;
+		mig_src_enter(g, SRC_FAILED);
 		mig_event(g);
 		return;
 	}
 	machine_dirty_stop(m);
 	machine_set_throttle(m, 0);
-	g->phase = phase;
+	mig_src_enter(g, to);
 	g->t_end = gclock_host_ns();
-	if (g->ctl.alive && phase == MIG_CANCELLED) {
+	if (g->ctl.alive && to == SRC_CANCELLED) {
 		mig_chan_ctrl(&g->ctl, "{\"msg\": \"cancel\"}");
 		mig_chan_flush(g, &g->ctl);
 	}
@@ -453,7 +503,7 @@ static void src_resume_here(struct mig *g, enum mig_phase phase)
 		mig_chan_close(g, &g->data[i]);
 	if (m->paused)
 		machine_resume(m, "migration-failed");
-	log_warn("migration %s: the VM runs here (%s)", mig_phase_name(phase),
+	log_warn("migration %s: the VM runs here (%s)", mig_src_state_name(to),
 		 g->error[0] ? g->error : "cancelled");
 	machine_wake_at(m, 0);
 	mig_event(g);
@@ -464,7 +514,7 @@ static void src_done(struct mig *g)
 {
 	struct machine *m = g->m;
 
-	g->phase = MIG_COMPLETED;
+	mig_src_enter(g, SRC_DONE);
 	g->t_end = gclock_host_ns();
 	g->cpu_end_ns = mig_cpu_ns();
 	/* Off the blackout path: the destination already runs. */
@@ -483,7 +533,7 @@ static void src_in_doubt(struct mig *g)
 	switch (handover_settle(g->h, g->src_epoch, &e)) {
 	case 1:
 		log_warn("migration: the destination never committed; resuming here");
-		src_resume_here(g, MIG_FAILED);
+		src_resume_here(g, SRC_FAILED);
 		break;
 	case 0:
 		src_done(g);
@@ -491,6 +541,19 @@ static void src_in_doubt(struct mig *g)
 	default:
 		break; /* the destination holds the record: keep waiting, paused */
 	}
+}
+
+/* After the ask, a failure or a lost destination puts the outcome in doubt: from then on every
+ * tick asks the record. True while in doubt (the tick does nothing else). */
+static bool src_doubt(struct mig *g)
+{
+	if (g->src == SRC_IN_DOUBT || (mig_src_commit_asked(g) && (g->error[0] || !g->ctl.alive))) {
+		if (g->src != SRC_IN_DOUBT)
+			mig_src_enter(g, SRC_IN_DOUBT);
+		src_in_doubt(g);
+		return true;
+	}
+	return false;
 }
 
 static void src_handle_ctrl(struct mig *g, const uint8_t *p, uint32_t len)
@@ -508,8 +571,8 @@ static void src_handle_ctrl(struct mig *g, const uint8_t *p, uint32_t len)
 	}
 	if (strcmp(msg, "hb") == 0) {
 		/* heartbeat */
-	} else if (strcmp(msg, "accept") == 0 && g->phase == MIG_SETUP) {
-		g->phase = MIG_PRECOPY;
+	} else if (strcmp(msg, "accept") == 0 && g->src == SRC_CONNECTING) {
+		mig_src_enter(g, SRC_PRECOPY);
 		machine_dirty_start(m);
 		g->round = 0;
 		src_new_round(g);
@@ -525,16 +588,15 @@ static void src_handle_ctrl(struct mig *g, const uint8_t *p, uint32_t len)
 		json_get_str(j, "reason", &reason, &e);
 		mig_fail(g, "destination %s: %s", strcmp(msg, "refuse") == 0 ? "refused" : "failed",
 			 reason ? reason : "no reason given");
-	} else if (strcmp(msg, "ready") == 0 && g->end_sent) {
+	} else if (strcmp(msg, "ready") == 0 && g->src == SRC_COMMIT_ASKED) {
 		g->t_ready = gclock_host_ns();
 		if (json_get_int(j, "ram_hash", &v, &e) == 1)
 			g->ram_hash_dst = (uint64_t)v;
 		if (json_get_int(j, "dev_hash", &v, &e) == 1)
 			g->dev_hash_dst = (uint64_t)v;
-	} else if (strcmp(msg, "committed") == 0 && g->commit_sent) {
-		g->committed = true;
-	} else if (strcmp(msg, "resumed") == 0 && g->commit_sent) {
-		g->committed = true;
+	} else if (strcmp(msg, "committed") == 0 && mig_src_commit_asked(g)) {
+		log_info("migration: the destination committed");
+	} else if (strcmp(msg, "resumed") == 0 && mig_src_commit_asked(g)) {
 		if (json_get_int(j, "realtime_ns", &v, &e) == 1)
 			g->dst_rt_resume = v;
 		if (json_get_int(j, "commit_ns", &v, &e) == 1)
@@ -628,13 +690,11 @@ void mig_src_tick(struct mig *g)
 	int64_t now = gclock_host_ns();
 	struct err e;
 
-	if (g->phase == MIG_COMPLETED || g->phase == MIG_FAILED || g->phase == MIG_CANCELLED)
+	if (src_ended(g))
 		return;
 	machine_wake_at(m, now + 50 * 1000000LL);
-	if (g->commit_sent && (g->error[0] || !g->ctl.alive)) {
-		src_in_doubt(g);
+	if (src_doubt(g))
 		return;
-	}
 	/* Control channel: read and act. */
 	if (g->ctl.alive && !g->ctl.connecting) {
 		if (mig_chan_fill(g, &g->ctl) < 0) {
@@ -651,7 +711,7 @@ void mig_src_tick(struct mig *g)
 					mig_fail(g, "unexpected %s record from the destination",
 						 stream_type_name(type));
 				mig_chan_consume(&g->ctl, len);
-				if (g->phase == MIG_COMPLETED)
+				if (g->src == SRC_DONE)
 					return;
 			}
 			if (rc < 0)
@@ -674,12 +734,10 @@ void mig_src_tick(struct mig *g)
 		else if (mig_chan_fill(g, c) < 0)
 			src_channel_dead(g, i, "closed by the destination");
 	}
-	if (g->commit_sent && (g->error[0] || !g->ctl.alive)) {
-		src_in_doubt(g);
+	if (src_doubt(g))
 		return;
-	}
 	if (g->error[0]) {
-		src_resume_here(g, MIG_FAILED);
+		src_resume_here(g, SRC_FAILED);
 		return;
 	}
 	if (now - g->last_hb_ns > MIG_HEARTBEAT_MS * 1000000LL && g->ctl.alive && !g->ctl.connecting) {
@@ -690,7 +748,7 @@ void mig_src_tick(struct mig *g)
 
 	/* A round ends when its pages are not only queued but delivered (what still sits in
 	 * buffers would otherwise be counted as sent, and paid for in the blackout). */
-	if (g->phase == MIG_PRECOPY && src_pump(g, false) && src_unsent(g) <= 64 * 1024) {
+	if (g->src == SRC_PRECOPY && src_pump(g, false) && src_unsent(g) <= 64 * 1024) {
 		/* The round is queued: collect what the guest dirtied meanwhile, and decide. */
 		uint64_t n = machine_dirty_collect(m, g->todo);
 		uint64_t delivered = src_delivered(g);
@@ -722,14 +780,13 @@ void mig_src_tick(struct mig *g)
 			mig_event(g);
 		}
 	}
-	if ((g->phase == MIG_STOPCOPY || g->phase == MIG_COMMIT) && !g->end_sent &&
-	    src_pump(g, true))
+	if ((g->src == SRC_STOPCOPY || g->src == SRC_RESENDING) && src_pump(g, true))
 		src_send_state(g);
-	if (g->end_sent)
+	if (g->src == SRC_COMMIT_ASKED)
 		src_forward_frames(g);
 	src_flush_all(g);
-	if (g->error[0] && !g->commit_sent)
-		src_resume_here(g, MIG_FAILED);
+	if (g->error[0] && !mig_src_commit_asked(g))
+		src_resume_here(g, SRC_FAILED);
 }
 
 int mig_start(struct handover *h, const struct mig_params *p, struct err *e)
@@ -758,7 +815,8 @@ int mig_start(struct handover *h, const struct mig_params *p, struct err *e)
 	g->p = *p;
 	g->conv.downtime_ms = p->downtime_ms;
 	g->conv.max_rounds = MIG_MAX_ROUNDS;
-	g->phase = MIG_SETUP;
+	g->src = SRC_CONNECTING;
+	g->phase = src_phase[SRC_CONNECTING];
 	g->t_start = gclock_host_ns();
 	g->cpu_start_ns = mig_cpu_ns();
 	mig_chan_init(&g->ctl, 0);
@@ -804,12 +862,12 @@ int mig_cancel(struct handover *h, struct err *e)
 
 	if (!g || !g->source)
 		return err_set(e, "no outgoing migration");
-	if (g->phase == MIG_COMPLETED || g->phase == MIG_FAILED || g->phase == MIG_CANCELLED)
+	if (src_ended(g))
 		return err_set(e, "the migration has already ended (%s)", mig_phase_name(g->phase));
-	if (g->commit_sent)
+	if (mig_src_commit_asked(g))
 		return err_set(e, "too late: the destination has been asked to commit");
 	mig_fail(g, "cancelled by the operator");
-	src_resume_here(g, MIG_CANCELLED);
+	src_resume_here(g, SRC_CANCELLED);
 	return 0;
 }
 
