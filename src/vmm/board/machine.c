@@ -296,6 +296,12 @@ void machine_wake_at(struct machine *m, int64_t ns)
 	m->wake_ns = ns;
 }
 
+void machine_wake_by(struct machine *m, int64_t ns)
+{
+	if (!m->wake_ns || ns < m->wake_ns)
+		m->wake_ns = ns;
+}
+
 void machine_set_throttle(struct machine *m, int pct)
 {
 	m->throttle_pct = pct < 0 ? 0 : pct > 95 ? 95 : pct;

@@ -284,6 +284,8 @@ void machine_request_exit(struct machine *m, enum machine_exit why);
 
 /* For the run loop's clients: look again by this monotonic time (0: no deadline). */
 void machine_wake_at(struct machine *m, int64_t ns);
+/* ... or sooner: by ns at the latest, whatever was asked before. */
+void machine_wake_by(struct machine *m, int64_t ns);
 /* Auto-converge: the share of time (0..95 %) the hart sits out; 0 runs it freely. */
 void machine_set_throttle(struct machine *m, int pct);
 int machine_throttle(const struct machine *m);

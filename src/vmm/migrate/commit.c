@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vmm/core/gclock.h"
+
 void commit_init(struct commit *c, const char *path, const char *owner)
 {
 	memset(c, 0, sizeof(*c));
@@ -42,8 +44,8 @@ int commit_lock(struct commit *c, int wait_ms, struct err *e)
 		if (waited >= wait_ms) {
 			close(c->fd);
 			c->fd = -1;
-			errno = EWOULDBLOCK;
-			return err_set(e, "lease '%s' is held by another process", c->path);
+			err_set(e, "lease '%s' is held by another process", c->path);
+			return COMMIT_BUSY;
 		}
 		nanosleep(&step, NULL);
 	}
@@ -146,4 +148,169 @@ int commit_still_ours(struct commit *c, struct err *e)
 	if (commit_read(c, &r, e) < 0)
 		return -1;
 	return r.epoch == c->epoch && strcmp(r.owner, c->owner) == 0;
+}
+
+int commit_record_token(struct commit *c, uint64_t token, struct err *e)
+{
+	struct commit_record r;
+
+	if (c->fd < 0)
+		return err_set(e, "lease '%s': record without the lock", c->path);
+	if (commit_read(c, &r, e) < 0)
+		return -1;
+	if (token <= r.epoch)
+		return err_set(e, "lease '%s': token %llu is not newer than the file's %llu", c->path,
+			       (unsigned long long)token, (unsigned long long)r.epoch);
+	return commit_write(c, token, e);
+}
+
+/* The ownership interface over the lease file. Every request is tried at once and, while
+ * the lock is held elsewhere, again at each poll until its deadline: nothing sleeps. */
+
+static void commit_answer_from(struct own_answer *a, enum own_status st, const struct commit_record *r)
+{
+	a->status = st;
+	a->token = r->epoch;
+	snprintf(a->owner, sizeof(a->owner), "%s", r->owner);
+}
+
+static void commit_failed(struct own_answer *a, const struct err *e)
+{
+	a->status = OWN_FAILED;
+	snprintf(a->msg, sizeof(a->msg), "%s", e->msg);
+}
+
+/* Try the pending request: true with *a filled when it has an answer. */
+static bool commit_try(struct commit *c, struct own_answer *a)
+{
+	struct commit_record r = { 0 };
+	struct err e = { 0 };
+	int rc;
+
+	memset(a, 0, sizeof(*a));
+	a->op = c->op;
+	if (c->op == OWN_SETTLE) {
+		/* Moved on already? Then the VM is elsewhere, whoever holds the lock. */
+		if (commit_read(c, &r, &e) == 0 && r.epoch > c->expect) {
+			commit_answer_from(a, OWN_REFUSED, &r);
+			return true;
+		}
+	}
+	rc = commit_lock(c, 0, &e);
+	if (rc < 0) {
+		if (rc == COMMIT_BUSY && gclock_host_ns() < c->deadline_ns)
+			return false; /* again at the next poll */
+		if (rc == COMMIT_BUSY && c->op == OWN_SETTLE) {
+			a->status = OWN_BUSY; /* the destination holds it: ask again */
+			return true;
+		}
+		commit_failed(a, &e);
+		return true;
+	}
+	switch (c->op) {
+	case OWN_CLAIM:
+		if (commit_claim(c, &e) < 0) {
+			commit_failed(a, &e);
+			return true;
+		}
+		break;
+	case OWN_CHECK:
+		if (commit_read(c, &r, &e) < 0) {
+			commit_failed(a, &e);
+			return true;
+		}
+		if (r.epoch != c->expect) {
+			commit_answer_from(a, OWN_REFUSED, &r);
+			return true;
+		}
+		c->epoch = r.epoch;
+		break;
+	case OWN_COMMIT:
+		rc = commit_swap(c, c->expect, &e);
+		if (rc <= 0) {
+			if (rc < 0)
+				commit_failed(a, &e);
+			else if (commit_read(c, &r, &e) == 0)
+				commit_answer_from(a, OWN_REFUSED, &r);
+			else
+				commit_failed(a, &e);
+			commit_unlock(c);
+			return true;
+		}
+		break;
+	case OWN_SETTLE:
+		rc = commit_still_ours(c, &e);
+		if (rc != 1) {
+			if (rc < 0)
+				commit_failed(a, &e);
+			else if (commit_read(c, &r, &e) == 0)
+				commit_answer_from(a, OWN_REFUSED, &r);
+			else
+				commit_failed(a, &e);
+			commit_unlock(c);
+			return true;
+		}
+		break;
+	}
+	a->status = OWN_OK;
+	a->token = c->epoch;
+	snprintf(a->owner, sizeof(a->owner), "%s", c->owner);
+	return true;
+}
+
+static int commit_own_ask(void *impl, enum own_op op, uint64_t expect)
+{
+	struct commit *c = impl;
+
+	if (c->pending)
+		return -1;
+	c->pending = true;
+	c->op = op;
+	c->expect = expect;
+	c->deadline_ns = gclock_host_ns() + (op == OWN_COMMIT ? 2000 * 1000000LL : 0);
+	return 0;
+}
+
+static bool commit_own_answer(void *impl, struct own_answer *a)
+{
+	struct commit *c = impl;
+
+	if (!c->pending || !commit_try(c, a))
+		return false;
+	c->pending = false;
+	return true;
+}
+
+static void commit_own_release(void *impl)
+{
+	commit_unlock(impl);
+}
+
+static uint64_t commit_own_token(void *impl)
+{
+	struct commit *c = impl;
+
+	return c->fd >= 0 ? c->epoch : 0;
+}
+
+static void commit_own_destroy(void *impl)
+{
+	struct commit *c = impl;
+
+	c->pending = false;
+	commit_unlock(c);
+}
+
+static const struct own_ops commit_own_ops = {
+	.name = "lease file",
+	.ask = commit_own_ask,
+	.answer = commit_own_answer,
+	.release = commit_own_release,
+	.token = commit_own_token,
+	.destroy = commit_own_destroy,
+};
+
+struct own commit_own(struct commit *c)
+{
+	return (struct own){ &commit_own_ops, c };
 }

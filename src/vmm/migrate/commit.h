@@ -13,10 +13,12 @@
  * A side that cannot tell which happened reads the record; nobody resumes on
  * a timeout alone.
  *
- * This interface has one implementation today, a lease file beside the disk
- * image (`IMAGE.lease`, or the path given by --lease) guarded by an exclusive
- * flock(2) on the lease file itself; the cluster store will implement the
- * same operations with an etcd compare-and-swap.
+ * The record is a lease file beside the disk image (`IMAGE.lease`, or the path
+ * given by --lease) guarded by an exclusive flock(2) on `FILE.lock`. It serves
+ * the ownership interface (owner.h) on its own (commit_own), choosing the next
+ * epoch as the new token; in the cluster, etcd decides and the lease file only
+ * records etcd's token (commit_record_token), so the disk still says who may
+ * open it.
  */
 #ifndef FERRY_COMMIT_H
 #define FERRY_COMMIT_H
@@ -25,6 +27,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "vmm/migrate/owner.h"
 
 #define COMMIT_OWNER_MAX 64
 #define COMMIT_RECORD_SIZE 128
@@ -34,6 +37,11 @@ struct commit {
 	int fd;		 /* open and flock'ed while we hold the lease, else -1 */
 	uint64_t epoch;	 /* the epoch we own (0: none) */
 	char owner[COMMIT_OWNER_MAX];
+	/* the request under way through the ownership interface (owner.h) */
+	bool pending;
+	enum own_op op;
+	uint64_t expect;
+	int64_t deadline_ns; /* a COMMIT waits this long for the lock (the source lets go first) */
 };
 
 /* What the record says. */
@@ -43,8 +51,9 @@ struct commit_record {
 };
 
 void commit_init(struct commit *c, const char *path, const char *owner);
-/* Take the lock, waiting at most wait_ms (0: try once). Returns 0, or -1 with e set (EWOULDBLOCK
- * if someone else holds it). */
+#define COMMIT_BUSY (-2)
+/* Take the lock, waiting at most wait_ms (0: try once). Returns 0, COMMIT_BUSY if another
+ * process holds it, or -1 (e set either way). */
 int commit_lock(struct commit *c, int wait_ms, struct err *e);
 /* Release the lock (the record stays). */
 void commit_unlock(struct commit *c);
@@ -62,5 +71,11 @@ int commit_swap(struct commit *c, uint64_t expect, struct err *e);
 /* With the lock held: is the record still at our epoch (the source checking before it
  * resumes after a failed migration)? 1 yes, 0 no, -1 error. */
 int commit_still_ours(struct commit *c, struct err *e);
+/* With the lock held: record a token another record chose (etcd's revision), if it is newer
+ * than the one the file holds. */
+int commit_record_token(struct commit *c, uint64_t token, struct err *e);
+
+/* The lease file as an ownership record (owner.h); c must outlive it. */
+struct own commit_own(struct commit *c);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/fault.h"
@@ -17,12 +18,46 @@
 #include "vmm/core/gclock.h"
 #include "vmm/migrate/migrate.h"
 
+static bool handover_composed(const struct handover *h)
+{
+	return h->rec.impl != &h->lease;
+}
+
+/* The decider said yes to a CLAIM or COMMIT with its token: in the cluster, the lease file
+ * beside the disk records it under its lock, so the disk says which token may open it. */
+static void handover_record(struct handover *h, struct own_answer *a)
+{
+	struct err e = { 0 };
+
+	if (!handover_composed(h) || a->status != OWN_OK ||
+	    (a->op != OWN_CLAIM && a->op != OWN_COMMIT))
+		return;
+	if (commit_lock(&h->lease, 0, &e) < 0 || commit_record_token(&h->lease, a->token, &e) < 0) {
+		/* The record moved, but the disk cannot say so: do not run on it. */
+		a->status = OWN_FAILED;
+		snprintf(a->msg, sizeof(a->msg), "the record moved to token %llu, but the lease "
+			 "file could not record it: %.400s", (unsigned long long)a->token, e.msg);
+	}
+}
+
 static void handover_tick(void *opaque)
 {
 	struct handover *h = opaque;
+	struct own_answer a;
 
 	if (h->mig)
 		mig_tick(h);
+	if (!h->asking)
+		return;
+	if (!own_answer(&h->rec, &a)) {
+		/* Not yet: look again soon, even with nothing else to do. */
+		machine_wake_by(h->m, gclock_host_ns() + 10 * 1000000LL);
+		return;
+	}
+	h->asking = false;
+	handover_record(h, &a);
+	if (h->done)
+		h->done(h->done_opaque, &a);
 }
 
 static void handover_end(void *opaque)
@@ -30,34 +65,79 @@ static void handover_end(void *opaque)
 	struct handover *h = opaque;
 
 	mig_destroy(h);
+	if (h->rec.ops)
+		h->rec.ops->destroy(h->rec.impl);
 	commit_unlock(&h->lease);
 }
 
-/* Restoring a save made at cfg.restore_epoch: the record must still be there. */
-static int handover_check_restore(struct handover *h, struct err *e)
+int handover_ask(struct handover *h, enum own_op op, uint64_t expect, handover_done_fn done,
+		 void *opaque)
 {
-	struct commit_record r = { 0 };
-
-	if (commit_read(&h->lease, &r, e) < 0)
+	if (h->asking || own_ask(&h->rec, op, expect) < 0)
 		return -1;
-	if (r.epoch != h->m->cfg.restore_epoch)
-		return err_set(
-		    e,
-		    "the save is stale: it was made at lease epoch %llu, the lease is at "
-		    "epoch %llu (%s); the VM ran on or was restored since",
-		    (unsigned long long)h->m->cfg.restore_epoch, (unsigned long long)r.epoch,
-		    r.owner);
+	h->asking = true;
+	h->done = done;
+	h->done_opaque = opaque;
 	return 0;
+}
+
+void handover_forget(struct handover *h, void *opaque)
+{
+	if (h->done_opaque == opaque) {
+		h->done = NULL;
+		h->done_opaque = NULL;
+	}
+}
+
+void handover_set_record(struct handover *h, struct own rec)
+{
+	h->rec = rec;
+}
+
+/* Before the run loop (start-up, restore) or for the operator's resume: wait for the answer,
+ * for at most 10 s. */
+static void handover_wait(struct handover *h, enum own_op op, uint64_t expect,
+			  struct own_answer *a)
+{
+	struct timespec step = { 0, 10 * 1000000 };
+
+	memset(a, 0, sizeof(*a));
+	a->op = op;
+	if (h->asking || own_ask(&h->rec, op, expect) < 0) {
+		a->status = OWN_FAILED;
+		snprintf(a->msg, sizeof(a->msg), "a request to the ownership record is under way");
+		return;
+	}
+	for (int i = 0; i < 1000; i++) {
+		if (own_answer(&h->rec, a)) {
+			handover_record(h, a);
+			return;
+		}
+		nanosleep(&step, NULL);
+	}
+	a->status = OWN_FAILED;
+	snprintf(a->msg, sizeof(a->msg), "the ownership record did not answer in 10 s");
+}
+
+static int handover_stale(struct handover *h, const struct own_answer *a, struct err *e)
+{
+	return err_set(e,
+		       "the save is stale: it was made at lease epoch %llu, the lease is at "
+		       "epoch %llu (%s); the VM ran on or was restored since",
+		       (unsigned long long)h->m->cfg.restore_epoch, (unsigned long long)a->token,
+		       a->owner);
 }
 
 int handover_init(struct handover *h, struct machine *m, struct err *e)
 {
 	const struct machine_config *cfg = &m->cfg;
 	char path[4200], owner[COMMIT_OWNER_MAX], host[64] = "host";
+	struct own_answer a;
 
 	memset(h, 0, sizeof(*h));
 	h->m = m;
 	commit_init(&h->lease, "", "");
+	h->rec = commit_own(&h->lease);
 	if (machine_add_client(m, &(struct machine_client){ handover_tick, handover_end, h }, e) <
 	    0)
 		return -1;
@@ -79,26 +159,28 @@ int handover_init(struct handover *h, struct machine *m, struct err *e)
 	h->has_lease = true;
 	if (cfg->incoming)
 		return 0; /* taken only at the commit */
-	if (commit_lock(&h->lease, 0, e) < 0)
-		return err_prefix(e, "the VM's lease");
-	if (cfg->restore_epoch)
-		return handover_check_restore(h, e); /* moved only once the file has loaded */
-	return commit_claim(&h->lease, e);
+	/* A restore checks now and moves the record once the file has loaded. */
+	handover_wait(h, cfg->restore_epoch ? OWN_CHECK : OWN_CLAIM, cfg->restore_epoch, &a);
+	if (a.status == OWN_REFUSED)
+		return handover_stale(h, &a, e);
+	if (a.status != OWN_OK)
+		return err_set(e, "the VM's lease: %s", a.msg);
+	return 0;
 }
 
 int handover_restore(struct handover *h, struct err *e)
 {
-	int rc;
+	struct own_answer a;
 
 	h->announce_on_resume = true;
 	if (!h->has_lease || !h->m->cfg.restore_epoch)
 		return 0;
 	fault_point("restore-claim", 0);
-	rc = commit_swap(&h->lease, h->m->cfg.restore_epoch, e);
-	if (rc < 0)
-		return -1;
-	if (rc == 0)
-		return handover_check_restore(h, e);
+	handover_wait(h, OWN_COMMIT, h->m->cfg.restore_epoch, &a);
+	if (a.status == OWN_REFUSED)
+		return handover_stale(h, &a, e);
+	if (a.status != OWN_OK)
+		return err_set(e, "the VM's lease: %s", a.msg);
 	return 0;
 }
 
@@ -106,11 +188,14 @@ int handover_resume(struct handover *h, const char *reason, struct err *e)
 {
 	struct machine *m = h->m;
 
-	if (h->saved_epoch && h->lease.fd >= 0 && h->lease.epoch == h->saved_epoch) {
+	if (h->saved_epoch && handover_holds(h) && handover_token(h) == h->saved_epoch) {
 		/* Saved and running on: the saved file must never be restored over a disk that
-		 * moved on. The next epoch makes it stale. */
-		if (commit_claim(&h->lease, e) < 0)
-			return -1;
+		 * moved on. A new token makes it stale. */
+		struct own_answer a;
+
+		handover_wait(h, OWN_CLAIM, 0, &a);
+		if (a.status != OWN_OK)
+			return err_set(e, "the VM's lease: %s", a.msg);
 		h->saved_epoch = 0;
 	}
 	if (h->announce_on_resume && m->paused) {
@@ -125,56 +210,23 @@ int handover_resume(struct handover *h, const char *reason, struct err *e)
 
 bool handover_holds(const struct handover *h)
 {
-	return h->has_lease && h->lease.fd >= 0;
+	return h->has_lease && h->rec.ops->token(h->rec.impl) != 0;
 }
 
-int handover_release(struct handover *h, uint64_t *epoch, struct err *e)
+uint64_t handover_token(const struct handover *h)
+{
+	return h->rec.ops ? h->rec.ops->token(h->rec.impl) : 0;
+}
+
+int handover_release(struct handover *h, uint64_t *token, struct err *e)
 {
 	if (!handover_holds(h))
 		return err_set(e, "this VM holds no lease to hand over");
 	if (machine_devs_release(h->m, e) < 0)
 		return -1;
-	*epoch = h->lease.epoch;
-	commit_unlock(&h->lease);
-	return 0;
-}
-
-int handover_settle(struct handover *h, uint64_t epoch, struct err *e)
-{
-	struct commit_record r;
-
-	if (commit_read(&h->lease, &r, e) == 0 && r.epoch > epoch) {
-		log_info("the lease moved to epoch %llu (%s): the VM is there",
-			 (unsigned long long)r.epoch, r.owner);
-		return 0;
-	}
-	if (commit_lock(&h->lease, 0, e) < 0)
-		return -1; /* the destination holds it: wait */
-	if (commit_still_ours(&h->lease, e) == 1)
-		return 1;
-	commit_unlock(&h->lease);
-	return 0;
-}
-
-int handover_take_over(struct handover *h, uint64_t expect, struct commit_record *r,
-		       struct err *e)
-{
-	int64_t t0 = gclock_host_ns(), tl;
-	int rc;
-
-	if (!h->has_lease)
-		return err_set(e, "this destination has no lease path (--disk or --lease)");
-	/* The source released the record just before asking; wait briefly for the kernel. */
-	if (commit_lock(&h->lease, 2000, e) < 0)
-		return err_prefix(e, "cannot take the lease");
-	tl = gclock_host_ns();
-	fault_point("before-commit", 0);
-	rc = commit_swap(&h->lease, expect, e);
-	log_info("incoming migration: lease lock %.3f ms, swap %.3f ms", (double)(tl - t0) / 1e6,
-		 (double)(gclock_host_ns() - tl) / 1e6);
-	if (rc == 0)
-		commit_read(&h->lease, r, e);
-	if (rc <= 0)
+	*token = handover_token(h);
+	h->rec.ops->release(h->rec.impl);
+	if (handover_composed(h))
 		commit_unlock(&h->lease);
-	return rc;
+	return 0;
 }

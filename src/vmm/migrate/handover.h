@@ -30,41 +30,53 @@
 
 struct machine;
 struct mig;
+struct handover;
+
+/* Called on the VM's thread with the answer to an asynchronous request. */
+typedef void (*handover_done_fn)(void *opaque, const struct own_answer *a);
 
 struct handover {
 	struct machine *m;
-	struct commit lease; /* the ownership record */
+	struct commit lease; /* the lease file beside the disk */
+	struct own rec;	     /* the record that decides: the lease file, or (cluster) etcd */
 	bool has_lease;	     /* false: no record (no disk, no --lease): the VM cannot move */
-	uint64_t saved_epoch; /* saved (kept here) at this epoch: resuming moves the epoch */
+	uint64_t saved_epoch; /* saved (kept here) at this token: resuming moves the token */
 	bool announce_on_resume; /* restored elsewhere: tell the switches where the MACs are */
 	struct mig *mig;	 /* the migration under way or last ended, NULL when none */
+	/* the asynchronous request under way, answered through done */
+	bool asking;
+	handover_done_fn done;
+	void *done_opaque;
 };
 
 /* Start-up: find the record (the machine's --lease, or its first disk + ".lease") and, unless
  * the VM arrives by migration, take it: claim it, or for a restore check that the save is
- * still current. Registers the hand-over as a client of the machine's run loop. */
+ * still current. Registers the hand-over as a client of the machine's run loop. Start-up,
+ * restore and a resume after a save wait for the record's answer; a move never does. */
 int handover_init(struct handover *h, struct machine *m, struct err *e);
 /* Restoring a save (cfg.restore_epoch): once it has loaded, move the record from the saved
- * epoch to the next, so the same save can never be restored again. */
+ * token to a new one, so the same save can never be restored again. */
 int handover_restore(struct handover *h, struct err *e);
 /* The operator resumes the VM here: a save kept here is made stale first, a restored VM
  * announces its MACs before it runs. */
 int handover_resume(struct handover *h, const char *reason, struct err *e);
 /* Does this machine hold its record (and so may be moved or saved with release)? */
 bool handover_holds(const struct handover *h);
+/* The token held (0: none). */
+uint64_t handover_token(const struct handover *h);
 
 /* Let go: flush and release the disks, then the record (the VM must be paused). On failure
- * nothing is let go. Returns the epoch that was held in *epoch. */
-int handover_release(struct handover *h, uint64_t *epoch, struct err *e);
-/* A source in doubt after it let go at epoch: ask the record, never guess. 1: still ours, and
- * locked again (the disks can be reopened and the VM resumed); 0: it moved on, the VM is
- * elsewhere; -1: not known yet (the destination holds it, or it could not be read): stay
- * paused and ask again. */
-int handover_settle(struct handover *h, uint64_t epoch, struct err *e);
-/* A destination's commit: lock the record and swap it from the source's epoch. 1 committed
- * (this process owns the VM: open the disks with machine_devs_acquire); 0 the record is not
- * at expect, it names *r's owner (nothing taken); -1 error (nothing taken). */
-int handover_take_over(struct handover *h, uint64_t expect, struct commit_record *r,
-		       struct err *e);
+ * nothing is let go. The token that was held goes to *token. */
+int handover_release(struct handover *h, uint64_t *token, struct err *e);
+/* Ask the record, asynchronously; done is called once with the answer, from the run loop.
+ * A destination's commit: OWN_COMMIT from the source's token (on OK, open the disks with
+ * machine_devs_acquire). A source in doubt: OWN_SETTLE at the token it let go. Returns -1
+ * if a request is already under way. */
+int handover_ask(struct handover *h, enum own_op op, uint64_t expect, handover_done_fn done,
+		 void *opaque);
+/* Forget the asker of the request under way (it ends); the answer is still taken. */
+void handover_forget(struct handover *h, void *opaque);
+/* The cluster: etcd (through the agent) decides, and the lease file records its tokens. */
+void handover_set_record(struct handover *h, struct own rec);
 
 #endif

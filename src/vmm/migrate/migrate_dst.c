@@ -22,8 +22,10 @@
  * State machine (enum mig_dst_state; the table below is every transition):
  *
  *   LISTENING --config accepted--> RECEIVING --END, drained, state applied-->
- *   READY --commit asked and the record swapped--> COMMITTED --disks, announce,
- *   resume--> RUNNING; any failure before COMMITTED --> FAILED.
+ *   READY --the source asks to commit--> COMMITTING (the record is asked)
+ *   --it names us--> COMMITTED --disks, announce, resume--> RUNNING.
+ *   A failure before COMMITTING --> FAILED at once; in COMMITTING the record's
+ *   answer decides (refused or failed --> FAILED).
  */
 #include <errno.h>
 #include <netdb.h>
@@ -48,7 +50,8 @@
 static const uint32_t dst_next[DST_NSTATES] = {
 	[DST_LISTENING] = TO(DST_RECEIVING) | TO(DST_FAILED),
 	[DST_RECEIVING] = TO(DST_READY) | TO(DST_FAILED),
-	[DST_READY] = TO(DST_COMMITTED) | TO(DST_FAILED),
+	[DST_READY] = TO(DST_COMMITTING) | TO(DST_FAILED),
+	[DST_COMMITTING] = TO(DST_COMMITTED) | TO(DST_FAILED),
 	[DST_COMMITTED] = TO(DST_RUNNING),
 	[DST_RUNNING] = 0,
 	[DST_FAILED] = 0,
@@ -56,11 +59,12 @@ static const uint32_t dst_next[DST_NSTATES] = {
 
 static const enum mig_phase dst_phase[DST_NSTATES] = {
 	[DST_LISTENING] = MIG_INCOMING, [DST_RECEIVING] = MIG_INCOMING, [DST_READY] = MIG_INCOMING,
+	[DST_COMMITTING] = MIG_INCOMING,
 	[DST_COMMITTED] = MIG_COMPLETED, [DST_RUNNING] = MIG_COMPLETED, [DST_FAILED] = MIG_FAILED,
 };
 
 static const char *const dst_names[DST_NSTATES] = {
-	"listening", "receiving", "ready", "committed", "running", "failed",
+	"listening", "receiving", "ready", "committing", "committed", "running", "failed",
 };
 
 const char *mig_dst_state_name(enum mig_dst_state s)
@@ -87,9 +91,12 @@ static bool dst_owns(const struct mig *g)
 
 static void dst_ready(void *opaque, short revents);
 
-/* The destination never ran the VM: end the process with the reason. */
 static void dst_abort(struct mig *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void dst_fail(struct mig *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Something went wrong. Before the commit was asked, the VM never ran here: end. While the
+ * record is being asked, nothing is known yet: its answer decides (dst_committed). After the
+ * commit, the VM is ours and keeps running. */
 static void dst_abort(struct mig *g, const char *fmt, ...)
 {
 	char why[400];
@@ -98,9 +105,27 @@ static void dst_abort(struct mig *g, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
+	if (dst_owns(g)) {
+		mig_fail(g, "%s", why);
+		return;
+	}
+	if (g->dst == DST_COMMITTING) {
+		log_warn("incoming migration: %s; the commit was asked, waiting for the record", why);
+		return;
+	}
+	dst_fail(g, "%s", why);
+}
+
+/* The destination never ran the VM: end the process with the reason. */
+static void dst_fail(struct mig *g, const char *fmt, ...)
+{
+	char why[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
 	mig_fail(g, "%s", why);
-	if (dst_owns(g))
-		return; /* after the commit the VM is ours and keeps running */
 	if (g->ctl.alive) {
 		struct jbuf b;
 
@@ -307,27 +332,49 @@ static int dst_apply_page(void *ctx, uint32_t round, uint64_t pfn, const uint8_t
 	return 0;
 }
 
+static void dst_committed(void *opaque, const struct own_answer *a);
+
+/* Step 4 on this side: ask the record to name this process, from the source's token. The
+ * answer comes later (dst_committed); meanwhile the loop goes on (heartbeats, frames). */
 static void dst_commit(struct mig *g, uint64_t epoch)
 {
-	struct machine *m = g->m;
-	struct handover *h = g->h;
-	int64_t t0 = gclock_host_ns(), t1, t2, t3, rt;
-	struct commit_record r = { 0 };
-	struct err e;
-	int rc;
-
 	if (g->dst != DST_READY) {
 		dst_abort(g, "commit requested before the state was complete");
 		return;
 	}
-	rc = handover_take_over(h, epoch, &r, &e);
-	if (rc < 0) {
-		dst_abort(g, "commit failed: %s", e.msg);
+	g->t_commit_asked = gclock_host_ns();
+	g->commit_expect = epoch;
+	fault_point("before-commit", 0);
+	if (!g->h->has_lease) {
+		dst_abort(g, "this destination has no lease path (--disk or --lease)");
 		return;
 	}
-	if (rc == 0) {
-		dst_abort(g, "the lease is at epoch %llu, not the source's %llu: not committing",
-			  (unsigned long long)r.epoch, (unsigned long long)epoch);
+	if (handover_ask(g->h, OWN_COMMIT, epoch, dst_committed, g) < 0) {
+		dst_abort(g, "commit failed: a request to the ownership record is under way");
+		return;
+	}
+	mig_dst_enter(g, DST_COMMITTING);
+}
+
+/* The record answered the commit. Until it did, nothing was decided: a failure meanwhile
+ * waited for this answer (dst_abort), since the record may have moved. */
+static void dst_committed(void *opaque, const struct own_answer *a)
+{
+	struct mig *g = opaque;
+	struct machine *m = g->m;
+	struct handover *h = g->h;
+	int64_t t0 = g->t_commit_asked, t1, t2, t3, rt;
+	struct err e;
+
+	log_info("incoming migration: the record answered %s in %.3f ms", own_status_name(a->status),
+		 (double)(gclock_host_ns() - t0) / 1e6);
+	if (a->status == OWN_REFUSED) {
+		dst_fail(g, "the lease is at epoch %llu (%s), not the source's %llu: not committing",
+			 (unsigned long long)a->token, a->owner, (unsigned long long)g->commit_expect);
+		return;
+	}
+	if (a->status != OWN_OK) {
+		dst_fail(g, "commit failed: %s", a->msg[0] ? a->msg : own_status_name(a->status));
 		return;
 	}
 	/* Committed: from here on this side owns the VM. */
@@ -340,14 +387,14 @@ static void dst_commit(struct mig *g, uint64_t epoch)
 		mig_fail(g, "committed, but %s: the VM stays stopped", e.msg);
 		log_error("%s", g->error);
 		mig_chan_ctrl(&g->ctl, "{\"msg\": \"committed\", \"epoch\": %llu}",
-			      (unsigned long long)h->lease.epoch);
+			      (unsigned long long)a->token);
 		mig_chan_flush(g, &g->ctl);
 		machine_request_exit(m, MACHINE_ERROR);
 		return;
 	}
 	t1 = gclock_host_ns();
 	mig_chan_ctrl(&g->ctl, "{\"msg\": \"committed\", \"epoch\": %llu}",
-		      (unsigned long long)h->lease.epoch);
+		      (unsigned long long)a->token);
 	mig_chan_flush(g, &g->ctl);
 	/* Announce before the hart runs, so the switches know where the guest is by the time it
 	 * sends or expects anything. */
@@ -374,7 +421,7 @@ static void dst_commit(struct mig *g, uint64_t epoch)
 	g->t_end = t3;
 	mig_event(g);
 	log_info("incoming migration complete: committed epoch %llu, resumed",
-		 (unsigned long long)h->lease.epoch);
+		 (unsigned long long)handover_token(h));
 }
 
 static void dst_ctrl(struct mig *g, const uint8_t *p, uint32_t len)
@@ -730,6 +777,7 @@ int mig_incoming(struct handover *h, const char *addrs, const char *token, struc
 
 void mig_dst_destroy(struct mig *g)
 {
+	handover_forget(g->h, g);
 	dst_close_listeners(g);
 	for (size_t i = 0; i < sizeof(g->pending) / sizeof(g->pending[0]); i++)
 		mig_chan_close(g, &g->pending[i]);

@@ -64,6 +64,7 @@ enum mig_dst_state {
 	DST_LISTENING = 0, /* waiting for the source's channels and its configuration */
 	DST_RECEIVING,	   /* configuration accepted: pages, device state, END */
 	DST_READY,	   /* everything arrived and applied, READY sent: await the commit */
+	DST_COMMITTING,	   /* the source asked to commit: the record is being asked */
 	DST_COMMITTED,	   /* the record is ours: disks, announce, resume */
 	DST_RUNNING,	   /* the VM runs here */
 	DST_FAILED,	   /* gave up before the commit: the VM never ran here */
@@ -108,6 +109,8 @@ struct mig {
 	uint64_t tokens;	     /* bandwidth cap: bytes we may still write */
 	int64_t tokens_ns;
 	uint64_t src_epoch;
+	bool settling;		     /* in doubt: the record is being asked */
+	int64_t next_settle_ns;	     /* ... and is asked again no sooner than this */
 	/* the blackout, measured on the source (monotonic ns) and reported by the destination */
 	int64_t t_pause, t_flush, t_final_queued, t_ready, t_commit_sent, t_done;
 	int64_t rt_pause;	     /* realtime at the pause */
@@ -137,6 +140,8 @@ struct mig {
 	uint32_t end_live;	     /* bitmask of data channels the source still uses */
 	bool commit_wanted;	     /* the source asked for the commit (at epoch commit_epoch) */
 	uint64_t commit_epoch;
+	uint64_t commit_expect;	     /* the token the record was asked to move from */
+	int64_t t_commit_asked;
 	uint64_t refused;	     /* connections refused (bad HELLO or token) */
 	int64_t t_first_byte;
 	uint64_t pages_applied, pages_stale;

@@ -525,22 +525,40 @@ static void src_done(struct mig *g)
 	machine_wake_at(m, 0);
 }
 
-/* The commit may or may not have happened: read the record, never guess. */
-static void src_in_doubt(struct mig *g)
+/* The record's answer to the source in doubt. */
+static void src_settled(void *opaque, const struct own_answer *a)
 {
-	struct err e;
+	struct mig *g = opaque;
 
-	switch (handover_settle(g->h, g->src_epoch, &e)) {
-	case 1:
+	g->settling = false;
+	switch (a->status) {
+	case OWN_OK:
 		log_warn("migration: the destination never committed; resuming here");
 		src_resume_here(g, SRC_FAILED);
 		break;
-	case 0:
+	case OWN_REFUSED:
+		log_info("migration: the lease moved to epoch %llu (%s): the VM is there",
+			 (unsigned long long)a->token, a->owner);
 		src_done(g);
 		break;
-	default:
-		break; /* the destination holds the record: keep waiting, paused */
+	case OWN_BUSY:
+		break; /* the destination holds the record: ask again, paused */
+	case OWN_FAILED:
+		log_warn("migration: the ownership record: %s; asking again", a->msg);
+		break;
 	}
+}
+
+/* The commit may or may not have happened: ask the record, never guess. */
+static void src_in_doubt(struct mig *g)
+{
+	int64_t now = gclock_host_ns();
+
+	if (g->settling || now < g->next_settle_ns)
+		return;
+	g->next_settle_ns = now + 10 * 1000000LL;
+	if (handover_ask(g->h, OWN_SETTLE, g->src_epoch, src_settled, g) == 0)
+		g->settling = true;
 }
 
 /* After the ask, a failure or a lost destination puts the outcome in doubt: from then on every
@@ -873,6 +891,7 @@ int mig_cancel(struct handover *h, struct err *e)
 
 void mig_src_destroy(struct mig *g)
 {
+	handover_forget(g->h, g);
 	if (g->batch)
 		for (int i = 0; i < g->ndata; i++)
 			buf_free(&g->batch[i].b);
