@@ -40,9 +40,9 @@ scan() {
 		cd "$1" || exit 2
 		[ -d src ] || { echo "not ok 1 - no src/ under $1"; exit 2; }
 		find src -type f | LC_ALL=C sort >"$tmpl"
-		LC_ALL=C grep -E '\.[ch]$' "$tmpl" >"$tmpl.src"
-		# An empty second list would make awk read stdin: give it the listing itself then.
-		LC_ALL=C awk -v listing="$tmpl" -f "$awkprog" $(cat "$tmpl.src") </dev/null
+		mapfile -t sources < <(LC_ALL=C grep -E '\.[ch]$' "$tmpl")
+		# (with no sources awk reads /dev/null: nothing to check, every check passes)
+		LC_ALL=C awk -v listing="$tmpl" -f "$awkprog" "${sources[@]}" </dev/null
 	)
 }
 
