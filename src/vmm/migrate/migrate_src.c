@@ -33,6 +33,7 @@
 #include <unistd.h>
 #include <linux/sockios.h>
 
+#include "common/addr.h"
 #include "common/log.h"
 #include "common/fault.h"
 #include "vmm/board/machine.h"
@@ -45,24 +46,13 @@
 static int src_connect(struct mig *g, struct mig_chan *c, const char *addr, uint32_t role,
 		       struct err *e)
 {
-	char host[64], *port;
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res;
+	struct addrinfo *res;
+	struct addr a;
 	int fd, rc, sndbuf = SRC_SNDBUF;
 	struct buf hello;
 
-	snprintf(host, sizeof(host), "%s", addr);
-	port = strrchr(host, ':');
-	if (!port)
-		return err_set(e, "address '%s' is not host:port", addr);
-	*port++ = 0;
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		memmove(host, host + 1, strlen(host));
-		host[strlen(host) - 1] = 0;
-	}
-	hints.ai_flags = AI_NUMERICSERV;
-	rc = getaddrinfo(host, port, &hints, &res);
-	if (rc != 0)
-		return err_set(e, "address '%s': %s", addr, gai_strerror(rc));
+	if (addr_parse(addr, NULL, 0, &a, e) < 0 || addr_resolve(&a, false, &res, e) < 0)
+		return err_prefix(e, "destination address");
 	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		freeaddrinfo(res);
