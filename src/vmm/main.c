@@ -1,8 +1,9 @@
 /* main.c - ferry-vm: the command line, signals, and the exit status.
  *
- * Exit status: 0 the guest powered off (SBI system reset, shutdown);
- * 1 an error stopped the machine; 2 the command line was wrong;
- * 3 the operator stopped it (SIGINT, SIGTERM, Ctrl-A x).
+ * Exit status: 0 the guest powered off (SBI system reset, shutdown), or the VM
+ * was migrated away or saved with release (this copy is done); 1 an error
+ * stopped the machine; 2 the command line was wrong; 3 the operator stopped it
+ * (SIGINT, SIGTERM, SIGHUP, Ctrl-A x, the control socket's quit).
  */
 #include <errno.h>
 #include <fcntl.h>
