@@ -40,7 +40,7 @@ static bool addr_v6_ok(const char *h, size_t n)
 	return inet_pton(AF_INET6, buf, &in6) == 1;
 }
 
-static bool addr_port_ok(const char *p, size_t n)
+static bool addr_port_ok(const char *p, size_t n, bool zero_ok)
 {
 	unsigned v = 0;
 
@@ -51,7 +51,7 @@ static bool addr_port_ok(const char *p, size_t n)
 			return false;
 		v = v * 10 + (unsigned)(p[i] - '0');
 	}
-	return v >= 1 && v <= 65535;
+	return (v >= 1 || (zero_ok && n == 1)) && v <= 65535;
 }
 
 static bool addr_digits(const char *s)
@@ -74,10 +74,10 @@ static int addr_fill(const char *s, const char *host, size_t hn, const char *por
 		port = default_port;
 		pn = strlen(port);
 	}
-	if (!addr_port_ok(port, pn))
-		return err_set(e, "'%s': port '%.*s' is not a number from 1 to 65535", s, (int)pn,
-			       port);
-	if (hn == 0 && !(flags & ADDR_ANY_HOST))
+	if (!addr_port_ok(port, pn, flags & ADDR_LISTEN))
+		return err_set(e, "'%s': port '%.*s' is not a number from %d to 65535", s, (int)pn,
+			       port, flags & ADDR_LISTEN ? 0 : 1);
+	if (hn == 0 && !(flags & ADDR_LISTEN))
 		return err_set(e, "'%s' has no host (expected host:port)", s);
 	memcpy(a->name, host, hn);
 	a->name[hn] = 0;
@@ -114,7 +114,7 @@ int addr_parse(const char *s, const char *default_port, int flags, struct addr *
 	}
 	colon = strchr(s, ':');
 	if (!colon) {
-		if ((flags & ADDR_ANY_HOST) && addr_digits(s))
+		if ((flags & ADDR_LISTEN) && addr_digits(s))
 			return addr_fill(s, "", 0, s, len, default_port, flags, a, e);
 		if (!addr_name_ok(s, len))
 			return err_set(e, "'%s' is not a host name or address", s);
@@ -126,7 +126,8 @@ int addr_parse(const char *s, const char *default_port, int flags, struct addr *
 
 		if (default_port && addr_v6_ok(s, len))
 			return addr_fill(s, s, len, NULL, 0, default_port, flags, a, e);
-		if (addr_v6_ok(s, (size_t)(last - s)) && addr_port_ok(last + 1, strlen(last + 1)))
+		if (addr_v6_ok(s, (size_t)(last - s)) &&
+		    addr_port_ok(last + 1, strlen(last + 1), true))
 			return err_set(e,
 				       "'%s': an IPv6 address takes brackets before its port, "
 				       "as [%.*s]:%s",

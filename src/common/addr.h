@@ -6,8 +6,9 @@
  *
  *   host:port      a name or an IPv4 address, and a port 1..65535
  *   [v6]:port      an IPv6 address in brackets (RFC 3986), with an optional %zone
- *   :port, port    no host: only where ADDR_ANY_HOST allows it (a listener binds
- *                  to every address)
+ *   :port, port    no host: only where ADDR_LISTEN allows it (a listener binds
+ *                  to every address); a listener may also take port 0 (a free
+ *                  port the kernel chooses: tests)
  *   host, [v6], v6 no port: only where a default port is given (a bare IPv6
  *                  address needs no brackets then)
  *
@@ -26,12 +27,12 @@
 #define ADDR_STR_MAX (ADDR_HOST_MAX + 8) /* "[host]:65535" */
 
 enum {
-	ADDR_ANY_HOST = 1 << 0, /* the host may be left out: every address (for a listener) */
+	ADDR_LISTEN = 1 << 0, /* for a listener: no host is every address, port 0 any free port */
 };
 
 struct addr {
-	char name[ADDR_HOST_MAX]; /* the host: without brackets; "" for any (ADDR_ANY_HOST) */
-	char port[6];		  /* decimal, 1..65535 */
+	char name[ADDR_HOST_MAX]; /* the host: without brackets; "" for any (ADDR_LISTEN) */
+	char port[6];		  /* decimal, 1..65535 (0 with ADDR_LISTEN) */
 };
 
 /* Parse s into a. default_port (or NULL) is used when s names no port. On error the message

@@ -21,9 +21,11 @@ static void test_accepted(void **state)
 		{ "[::ffff:10.0.0.1]:80", NULL, 0, "::ffff:10.0.0.1", "80", NULL },
 		{ "[fe80::1%eth0]:4444", NULL, 0, "fe80::1%eth0", "4444", "[fe80::1%eth0]:4444" },
 		/* a listener: every address */
-		{ ":4444", NULL, ADDR_ANY_HOST, "", "4444", ":4444" },
-		{ "4444", NULL, ADDR_ANY_HOST, "", "4444", ":4444" },
-		{ "[::]:4444", NULL, ADDR_ANY_HOST, "::", "4444", "[::]:4444" },
+		{ ":4444", NULL, ADDR_LISTEN, "", "4444", ":4444" },
+		{ "4444", NULL, ADDR_LISTEN, "", "4444", ":4444" },
+		{ "[::]:4444", NULL, ADDR_LISTEN, "::", "4444", "[::]:4444" },
+		{ "127.0.0.1:0", NULL, ADDR_LISTEN, "127.0.0.1", "0", NULL }, /* a free port */
+		{ "[::1]:0", NULL, ADDR_LISTEN, "::1", "0", NULL },
 		/* a default port */
 		{ "vh02", "7000", 0, "vh02", "7000", "vh02:7000" },
 		{ "10.0.0.1", "7000", 0, "10.0.0.1", "7000", NULL },
@@ -47,7 +49,7 @@ static void test_accepted(void **state)
 		if (c->formatted)
 			assert_string_equal(out, c->formatted);
 		/* what is formatted reads back the same */
-		assert_int_equal(addr_parse(out, NULL, c->flags | ADDR_ANY_HOST, &back, &e), 0);
+		assert_int_equal(addr_parse(out, NULL, c->flags | ADDR_LISTEN, &back, &e), 0);
 		assert_string_equal(back.name, a.name);
 		assert_string_equal(back.port, a.port);
 	}
@@ -65,7 +67,9 @@ static void test_refused(void **state)
 		{ "", NULL, 0, "an empty address" },
 		{ "vh02", NULL, 0, "'vh02' has no port" },
 		{ "vh02:", NULL, 0, "'vh02:': port '' is not a number from 1 to 65535" },
-		{ "vh02:0", NULL, 0, "port '0' is not a number" },
+		{ "vh02:0", NULL, 0, "port '0' is not a number from 1 to 65535" },
+		{ "vh02:00", NULL, ADDR_LISTEN, "port '00' is not a number from 0 to 65535" },
+		{ "vh02:65536", NULL, ADDR_LISTEN, "port '65536' is not a number from 0 to 65535" },
 		{ "vh02:65536", NULL, 0, "port '65536' is not a number" },
 		{ "vh02:123456", NULL, 0, "port '123456'" },
 		{ "vh02:-1", NULL, 0, "port '-1'" },
@@ -81,7 +85,7 @@ static void test_refused(void **state)
 		{ "vh02\n:4444", NULL, 0, "is not a host name" },
 		{ "::1:4444", NULL, 0,
 		  "an IPv6 address takes brackets before its port, as [::1]:4444" },
-		{ "fd00::2:4444", NULL, ADDR_ANY_HOST, "as [fd00::2]:4444" },
+		{ "fd00::2:4444", NULL, ADDR_LISTEN, "as [fd00::2]:4444" },
 		{ "a:b:c", NULL, 0, "'a:b:c' is not host:port" },
 		{ "[::1]", NULL, 0, "'[::1]' has no port" },
 		{ "[::1]:", NULL, 0, "port ''" },
@@ -150,7 +154,7 @@ static void test_resolve(void **state)
 	freeaddrinfo(res);
 
 	/* a listener on every address */
-	assert_int_equal(addr_parse(":4444", NULL, ADDR_ANY_HOST, &a, &e), 0);
+	assert_int_equal(addr_parse(":4444", NULL, ADDR_LISTEN, &a, &e), 0);
 	assert_int_equal(addr_resolve(&a, true, &res, &e), 0);
 	freeaddrinfo(res);
 	/* ... which is nowhere to connect to */

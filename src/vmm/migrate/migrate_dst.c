@@ -79,7 +79,7 @@ static int dst_listen(struct mig *g, const char *addr, struct err *e)
 
 	if (g->nlisten == MIG_MAX_CHANNELS)
 		return err_set(e, "--incoming: at most %d addresses", MIG_MAX_CHANNELS);
-	if (addr_parse(addr, NULL, ADDR_ANY_HOST, &a, e) < 0 || addr_resolve(&a, true, &res, e) < 0)
+	if (addr_parse(addr, NULL, ADDR_LISTEN, &a, e) < 0 || addr_resolve(&a, true, &res, e) < 0)
 		return err_prefix(e, "--incoming");
 	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
