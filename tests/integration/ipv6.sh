@@ -29,7 +29,7 @@ refused() { # name address pattern
 	fi
 }
 refused "IPv6 without brackets" '::1:4444' "takes brackets before its port, as \[::1\]:4444"
-refused "port out of range" '[::1]:70000' "port '70000' is not a number from 1 to 65535"
+refused "port out of range" '[::1]:70000' "port '70000' is not a number from 0 to 65535"
 refused "a name in brackets" '[localhost]:4444' "'localhost' is not an IPv6 address"
 refused "garbage in the host" 'vh 02:4444' "'vh 02' is not a host name or address"
 refused "a bad address before a good one" '[::1]:x,[::1]:4444' "port 'x'"
