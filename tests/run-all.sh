@@ -33,6 +33,8 @@ suite() { # name command...
 suite unit make -s -j"$(nproc)" check
 suite lint-ram-writes bash tests/lint/ram-writes.sh
 suite lint-self-test bash tests/lint/ram-writes.sh --self-test
+suite lint-layers bash tests/lint/layers.sh
+suite lint-layers-self-test bash tests/lint/layers.sh --self-test
 if [ -f tests/diff/run.sh ]; then suite diff bash tests/diff/run.sh; fi
 suite fuzz bash -c 'make -s fuzz && tests/fuzz/run.sh'
 for t in tests/integration/*.sh; do

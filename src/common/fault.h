@@ -2,7 +2,7 @@
  *
  * Inert unless the environment says FERRY_FAULT=POINT:ACTION when ferry-vm starts:
  *
- *   POINT   where in a migration (docs/testing.md lists them), on the side that reaches it:
+ *   POINT   where in a migration (docs/cli.md lists them), on the side that reaches it:
  *             source        config, round:K, before-pause, after-pause, last-page,
  *                           commit-request, before-confirm
  *             destination   config, round:K, last-page, before-commit, after-commit,

@@ -3,6 +3,9 @@
  *   ferry-counter [--duration SEC] [--report-interval SEC] [--max-gap-ms MS]
  *                 [--stall-ms MS] [--connect-timeout SEC] HOST [PORT]
  *
+ * HOST is a name or an address, or host:port, [v6]:port (common/addr.h); PORT, given apart,
+ * replaces the default 7000.
+ *
  * The guest's `counter` workload (guest/init/init.c) sends each connection the lines
  *     SEQ <n> <guest CLOCK_MONOTONIC ns> <guest CLOCK_REALTIME ns>
  * every 10 ms, n counting from 1. This client holds one connection (default port 7000) and
@@ -36,6 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/addr.h"
+
 #define NS_PER_MS 1000000LL
 #define NS_PER_SEC 1000000000LL
 #define DETAIL_LINES 20 /* per kind, on stderr; the rest are only counted */
@@ -44,7 +49,8 @@ static const char usage[] =
     "usage: ferry-counter [--duration SEC] [--report-interval SEC] [--max-gap-ms MS]\n"
     "                     [--stall-ms MS] [--connect-timeout SEC] HOST [PORT]\n"
     "\n"
-    "Connect to the guest's counter service (default port 7000) and check that every\n"
+    "Connect to the guest's counter service at HOST (a name or an address, host:port or\n"
+    "[v6]:port; default port 7000) and check that every\n"
     "line's sequence number is the previous one plus 1. Runs for SEC seconds (default:\n"
     "until SIGINT/SIGTERM or the connection ends), then prints\n"
     "  counter: received N, skips S, repeats R, longest-gap-ms G, guest-longest-gap-ms H,"
@@ -108,17 +114,16 @@ static long long parse_ms(const char *s)
 }
 
 /* Connect within timeout_ns; returns the socket or -1 (message printed). */
-static int connect_to(const char *host, const char *port, long long timeout_ns)
+static int connect_to(const struct addr *a, long long timeout_ns)
 {
-	struct addrinfo hints, *res, *ai;
+	struct addrinfo *res, *ai;
 	int fd = -1, rc, saved = 0;
+	char name[ADDR_STR_MAX];
+	struct err e;
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	rc = getaddrinfo(host, port, &hints, &res);
-	if (rc != 0) {
-		fprintf(stderr, "ferry-counter: %s port %s: %s\n", host, port, gai_strerror(rc));
+	addr_format(a, name);
+	if (addr_resolve(a, false, &res, &e) < 0) {
+		fprintf(stderr, "ferry-counter: %s\n", e.msg);
 		return -1;
 	}
 	for (ai = res; ai; ai = ai->ai_next) {
@@ -163,7 +168,7 @@ static int connect_to(const char *host, const char *port, long long timeout_ns)
 	}
 	freeaddrinfo(res);
 	if (fd < 0)
-		fprintf(stderr, "ferry-counter: connect to %s port %s: %s\n", host, port,
+		fprintf(stderr, "ferry-counter: connect to %s: %s\n", name,
 			strerror(saved ? saved : ECONNREFUSED));
 	return fd;
 }
@@ -281,7 +286,8 @@ int main(int argc, char **argv)
 	size_t len = 0;
 	struct sigaction sa;
 	struct stats st;
-	const char *host, *port = "7000";
+	struct addr to;
+	struct err e;
 	int opt, fd, ok;
 
 	while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
@@ -329,9 +335,17 @@ int main(int argc, char **argv)
 		fputs(usage, stderr);
 		return 2;
 	}
-	host = argv[optind];
-	if (argc - optind == 2)
-		port = argv[optind + 1];
+	/* PORT given apart only with a HOST that names none. */
+	if (argc - optind == 2 && addr_parse(argv[optind], NULL, 0, &to, &e) == 0) {
+		fprintf(stderr, "ferry-counter: '%s' names a port already; give PORT once\n",
+			argv[optind]);
+		return 2;
+	}
+	if (addr_parse(argv[optind], argc - optind == 2 ? argv[optind + 1] : "7000", 0, &to, &e) <
+	    0) {
+		fprintf(stderr, "ferry-counter: %s\n", e.msg);
+		return 2;
+	}
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal; /* no SA_RESTART: poll() returns EINTR */
@@ -340,7 +354,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	memset(&st, 0, sizeof(st));
-	fd = connect_to(host, port, connect_timeout);
+	fd = connect_to(&to, connect_timeout);
 	start = now_ns();
 	st.last_arrival = start;
 	if (fd < 0) {

@@ -1,8 +1,9 @@
 /* main.c - ferry-vm: the command line, signals, and the exit status.
  *
- * Exit status: 0 the guest powered off (SBI system reset, shutdown);
- * 1 an error stopped the machine; 2 the command line was wrong;
- * 3 the operator stopped it (SIGINT, SIGTERM, Ctrl-A x).
+ * Exit status: 0 the guest powered off (SBI system reset, shutdown), or the VM
+ * was migrated away or saved with release (this copy is done); 1 an error
+ * stopped the machine; 2 the command line was wrong; 3 the operator stopped it
+ * (SIGINT, SIGTERM, SIGHUP, Ctrl-A x, the control socket's quit).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -56,7 +57,8 @@ static const char usage[] =
 	"  --restore FILE    continue the machine saved in FILE (memory and clock from it;\n"
 	"                    --kernel is then only needed if the guest reboots)\n"
 	"  --incoming ADDRS  receive a live migration on host:port[,host:port...], one\n"
-	"                    address per migration link; starts paused, exits if it fails\n"
+	"                    address per migration link ([v6]:port for IPv6; :port or a\n"
+	"                    bare port for every address); starts paused, exits if it fails\n"
 	"  --token T         the one-time token the incoming migration must present\n"
 	"  --lease FILE      the VM's ownership record (default: first disk + .lease)\n"
 	"  --name NAME       this VM process's name in the lease (default host:pid)\n"

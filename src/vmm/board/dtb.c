@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "vmm/board/machine.h"
+#include "vmm/core/isa.h"
 
 int dtb_reg(void *fdt, uint64_t base, uint64_t size)
 {
@@ -29,10 +30,11 @@ static int dtb_strings(void *fdt, const char *name, const char *s, size_t len)
 
 static int dtb_cpus(struct machine *m, void *fdt)
 {
-	static const char exts[] = "i\0m\0a\0c\0zicntr\0zicsr\0zifencei";
-	char name[32];
+	char name[32], isa[ISA_STR_MAX], exts[ISA_STR_MAX];
+	size_t nexts = isa_extensions(exts);
 
 	(void)m;
+	isa_string(isa);
 	DTB_CHECK(fdt_begin_node(fdt, "cpus"));
 	DTB_CHECK(fdt_property_u32(fdt, "#address-cells", 1));
 	DTB_CHECK(fdt_property_u32(fdt, "#size-cells", 0));
@@ -44,10 +46,10 @@ static int dtb_cpus(struct machine *m, void *fdt)
 		DTB_CHECK(fdt_property_u32(fdt, "reg", hart));
 		DTB_CHECK(fdt_property_string(fdt, "status", "okay"));
 		DTB_CHECK(fdt_property_string(fdt, "compatible", "riscv"));
-		DTB_CHECK(fdt_property_string(fdt, "riscv,isa", "rv64imac_zicntr_zicsr_zifencei"));
-		DTB_CHECK(fdt_property_string(fdt, "riscv,isa-base", "rv64i"));
-		DTB_CHECK(dtb_strings(fdt, "riscv,isa-extensions", exts, sizeof(exts)));
-		DTB_CHECK(fdt_property_string(fdt, "mmu-type", "riscv,sv39"));
+		DTB_CHECK(fdt_property_string(fdt, "riscv,isa", isa));
+		DTB_CHECK(fdt_property_string(fdt, "riscv,isa-base", ISA_BASE));
+		DTB_CHECK(dtb_strings(fdt, "riscv,isa-extensions", exts, nexts));
+		DTB_CHECK(fdt_property_string(fdt, "mmu-type", "riscv," ISA_MMU));
 		DTB_CHECK(fdt_begin_node(fdt, "interrupt-controller"));
 		DTB_CHECK(fdt_property_u32(fdt, "#interrupt-cells", 1));
 		DTB_CHECK(fdt_property(fdt, "interrupt-controller", NULL, 0));

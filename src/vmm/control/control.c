@@ -325,10 +325,10 @@ static int cmd_save(struct control *c, const struct json *args, struct jbuf *out
 	}
 	if (machine_devs_flush(m, e) < 0)
 		goto fail;
-	if (snapshot_save(m, file, c->h->has_lease ? c->h->lease.epoch : 0, e) < 0)
+	if (snapshot_save(m, file, handover_token(c->h), e) < 0)
 		goto fail;
 	if (!release) {
-		c->h->saved_epoch = c->h->lease.epoch;
+		c->h->saved_epoch = handover_token(c->h);
 		jbuf_add(out, "{\"file\": ");
 		jbuf_str(out, file);
 		jbuf_add(out, ", \"instret\": %llu, \"released\": false}",

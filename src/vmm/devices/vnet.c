@@ -23,6 +23,7 @@
 #include <linux/if_tun.h>
 
 #include "common/log.h"
+#include "common/mac.h"
 #include "vmm/board/machine.h"
 
 /* Features (virtio spec, "Network Device: Feature bits") */
@@ -273,23 +274,6 @@ const struct state_desc vnet_state = {
 	.post_load = vnet_post_load,
 };
 
-static int vnet_parse_mac(const char *s, uint8_t mac[6])
-{
-	unsigned b[6];
-	char tail;
-
-	if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &tail) != 6)
-		return -1;
-	for (int i = 0; i < 6; i++) {
-		if (b[i] > 255)
-			return -1;
-		mac[i] = (uint8_t)b[i];
-	}
-	if (mac[0] & 1)
-		return -1; /* a multicast address cannot be a NIC's */
-	return 0;
-}
-
 static int vnet_open_tap(struct vnet *n, struct err *e)
 {
 	struct ifreq ifr;
@@ -358,7 +342,9 @@ int vnet_init(struct vnet *n, struct machine *m, const char *spec, struct err *e
 	snprintf(n->ifname, sizeof(n->ifname), "%s", opt);
 	while ((opt = strtok_r(NULL, ",", &save))) {
 		if (strncmp(opt, "mac=", 4) == 0) {
-			if (vnet_parse_mac(opt + 4, n->mac) < 0)
+			if (mac_parse(opt + 4, n->mac, e) < 0)
+				return err_prefix(e, "--net");
+			if (mac_is_group(n->mac)) /* multicast or broadcast: never a NIC's own */
 				return err_set(e, "--net: '%s' is not a unicast MAC address", opt + 4);
 		} else {
 			return err_set(e, "--net: unknown option '%s'", opt);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <linux/sockios.h>
 
+#include "common/addr.h"
 #include "common/log.h"
 #include "common/fault.h"
 #include "vmm/board/machine.h"
@@ -388,9 +389,12 @@ int mig_parse_params(const struct json *args, struct mig_params *p, struct err *
 		return err_set(e, "'addresses' must be a list of 1 to %d \"host:port\" strings",
 			       MIG_MAX_CHANNELS);
 	for (size_t i = 0; i < addrs->len; i++) {
-		if (addrs->items[i].type != JSON_STRING || addrs->items[i].len >= sizeof(p->addrs[0]) ||
-		    !strchr(addrs->items[i].str, ':'))
+		struct addr a;
+
+		if (addrs->items[i].type != JSON_STRING || addrs->items[i].len >= sizeof(p->addrs[0]))
 			return err_set(e, "'addresses'[%zu] must be a \"host:port\" string", i);
+		if (addr_parse(addrs->items[i].str, NULL, 0, &a, e) < 0)
+			return err_prefix(e, "'addresses'[%zu]", i);
 		snprintf(p->addrs[i], sizeof(p->addrs[i]), "%s", addrs->items[i].str);
 	}
 	p->naddrs = (int)addrs->len;

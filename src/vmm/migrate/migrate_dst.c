@@ -36,6 +36,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/addr.h"
 #include "common/log.h"
 #include "common/fault.h"
 #include "vmm/board/machine.h"
@@ -143,23 +144,15 @@ static void dst_fail(struct mig *g, const char *fmt, ...)
 
 static int dst_listen(struct mig *g, const char *addr, struct err *e)
 {
-	char host[64], *port;
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV },
-			*res;
+	struct addrinfo *res;
+	struct addr a;
 	struct machine_pollfd p = { .events = POLLIN, .ready = dst_ready, .opaque = g };
-	int fd, one = 1, rc;
+	int fd, one = 1;
 
 	if (g->nlisten == MIG_MAX_CHANNELS)
 		return err_set(e, "--incoming: at most %d addresses", MIG_MAX_CHANNELS);
-	snprintf(host, sizeof(host), "%s", addr);
-	port = strrchr(host, ':');
-	if (!port)
-		return err_set(e, "--incoming address '%s' is not host:port", addr);
-	*port++ = 0;
-	rc = getaddrinfo(*host ? host : NULL, port, &hints, &res);
-	if (rc != 0)
-		return err_set(e, "--incoming address '%s': %s", addr, gai_strerror(rc));
+	if (addr_parse(addr, NULL, ADDR_LISTEN, &a, e) < 0 || addr_resolve(&a, true, &res, e) < 0)
+		return err_prefix(e, "--incoming");
 	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		freeaddrinfo(res);

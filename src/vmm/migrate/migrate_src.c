@@ -35,6 +35,7 @@
 #include <unistd.h>
 #include <linux/sockios.h>
 
+#include "common/addr.h"
 #include "common/log.h"
 #include "common/fault.h"
 #include "vmm/board/machine.h"
@@ -96,24 +97,13 @@ static bool src_ended(const struct mig *g)
 static int src_connect(struct mig *g, struct mig_chan *c, const char *addr, uint32_t role,
 		       struct err *e)
 {
-	char host[64], *port;
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res;
+	struct addrinfo *res;
+	struct addr a;
 	int fd, rc, sndbuf = SRC_SNDBUF;
 	struct buf hello;
 
-	snprintf(host, sizeof(host), "%s", addr);
-	port = strrchr(host, ':');
-	if (!port)
-		return err_set(e, "address '%s' is not host:port", addr);
-	*port++ = 0;
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		memmove(host, host + 1, strlen(host));
-		host[strlen(host) - 1] = 0;
-	}
-	hints.ai_flags = AI_NUMERICSERV;
-	rc = getaddrinfo(host, port, &hints, &res);
-	if (rc != 0)
-		return err_set(e, "address '%s': %s", addr, gai_strerror(rc));
+	if (addr_parse(addr, NULL, 0, &a, e) < 0 || addr_resolve(&a, false, &res, e) < 0)
+		return err_prefix(e, "destination address");
 	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		freeaddrinfo(res);
@@ -820,7 +810,7 @@ int mig_start(struct handover *h, const struct mig_params *p, struct err *e)
 		return err_set(e, "the machine has stopped");
 	if (!h->has_lease)
 		return err_set(e, "this VM has no ownership record (start it with --disk or --lease)");
-	if (h->lease.fd < 0)
+	if (!handover_holds(h))
 		return err_set(e, "this VM does not hold its lease");
 	if (h->mig)
 		mig_destroy(h);
@@ -861,7 +851,7 @@ int mig_start(struct handover *h, const struct mig_params *p, struct err *e)
 		if (src_connect(g, &g->data[i], p->addrs[i % p->naddrs], MIG_ROLE_DATA, e) < 0)
 			goto fail;
 	jbuf_init(&cfg);
-	snapshot_config_json(m, h->lease.epoch, &cfg);
+	snapshot_config_json(m, handover_token(h), &cfg);
 	mig_chan_record(&g->ctl, STREAM_CONFIG, cfg.p, cfg.len);
 	jbuf_free(&cfg);
 	src_flush_all(g);

@@ -11,16 +11,19 @@
 
 #include "common/json.h"
 #include "common/fault.h"
+#include "common/mac.h"
 #include "vmm/board/machine.h"
 #include "common/state.h"
+#include "vmm/core/isa.h"
 #include "vmm/state/stream.h"
-
-#define SNAPSHOT_ISA "rv64imac_zicntr_zicsr_zifencei"
 
 void snapshot_config_json(struct machine *m, uint64_t lease_epoch, struct jbuf *j)
 {
-	jbuf_add(j, "{\"memory\": %llu, \"harts\": 1, \"isa\": \"%s\", \"mmu\": \"sv39\", ",
-		 (unsigned long long)m->ram.size, SNAPSHOT_ISA);
+	char isa[ISA_STR_MAX];
+
+	isa_string(isa);
+	jbuf_add(j, "{\"memory\": %llu, \"harts\": 1, \"isa\": \"%s\", \"mmu\": \"%s\", ",
+		 (unsigned long long)m->ram.size, isa, ISA_MMU);
 	jbuf_add(j, "\"clock\": \"%s\", \"devices\": [",
 		 m->clock.mode == GCLOCK_ICOUNT ? "icount" : "host");
 	int n = 0;
@@ -35,10 +38,10 @@ void snapshot_config_json(struct machine *m, uint64_t lease_epoch, struct jbuf *
 	 * host side (TAP names, image paths) belongs to the loading host's command line. */
 	jbuf_add(j, "], \"macs\": [");
 	for (int i = 0; i < m->cfg.nnets; i++) {
-		const uint8_t *a = machine_mac(m, i);
+		char mac[MAC_STR_LEN];
 
-		jbuf_add(j, "%s\"%02x:%02x:%02x:%02x:%02x:%02x\"", i ? ", " : "", a[0], a[1], a[2], a[3],
-			 a[4], a[5]);
+		mac_format(machine_mac(m, i), mac);
+		jbuf_add(j, "%s\"%s\"", i ? ", " : "", mac);
 	}
 	jbuf_add(j, "], \"disk_sectors\": [");
 	for (int i = 0; i < m->cfg.ndisks; i++)
@@ -159,10 +162,9 @@ static int snapshot_parse_config(const uint8_t *text, size_t len, struct snapsho
 			err_set(e, "missing field");
 		return err_prefix(e, "config record");
 	}
-	if (strcmp(isa, SNAPSHOT_ISA) != 0) {
-		err_set(e, "config record: guest ISA %s, this machine is %s", isa, SNAPSHOT_ISA);
+	if (isa_check(isa, e) < 0) {
 		json_free(j);
-		return -1;
+		return err_prefix(e, "config record");
 	}
 	if (harts != 1 || mem < (int64_t)MACHINE_MIN_RAM || (uint64_t)mem > MACHINE_MAX_RAM ||
 	    mem % (1 << 20)) {
@@ -257,14 +259,17 @@ static int snapshot_check_devices(struct machine *m, const struct json *j, struc
 			       macs && macs->type == JSON_ARRAY ? macs->len : 0, m->cfg.nnets);
 	for (int i = 0; i < m->cfg.nnets; i++) {
 		const uint8_t *a = machine_mac(m, i);
-		char mine[18];
+		uint8_t theirs[MAC_LEN];
+		char mine[MAC_STR_LEN];
 
-		snprintf(mine, sizeof(mine), "%02x:%02x:%02x:%02x:%02x:%02x", a[0], a[1], a[2], a[3],
-			 a[4], a[5]);
-		if (macs->items[i].type != JSON_STRING || strcmp(macs->items[i].str, mine) != 0)
+		mac_format(a, mine);
+		if (macs->items[i].type != JSON_STRING)
+			return err_set(e, "config record: network %d: the MAC is not a string", i);
+		if (mac_parse(macs->items[i].str, theirs, e) < 0)
+			return err_prefix(e, "config record: network %d", i);
+		if (memcmp(theirs, a, MAC_LEN) != 0)
 			return err_set(e, "config record: network %d has MAC %s, this machine %s", i,
-				       macs->items[i].type == JSON_STRING ? macs->items[i].str : "?",
-				       mine);
+				       macs->items[i].str, mine);
 	}
 	if (!disks || disks->type != JSON_ARRAY || disks->len != (size_t)m->cfg.ndisks)
 		return err_set(e, "config record: %zu disks, this machine has %d",

@@ -1,4 +1,4 @@
-/* stream.h - the machine stream: how a machine's state travels, to a file or (later) a socket.
+/* stream.h - the machine stream: how a machine's state travels, to a file or over a socket.
  *
  * A stream is a header then typed records (docs/migration-stream.md):
  *
