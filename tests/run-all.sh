@@ -35,6 +35,7 @@ suite lint-ram-writes bash tests/lint/ram-writes.sh
 suite lint-self-test bash tests/lint/ram-writes.sh --self-test
 suite lint-layers bash tests/lint/layers.sh
 suite lint-layers-self-test bash tests/lint/layers.sh --self-test
+suite lab-checks bash tests/lint/lab-checks.sh
 if [ -f tests/diff/run.sh ]; then suite diff bash tests/diff/run.sh; fi
 suite fuzz bash -c 'make -s fuzz && tests/fuzz/run.sh'
 for t in tests/integration/*.sh; do
