@@ -11,13 +11,15 @@
  *               the guest-visible config, and accepts or refuses with a reason;
  *   2. memory   pre-copy rounds driven by the dirty bitmap while the guest runs,
  *               until what is left fits the downtime budget at the measured
- *               bandwidth (or rounds stop shrinking: then the vCPU is throttled);
+ *               bandwidth (or rounds stop shrinking: then the vCPU is throttled;
+ *               converge.h decides);
  *   3. state    the source pauses, sends the last pages, every device's state and
  *               the guest clock; the destination applies device state only after
  *               every data channel has drained;
- *   4. commit   the source releases the disk and the ownership lease; the
- *               destination takes the lease and moves its epoch E -> E+1 (commit.h):
- *               from that instant the destination owns the VM;
+ *   4. commit   the source lets go of the disk and the ownership record; the
+ *               destination asks the record to move from the source's token to a
+ *               new one (handover.h, owner.h): from its yes the destination owns
+ *               the VM;
  *   5. activate the destination announces the guest's MACs (RARP) before its vCPU
  *               runs, resumes, and tells the source, which then exits.
  *

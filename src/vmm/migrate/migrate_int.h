@@ -1,8 +1,10 @@
 /* migrate_int.h - what the parts of the migration engine share (private to migrate*.c).
  *
  * migrate.c      channels (non-blocking sockets, framing, HELLO), status, parameters
- * migrate_src.c  the source: rounds, pacing, convergence, stop-and-copy, commit
- * migrate_dst.c  the destination: listening, checking, applying, commit, activation
+ * migrate_src.c  the source's state machine: rounds, pacing, stop-and-copy, the ask
+ * migrate_dst.c  the destination's: listening, checking, applying, commit, activation
+ * converge.c     when the rounds stop (a pure function, converge.h)
+ * handover.c     step 4 for both sides and for saves, restores and start-up
  */
 #ifndef FERRY_MIGRATE_INT_H
 #define FERRY_MIGRATE_INT_H
