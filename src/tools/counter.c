@@ -36,6 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/version.h"
+
 #define NS_PER_MS 1000000LL
 #define NS_PER_SEC 1000000000LL
 #define DETAIL_LINES 20 /* per kind, on stderr; the rest are only counted */
@@ -43,6 +45,7 @@
 static const char usage[] =
     "usage: ferry-counter [--duration SEC] [--report-interval SEC] [--max-gap-ms MS]\n"
     "                     [--stall-ms MS] [--connect-timeout SEC] HOST [PORT]\n"
+    "       ferry-counter --version\n"
     "\n"
     "Connect to the guest's counter service (default port 7000) and check that every\n"
     "line's sequence number is the previous one plus 1. Runs for SEC seconds (default:\n"
@@ -273,6 +276,7 @@ int main(int argc, char **argv)
 		{ "stall-ms", required_argument, NULL, 's' },
 		{ "connect-timeout", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	long long duration = 0, report = 0, max_gap_ms = -1, stall_ns = NS_PER_SEC;
@@ -299,6 +303,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			fputs(usage, stdout);
+			return 0;
+		case 'V':
+			puts("ferry-counter " FERRY_VERSION);
 			return 0;
 		default:
 			fputs(usage, stderr);
