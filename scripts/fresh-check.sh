@@ -57,7 +57,8 @@ unmount_below() { # DIR
 # --- the inner half: runs as PID 1 of a new PID namespace, in a new mount namespace --------
 
 inner() { # WORK DEMO
-	local work=$1 demo=$2 root=$1/root log=$1/log
+	# Globals, not locals: the EXIT trap runs after this function has returned.
+	work=$1 demo=$2 root=$1/root log=$1/log
 	local -a steps=(setup build guest check)
 	[ "$demo" = 1 ] && steps+=(demo)
 
@@ -89,10 +90,11 @@ inner() { # WORK DEMO
 		fi
 		exit "$rc"
 	}
+	step=mounts
 	trap inner_cleanup EXIT
-	trap 'exit 130' INT
-	trap 'exit 143' TERM
-	trap 'exit 129' HUP
+	trap 'echo "fresh-check: interrupted during step $step"; exit 130' INT
+	trap 'echo "fresh-check: terminated during step $step"; exit 143' TERM
+	trap 'echo "fresh-check: hung up during step $step"; exit 129' HUP
 
 	# The root bound on itself first (a mount point, as / is on a machine), then the rest.
 	mount --bind "$root" "$root"
@@ -103,7 +105,7 @@ inner() { # WORK DEMO
 	mount -t tmpfs -o mode=755,nosuid,nodev tmpfs "$root/run"
 	mkdir -p "$root/run/lock"
 
-	local cmd step t0 t1 rc
+	local cmd t0 t1 rc
 	for step in "${steps[@]}"; do
 		case $step in
 		setup) cmd='scripts/setup.sh' ;;
@@ -149,7 +151,7 @@ for a in "$@"; do
 	--demo) demo=1 ;;
 	--keep) keep=1 ;;
 	-h | --help)
-		sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
 		exit 0
 		;;
 	*) die "unknown argument '$a' (try --help)" ;;
