@@ -68,7 +68,7 @@ inner() { # WORK DEMO
 		set +e
 		# Every other process in this PID namespace was started by this run: end each, by
 		# its PID (TERM, then KILL after 5 s), so that nothing keeps a mount busy.
-		for k in $(seq 50); do
+		for k in $(seq 60); do
 			left=0
 			for pid in /proc/[0-9]*; do
 				pid=${pid#/proc/}
@@ -78,7 +78,7 @@ inner() { # WORK DEMO
 				[ "${st%% *}" != Z ] || continue
 				left=1
 				if [ "$k" -eq 1 ]; then kill -TERM "$pid" 2>/dev/null; fi
-				if [ "$k" -eq 50 ]; then kill -KILL "$pid" 2>/dev/null; fi
+				if [ "$k" -ge 50 ]; then kill -KILL "$pid" 2>/dev/null; fi
 			done
 			[ "$left" -eq 1 ] || break
 			sleep 0.1
