@@ -24,19 +24,32 @@ TEST_SRC := $(wildcard tests/unit/test_*.c)
 # $(call objs,variant,sources)
 objs = $(patsubst %.c,$(O)/$(1)/%.o,$(2))
 
-.PHONY: all check unit guest format clean fuzz
+.PHONY: all check unit guest format clean fuzz FORCE
 .SECONDARY:
 all: $(O)/bin/ferry-vm $(O)/bin/ferry-vmctl $(O)/bin/ferry-counter $(O)/bin/ferry-ping
+
+# The project's version (src/common/version.h): `git describe` in a git checkout, else the
+# first line of a VERSION file (a source copy), else 0.0.0-unknown. Only the objects of the
+# files that print it get it; $(O)/version changes only when it does, so they are rebuilt then.
+FERRY_VERSION := $(shell { if [ -e .git ] && git describe --always --dirty 2>/dev/null; then :; \
+	elif [ -s VERSION ]; then head -n 1 VERSION; else echo 0.0.0-unknown; fi; } | tr -cd 'A-Za-z0-9._+~-')
+VERSION_USERS := src/vmm/main.c src/tools/vmctl.c src/tools/counter.c src/tools/ping.c
+VERSION_OBJS := $(call objs,rel,$(VERSION_USERS)) $(call objs,san,$(VERSION_USERS))
+$(VERSION_OBJS): CFLAGS_VERSION := -DFERRY_VERSION='"$(FERRY_VERSION)"'
+$(VERSION_OBJS): $(O)/version
+$(O)/version: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(FERRY_VERSION)' | cmp -s - $@ || echo '$(FERRY_VERSION)' >$@
 
 $(O)/rel/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	@$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -c -o $@ $<
+	@$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS_VERSION) $(CFLAGS) -c -o $@ $<
 
 $(O)/san/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC-SAN  $<"
-	@$(CC) $(CFLAGS_BASE) $(SAN) $(CFLAGS) -c -o $@ $<
+	@$(CC) $(CFLAGS_BASE) $(SAN) $(CFLAGS_VERSION) $(CFLAGS) -c -o $@ $<
 
 $(O)/bin/ferry-vm: $(call objs,rel,$(LIB_SRC) src/vmm/main.c)
 	@mkdir -p $(dir $@)
@@ -70,7 +83,7 @@ format:
 	clang-format -i $(shell find src -name "*.[ch]") tests/unit/*.[ch] guest/init/*.c guest/lib/*.h guest/progs/*.c
 
 clean:
-	rm -rf $(O)/rel $(O)/san $(O)/bin $(O)/tests
+	rm -rf $(O)/rel $(O)/san $(O)/bin $(O)/tests $(O)/version
 
 -include $(shell find $(O)/rel $(O)/san $(O)/fuzz -name "*.d" 2>/dev/null)
 

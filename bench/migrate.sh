@@ -104,9 +104,8 @@ ferry_run() { # size work
 	t1=$(awk '$3 == "RUN" && $4 == "migration" {print $2}' "$d/journal.2" | tail -1)
 	local h total bytes rounds
 	h=$(healthy "$(vm_var "$P" "$name" console)")
-	total=$(echo "$out" | sed -n 's/.*"total_ms": \([0-9.]*\), "blackout".*/\1/p')
-	bytes=$(echo "$out" | sed -n 's/.*"bytes_sent": \([0-9]*\).*/\1/p')
-	rounds=$(echo "$out" | sed -n 's/.*"round": \([0-9]*\).*/\1/p')
+	read -r total bytes rounds < <(jq -r '.return | select(.phase == "completed")
+		| [.total_ms, .bytes_sent, .round] | map(numbers // 0) | @tsv' <<<"$out" 2>/dev/null)
 	read -r lost10 gap lost1 < <(ping_figures)
 	vm_stop "$P" "$name"
 	rm -f "$LAB_SHARED/$name.img"*
@@ -157,10 +156,10 @@ qemu_run() { # size work downtime_ms
 	stop_pings
 	local info total bytes rounds t0 t1 h
 	info=$("$ctl" "$s" query-migrate 2>/dev/null)
-	total=$(echo "$info" | sed -n 's/.*"total-time": \([0-9]*\).*/\1/p')
-	bytes=$(echo "$info" | sed -n 's/.*"transferred": \([0-9]*\).*/\1/p')
-	rounds=$(echo "$info" | sed -n 's/.*"dirty-sync-count": \([0-9]*\).*/\1/p')
-	ts() { sed -n 's/.*"seconds": \([0-9]*\), "microseconds": \([0-9]*\).*/\1 \2/p' "$1" | awk '{printf "%.0f\n", $1 * 1000000 + $2}'; }
+	read -r total bytes rounds < <(jq -r '.return | [.["total-time"], .ram.transferred, .ram["dirty-sync-count"]]
+		| map(numbers // 0) | @tsv' <<<"$info" 2>/dev/null)
+	# An event's timestamp in microseconds.
+	ts() { jq -r '.timestamp | .seconds * 1000000 + .microseconds' "$1" 2>/dev/null; }
 	t0=$(ts "$tmp/qstop")
 	t1=$(ts "$tmp/qresume")
 	h=$( [ "$st" = completed ] && healthy "$tmp/qd.log" || echo no)
@@ -217,10 +216,10 @@ for links in a ab; do
 	for _ in $(seq 1 600); do grep -q 'dirty: t=' "$con" && break; sleep 0.1; done
 	out=$(vm_migrate "$P" "$name" vh02 --links "$links")
 	dpid=$(vm_var "$P" "$name" pid)
-	total=$(echo "$out" | sed -n 's/.*"total_ms": \([0-9.]*\), "blackout".*/\1/p')
-	bytes=$(echo "$out" | sed -n 's/.*"bytes_sent": \([0-9]*\).*/\1/p')
+	read -r total bytes scpu < <(jq -r '.return | select(.phase == "completed")
+		| [.total_ms, .bytes_sent, (.cpu_ms // 0) / 1000] | map(numbers // 0) | @tsv' <<<"$out" 2>/dev/null)
 	rcpu=$(cpu_s "$dpid")
-	scpu=$(echo "$out" | sed -n 's/.*"cpu_ms": \([0-9.]*\).*/\1/p' | awk '{printf "%.2f", $1 / 1000}')
+	scpu=$(awk -v s="${scpu:-0}" 'BEGIN {printf "%.2f", s}')
 	printf '%-8s %12s %12s %14s %14s\n' "$links" "$total" \
 		"$(awk -v b="${bytes:-0}" -v t="${total:-1}" 'BEGIN {printf "%.1f", b / t / 1000}')" "$scpu" "$rcpu"
 	vm_stop "$P" "$name"

@@ -26,7 +26,8 @@ cache=${FERRY_CACHE:-/var/cache/ferry}
 cross=riscv64-linux-gnu-
 jobs=$(nproc 2>/dev/null || echo 2)
 
-need_pkgs="linux-source-6.1 gcc-riscv64-linux-gnu make bc bison flex cpio xz-utils libc6-dev"
+need_pkgs="linux-source-6.1 gcc-riscv64-linux-gnu libc6-dev-riscv64-cross linux-libc-dev-riscv64-cross
+	make bc bison flex cpio xz-utils libc6-dev"
 missing=""
 for p in $need_pkgs; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

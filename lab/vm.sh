@@ -116,14 +116,19 @@ _vm_moved() { # P NAME TO GEN TAP SOCK PID
 # Move a VM to another host: start the destination there, migrate, clean up the source's TAP.
 # Prints the source's final migration status (JSON) on stdout; non-zero if it did not complete.
 vm_migrate() { # P NAME TO [options]
-	local p=$1 name=$2 to=$3 links=ab args="" from gen ngen tap ntap sock nsock pid token addrs="" l
+	local p=$1 name=$2 to=$3 links=ab opts='{}' from gen ngen tap ntap sock nsock pid token addrs="" l
 	shift 3
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--links) links=$2; shift 2 ;;
-		--downtime) args="$args, \"downtime_ms\": $2"; shift 2 ;;
-		--bandwidth) args="$args, \"bandwidth\": $2"; shift 2 ;;
-		--channels) args="$args, \"channels\": $2"; shift 2 ;;
+		--downtime | --bandwidth | --channels)
+			local key
+			case $1 in --downtime) key=downtime_ms ;; --bandwidth) key=bandwidth ;; *) key=channels ;; esac
+			opts=$(jq -c --arg k "$key" --argjson v "$2" \
+				'.[$k] = ($v | if type == "number" then . else error end)' <<<"$opts" 2>/dev/null) ||
+				{ echo "vm_migrate: $1 needs a number, not '$2'" >&2; return 2; }
+			shift 2
+			;;
 		*) echo "vm_migrate: unknown option $1" >&2; return 2 ;;
 		esac
 	done
@@ -154,14 +159,13 @@ vm_migrate() { # P NAME TO [options]
 		lab_untap "$p" "$to" "$ntap"
 		return 1
 	fi
-	local list
-	list=$(echo "$addrs" | sed 's/\([^,]*\)/"\1"/g')
-	local out rc
-	out=$("$FERRY_VMCTL" --timeout 600 "$sock" migrate \
-		"{\"addresses\": [$list], \"token\": \"$token\", \"wait\": true$args}")
+	local args out rc
+	args=$(jq -c --arg a "$addrs" --arg t "$token" '{addresses: ($a | split(",")), token: $t, wait: true} + .' \
+		<<<"$opts")
+	out=$("$FERRY_VMCTL" --timeout 600 "$sock" migrate "$args")
 	rc=$?
 	echo "$out"
-	if [ $rc -eq 0 ] && echo "$out" | grep -q '"phase": "completed"'; then
+	if [ $rc -eq 0 ] && jq -e '.return.phase == "completed"' <<<"$out" >/dev/null 2>&1; then
 		_vm_moved "$p" "$name" "$to" "$ngen" "$ntap" "$nsock" "$pid"
 		lab_untap "$p" "$from" "$tap" 2>/dev/null
 		return 0
@@ -190,7 +194,7 @@ vm_quick_migrate() { # P NAME TO
 	nsock=$d/ctl.$ngen.sock
 	opid=$(vm_var "$p" "$name" pid)
 	file=$LAB_SHARED/$name.save
-	out=$("$FERRY_VMCTL" --timeout 600 "$sock" save "{\"file\": \"$file\", \"release\": true}") || {
+	out=$("$FERRY_VMCTL" --timeout 600 "$sock" save "$(jq -nc --arg f "$file" '{file: $f, release: true}')") || {
 		echo "$out"
 		return 1
 	}

@@ -35,8 +35,10 @@ ip netns exec "$LAB_NS_CLIENT" "$FERRY_ROOT/build/bin/ferry-ping" -i 1 "$ip" >"$
 pinger1=$!
 sleep 1
 
-summary() {
-	sed -n 's/.*"phase": "\([a-z]*\)", "role".*"round": \([0-9]*\), "pages_sent": \([0-9]*\).*"bytes_sent": \([0-9]*\).*"total_ms": \([0-9.]*\), "blackout": {"total_ms": \([0-9.]*\).*/   \1: \2 rounds, \3 pages, \4 bytes in \5 ms; blackout \6 ms/p'
+summary() { # the source's final status (JSON) on stdin
+	jq -r '.return | if .phase == "completed" then
+		"   \(.phase): \(.round) rounds, \(.pages_sent) pages, \(.bytes_sent) bytes in \(.total_ms) ms; blackout \(.blackout.total_ms) ms"
+		else "   \(.phase // "no status"): \(.error // "")" end'
 	echo
 }
 say "Move-VM cl7 vh01 -> vh02 (live migration over both links)"

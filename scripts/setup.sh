@@ -1,14 +1,29 @@
 #!/bin/sh
 # setup.sh - install what Ferry needs on Debian 12 (run as root). Installs only what is missing.
+#
+# The list names every package the build, the tests, the demo and the benchmarks use, by
+# name: it installs with --no-install-recommends (a minimal machine stays minimal), so a
+# package that only comes as some other package's Recommends must be named here.
+# scripts/fresh-check.sh proves the list on a minimal Debian 12 root.
 set -eu
-pkgs="gcc make libc6-dev pkg-config libfdt-dev libcmocka-dev
-	gcc-riscv64-linux-gnu linux-source-6.1 bc bison flex cpio xz-utils
-	qemu-system-misc qemu-user
-	clang libclang-rt-14-dev
-	iproute2 iputils-ping procps psmisc nftables"
+# build: ferry-vm, the tools, the unit tests (cmocka), the libraries being adopted
+build="gcc make libc6-dev pkg-config libfdt-dev libcmocka-dev libjansson-dev libxxhash-dev"
+# the guest: Linux from linux-source-6.1, cross-built; the init and programs are built
+# against nolibc, which includes the riscv64 kernel and libc headers (only Recommends of
+# gcc-riscv64-linux-gnu)
+guest="gcc-riscv64-linux-gnu libc6-dev-riscv64-cross linux-libc-dev-riscv64-cross
+	linux-source-6.1 bc bison flex cpio xz-utils"
+# tests and benchmarks: QEMU (reference machine and qemu-riscv64 for the differential
+# tests), clang and its fuzzer runtime, jq (scripts read JSON with it)
+tests="qemu-system-misc qemu-user clang libclang-rt-14-dev jq"
+# the lab: namespaces, bridges, tc, nftables (the fault matrix stalls a link with it), ping
+lab="iproute2 iputils-ping procps psmisc nftables"
+# scripts/fresh-check.sh builds a minimal Debian root with it
+fresh="mmdebstrap"
 missing=""
-for p in $pkgs; do
-	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+for p in $build $guest $tests $lab $fresh; do
+	# Installed means "ii": a package removed but not purged is still known to dpkg -s.
+	[ "$(dpkg-query -W -f '${db:Status-Abbrev}' "$p" 2>/dev/null)" = "ii " ] || missing="$missing $p"
 done
 if [ -n "$missing" ]; then
 	if [ "$(id -u)" -ne 0 ]; then
@@ -18,6 +33,7 @@ if [ -n "$missing" ]; then
 	echo "setup: installing$missing" >&2
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -q >&2
-	apt-get install -y -q --no-install-recommends $missing >&2
+	# shellcheck disable=SC2086
+	apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 $missing >&2
 fi
 echo "setup: all packages present" >&2

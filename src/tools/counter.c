@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "common/addr.h"
+#include "common/version.h"
 
 #define NS_PER_MS 1000000LL
 #define NS_PER_SEC 1000000000LL
@@ -48,6 +49,7 @@
 static const char usage[] =
     "usage: ferry-counter [--duration SEC] [--report-interval SEC] [--max-gap-ms MS]\n"
     "                     [--stall-ms MS] [--connect-timeout SEC] HOST [PORT]\n"
+    "       ferry-counter --version\n"
     "\n"
     "Connect to the guest's counter service at HOST (a name or an address, host:port or\n"
     "[v6]:port; default port 7000) and check that every\n"
@@ -278,6 +280,7 @@ int main(int argc, char **argv)
 		{ "stall-ms", required_argument, NULL, 's' },
 		{ "connect-timeout", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	long long duration = 0, report = 0, max_gap_ms = -1, stall_ns = NS_PER_SEC;
@@ -305,6 +308,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			fputs(usage, stdout);
+			return 0;
+		case 'V':
+			puts("ferry-counter " FERRY_VERSION);
 			return 0;
 		default:
 			fputs(usage, stderr);

@@ -36,6 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/version.h"
+
 #define PING_MAX_PROBES (1u << 24)
 
 static volatile sig_atomic_t stop;
@@ -73,6 +75,7 @@ static void usage(FILE *f)
 	fprintf(
 	    f,
 	    "usage: ferry-ping [--interval MS] [--duration SEC] [--skip N] ADDR\n"
+	    "       ferry-ping --version\n"
 	    "Send an ICMP echo request every MS milliseconds (default 10) to the IPv4 ADDR until\n"
 	    "SEC seconds have passed or SIGINT; print each reply like `ping -D`, then a "
 	    "summary.\n");
@@ -85,6 +88,7 @@ int main(int argc, char **argv)
 		{ "duration", required_argument, NULL, 'd' },
 		{ "skip", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	double interval_ms = 10, duration = 0;
@@ -124,6 +128,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			puts("ferry-ping " FERRY_VERSION);
 			return 0;
 		default:
 			usage(stderr);

@@ -19,12 +19,14 @@
 #include <unistd.h>
 
 #include "common/json.h"
+#include "common/version.h"
 
 static const char usage[] =
 	"usage: ferry-vmctl [--timeout SEC] [--get MEMBER] [--repeat N --interval MS]\n"
 	"                   SOCKET COMMAND [ARGUMENTS-JSON]\n"
 	"       ferry-vmctl [--timeout SEC] SOCKET --wait-event NAME\n"
 	"       ferry-vmctl [--timeout SEC] SOCKET --raw LINE\n"
+	"       ferry-vmctl --version\n"
 	"\n"
 	"Send a command to a ferry-vm control socket (unix socket path; QEMU's QMP also\n"
 	"works) and print the\n"
@@ -136,6 +138,7 @@ int main(int argc, char **argv)
 		{ "repeat", required_argument, NULL, 'n' },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *get = NULL, *wait_event = NULL, *raw = NULL, *cmd = NULL, *args = NULL;
@@ -168,6 +171,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			fputs(usage, stdout);
+			return 0;
+		case 'V':
+			puts("ferry-vmctl " FERRY_VERSION);
 			return 0;
 		default:
 			fputs(usage, stderr);

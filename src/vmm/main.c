@@ -18,6 +18,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "common/version.h"
 #include "vmm/control/control.h"
 #include "common/fault.h"
 #include "vmm/board/machine.h"
@@ -64,6 +65,7 @@ static const char usage[] =
 	"  --name NAME       this VM process's name in the lease (default host:pid)\n"
 	"  --log LEVEL       error, warn (default), info or debug; also FERRY_LOG\n"
 	"  --help            this text\n"
+	"  --version         the version of Ferry it belongs to\n"
 	"\n"
 	"Exit status: 0 the guest powered off, or the VM was migrated away; 1 error; 2 bad\n"
 	"command line; 3 stopped by a signal or Ctrl-A x on the console.\n";
@@ -178,6 +180,7 @@ int main(int argc, char **argv)
 		{ "lease", required_argument, NULL, 'L' },
 		{ "name", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct machine_config cfg = {
@@ -283,6 +286,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			fputs(usage, stdout);
+			return 0;
+		case 'V':
+			puts("ferry-vm " FERRY_VERSION);
 			return 0;
 		case ':':
 			fprintf(stderr, "ferry-vm: option '%s' needs a value\n", argv[optind - 1]);

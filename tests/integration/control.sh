@@ -15,10 +15,22 @@ for _ in $(seq 1 100); do "$ctl" "$sock" status >/dev/null 2>&1 && break; sleep 
 
 c() { "$ctl" "$sock" "$@"; }
 raw() { "$ctl" "$sock" --raw "$1"; }
-expect_reply() { # name line pattern
+# The reply to LINE satisfies the jq FILTER (jq -e: true, not false or null).
+expect_reply() { # name line filter
 	local out
 	out=$(raw "$2")
-	if printf '%s' "$out" | grep -q -- "$3"; then pass "$1"; else fail "$1" "sent: ${2:0:80}" "got: $out"; fi
+	if jq -e "$3" <<<"$out" >/dev/null 2>&1; then pass "$1"; else fail "$1" "sent: ${2:0:80}" "got: $out"; fi
+}
+# The reply to LINE is an error of CLASS whose description contains TEXT.
+expect_error() { # name line class text
+	local out
+	out=$(raw "$2")
+	if jq -e --arg c "$3" --arg t "$4" '.error.class == $c and (.error.desc | strings | contains($t))' \
+		<<<"$out" >/dev/null 2>&1; then
+		pass "$1"
+	else
+		fail "$1" "sent: ${2:0:80}" "want a $3 containing '$4', got: $out"
+	fi
 }
 
 [ "$(c --get status status)" = running ] && pass "status: running" || fail "status: running"
@@ -41,7 +53,9 @@ c --wait-event RESUME >"$FERRY_TMP/ev2" &
 w2=$!
 sleep 0.3
 c resume >/dev/null
-if wait $w1 && wait $w2 && grep -q '"timestamp"' "$FERRY_TMP/ev1" && grep -q '"event": "RESUME"' "$FERRY_TMP/ev2"; then
+is_resume='.event == "RESUME" and (.timestamp.seconds | numbers) > 0 and (.timestamp.microseconds | numbers) >= 0'
+if wait $w1 && wait $w2 && jq -e "$is_resume" "$FERRY_TMP/ev1" >/dev/null 2>&1 &&
+	jq -e "$is_resume" "$FERRY_TMP/ev2" >/dev/null 2>&1; then
 	pass "RESUME event delivered to two other clients"
 else
 	fail "RESUME event delivered to two other clients" "$(cat "$FERRY_TMP/ev1" "$FERRY_TMP/ev2")"
@@ -54,7 +68,8 @@ i3=$(c --get instret status)
 c stats >/dev/null
 sleep 0.3
 out=$(c stats)
-if printf '%s' "$out" | grep -q '"host_cpu_ns": [0-9]' && printf '%s' "$out" | grep -q '"mips": [0-9]'; then
+if jq -e '.return | (.host_cpu_ns | numbers) > 0 and (.mips | numbers) >= 0 and (.instret | numbers) > 0' \
+	<<<"$out" >/dev/null 2>&1; then
 	pass "stats: instret, MIPS, host CPU"
 else
 	fail "stats" "$out"
@@ -69,24 +84,24 @@ n=$(c --get pages dirty-log '{"action": "collect"}')
 c dirty-log '{"action": "stop"}' >/dev/null && pass "dirty-log stop" || fail "dirty-log stop"
 
 # Malformed requests.
-expect_reply "bad JSON gets an error" 'this is not json' '"error"'
-expect_reply "truncated JSON gets an error" '{"execute": "status"' '"error"'
-expect_reply "unknown command" '{"execute": "fly"}' 'CommandNotFound'
-expect_reply "execute not a string" '{"execute": 5}' "'execute' must be a string"
-expect_reply "request not an object" '["status"]' 'must be a JSON object'
-expect_reply "arguments not an object" '{"execute": "status", "arguments": 1}' "'arguments' must be an object"
-expect_reply "unknown member" '{"execute": "status", "bogus": 1}' 'unknown member'
-expect_reply "wrong argument type" '{"execute": "pause", "arguments": {"instret": "soon"}}' "must be an integer"
-expect_reply "pause at a past instret" '{"execute": "pause", "arguments": {"instret": 1}}' 'already past'
-expect_reply "save to an unwritable place names it" '{"execute": "save", "arguments": {"file": "/nonexistent/x"}}' "cannot write to the directory of '/nonexistent/x'"
-expect_reply "save with release of a VM without a lease is refused" '{"execute": "save", "arguments": {"file": "/nonexistent/x", "release": true}}' 'no lease to hand over'
-expect_reply "unknown dirty-log action" '{"execute": "dirty-log", "arguments": {"action": "fly"}}' 'unknown action'
-expect_reply "deep nesting" "$(printf '%.0s[' $(seq 1 100))" 'nested too deeply'
-expect_reply "id echoed (integer)" '{"execute": "status", "id": 42}' '"id": 42'
-expect_reply "id echoed (string)" '{"execute": "status", "id": "a\"b"}' '"id": "a\\"b"'
-expect_reply "bad id type" '{"execute": "status", "id": [1]}' "'id' must be"
+expect_error "bad JSON gets an error" 'this is not json' GenericError ''
+expect_error "truncated JSON gets an error" '{"execute": "status"' GenericError ''
+expect_error "unknown command" '{"execute": "fly"}' CommandNotFound "'fly'"
+expect_error "execute not a string" '{"execute": 5}' GenericError "'execute' must be a string"
+expect_error "request not an object" '["status"]' GenericError 'must be a JSON object'
+expect_error "arguments not an object" '{"execute": "status", "arguments": 1}' GenericError "'arguments' must be an object"
+expect_error "unknown member" '{"execute": "status", "bogus": 1}' GenericError 'unknown member'
+expect_error "wrong argument type" '{"execute": "pause", "arguments": {"instret": "soon"}}' GenericError "must be an integer"
+expect_error "pause at a past instret" '{"execute": "pause", "arguments": {"instret": 1}}' GenericError 'already past'
+expect_error "save to an unwritable place names it" '{"execute": "save", "arguments": {"file": "/nonexistent/x"}}' GenericError "cannot write to the directory of '/nonexistent/x'"
+expect_error "save with release of a VM without a lease is refused" '{"execute": "save", "arguments": {"file": "/nonexistent/x", "release": true}}' GenericError 'no lease to hand over'
+expect_error "unknown dirty-log action" '{"execute": "dirty-log", "arguments": {"action": "fly"}}' GenericError 'unknown action'
+expect_error "deep nesting" "$(printf '%.0s[' $(seq 1 100))" GenericError 'nested too deeply'
+expect_reply "id echoed (integer)" '{"execute": "status", "id": 42}' '.id == 42 and (.return.status | strings)'
+expect_reply "id echoed (string)" '{"execute": "status", "id": "a\"b"}' '.id == "a\"b" and (.return.status | strings)'
+expect_error "bad id type" '{"execute": "status", "id": [1]}' GenericError "'id' must be"
 long=$(head -c 70000 /dev/zero | tr '\0' 'x')
-expect_reply "a line over 64 KiB gets an error" "$long" 'longer than 65536'
+expect_error "a line over 64 KiB gets an error" "$long" GenericError 'longer than 65536'
 [ "$(c --get status status)" = running ] && pass "VM still running after malformed requests" || fail "VM still running after malformed requests"
 kill -0 $vm && pass "ferry-vm process alive" || fail "ferry-vm process alive"
 

@@ -255,10 +255,15 @@ run_case() { # side point action
 	# Links back before the checks: the guest's network goes over the VM bridge, not these links.
 	if [ -n "$STALLED" ]; then ip netns exec "$ns2" nft delete table inet ferryfault; STALLED=""; fi
 	if [ -n "$LINK_DOWN" ]; then ip -n "$ns1" link set dev "$if_a" up; LINK_DOWN=""; fi
+	# Why it failed, for the log: an error reply to migrate or migrate-cancel (ferry-vmctl puts
+	# it on stderr after its name), else the error in the source's status.
 	local reason
-	reason=$(grep -ho '"error": "[^"]*"' "$CASE_DIR/migrate" "$CASE_DIR/cancel" 2>/dev/null | head -1)
-	[ -z "$reason" ] && alive "$SPID" && reason=$("$ctl" --timeout 2 "$CASE_DIR/src.sock" migrate-status 2>/dev/null | grep -o '"error": "[^"]*"' | head -1)
-	echo "# case $CASE ($side $point $action): settled in ${SETTLE}s ${reason}"
+	reason=$(cat "$CASE_DIR/migrate" "$CASE_DIR/cancel" 2>/dev/null |
+		jq -Rr 'sub("^ferry-vmctl: "; "") | fromjson? | (.error | objects | .desc), (.return.error? | strings)' |
+		head -1)
+	[ -z "$reason" ] && alive "$SPID" && reason=$("$ctl" --timeout 2 "$CASE_DIR/src.sock" migrate-status 2>/dev/null |
+		jq -r '.return.error // empty' 2>/dev/null)
+	echo "# case $CASE ($side $point $action): settled in ${SETTLE}s${reason:+; error: $reason}"
 	check_case "$side $point $action" "$action"
 	cleanup_case
 	rm -f "$CASE_DIR/disk.img" "$CASE_DIR/disk.img.lease"
@@ -340,7 +345,7 @@ for w in idle dirty:64M:20M counter disklog all; do
 	t0=$(date +%s%N)
 	out=$(vm_quick_migrate "$P" "$name" vh02)
 	t1=$(date +%s%N)
-	if echo "$out" | grep -q '"released": true' && [ "$(vm_var "$P" "$name" host)" = vh02 ] &&
+	if jq -e '.return.released == true' <<<"$out" >/dev/null 2>&1 && [ "$(vm_var "$P" "$name" host)" = vh02 ] &&
 		tail -1 "$LAB_DIR/vms/$name/journal.1" | grep -q 'STOP saved'; then
 		pass "quick $w: saved on vh01 (which ended), restored on vh02 in $(((t1 - t0) / 1000000)) ms"
 	else

@@ -41,18 +41,16 @@ check_move() { # workload vm-name step: the move just done; checks the new conso
 	local w=$1 name=$2 step=$3 out=$4 con oldcon
 	con=$(vm_var "$P" "$name" console)
 	oldcon=$5
-	if echo "$out" | grep -q '"phase": "completed"'; then
+	if jq -e '.return | .phase == "completed" and .role == "source"' <<<"$out" >/dev/null 2>&1; then
 		pass "$w: move $step completes"
 	else
 		fail "$w: move $step completes" "$out"
 		return
 	fi
 	local rs rd ds dd
-	rs=$(echo "$out" | sed -n 's/.*"ram_hash_source": "\([0-9a-f]*\)".*/\1/p')
-	rd=$(echo "$out" | sed -n 's/.*"ram_hash_destination": "\([0-9a-f]*\)".*/\1/p')
-	ds=$(echo "$out" | sed -n 's/.*"dev_hash_source": "\([0-9a-f]*\)".*/\1/p')
-	dd=$(echo "$out" | sed -n 's/.*"dev_hash_destination": "\([0-9a-f]*\)".*/\1/p')
-	if [ -n "$rs" ] && [ "$rs" = "$rd" ] && [ -n "$ds" ] && [ "$ds" = "$dd" ]; then
+	read -r rs rd ds dd < <(jq -r '.return | [.ram_hash_source, .ram_hash_destination,
+		.dev_hash_source, .dev_hash_destination] | map((strings | select(test("^[0-9a-f]+$"))) // "-") | @tsv' <<<"$out")
+	if [ "${rs:--}" != - ] && [ "$rs" = "$rd" ] && [ "${ds:--}" != - ] && [ "$ds" = "$dd" ]; then
 		pass "$w: move $step: RAM and device state equal on both sides ($rs)"
 	else
 		fail "$w: move $step: RAM and device state equal on both sides" "ram $rs/$rd dev $ds/$dd"

@@ -33,7 +33,14 @@ run_to() { # name n
 		[ "$("$ctl" "$FERRY_TMP/$1.sock" --get instret status)" = "$2" ]
 }
 
-hash_of() { "$ctl" "$FERRY_TMP/$1.sock" query-hash | sed 's/, "id".*//'; }
+# The reply to query-hash (RAM and device hashes, instret, pc), if it has all four; compared
+# whole, as text: jq 1.6 reads numbers as doubles, which would round a 64-bit pc.
+hash_of() {
+	local r
+	r=$("$ctl" "$FERRY_TMP/$1.sock" query-hash) &&
+		jq -e '.return | (.ram | strings) and (.devices | strings) and (.instret | numbers) and (.pc | numbers)' \
+			<<<"$r" >/dev/null 2>&1 && printf '%s\n' "$r"
+}
 irqs() { "$ctl" "$FERRY_TMP/$1.sock" --get "$2" stats; }
 
 # A: boot, run to N1, save, run on to N2.
