@@ -80,7 +80,8 @@ enum machine_dev_kind {
 	MACHINE_DEV_DISK,
 };
 
-/* What the board asks of each device besides MMIO. Every operation but fdt may be NULL. */
+/* What the board asks of each device besides MMIO. Every operation may be NULL (the console
+ * has no node in the tree). */
 struct machine_dev {
 	const char *name;
 	void *opaque;
@@ -113,8 +114,9 @@ struct machine_dev {
 	void (*destroy)(void *opaque);
 };
 
-/* A higher layer's share of the run loop (migration, later the ownership record): tick is
- * called after every look at the world (a slice, a poll); destroy when the machine ends. */
+/* A higher layer's share of the run loop (the hand-over: the migration under way, the ownership
+ * record's answers): tick is called after every look at the world (a slice, a poll); destroy
+ * when the machine ends, after the devices. */
 struct machine_client {
 	void (*tick)(void *opaque);
 	void (*destroy)(void *opaque);
