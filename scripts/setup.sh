@@ -1,7 +1,7 @@
 #!/bin/sh
 # setup.sh - install what Ferry needs on Debian 12 (run as root). Installs only what is missing.
 set -eu
-pkgs="gcc make libc6-dev pkg-config libfdt-dev libcmocka-dev
+pkgs="gcc make libc6-dev pkg-config libfdt-dev libcmocka-dev libxxhash-dev
 	gcc-riscv64-linux-gnu linux-source-6.1 bc bison flex cpio xz-utils
 	qemu-system-misc qemu-user
 	clang libclang-rt-14-dev
