@@ -74,7 +74,9 @@ struct state_desc {
 #define STATE_ARRAY_MAX(type, m, mx, ...)                                                          \
 	{ .name = #m, .offset = offsetof(type, m), .width = STATE_ELEM_SIZE(type, m),               \
 	  .count = STATE_MEMBER_SIZE(type, m) / STATE_ELEM_SIZE(type, m), .max = (mx), __VA_ARGS__ }
-#define STATE_ARRAY(type, m, ...) STATE_ARRAY_MAX(type, m, UINT64_MAX, __VA_ARGS__)
+/* An array field with the full range of its element width. */
+#define STATE_ARRAY(type, m, ...)                                                                  \
+	STATE_ARRAY_MAX(type, m, STATE_WIDTH_MAX(STATE_ELEM_SIZE(type, m)), __VA_ARGS__)
 #define STATE_NFIELDS(arr) ((unsigned)(sizeof(arr) / sizeof((arr)[0])))
 
 /* The state version of a field (since, with 0 read as 1). */
