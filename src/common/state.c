@@ -132,17 +132,18 @@ int state_load(const struct state_desc *d, void *obj, struct rbuf *in, struct er
 	if (strcmp(name, d->name) != 0)
 		return err_set(e, "expected device '%s', found '%s'", d->name, name);
 	if (version == 0 || version > d->version)
-		return err_set(e,
-			       "device '%s': state version %u, this ferry-vm reads its state at versions "
-			       "1 to %u",
-			       d->name, version, d->version);
+		return err_set(
+		    e,
+		    "device '%s': state version %u, this ferry-vm reads its state at versions "
+		    "1 to %u",
+		    d->name, version, d->version);
 	for (unsigned k = 0; k < d->nfields; k++) {
 		total += d->fields[k].count;
 		want += state_field_in(&d->fields[k], version);
 	}
 	if (nfields != want)
-		return err_set(e, "device '%s': %u fields, expected %u at state version %u", d->name,
-			       nfields, want, version);
+		return err_set(e, "device '%s': %u fields, expected %u at state version %u",
+			       d->name, nfields, want, version);
 	vals = calloc(total ? total : 1, sizeof(*vals));
 	if (!vals)
 		return err_set(e, "device '%s': out of memory", d->name);
@@ -219,7 +220,8 @@ void state_dump(const struct state_desc *d, const void *obj, struct jbuf *out)
 		if (f->count > 1)
 			jbuf_add(out, "[");
 		for (uint32_t i = 0; i < f->count; i++)
-			jbuf_add(out, "%s%llu", i ? ", " : "", (unsigned long long)state_value(f, obj, i));
+			jbuf_add(out, "%s%llu", i ? ", " : "",
+				 (unsigned long long)state_value(f, obj, i));
 		if (f->count > 1)
 			jbuf_add(out, "]");
 	}
@@ -250,20 +252,24 @@ int state_check_desc(const struct state_desc *d, struct err *e)
 		if (!f->name || !*f->name || strlen(f->name) > 255)
 			return err_set(e, "device '%s': field %u has no usable name", d->name, k);
 		if (f->width != 1 && f->width != 2 && f->width != 4 && f->width != 8)
-			return err_set(e, "device '%s' field '%s': width %u", d->name, f->name, f->width);
+			return err_set(e, "device '%s' field '%s': width %u", d->name, f->name,
+				       f->width);
 		if (f->count == 0)
 			return err_set(e, "device '%s' field '%s': no elements", d->name, f->name);
 		if (f->max > STATE_WIDTH_MAX(f->width))
-			return err_set(e, "device '%s' field '%s': maximum 0x%llx wider than %u bytes",
+			return err_set(e,
+				       "device '%s' field '%s': maximum 0x%llx wider than %u bytes",
 				       d->name, f->name, (unsigned long long)f->max, f->width);
 		if (f->def > f->max)
-			return err_set(e, "device '%s' field '%s': default 0x%llx above its maximum",
+			return err_set(e,
+				       "device '%s' field '%s': default 0x%llx above its maximum",
 				       d->name, f->name, (unsigned long long)f->def);
 		if (state_field_since(f) > newest)
 			newest = state_field_since(f);
 		for (unsigned j = 0; j < k; j++)
 			if (strcmp(d->fields[j].name, f->name) == 0)
-				return err_set(e, "device '%s': two fields named '%s'", d->name, f->name);
+				return err_set(e, "device '%s': two fields named '%s'", d->name,
+					       f->name);
 	}
 	if (d->version != newest)
 		return err_set(e, "device '%s': table version %u, its newest field is version %u",

@@ -47,7 +47,7 @@ struct state_field {
 
 struct state_desc {
 	const char *name;
-	uint32_t version; /* of this table: the largest since of its fields (at most STATE_VERSION) */
+	uint32_t version; /* of the table: its newest field's since (at most STATE_VERSION) */
 	const struct state_field *fields;
 	unsigned nfields;
 	/* After a successful load: re-derive and cross-check; may fail with e set. */
@@ -56,7 +56,7 @@ struct state_desc {
 
 #define STATE_MEMBER_SIZE(type, m) sizeof(((type *)0)->m)
 #define STATE_ELEM_SIZE(type, m) sizeof(((type *)0)->m[0])
-#define STATE_WIDTH_MAX(w) ((w) == 8 ? UINT64_MAX : (1ull << (8 * ((w) & 7))) - 1)
+#define STATE_WIDTH_MAX(w) ((w) == 8 ? UINT64_MAX : (1ull << (8 * ((w)&7))) - 1)
 
 /* The field macros take, after the member, the version and default of a field added later:
  *   STATE_FIELD(struct uart, lsr_err)                        a version 1 field
@@ -64,16 +64,23 @@ struct state_desc {
 
 /* A scalar field with the full range of its width. */
 #define STATE_FIELD(type, m, ...)                                                                  \
-	{ .name = #m, .offset = offsetof(type, m), .width = STATE_MEMBER_SIZE(type, m), .count = 1, \
-	  .max = STATE_WIDTH_MAX(STATE_MEMBER_SIZE(type, m)), __VA_ARGS__ }
+	{                                                                                          \
+		.name = #m, .offset = offsetof(type, m), .width = STATE_MEMBER_SIZE(type, m),      \
+		.count = 1, .max = STATE_WIDTH_MAX(STATE_MEMBER_SIZE(type, m)), __VA_ARGS__        \
+	}
 /* A scalar field whose value must not exceed max. */
 #define STATE_FIELD_MAX(type, m, mx, ...)                                                          \
-	{ .name = #m, .offset = offsetof(type, m), .width = STATE_MEMBER_SIZE(type, m), .count = 1, \
-	  .max = (mx), __VA_ARGS__ }
+	{                                                                                          \
+		.name = #m, .offset = offsetof(type, m), .width = STATE_MEMBER_SIZE(type, m),      \
+		.count = 1, .max = (mx), __VA_ARGS__                                               \
+	}
 /* An array field, every element within max. */
 #define STATE_ARRAY_MAX(type, m, mx, ...)                                                          \
-	{ .name = #m, .offset = offsetof(type, m), .width = STATE_ELEM_SIZE(type, m),               \
-	  .count = STATE_MEMBER_SIZE(type, m) / STATE_ELEM_SIZE(type, m), .max = (mx), __VA_ARGS__ }
+	{                                                                                          \
+		.name = #m, .offset = offsetof(type, m), .width = STATE_ELEM_SIZE(type, m),        \
+		.count = STATE_MEMBER_SIZE(type, m) / STATE_ELEM_SIZE(type, m), .max = (mx),       \
+		__VA_ARGS__                                                                        \
+	}
 /* An array field with the full range of its element width. */
 #define STATE_ARRAY(type, m, ...)                                                                  \
 	STATE_ARRAY_MAX(type, m, STATE_WIDTH_MAX(STATE_ELEM_SIZE(type, m)), __VA_ARGS__)

@@ -372,7 +372,8 @@ static void op_hello(struct in *in, int k, unsigned v)
 			} else if (s & 8) {
 				b.p[b.len - 4] = (uint8_t)(s / 16 + 2); /* a newer state version */
 			} else {
-				b.p[8] = (uint8_t)(s / 16 == 1 ? 0 : s / 16 + 3); /* format 0 or newer */
+				b.p[8] =
+				    (uint8_t)(s / 16 == 1 ? 0 : s / 16 + 3); /* format 0 or newer */
 			}
 			break;
 		case 2: /* token length 0, or above the maximum */

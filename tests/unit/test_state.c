@@ -35,10 +35,8 @@ struct dev {
 
 /* The table as a first release had it ... */
 static const struct state_field v1_fields[] = {
-	STATE_FIELD_MAX(struct dev, mode, 3),
-	STATE_FIELD(struct dev, w16),
-	STATE_FIELD(struct dev, w32),
-	STATE_FIELD(struct dev, w64),
+	STATE_FIELD_MAX(struct dev, mode, 3),	STATE_FIELD(struct dev, w16),
+	STATE_FIELD(struct dev, w32),		STATE_FIELD(struct dev, w64),
 	STATE_ARRAY_MAX(struct dev, arr, 1000),
 };
 
@@ -118,11 +116,11 @@ static void test_layout(void **state)
 	save(&d, &obj, &b);
 	/* u8 name length, name, u32 version, u32 fields; per field u8 name length, name, u8
 	 * width, u32 count, the values little endian. */
-	assert_memory_equal(b.p, ((uint8_t[]){ 2, 'a', 'b', 1, 0, 0, 0, 2, 0, 0, 0, 4, 'm', 'o', 'd',
-					       'e', 1, 1, 0, 0, 0, 2, 3, 'a', 'r', 'r', 4, 4, 0, 0,
-					       0, 1, 0, 0, 0, 10, 0, 0, 0, 100, 0, 0, 0, 0xe8, 3, 0,
-					       0 }),
-			    47);
+	assert_memory_equal(
+	    b.p, ((uint8_t[]){ 2, 'a', 'b', 1,	0, 0, 0, 2,   0,   0,	0, 4,	 'm', 'o', 'd', 'e',
+			       1, 1,   0,   0,	0, 2, 3, 'a', 'r', 'r', 4, 4,	 0,   0,   0,	1,
+			       0, 0,   0,   10, 0, 0, 0, 100, 0,   0,	0, 0xe8, 3,   0,   0 }),
+	    47);
 	assert_int_equal(b.len, 47);
 	buf_free(&b);
 }
@@ -337,13 +335,14 @@ static void test_check_desc_catches(void **state)
 	(void)state;
 	assert_int_equal(state_check_desc(&(struct state_desc){ "d", 1, dup, 2, NULL }, &e), -1);
 	expect_err(e, "device 'd': two fields named 'w16'");
-	assert_int_equal(state_check_desc(&(struct state_desc){ "d", 1, bad_def, 1, NULL }, &e), -1);
+	assert_int_equal(state_check_desc(&(struct state_desc){ "d", 1, bad_def, 1, NULL }, &e),
+			 -1);
 	expect_err(e, "device 'd' field 'mode': default 0x4 above its maximum");
 	assert_int_equal(state_check_desc(&(struct state_desc){ "d", 1, wide, 1, NULL }, &e), -1);
 	expect_err(e, "device 'd' field 'w16': maximum 0x10000 wider than 2 bytes");
 	/* The table's version must be its newest field's, and known to this build. */
-	assert_int_equal(state_check_desc(&(struct state_desc){ "test", 1, v2_fields, 7, NULL }, &e),
-			 -1);
+	assert_int_equal(
+	    state_check_desc(&(struct state_desc){ "test", 1, v2_fields, 7, NULL }, &e), -1);
 	expect_err(e, "device 'test': table version 1, its newest field is version 2");
 	assert_int_equal(state_check_desc(&v2, &e), -1);
 	expect_err(e, "device 'test': table version 2 above STATE_VERSION 1");

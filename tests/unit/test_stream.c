@@ -64,10 +64,10 @@ static void test_buf_codec(void **state)
 	buf_put_u64(&b, 0x1122334455667788ull);
 	buf_put_name(&b, "uart");
 	assert_int_equal(b.len, 1 + 2 + 4 + 8 + 5);
-	assert_memory_equal(b.p, ((uint8_t[]){ 0xfe, 0xef, 0xbe, 0xef, 0xbe, 0xad, 0xde, 0x88, 0x77,
-					       0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 4, 'u', 'a', 'r',
-					       't' }),
-			    b.len);
+	assert_memory_equal(
+	    b.p, ((uint8_t[]){ 0xfe, 0xef, 0xbe, 0xef, 0xbe, 0xad, 0xde, 0x88, 0x77, 0x66,
+			       0x55, 0x44, 0x33, 0x22, 0x11, 4,	   'u',	 'a',  'r',  't' }),
+	    b.len);
 	rbuf_init(&r, b.p, b.len);
 	assert_true(rbuf_get_u8(&r, &u8v));
 	assert_true(rbuf_get_u16(&r, &u16v));
@@ -359,13 +359,37 @@ static void test_pages_layout(void **state)
 	assert_int_equal(sp.count, 2);
 	/* u32 round, u32 count, then u64 index + u8 encoding (+ 4096 bytes if raw). */
 	assert_int_equal(sp.b.len, 8 + 9 + 9 + 4096);
-	assert_memory_equal(sp.b.p, ((uint8_t[]){ 7, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0,
-						   STREAM_PAGE_ZERO, 5, 4, 3, 2, 1, 0, 0, 0,
-						   STREAM_PAGE_RAW }),
+	assert_memory_equal(sp.b.p,
+			    ((uint8_t[]){ 7,
+					  0,
+					  0,
+					  0,
+					  2,
+					  0,
+					  0,
+					  0,
+					  3,
+					  0,
+					  0,
+					  0,
+					  0,
+					  0,
+					  0,
+					  0,
+					  STREAM_PAGE_ZERO,
+					  5,
+					  4,
+					  3,
+					  2,
+					  1,
+					  0,
+					  0,
+					  0,
+					  STREAM_PAGE_RAW }),
 			    26);
 	assert_memory_equal(sp.b.p + 26, raw, 4096);
-	assert_int_equal(stream_pages_decode(sp.b.p, sp.b.len, 0x0102030406ull, record_page, &s, &e),
-			 0);
+	assert_int_equal(
+	    stream_pages_decode(sp.b.p, sp.b.len, 0x0102030406ull, record_page, &s, &e), 0);
 	assert_int_equal(s.n, 2);
 	assert_int_equal(s.round[0], 7);
 	assert_int_equal(s.pfn[0], 3);
@@ -493,9 +517,10 @@ static void test_clock_record(void **state)
 	buf_init(&b);
 	stream_clock_encode(&b, &c);
 	assert_int_equal(b.len, STREAM_CLOCK_SIZE);
-	assert_memory_equal(b.p, ((uint8_t[]){ 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0xfe,
-					       0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 0, 0, 0 }),
-			    20);
+	assert_memory_equal(
+	    b.p, ((uint8_t[]){ 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0xfe, 0xff,
+			       0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1,	 0,    0,    0 }),
+	    20);
 	assert_int_equal(stream_clock_decode(b.p, b.len, &d, &e), 0);
 	assert_int_equal(d.guest_ns, c.guest_ns);
 	assert_int_equal(d.realtime_ns, -2);
@@ -573,7 +598,8 @@ static void test_versions_check(void **state)
 
 	(void)state;
 	assert_int_equal(stream_versions_check(&(struct stream_versions){ 1, 1 }, &e), 0);
-	assert_int_equal(stream_versions_check(&(struct stream_versions){ 2, STATE_VERSION }, &e), 0);
+	assert_int_equal(stream_versions_check(&(struct stream_versions){ 2, STATE_VERSION }, &e),
+			 0);
 	assert_int_equal(stream_versions_check(&(struct stream_versions){ 3, 1 }, &e), -1);
 	expect_err(e, "stream format 3, this ferry-vm reads formats 1 to 2");
 	assert_int_equal(stream_versions_check(&(struct stream_versions){ 2, 9 }, &e), -1);
@@ -583,13 +609,13 @@ static void test_versions_check(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_le_layout),	  cmocka_unit_test(test_buf_codec),
-		cmocka_unit_test(test_crc32c),		  cmocka_unit_test(test_frame_layout),
-		cmocka_unit_test(test_parse),		  cmocka_unit_test(test_header_v2_layout),
-		cmocka_unit_test(test_header_versions),	  cmocka_unit_test(test_read_records),
-		cmocka_unit_test(test_pages_layout),	  cmocka_unit_test(test_pages_refused),
-		cmocka_unit_test(test_page_apply),	  cmocka_unit_test(test_clock_record),
-		cmocka_unit_test(test_hashes),		  cmocka_unit_test(test_hello_layout),
+		cmocka_unit_test(test_le_layout),	cmocka_unit_test(test_buf_codec),
+		cmocka_unit_test(test_crc32c),		cmocka_unit_test(test_frame_layout),
+		cmocka_unit_test(test_parse),		cmocka_unit_test(test_header_v2_layout),
+		cmocka_unit_test(test_header_versions), cmocka_unit_test(test_read_records),
+		cmocka_unit_test(test_pages_layout),	cmocka_unit_test(test_pages_refused),
+		cmocka_unit_test(test_page_apply),	cmocka_unit_test(test_clock_record),
+		cmocka_unit_test(test_hashes),		cmocka_unit_test(test_hello_layout),
 		cmocka_unit_test(test_versions_check),
 	};
 

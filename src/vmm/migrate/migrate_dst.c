@@ -178,8 +178,8 @@ static int dst_hello(struct mig *g, struct mig_chan *c, struct err *why)
 		return -1;
 	v.format = version;
 	v.state = version >= 2 && version <= STREAM_VERSION
-			  ? le_get_u32(c->in + MIG_HELLO_FIXED + toklen)
-			  : 1;
+		      ? le_get_u32(c->in + MIG_HELLO_FIXED + toklen)
+		      : 1;
 	if (role == MIG_ROLE_CONTROL) {
 		if (index != 0 || g->ctl.fd >= 0)
 			return -1;
@@ -465,7 +465,8 @@ static void dst_record(struct mig *g, struct mig_chan *c, uint32_t type, const u
 			return;
 		}
 		g->config_ok = true;
-		mig_chan_ctrl(&g->ctl, "{\"msg\": \"accept\", \"format\": %u, \"state_version\": %u}",
+		mig_chan_ctrl(&g->ctl,
+			      "{\"msg\": \"accept\", \"format\": %u, \"state_version\": %u}",
 			      STREAM_VERSION, STATE_VERSION);
 		log_info("incoming migration: configuration accepted");
 		mig_chan_flush(g, &g->ctl);
@@ -556,7 +557,8 @@ static void dst_maybe_ready(struct mig *g)
 
 	machine_update_timer(m);
 	if (g->peer.format >= 2)
-		mig_chan_ctrl(&g->ctl, "{\"msg\": \"ready\", \"ram_hash\": %lld, \"dev_hash\": %lld}",
+		mig_chan_ctrl(&g->ctl,
+			      "{\"msg\": \"ready\", \"ram_hash\": %lld, \"dev_hash\": %lld}",
 			      (long long)ram, (long long)dev);
 	else
 		mig_chan_ctrl(&g->ctl, "{\"msg\": \"ready\"}");

@@ -628,9 +628,12 @@ void mig_src_tick(struct mig *g)
 			if (g->phase == MIG_SETUP)
 				/* An older destination closes, unread, a HELLO of a format it does not
 				 * know, as it does one with a wrong token. */
-				mig_fail(g, "the destination closed the control channel before accepting "
-					    "(a wrong token, or a ferry-vm that does not read stream format %d)",
-					 STREAM_VERSION);
+				mig_fail(
+				    g,
+				    "the destination closed the control channel before accepting "
+				    "(a wrong token, or a ferry-vm that does not read stream "
+				    "format %d)",
+				    STREAM_VERSION);
 			else
 				mig_fail(g, "the destination closed the control channel");
 		} else {

@@ -125,13 +125,14 @@ void stream_write_header(struct stream_writer *w)
 int stream_versions_check(const struct stream_versions *v, struct err *e)
 {
 	if (v->format < STREAM_VERSION_MIN || v->format > STREAM_VERSION)
-		return err_set(e, "stream format %u, this ferry-vm reads formats %u to %u", v->format,
-			       STREAM_VERSION_MIN, STREAM_VERSION);
+		return err_set(e, "stream format %u, this ferry-vm reads formats %u to %u",
+			       v->format, STREAM_VERSION_MIN, STREAM_VERSION);
 	if (v->state < 1 || v->state > STATE_VERSION)
-		return err_set(e,
-			       "machine state version %u, this ferry-vm reads state versions 1 to %u "
-			       "(a newer ferry-vm wrote it)",
-			       v->state, STATE_VERSION);
+		return err_set(
+		    e,
+		    "machine state version %u, this ferry-vm reads state versions 1 to %u "
+		    "(a newer ferry-vm wrote it)",
+		    v->state, STATE_VERSION);
 	return 0;
 }
 
@@ -155,8 +156,8 @@ static int stream_check_head(uint32_t t, uint32_t n, struct err *e)
 	if (t == 0 || t > STREAM_TYPE_MAX)
 		return err_set(e, "unknown record type %u", t);
 	if (n > STREAM_RECORD_MAX)
-		return err_set(e, "%s record of %u bytes exceeds the limit of %u", stream_type_name(t),
-			       n, STREAM_RECORD_MAX);
+		return err_set(e, "%s record of %u bytes exceeds the limit of %u",
+			       stream_type_name(t), n, STREAM_RECORD_MAX);
 	return 0;
 }
 
@@ -327,7 +328,8 @@ int stream_pages_decode(const uint8_t *p, size_t len, uint64_t npages,
 	/* First pass: validate everything, so a bad record changes no page. */
 	rbuf_init(&r, p, len);
 	if (!rbuf_get_u32(&r, &round) || !rbuf_get_u32(&r, &count))
-		return err_set(e, "pages record of %zu bytes: truncated in its round and count", len);
+		return err_set(e, "pages record of %zu bytes: truncated in its round and count",
+			       len);
 	if (count > STREAM_PAGES_PER_RECORD)
 		return err_set(e, "pages record: count %u above the limit of %d", count,
 			       STREAM_PAGES_PER_RECORD);
@@ -336,15 +338,18 @@ int stream_pages_decode(const uint8_t *p, size_t len, uint64_t npages,
 		uint8_t enc;
 
 		if (!rbuf_get_u64(&r, &pfn) || !rbuf_get_u8(&r, &enc))
-			return err_set(e, "pages record: truncated in the index or encoding of page %u of %u",
-				       i, count);
+			return err_set(
+			    e, "pages record: truncated in the index or encoding of page %u of %u",
+			    i, count);
 		if (pfn >= npages)
 			return err_set(e, "pages record: page index %llu beyond memory (%llu pages)",
 				       (unsigned long long)pfn, (unsigned long long)npages);
 		if (enc == STREAM_PAGE_RAW) {
 			if (rbuf_left(&r) < 4096)
-				return err_set(e, "pages record: data of page %llu truncated (%zu of 4096 bytes)",
-					       (unsigned long long)pfn, rbuf_left(&r));
+				return err_set(
+				    e,
+				    "pages record: data of page %llu truncated (%zu of 4096 bytes)",
+				    (unsigned long long)pfn, rbuf_left(&r));
 			r.pos += 4096;
 		} else if (enc != STREAM_PAGE_ZERO) {
 			return err_set(e, "pages record: page %llu has unknown encoding %u",
