@@ -140,8 +140,8 @@ static bool dst_token_ok(const struct mig *g, const uint8_t *tok, uint32_t len)
 }
 
 /* Read the HELLO of a pending connection, exactly its bytes and no more. Returns 1 when it is
- * complete and valid (the connection then becomes a channel), 0 if more bytes are needed, -1
- * if the connection is refused, -2 if it is the source's control channel (the token is right)
+ * complete and valid (the connection then becomes a channel), 0 if more bytes are needed (or,
+ * for a data channel, the control channel), -1 if the connection is refused, -2 if it is the source's control channel (the token is right)
  * but speaks a format or state version this ferry-vm cannot read: why is then set. */
 static int dst_hello(struct mig *g, struct mig_chan *c, struct err *why)
 {
@@ -188,10 +188,16 @@ static int dst_hello(struct mig *g, struct mig_chan *c, struct err *why)
 			return -2;
 		}
 		g->peer = v;
-	} else if (role != MIG_ROLE_DATA || index < 1 || index > MIG_MAX_CHANNELS ||
-		   g->data[index - 1].fd >= 0 || g->ctl.fd < 0 || v.format != g->peer.format ||
+	} else if (role != MIG_ROLE_DATA || index < 1 || index > MIG_MAX_CHANNELS) {
+		return -1;
+	} else if (g->ctl.fd < 0) {
+		/* Data channels are accepted only after the control channel. The source connects
+		 * that first, but on another link a data channel's HELLO can come first: it waits
+		 * (within the HELLO's time) instead of being refused. */
+		return 0;
+	} else if (g->data[index - 1].fd >= 0 || v.format != g->peer.format ||
 		   v.state != g->peer.state) {
-		/* Data channels are accepted only after the control channel, in its versions. */
+		/* Each index once, in the control channel's versions. */
 		return -1;
 	}
 	c->index = (int)index;
@@ -616,6 +622,8 @@ void mig_dst_tick(struct mig *g)
 		if (g->listen_fd[i] >= 0 && poll(&p, 1, 0) > 0)
 			dst_accept(g, g->listen_fd[i]);
 	}
+	bool had_ctl = g->ctl.fd >= 0;
+
 	for (size_t i = 0; i < sizeof(g->pending) / sizeof(g->pending[0]); i++) {
 		struct mig_chan *c = &g->pending[i];
 		struct err why;
@@ -626,6 +634,11 @@ void mig_dst_tick(struct mig *g)
 		rc = dst_hello(g, c, &why);
 		if (rc == 1) {
 			dst_promote(g, c);
+			if (!had_ctl && g->ctl.fd >= 0) {
+				/* The control channel: look again at the data channels waiting for it. */
+				had_ctl = true;
+				i = (size_t)-1;
+			}
 		} else if (rc == -2) {
 			/* The source we wait for, in a version we cannot read: tell it why, and end. */
 			dst_promote(g, c);
