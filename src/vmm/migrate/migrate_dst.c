@@ -140,9 +140,10 @@ static bool dst_token_ok(const struct mig *g, const uint8_t *tok, uint32_t len)
 }
 
 /* Read the HELLO of a pending connection, exactly its bytes and no more. Returns 1 when it is
- * complete and valid (the connection then becomes a channel), 0 if more bytes are needed (or,
- * for a data channel, the control channel), -1 if the connection is refused, -2 if it is the source's control channel (the token is right)
- * but speaks a format or state version this ferry-vm cannot read: why is then set. */
+ * complete and valid (the connection then becomes a channel); 0 if more bytes are needed (or,
+ * for a data channel, the control channel); -1 if the connection is refused; -2 if it is the
+ * source's control channel (the token is right) but speaks a format or state version this
+ * ferry-vm cannot read: why is then set. */
 static int dst_hello(struct mig *g, struct mig_chan *c, struct err *why)
 {
 	uint32_t version = 0, role, index, toklen = 0;
