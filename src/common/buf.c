@@ -1,6 +1,8 @@
 /* buf.c - binary encoding and bounds-checked decoding. */
 #include "common/buf.h"
 
+#include "common/le.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,8 +63,9 @@ void buf_put_u8(struct buf *b, uint8_t v)
 
 void buf_put_u16(struct buf *b, uint16_t v)
 {
-	uint8_t x[2] = { (uint8_t)v, (uint8_t)(v >> 8) };
+	uint8_t x[2];
 
+	le_put_u16(x, v);
 	buf_put(b, x, 2);
 }
 
@@ -70,8 +73,7 @@ void buf_put_u32(struct buf *b, uint32_t v)
 {
 	uint8_t x[4];
 
-	for (int i = 0; i < 4; i++)
-		x[i] = (uint8_t)(v >> (8 * i));
+	le_put_u32(x, v);
 	buf_put(b, x, 4);
 }
 
@@ -79,8 +81,7 @@ void buf_put_u64(struct buf *b, uint64_t v)
 {
 	uint8_t x[8];
 
-	for (int i = 0; i < 8; i++)
-		x[i] = (uint8_t)(v >> (8 * i));
+	le_put_u64(x, v);
 	buf_put(b, x, 8);
 }
 
@@ -125,7 +126,7 @@ bool rbuf_get_u16(struct rbuf *r, uint16_t *v)
 
 	if (!rbuf_get(r, x, 2))
 		return false;
-	*v = (uint16_t)(x[0] | x[1] << 8);
+	*v = le_get_u16(x);
 	return true;
 }
 
@@ -135,17 +136,17 @@ bool rbuf_get_u32(struct rbuf *r, uint32_t *v)
 
 	if (!rbuf_get(r, x, 4))
 		return false;
-	*v = (uint32_t)x[0] | (uint32_t)x[1] << 8 | (uint32_t)x[2] << 16 | (uint32_t)x[3] << 24;
+	*v = le_get_u32(x);
 	return true;
 }
 
 bool rbuf_get_u64(struct rbuf *r, uint64_t *v)
 {
-	uint32_t lo, hi;
+	uint8_t x[8];
 
-	if (!rbuf_get_u32(r, &lo) || !rbuf_get_u32(r, &hi))
+	if (!rbuf_get(r, x, 8))
 		return false;
-	*v = (uint64_t)hi << 32 | lo;
+	*v = le_get_u64(x);
 	return true;
 }
 

@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t state_get(const void *obj, const struct state_field *f, uint32_t i)
+#include "common/hash.h"
+
+uint64_t state_value(const struct state_field *f, const void *obj, uint32_t i)
 {
 	const uint8_t *p = (const uint8_t *)obj + f->offset + (size_t)i * f->width;
 	uint8_t v8;
@@ -63,7 +65,7 @@ void state_save(const struct state_desc *d, const void *obj, struct buf *out)
 		buf_put_u8(out, f->width);
 		buf_put_u32(out, f->count);
 		for (uint32_t i = 0; i < f->count; i++) {
-			uint64_t v = state_get(obj, f, i);
+			uint64_t v = state_value(f, obj, i);
 
 			switch (f->width) {
 			case 1:
@@ -110,10 +112,16 @@ static bool state_get_elem(struct rbuf *in, uint8_t width, uint64_t *v)
 	}
 }
 
+/* Is field f in a section written at state version v? */
+static bool state_field_in(const struct state_field *f, uint32_t v)
+{
+	return state_field_since(f) <= v;
+}
+
 int state_load(const struct state_desc *d, void *obj, struct rbuf *in, struct err *e)
 {
 	char name[256];
-	uint32_t version, nfields;
+	uint32_t version, nfields, want = 0;
 	size_t total = 0;
 	uint64_t *vals;
 	size_t vi = 0;
@@ -123,23 +131,35 @@ int state_load(const struct state_desc *d, void *obj, struct rbuf *in, struct er
 		return err_set(e, "device '%s': truncated section header", d->name);
 	if (strcmp(name, d->name) != 0)
 		return err_set(e, "expected device '%s', found '%s'", d->name, name);
-	if (version != d->version)
-		return err_set(e, "device '%s': state version %u, this ferry-vm reads version %u",
-			       d->name, version, d->version);
-	if (nfields != d->nfields)
-		return err_set(e, "device '%s': %u fields, expected %u", d->name, nfields, d->nfields);
-	for (unsigned k = 0; k < d->nfields; k++)
+	if (version == 0 || version > d->version)
+		return err_set(
+		    e,
+		    "device '%s': state version %u, this ferry-vm reads its state at versions "
+		    "1 to %u",
+		    d->name, version, d->version);
+	for (unsigned k = 0; k < d->nfields; k++) {
 		total += d->fields[k].count;
+		want += state_field_in(&d->fields[k], version);
+	}
+	if (nfields != want)
+		return err_set(e, "device '%s': %u fields, expected %u at state version %u",
+			       d->name, nfields, want, version);
 	vals = calloc(total ? total : 1, sizeof(*vals));
 	if (!vals)
 		return err_set(e, "device '%s': out of memory", d->name);
 
-	/* Read and check everything before storing anything. */
+	/* Read and check everything before storing anything; a field newer than the section
+	 * takes its default. */
 	for (unsigned k = 0; k < d->nfields; k++) {
 		const struct state_field *f = &d->fields[k];
 		uint8_t width;
 		uint32_t count;
 
+		if (!state_field_in(f, version)) {
+			for (uint32_t i = 0; i < f->count; i++)
+				vals[vi++] = f->def;
+			continue;
+		}
 		if (!rbuf_get_name(in, name) || !rbuf_get_u8(in, &width) ||
 		    !rbuf_get_u32(in, &count)) {
 			err_set(e, "device '%s': truncated at field '%s'", d->name, f->name);
@@ -200,22 +220,12 @@ void state_dump(const struct state_desc *d, const void *obj, struct jbuf *out)
 		if (f->count > 1)
 			jbuf_add(out, "[");
 		for (uint32_t i = 0; i < f->count; i++)
-			jbuf_add(out, "%s%llu", i ? ", " : "", (unsigned long long)state_get(obj, f, i));
+			jbuf_add(out, "%s%llu", i ? ", " : "",
+				 (unsigned long long)state_value(f, obj, i));
 		if (f->count > 1)
 			jbuf_add(out, "]");
 	}
 	jbuf_add(out, "}");
-}
-
-uint64_t state_hash_bytes(uint64_t h, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
 }
 
 uint64_t state_hash(const struct state_desc *d, const void *obj)
@@ -225,7 +235,47 @@ uint64_t state_hash(const struct state_desc *d, const void *obj)
 
 	buf_init(&b);
 	state_save(d, obj, &b);
-	h = state_hash_bytes(STATE_HASH_INIT, b.p, b.len);
+	h = hash_bytes(b.p, b.len);
 	buf_free(&b);
 	return h;
+}
+
+int state_check_desc(const struct state_desc *d, struct err *e)
+{
+	uint32_t newest = 1;
+
+	if (!d->name || !*d->name || strlen(d->name) > 255)
+		return err_set(e, "a state table without a usable name");
+	for (unsigned k = 0; k < d->nfields; k++) {
+		const struct state_field *f = &d->fields[k];
+
+		if (!f->name || !*f->name || strlen(f->name) > 255)
+			return err_set(e, "device '%s': field %u has no usable name", d->name, k);
+		if (f->width != 1 && f->width != 2 && f->width != 4 && f->width != 8)
+			return err_set(e, "device '%s' field '%s': width %u", d->name, f->name,
+				       f->width);
+		if (f->count == 0)
+			return err_set(e, "device '%s' field '%s': no elements", d->name, f->name);
+		if (f->max > STATE_WIDTH_MAX(f->width))
+			return err_set(e,
+				       "device '%s' field '%s': maximum 0x%llx wider than %u bytes",
+				       d->name, f->name, (unsigned long long)f->max, f->width);
+		if (f->def > f->max)
+			return err_set(e,
+				       "device '%s' field '%s': default 0x%llx above its maximum",
+				       d->name, f->name, (unsigned long long)f->def);
+		if (state_field_since(f) > newest)
+			newest = state_field_since(f);
+		for (unsigned j = 0; j < k; j++)
+			if (strcmp(d->fields[j].name, f->name) == 0)
+				return err_set(e, "device '%s': two fields named '%s'", d->name,
+					       f->name);
+	}
+	if (d->version != newest)
+		return err_set(e, "device '%s': table version %u, its newest field is version %u",
+			       d->name, d->version, newest);
+	if (d->version > STATE_VERSION)
+		return err_set(e, "device '%s': table version %u above STATE_VERSION %u", d->name,
+			       d->version, STATE_VERSION);
+	return 0;
 }

@@ -12,6 +12,10 @@
 #   - the ping still answers at the end; the longest reply gap is under 1 s (a generous bound:
 #     timings are measured by bench/, not asserted here).
 # FERRY_MIGRATE_WORKLOADS overrides the list (space-separated).
+# With FERRY_VM_PREV (a ferry-vm of the previous release, stream format 1, e.g. built from
+# commit d53e8aa), a VM started by that release under dirty:64M:20M (which checks every word
+# it overwrites) moves to this one and back: the rolling
+# upgrade (drain a host, upgrade it, move the VMs back).
 source "$(dirname "$0")/../lib.sh"
 source "$FERRY_ROOT/lab/vm.sh"
 scratch
@@ -37,8 +41,8 @@ ping_report() { # file
 		END { printf "%d %d %.3f\n", n, lost, gap }' "$1"
 }
 
-check_move() { # workload vm-name step: the move just done; checks the new console
-	local w=$1 name=$2 step=$3 out=$4 con oldcon
+check_move() { # workload vm-name step out old-console [from-prev]: the move just done
+	local w=$1 name=$2 step=$3 out=$4 con oldcon from_prev=${6:-}
 	con=$(vm_var "$P" "$name" console)
 	oldcon=$5
 	if jq -e '.return | .phase == "completed" and .role == "source"' <<<"$out" >/dev/null 2>&1; then
@@ -50,7 +54,10 @@ check_move() { # workload vm-name step: the move just done; checks the new conso
 	local rs rd ds dd
 	read -r rs rd ds dd < <(jq -r '.return | [.ram_hash_source, .ram_hash_destination,
 		.dev_hash_source, .dev_hash_destination] | map((strings | select(test("^[0-9a-f]+$"))) // "-") | @tsv' <<<"$out")
-	if [ "${rs:--}" != - ] && [ "$rs" = "$rd" ] && [ "${ds:--}" != - ] && [ "$ds" = "$dd" ]; then
+	if [ -n "$from_prev" ]; then
+		# A format 1 source hashes RAM its own way; the destination sends it no hashes.
+		echo "# $w: move $step from the previous release: RAM hashes not comparable"
+	elif [ "${rs:--}" != - ] && [ "$rs" = "$rd" ] && [ "${ds:--}" != - ] && [ "$ds" = "$dd" ]; then
 		pass "$w: move $step: RAM and device state equal on both sides ($rs)"
 	else
 		fail "$w: move $step: RAM and device state equal on both sides" "ram $rs/$rd dev $ds/$dd"
@@ -144,4 +151,27 @@ for w in $workloads; do
 	fi
 	index=$((index + 1))
 done
+
+if [ -n "${FERRY_VM_PREV:-}" ]; then
+	name=vmup
+	if FERRY_VM=$FERRY_VM_PREV vm_start "$P" "$name" vh01 --work "$(vm_workload dirty:64M:20M)" --index "$index"; then
+		pass "upgrade: the previous release runs the VM on vh01"
+		for _ in $(seq 1 100); do [ "$(vm_heartbeats "$(vm_var "$P" "$name" console)")" -ge 2 ] && break; sleep 0.1; done
+		con1=$(vm_var "$P" "$name" console)
+		out=$(vm_migrate "$P" "$name" vh02)
+		check_move upgrade "$name" "vh01 (previous release)->vh02 (this one)" "$out" "$con1" prev
+		con2=$(vm_var "$P" "$name" console)
+		out=$(vm_migrate "$P" "$name" vh01)
+		check_move upgrade "$name" "vh02->vh01 (both this one)" "$out" "$con2"
+		jdir=$LAB_DIR/vms/$name
+		if vm_journals_disjoint "$jdir"/journal.* >"$FERRY_TMP/overlap" 2>&1; then
+			pass "upgrade: run intervals of the $(ls "$jdir"/journal.* | wc -l) ferry-vm processes never overlap"
+		else
+			fail "upgrade: run intervals never overlap" "$(cat "$FERRY_TMP/overlap")"
+		fi
+		vm_stop "$P" "$name"
+	else
+		fail "upgrade: the previous release runs the VM on vh01"
+	fi
+fi
 finish integration-migrate

@@ -1,7 +1,9 @@
 #!/bin/bash
 # replay.sh - a machine saved while running Linux and loaded into a fresh ferry-vm runs on
 # identically under the deterministic clock: same registers, same RAM, same device state,
-# tens of millions of instructions later, with timer interrupts firing all along.
+# tens of millions of instructions later, with timer interrupts firing all along. And a
+# machine saved by the previous release (stream format 1, tests/fixtures/stream-v1.save)
+# restores with the state that release recorded, and runs on.
 source "$(dirname "$0")/../lib.sh"
 scratch
 ctl=$FERRY_ROOT/build/bin/ferry-vmctl
@@ -77,5 +79,32 @@ if [ "$fired" -gt 10 ]; then
 else
 	fail "timer interrupts fired during the replayed span" "before $timer_before after $timer_after"
 fi
-for n in A B C; do "$ctl" "$FERRY_TMP/$n.sock" quit >/dev/null 2>&1; done
+
+# D: the format 1 fixture (tests/fixtures/record-stream-v1.sh says how it was made).
+fx=$FERRY_ROOT/tests/fixtures
+check "D: restores a machine saved by the previous release (stream format 1)" \
+	start D --restore "$fx/stream-v1.save" --clock icount --console null --memory 16M --paused
+want_pc=$(sed -n 's/.*"pc": \([0-9]*\).*/\1/p' "$fx/stream-v1.hash.json")
+got_pc=$("$ctl" "$FERRY_TMP/D.sock" --get pc status)
+got_n=$("$ctl" "$FERRY_TMP/D.sock" --get instret status)
+if [ -n "$want_pc" ] && [ "$got_pc" = "$want_pc" ] && [ "$got_n" = 3000000 ]; then
+	pass "D: the hart is where it was saved (pc $got_pc, 3000000 instructions)"
+else
+	fail "D: the hart is where it was saved" "pc $got_pc (recorded $want_pc), instret $got_n"
+fi
+if diff <(jq -S .return "$fx/stream-v1.state.json") \
+	<("$ctl" "$FERRY_TMP/D.sock" query-state | jq -S .return) >"$FERRY_TMP/D.diff"; then
+	pass "D: every device's state as the previous release recorded it"
+else
+	fail "D: every device's state as the previous release recorded it" "$(head -20 "$FERRY_TMP/D.diff")"
+fi
+check "D: runs on to exactly 5000000 instructions" run_to D 5000000
+fired=$(irqs D timer_interrupts)
+ext=$(irqs D external_interrupts)
+if [ "${fired:-0}" -gt 0 ] && [ "${ext:-0}" -gt 0 ]; then
+	pass "D: its timer and virtio-rng interrupts fire ($fired, $ext)"
+else
+	fail "D: its timer and virtio-rng interrupts fire" "timer $fired external $ext"
+fi
+for n in A B C D; do "$ctl" "$FERRY_TMP/$n.sock" quit >/dev/null 2>&1; done
 finish integration-replay

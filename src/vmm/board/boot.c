@@ -8,28 +8,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/le.h"
 #include "vmm/board/dtb.h"
 #include "vmm/board/machine.h"
 
 #define BOOT_IMAGE_MAGIC2 0x05435352u /* "RSC\x05" */
 #define BOOT_IMAGE_HEADER 64
 #define BOOT_MAX_FILE (1ull << 30)
-
-static uint64_t le64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return v;
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return v;
-}
 
 static uint64_t align_up(uint64_t v, uint64_t a)
 {
@@ -40,12 +25,12 @@ int boot_parse_image(const uint8_t *img, size_t len, struct boot_image_info *inf
 {
 	if (len < BOOT_IMAGE_HEADER)
 		return err_set(e, "too short for a RISC-V Image header (%zu bytes)", len);
-	if (le32(img + 56) != BOOT_IMAGE_MAGIC2 && memcmp(img + 48, "RISCV\0\0\0", 8) != 0)
+	if (le_get_u32(img + 56) != BOOT_IMAGE_MAGIC2 && memcmp(img + 48, "RISCV\0\0\0", 8) != 0)
 		return err_set(e, "not a RISC-V Linux Image (no RSC\\x05 or RISCV magic in the header)");
-	info->text_offset = le64(img + 8);
-	info->image_size = le64(img + 16);
-	info->version = le32(img + 32);
-	if (le64(img + 24) & 1)
+	info->text_offset = le_get_u64(img + 8);
+	info->image_size = le_get_u64(img + 16);
+	info->version = le_get_u32(img + 32);
+	if (le_get_u64(img + 24) & 1)
 		return err_set(e, "big-endian Image, the machine is little-endian");
 	if (info->image_size == 0)
 		info->image_size = len; /* header version 0.1 without a size: the file is all */

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
+#include "common/hash.h"
+
 int ram_init(struct ram *r, uint64_t base, uint64_t size, struct err *e)
 {
 	memset(r, 0, sizeof(*r));
@@ -126,4 +128,14 @@ uint64_t ram_dirty_count(const struct ram *r)
 	for (uint64_t i = 0; i < r->nwords; i++)
 		n += (uint64_t)__builtin_popcountll(r->dirty[i]);
 	return n;
+}
+
+uint64_t ram_hash(const struct ram *r)
+{
+	return hash_memory(r->host, r->npages);
+}
+
+uint64_t ram_page_hash(const struct ram *r, uint64_t pfn)
+{
+	return hash_page(r->host + pfn * RAM_PAGE_SIZE);
 }

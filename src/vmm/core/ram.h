@@ -174,5 +174,9 @@ static inline void ram_store(struct ram *r, uint64_t gpa, uint64_t val, unsigned
 
 /* Number of dirty pages. */
 uint64_t ram_dirty_count(const struct ram *r);
+/* The RAM hash (common/hash.h): what both sides of a migration and query-hash compare. */
+uint64_t ram_hash(const struct ram *r);
+/* The hash of page pfn (common/hash.h). */
+uint64_t ram_page_hash(const struct ram *r, uint64_t pfn);
 
 #endif

@@ -25,6 +25,7 @@
 #include "common/addr.h"
 #include "common/log.h"
 #include "common/fault.h"
+#include "common/state.h"
 #include "vmm/board/machine.h"
 #include "vmm/migrate/migrate_int.h"
 #include "vmm/state/stream.h"
@@ -208,17 +209,26 @@ int mig_chan_fill(struct mig *g, struct mig_chan *c)
 	return 0;
 }
 
+void mig_chan_discard(struct mig_chan *c)
+{
+	uint8_t sink[4096];
+
+	while (c->fd >= 0 && recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+		;
+	c->in_len = 0;
+}
+
 int mig_chan_next(struct mig_chan *c, uint32_t *type, const uint8_t **payload, uint32_t *len,
 		  struct err *e)
 {
 	size_t used;
 
-	return stream_parse(c->in, c->in_len, MIG_RECORD_MAX, type, payload, len, &used, e);
+	return stream_parse(c->in, c->in_len, type, payload, len, &used, e);
 }
 
 void mig_chan_consume(struct mig_chan *c, uint32_t len)
 {
-	size_t used = 8 + (size_t)len + 4;
+	size_t used = STREAM_RECORD_OVERHEAD + (size_t)len;
 
 	memmove(c->in, c->in + used, c->in_len - used);
 	c->in_len -= used;
@@ -227,39 +237,12 @@ void mig_chan_consume(struct mig_chan *c, uint32_t len)
 void mig_hello(struct buf *b, const char *token, uint32_t role, uint32_t index)
 {
 	buf_put(b, MIG_MAGIC, 8);
-	buf_put_u32(b, MIG_VERSION);
+	buf_put_u32(b, STREAM_VERSION);
 	buf_put_u32(b, role);
 	buf_put_u32(b, index);
 	buf_put_u32(b, (uint32_t)strlen(token));
 	buf_put(b, token, strlen(token));
-}
-
-/* ---- hashes -------------------------------------------------------------------------------- */
-
-/* A 64-bit hash of a page and its index. The RAM hash is the sum over pages, so the
- * destination can keep it up to date page by page as pages arrive, off the blackout path. */
-uint64_t mig_page_hash(uint64_t pfn, const uint8_t *page)
-{
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ (pfn * 0xff51afd7ed558ccdull);
-
-	for (unsigned i = 0; i < 4096; i += 8) {
-		uint64_t v;
-
-		memcpy(&v, page + i, 8);
-		h ^= v;
-		h *= 0x87c37b91114253d5ull;
-		h ^= h >> 31;
-	}
-	return h;
-}
-
-uint64_t mig_ram_hash(struct machine *m)
-{
-	uint64_t sum = 0;
-
-	for (uint64_t pfn = 0; pfn < m->ram.npages; pfn++)
-		sum += mig_page_hash(pfn, ram_ptr(&m->ram, m->ram.base + pfn * RAM_PAGE_SIZE));
-	return sum;
+	buf_put_u32(b, STATE_VERSION);
 }
 
 /* ---- status, events, failure ------------------------------------------------------------- */

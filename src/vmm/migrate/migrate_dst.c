@@ -39,12 +39,14 @@
 #include "common/addr.h"
 #include "common/log.h"
 #include "common/fault.h"
+#include "common/hash.h"
+#include "common/le.h"
+#include "common/state.h"
 #include "vmm/board/machine.h"
 #include "vmm/migrate/migrate_int.h"
 #include "vmm/state/snapshot.h"
 #include "vmm/state/stream.h"
 
-#define DST_HELLO_FIXED 24
 #define DST_HELLO_MS 3000
 
 #define TO(s) (1u << (s))
@@ -203,19 +205,28 @@ static bool dst_token_ok(const struct mig *g, const uint8_t *tok, uint32_t len)
 }
 
 /* Read the HELLO of a pending connection, exactly its bytes and no more. Returns 1 when it is
- * complete and valid (the connection then becomes a channel), 0 if more bytes are needed, -1
- * if the connection is refused. */
-static int dst_hello(struct mig *g, struct mig_chan *c)
+ * complete and valid (the connection then becomes a channel); 0 if more bytes are needed (or,
+ * for a data channel, the control channel); -1 if the connection is refused; -2 if it is the
+ * source's control channel (the token is right) but speaks a format or state version this
+ * ferry-vm cannot read: why is then set. */
+static int dst_hello(struct mig *g, struct mig_chan *c, struct err *why)
 {
-	uint32_t version, role, index, toklen = 0;
-	size_t need = DST_HELLO_FIXED;
+	uint32_t version = 0, role, index, toklen = 0;
+	size_t need = MIG_HELLO_FIXED;
+	struct stream_versions v;
 
 	for (;;) {
-		if (c->in_len >= DST_HELLO_FIXED) {
-			memcpy(&toklen, c->in + 20, 4);
+		if (c->in_len >= MIG_HELLO_FIXED) {
+			version = le_get_u32(c->in + 8);
+			toklen = le_get_u32(c->in + 20);
 			if (memcmp(c->in, MIG_MAGIC, 8) != 0 || toklen == 0 || toklen > MIG_TOKEN_MAX)
 				return -1;
-			need = DST_HELLO_FIXED + toklen;
+			/* Format 2 added the state version after the token. A format this side does
+			 * not know keeps the fields up to the token where they are (so its token can
+			 * be checked and the source told); what it adds is not read. */
+			need = MIG_HELLO_FIXED + toklen;
+			if (version >= 2 && version <= STREAM_VERSION)
+				need += 4;
 		}
 		if (c->in_len >= need)
 			break;
@@ -227,17 +238,32 @@ static int dst_hello(struct mig *g, struct mig_chan *c)
 			return -1;
 		c->in_len += (size_t)n;
 	}
-	memcpy(&version, c->in + 8, 4);
-	memcpy(&role, c->in + 12, 4);
-	memcpy(&index, c->in + 16, 4);
-	if (version != MIG_VERSION || !dst_token_ok(g, c->in + DST_HELLO_FIXED, toklen))
+	role = le_get_u32(c->in + 12);
+	index = le_get_u32(c->in + 16);
+	if (!dst_token_ok(g, c->in + MIG_HELLO_FIXED, toklen))
 		return -1;
+	v.format = version;
+	v.state = version >= 2 && version <= STREAM_VERSION
+		      ? le_get_u32(c->in + MIG_HELLO_FIXED + toklen)
+		      : 1;
 	if (role == MIG_ROLE_CONTROL) {
 		if (index != 0 || g->ctl.fd >= 0)
 			return -1;
-	} else if (role != MIG_ROLE_DATA || index < 1 || index > MIG_MAX_CHANNELS ||
-		   g->data[index - 1].fd >= 0 || g->ctl.fd < 0) {
-		/* Data channels are accepted only after the control channel. */
+		if (stream_versions_check(&v, why) < 0) {
+			c->index = 0;
+			return -2;
+		}
+		g->peer = v;
+	} else if (role != MIG_ROLE_DATA || index < 1 || index > MIG_MAX_CHANNELS) {
+		return -1;
+	} else if (g->ctl.fd < 0) {
+		/* Data channels are accepted only after the control channel. The source connects
+		 * that first, but on another link a data channel's HELLO can come first: it waits
+		 * (within the HELLO's time) instead of being refused. */
+		return 0;
+	} else if (g->data[index - 1].fd >= 0 || v.format != g->peer.format ||
+		   v.state != g->peer.state) {
+		/* Each index once, in the control channel's versions. */
 		return -1;
 	}
 	c->index = (int)index;
@@ -303,25 +329,20 @@ static void dst_promote(struct mig *g, struct mig_chan *p)
 static int dst_apply_page(void *ctx, uint32_t round, uint64_t pfn, const uint8_t *data)
 {
 	struct mig *g = ctx;
-	struct ram *r = &g->m->ram;
-	uint64_t gpa = r->base + pfn * RAM_PAGE_SIZE;
+	struct stream_page_sink sink = { .ram = &g->m->ram,
+					 .round = g->page_round,
+					 .hash = g->page_hash,
+					 .zero_hash = g->zero_page_hash };
 
-	/* An older copy than the newest applied is stale: a later round already replaced it. */
-	if (round < g->page_round[pfn]) {
+	if (!stream_page_apply(&sink, round, pfn, data)) {
 		g->pages_stale++;
 		return 0;
 	}
-	g->page_round[pfn] = round;
+	g->pages_applied++;
 	if (round != g->fault_round) {
 		g->fault_round = round;
 		fault_point("round", round);
 	}
-	if (data)
-		ram_write(r, gpa, data, RAM_PAGE_SIZE);
-	else
-		ram_fill(r, gpa, 0, RAM_PAGE_SIZE);
-	g->page_hash[pfn] = mig_page_hash(pfn, ram_ptr(r, gpa));
-	g->pages_applied++;
 	return 0;
 }
 
@@ -490,7 +511,7 @@ static void dst_record(struct mig *g, struct mig_chan *c, uint32_t type, const u
 			if (stream_pages_decode(p, len, m->ram.npages, dst_apply_page, g, &e) < 0)
 				dst_abort(g, "channel %d: %s", c->index, e.msg);
 		} else if (type == STREAM_DRAIN && len == 4) {
-			memcpy(&c->drain_round, p, 4);
+			c->drain_round = le_get_u32(p);
 			c->drained = true;
 		} else {
 			dst_abort(g, "channel %d: unexpected %s record", c->index, stream_type_name(type));
@@ -519,7 +540,9 @@ static void dst_record(struct mig *g, struct mig_chan *c, uint32_t type, const u
 			return;
 		}
 		mig_dst_enter(g, DST_RECEIVING);
-		mig_chan_ctrl(&g->ctl, "{\"msg\": \"accept\"}");
+		mig_chan_ctrl(&g->ctl,
+			      "{\"msg\": \"accept\", \"format\": %u, \"state_version\": %u}",
+			      STREAM_VERSION, STATE_VERSION);
 		log_info("incoming migration: configuration accepted");
 		mig_chan_flush(g, &g->ctl);
 		fault_point("config", 0);
@@ -534,18 +557,14 @@ static void dst_record(struct mig *g, struct mig_chan *c, uint32_t type, const u
 		g->ndevrecs++;
 		break;
 	case STREAM_CLOCK: {
-		struct rbuf r;
-		uint64_t guest, rt;
-		uint32_t mode;
+		struct stream_clock clk;
 
-		rbuf_init(&r, p, len);
-		if (!rbuf_get_u64(&r, &guest) || !rbuf_get_u64(&r, &rt) || !rbuf_get_u32(&r, &mode) ||
-		    rbuf_left(&r) || mode > GCLOCK_ICOUNT) {
-			dst_abort(g, "malformed clock record");
+		if (stream_clock_decode(p, len, &clk, &e) < 0) {
+			dst_abort(g, "%s", e.msg);
 			return;
 		}
-		g->clock_guest_ns = guest;
-		g->clock_src_rt = (int64_t)rt;
+		g->clock_guest_ns = clk.guest_ns;
+		g->clock_src_rt = clk.realtime_ns;
 		g->have_clock = true;
 		break;
 	}
@@ -559,7 +578,7 @@ static void dst_record(struct mig *g, struct mig_chan *c, uint32_t type, const u
 			dst_abort(g, "frame record of %u bytes", len);
 			return;
 		}
-		memcpy(&net, p, 4);
+		net = le_get_u32(p);
 		if (net >= (uint32_t)m->cfg.nnets) {
 			dst_abort(g, "frame for network %u of %d", net, m->cfg.nnets);
 			return;
@@ -607,14 +626,17 @@ static void dst_maybe_ready(struct mig *g)
 		r.pos += len;
 	}
 	/* Hashes of what arrived, to compare with the source's (before anything here changes:
-	 * the timer line is re-derived from the local clock just after). */
-	uint64_t sum = 0, dev = snapshot_dev_hash(m);
+	 * the timer line is re-derived from the local clock just after). A format 1 source
+	 * hashed differently: it gets none. */
+	uint64_t ram = hash_pages(g->page_hash, m->ram.npages), dev = snapshot_dev_hash(m);
 
-	for (uint64_t pfn = 0; pfn < m->ram.npages; pfn++)
-		sum += g->page_hash[pfn];
 	machine_update_timer(m);
-	mig_chan_ctrl(&g->ctl, "{\"msg\": \"ready\", \"ram_hash\": %lld, \"dev_hash\": %lld}",
-		      (long long)sum, (long long)dev);
+	if (g->peer.format >= 2)
+		mig_chan_ctrl(&g->ctl,
+			      "{\"msg\": \"ready\", \"ram_hash\": %lld, \"dev_hash\": %lld}",
+			      (long long)ram, (long long)dev);
+	else
+		mig_chan_ctrl(&g->ctl, "{\"msg\": \"ready\"}");
 	mig_dst_enter(g, DST_READY);
 	log_info("incoming migration: state complete (%llu pages applied, %llu stale)",
 		 (unsigned long long)g->pages_applied, (unsigned long long)g->pages_stale);
@@ -669,15 +691,29 @@ void mig_dst_tick(struct mig *g)
 		if (g->listen_fd[i] >= 0 && poll(&p, 1, 0) > 0)
 			dst_accept(g, g->listen_fd[i]);
 	}
+	bool had_ctl = g->ctl.fd >= 0;
+
 	for (size_t i = 0; i < sizeof(g->pending) / sizeof(g->pending[0]); i++) {
 		struct mig_chan *c = &g->pending[i];
+		struct err why;
 		int rc;
 
 		if (c->fd < 0)
 			continue;
-		rc = dst_hello(g, c);
+		rc = dst_hello(g, c, &why);
 		if (rc == 1) {
 			dst_promote(g, c);
+			if (!had_ctl && g->ctl.fd >= 0) {
+				/* The control channel: look again at the data channels waiting for it. */
+				had_ctl = true;
+				i = (size_t)-1;
+			}
+		} else if (rc == -2) {
+			/* The source we wait for, in a version we cannot read: tell it why, and end. */
+			dst_promote(g, c);
+			dst_abort(g, "the source's HELLO: %s", why.msg);
+			mig_chan_discard(&g->ctl);
+			return;
 		} else if (rc < 0 || now - c->progress_ns > DST_HELLO_MS * 1000000LL) {
 			log_warn("incoming migration: refused a connection (bad or missing HELLO/token)");
 			g->refused++;
@@ -741,17 +777,16 @@ int mig_incoming(struct handover *h, const char *addrs, const char *token, struc
 		g->listen_fd[i] = -1;
 	buf_init(&g->devrecs);
 	g->page_round = calloc(m->ram.npages, sizeof(uint32_t));
-	g->page_hash = malloc(m->ram.npages * sizeof(uint64_t));
+	g->page_hash = malloc(m->ram.npages * HASH_ENTRY_SIZE);
 	h->mig = g;
 	if (!g->page_round || !g->page_hash) {
 		mig_destroy(h);
 		return err_set(e, "out of memory");
 	}
 	/* Pages never sent stay zero: start every page's hash as a zero page's. */
-	static const uint8_t zero[RAM_PAGE_SIZE];
-
+	g->zero_page_hash = hash_zero_page();
 	for (uint64_t pfn = 0; pfn < m->ram.npages; pfn++)
-		g->page_hash[pfn] = mig_page_hash(pfn, zero);
+		hash_page_set(g->page_hash, pfn, g->zero_page_hash);
 	snprintf(list, sizeof(list), "%s", addrs);
 	for (a = strtok_r(list, ",", &save); a; a = strtok_r(NULL, ",", &save)) {
 		if (dst_listen(g, a, e) < 0) {

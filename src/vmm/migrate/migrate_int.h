@@ -16,12 +16,14 @@
 #include "vmm/migrate/converge.h"
 #include "vmm/migrate/handover.h"
 #include "vmm/migrate/migrate.h"
+#include "vmm/state/stream.h"
 
 #define MIG_MAGIC "FERRYMIG"
-#define MIG_VERSION 1
-#define MIG_HELLO_MAX (8 + 4 + 4 + 4 + 4 + MIG_TOKEN_MAX)
-#define MIG_RECORD_MAX (2u << 20) /* a page batch is about 1 MiB */
-#define MIG_IN_BUF (MIG_RECORD_MAX + 64)
+/* The HELLO's version is the stream format (stream.h: STREAM_VERSION); from format 2 on it
+ * ends with the source's state version. */
+#define MIG_HELLO_FIXED 24 /* magic, version, role, channel, token length */
+#define MIG_HELLO_MAX (MIG_HELLO_FIXED + MIG_TOKEN_MAX + 4)
+#define MIG_IN_BUF (STREAM_RECORD_MAX + 64) /* one whole record of the largest size */
 #define MIG_OUT_HIGH (512u << 10) /* stop filling a channel's buffer above this */
 #define MIG_ROLE_CONTROL 0
 #define MIG_ROLE_DATA 1
@@ -132,7 +134,9 @@ struct mig {
 	int nlisten;
 	struct mig_chan pending[MIG_MAX_CHANNELS * 2]; /* accepted, HELLO not yet read */
 	uint32_t *page_round;	     /* per page: newest round applied (0: none) */
-	uint64_t *page_hash;	     /* per page: hash of its content as applied */
+	uint8_t *page_hash;	     /* per page: hash of its content as applied (common/hash.h) */
+	uint64_t zero_page_hash;
+	struct stream_versions peer; /* what the source's HELLO says it writes */
 	struct buf devrecs;	     /* device records (u32 length + bytes each), applied last */
 	int ndevrecs;
 	bool have_clock, have_end;
@@ -162,16 +166,18 @@ void mig_chan_ctrl(struct mig_chan *c, const char *fmt, ...) __attribute__((form
 int mig_chan_flush(struct mig *g, struct mig_chan *c);
 /* Read what the socket has; returns -1 on EOF or error. */
 int mig_chan_fill(struct mig *g, struct mig_chan *c);
+/* Drop what the socket has received (before closing a connection we refused: closing with
+ * unread bytes would reset it, and the peer might lose our answer). */
+void mig_chan_discard(struct mig_chan *c);
 /* Next complete record (1), none yet (0), malformed (-1, e set). */
 int mig_chan_next(struct mig_chan *c, uint32_t *type, const uint8_t **payload, uint32_t *len,
 		  struct err *e);
 void mig_chan_consume(struct mig_chan *c, uint32_t len);
 size_t mig_chan_pending(const struct mig_chan *c);
 void mig_chan_set_poll(struct mig *g, struct mig_chan *c);
+/* A HELLO of format STREAM_VERSION, at state version STATE_VERSION. */
 void mig_hello(struct buf *b, const char *token, uint32_t role, uint32_t index);
-uint64_t mig_page_hash(uint64_t pfn, const uint8_t *page);
 int64_t mig_cpu_ns(void);
-uint64_t mig_ram_hash(struct machine *m);
 void mig_event(struct mig *g);
 void mig_fail(struct mig *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

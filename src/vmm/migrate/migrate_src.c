@@ -38,6 +38,7 @@
 #include "common/addr.h"
 #include "common/log.h"
 #include "common/fault.h"
+#include "common/le.h"
 #include "vmm/board/machine.h"
 #include "vmm/migrate/migrate_int.h"
 #include "vmm/state/snapshot.h"
@@ -369,8 +370,7 @@ static void src_forward_frames(struct mig *g)
 	ssize_t len;
 
 	while (g->ctl.alive && (len = machine_take_frame(m, &net, frame + 4, sizeof(frame) - 4)) > 0) {
-		frame[0] = (uint8_t)net;
-		frame[1] = frame[2] = frame[3] = 0;
+		le_put_u32(frame, net);
 		mig_chan_record(&g->ctl, STREAM_FRAME, frame, (size_t)len + 4);
 		g->frames_forwarded++;
 	}
@@ -412,17 +412,17 @@ static void src_send_state(struct mig *g)
 		mig_chan_record(&g->ctl, STREAM_DEVICE, rec.p, rec.len);
 	}
 	buf_reset(&rec);
-	buf_put_u64(&rec, gclock_ns(&m->clock));
-	buf_put_u64(&rec, (uint64_t)g->rt_pause);
-	buf_put_u32(&rec, (uint32_t)m->clock.mode);
+	stream_clock_encode(&rec, &(struct stream_clock){ .guest_ns = gclock_ns(&m->clock),
+							  .realtime_ns = g->rt_pause,
+							  .mode = (uint32_t)m->clock.mode });
 	mig_chan_record(&g->ctl, STREAM_CLOCK, rec.p, rec.len);
 	buf_free(&rec);
 	for (int i = 0; i < g->ndata; i++) {
 		if (!g->data[i].alive)
 			continue;
-		uint8_t r[4] = { (uint8_t)g->round, (uint8_t)(g->round >> 8), (uint8_t)(g->round >> 16),
-				 (uint8_t)(g->round >> 24) };
+		uint8_t r[4];
 
+		le_put_u32(r, g->round);
 		mig_chan_record(&g->data[i], STREAM_DRAIN, r, 4);
 		live |= 1u << i;
 	}
@@ -508,7 +508,7 @@ static void src_done(struct mig *g)
 	g->t_end = gclock_host_ns();
 	g->cpu_end_ns = mig_cpu_ns();
 	/* Off the blackout path: the destination already runs. */
-	g->ram_hash_src = mig_ram_hash(m);
+	g->ram_hash_src = ram_hash(&m->ram);
 	g->dev_hash_src = snapshot_dev_hash(m);
 	mig_event(g);
 	machine_request_exit(m, MACHINE_MIGRATED);
@@ -580,6 +580,12 @@ static void src_handle_ctrl(struct mig *g, const uint8_t *p, uint32_t len)
 	if (strcmp(msg, "hb") == 0) {
 		/* heartbeat */
 	} else if (strcmp(msg, "accept") == 0 && g->src == SRC_CONNECTING) {
+		int64_t fmt = 0, sv = 0;
+
+		json_get_int(j, "format", &fmt, &e);
+		json_get_int(j, "state_version", &sv, &e);
+		log_info("migration: the destination reads stream format %lld, state version %lld",
+			 (long long)fmt, (long long)sv);
 		mig_src_enter(g, SRC_PRECOPY);
 		machine_dirty_start(m);
 		g->round = 0;
@@ -706,7 +712,17 @@ void mig_src_tick(struct mig *g)
 	/* Control channel: read and act. */
 	if (g->ctl.alive && !g->ctl.connecting) {
 		if (mig_chan_fill(g, &g->ctl) < 0) {
-			mig_fail(g, "the destination closed the control channel");
+			if (g->phase == MIG_SETUP)
+				/* An older destination closes, unread, a HELLO of a format it does not
+				 * know, as it does one with a wrong token. */
+				mig_fail(
+				    g,
+				    "the destination closed the control channel before accepting "
+				    "(a wrong token, or a ferry-vm that does not read stream "
+				    "format %d)",
+				    STREAM_VERSION);
+			else
+				mig_fail(g, "the destination closed the control channel");
 		} else {
 			uint32_t type, len;
 			const uint8_t *p;

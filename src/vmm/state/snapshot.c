@@ -12,6 +12,7 @@
 #include "common/json.h"
 #include "common/fault.h"
 #include "common/mac.h"
+#include "common/hash.h"
 #include "vmm/board/machine.h"
 #include "common/state.h"
 #include "vmm/core/isa.h"
@@ -116,9 +117,9 @@ int snapshot_save(struct machine *m, const char *path, uint64_t lease_epoch, str
 	fault_point("save-write", 0); /* the file is half written */
 	snapshot_write_devices(m, &w);
 	buf_init(&clk);
-	buf_put_u64(&clk, gclock_ns(&m->clock));
-	buf_put_u64(&clk, (uint64_t)gclock_realtime_ns());
-	buf_put_u32(&clk, (uint32_t)m->clock.mode);
+	stream_clock_encode(&clk, &(struct stream_clock){ .guest_ns = gclock_ns(&m->clock),
+							  .realtime_ns = gclock_realtime_ns(),
+							  .mode = (uint32_t)m->clock.mode });
 	stream_write_record(&w, STREAM_CLOCK, clk.p, clk.len);
 	buf_free(&clk);
 	stream_write_record(&w, STREAM_END, NULL, 0);
@@ -198,11 +199,12 @@ static int snapshot_parse_config(const uint8_t *text, size_t len, struct snapsho
 
 static int snapshot_open(const char *path, struct err *e)
 {
+	struct stream_versions v;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return err_errno(e, "cannot open snapshot '%s'", path);
-	if (stream_read_header(fd, e) < 0) {
+	if (stream_read_header(fd, &v, e) < 0) {
 		close(fd);
 		return err_prefix(e, "snapshot '%s'", path);
 	}
@@ -283,22 +285,11 @@ static int snapshot_check_devices(struct machine *m, const struct json *j, struc
 	return 0;
 }
 
-static int snapshot_apply_page(void *ctx, uint32_t round, uint64_t pfn, const uint8_t *data)
-{
-	struct machine *m = ctx;
-	uint64_t gpa = m->ram.base + pfn * RAM_PAGE_SIZE;
-
-	(void)round;
-	if (data)
-		ram_write(&m->ram, gpa, data, RAM_PAGE_SIZE);
-	else
-		ram_fill(&m->ram, gpa, 0, RAM_PAGE_SIZE);
-	return 0;
-}
-
 static int snapshot_load_pages(struct machine *m, const struct buf *rec, struct err *e)
 {
-	return stream_pages_decode(rec->p, rec->len, m->ram.npages, snapshot_apply_page, m, e);
+	struct stream_page_sink sink = { .ram = &m->ram };
+
+	return stream_pages_decode(rec->p, rec->len, m->ram.npages, stream_page_apply_cb, &sink, e);
 }
 
 int snapshot_config_check(struct machine *m, const uint8_t *text, size_t len, struct err *e)
@@ -407,18 +398,16 @@ int snapshot_load(struct machine *m, const char *path, struct err *e)
 				goto out;
 			ndev++;
 		} else if (type == STREAM_CLOCK) {
-			struct rbuf r;
-			uint64_t guest_ns, real_ns;
-			uint32_t mode;
+			struct stream_clock clk;
 
-			rbuf_init(&r, rec.p, rec.len);
-			if (!rbuf_get_u64(&r, &guest_ns) || !rbuf_get_u64(&r, &real_ns) ||
-			    !rbuf_get_u32(&r, &mode) || rbuf_left(&r) || mode > GCLOCK_ICOUNT) {
-				err_set(e, "clock record malformed");
+			if (seen_clock) {
+				err_set(e, "a second clock record");
 				goto out;
 			}
+			if (stream_clock_decode(rec.p, rec.len, &clk, e) < 0)
+				goto out;
 			/* A restored machine resumes at its saved guest time. */
-			gclock_set_ns(&m->clock, guest_ns);
+			gclock_set_ns(&m->clock, clk.guest_ns);
 			seen_clock = 1;
 		} else {
 			err_set(e, "unexpected %s record", stream_type_name(type));
@@ -454,17 +443,20 @@ out:
 
 uint64_t snapshot_dev_hash(struct machine *m)
 {
-	uint64_t h = STATE_HASH_INIT;
+	struct buf b;
+	uint64_t h;
 
-	h ^= state_hash(&cpu_state, &m->cpu);
-	for (int i = 0; i < m->ndevs; i++)
-		if (m->devs[i].state)
-			h = h * 31 + state_hash(m->devs[i].state, machine_dev_state(&m->devs[i]));
+	/* Every device's section as a snapshot holds them, one after another. */
+	buf_init(&b);
+	for (int i = 0; i < snapshot_device_count(m); i++)
+		snapshot_save_device(m, i, &b);
+	h = hash_bytes(b.p, b.len);
+	buf_free(&b);
 	return h;
 }
 
-void snapshot_hash(struct machine *m, uint64_t *ram_hash, uint64_t *dev_hash)
+void snapshot_hash(struct machine *m, uint64_t *ram_hash_out, uint64_t *dev_hash)
 {
-	*ram_hash = state_hash_bytes(STATE_HASH_INIT, ram_ptr(&m->ram, m->ram.base), m->ram.size);
+	*ram_hash_out = ram_hash(&m->ram);
 	*dev_hash = snapshot_dev_hash(m);
 }

@@ -43,9 +43,9 @@ void snapshot_save_device(struct machine *m, int index, struct buf *out);
 int snapshot_load_device(struct machine *m, int index, const uint8_t *p, size_t len,
 			 struct err *e);
 
-/* A hash of every device's state (the hart included). */
+/* A hash of every device's state (the hart included): XXH3-64 of their sections in order. */
 uint64_t snapshot_dev_hash(struct machine *m);
-/* A hash of RAM and of every device's state, for tests comparing two machines. */
+/* The RAM hash (ram_hash, common/hash.h) and the device hash, for comparing two machines. */
 void snapshot_hash(struct machine *m, uint64_t *ram_hash, uint64_t *dev_hash);
 
 #endif

@@ -1,9 +1,14 @@
-/* stream.c - stream framing: header, records, CRC32C. */
+/* stream.c - stream framing (header, records, CRC32C), page batches, the clock record. */
 #include "vmm/state/stream.h"
 
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "common/hash.h"
+#include "common/le.h"
+#include "common/state.h"
+#include "vmm/core/gclock.h"
 
 static uint32_t crc_table[8][256];
 static bool crc_ready;
@@ -29,10 +34,7 @@ __attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc, const uin
 	uint64_t c = crc;
 
 	while (n >= 8) {
-		uint64_t v;
-
-		memcpy(&v, p, 8);
-		c = __builtin_ia32_crc32di(c, v);
+		c = __builtin_ia32_crc32di(c, le_get_u64(p));
 		p += 8;
 		n -= 8;
 	}
@@ -48,11 +50,8 @@ static uint32_t crc_sw(uint32_t c, const uint8_t *p, size_t n)
 	if (!crc_ready)
 		crc_init();
 	while (n >= 8) {
-		uint32_t lo, hi;
+		uint32_t lo = le_get_u32(p) ^ c, hi = le_get_u32(p + 4);
 
-		memcpy(&lo, p, 4);
-		memcpy(&hi, p + 4, 4);
-		lo ^= c;
 		c = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^
 		    crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^
 		    crc_table[3][hi & 0xff] ^ crc_table[2][(hi >> 8) & 0xff] ^
@@ -120,6 +119,21 @@ void stream_write_header(struct stream_writer *w)
 	buf_put(&w->b, magic, 8);
 	buf_put_u32(&w->b, STREAM_VERSION);
 	buf_put_u32(&w->b, 0);
+	buf_put_u32(&w->b, STATE_VERSION);
+}
+
+int stream_versions_check(const struct stream_versions *v, struct err *e)
+{
+	if (v->format < STREAM_VERSION_MIN || v->format > STREAM_VERSION)
+		return err_set(e, "stream format %u, this ferry-vm reads formats %u to %u",
+			       v->format, STREAM_VERSION_MIN, STREAM_VERSION);
+	if (v->state < 1 || v->state > STATE_VERSION)
+		return err_set(
+		    e,
+		    "machine state version %u, this ferry-vm reads state versions 1 to %u "
+		    "(a newer ferry-vm wrote it)",
+		    v->state, STATE_VERSION);
+	return 0;
 }
 
 void stream_frame(struct buf *b, uint32_t type, const void *payload, size_t len)
@@ -127,10 +141,8 @@ void stream_frame(struct buf *b, uint32_t type, const void *payload, size_t len)
 	uint8_t head[8];
 	uint32_t crc;
 
-	for (int i = 0; i < 4; i++) {
-		head[i] = (uint8_t)(type >> (8 * i));
-		head[4 + i] = (uint8_t)((uint32_t)len >> (8 * i));
-	}
+	le_put_u32(head, type);
+	le_put_u32(head + 4, (uint32_t)len);
 	crc = stream_crc32c(0, head, 8);
 	crc = stream_crc32c(crc, payload, len);
 	buf_put(b, head, 8);
@@ -138,26 +150,31 @@ void stream_frame(struct buf *b, uint32_t type, const void *payload, size_t len)
 	buf_put_u32(b, crc);
 }
 
-int stream_parse(const uint8_t *p, size_t len, size_t max, uint32_t *type, const uint8_t **payload,
+/* The checks of a record header, the same for a buffer and a descriptor. */
+static int stream_check_head(uint32_t t, uint32_t n, struct err *e)
+{
+	if (t == 0 || t > STREAM_TYPE_MAX)
+		return err_set(e, "unknown record type %u", t);
+	if (n > STREAM_RECORD_MAX)
+		return err_set(e, "%s record of %u bytes exceeds the limit of %u",
+			       stream_type_name(t), n, STREAM_RECORD_MAX);
+	return 0;
+}
+
+int stream_parse(const uint8_t *p, size_t len, uint32_t *type, const uint8_t **payload,
 		 uint32_t *plen, size_t *used, struct err *e)
 {
-	struct rbuf r;
 	uint32_t t, n, want, crc;
 
 	if (len < 8)
 		return 0;
-	rbuf_init(&r, p, 8);
-	rbuf_get_u32(&r, &t);
-	rbuf_get_u32(&r, &n);
-	if (t == 0 || t > STREAM_TYPE_MAX)
-		return err_set(e, "unknown record type %u", t);
-	if (n > max)
-		return err_set(e, "%s record of %u bytes exceeds the limit of %zu", stream_type_name(t),
-			       n, max);
+	t = le_get_u32(p);
+	n = le_get_u32(p + 4);
+	if (stream_check_head(t, n, e) < 0)
+		return -1;
 	if (len - 8 < (size_t)n + 4)
 		return 0;
-	rbuf_init(&r, p + 8 + n, 4);
-	rbuf_get_u32(&r, &want);
+	want = le_get_u32(p + 8 + n);
 	crc = stream_crc32c(0, p, 8);
 	crc = stream_crc32c(crc, p + 8, n);
 	if (crc != want)
@@ -206,22 +223,26 @@ static int read_full(int fd, void *p, size_t n, struct err *e, const char *what)
 	return 0;
 }
 
-int stream_read_header(int fd, struct err *e)
+int stream_read_header(int fd, struct stream_versions *v, struct err *e)
 {
 	uint8_t h[STREAM_HEADER_SIZE];
-	struct rbuf r;
-	uint32_t version, flags;
+	uint32_t flags;
 
-	if (read_full(fd, h, sizeof(h), e, "the header") < 0)
+	/* Format 1's header is a prefix of format 2's: read it, then what its version adds. */
+	if (read_full(fd, h, STREAM_HEADER_SIZE_V1, e, "the header") < 0)
 		return -1;
 	if (memcmp(h, STREAM_MAGIC, 8) != 0)
 		return err_set(e, "not a Ferry machine stream (bad magic)");
-	rbuf_init(&r, h + 8, 8);
-	rbuf_get_u32(&r, &version);
-	rbuf_get_u32(&r, &flags);
-	if (version != STREAM_VERSION)
-		return err_set(e, "stream version %u, this ferry-vm reads version %u", version,
-			       STREAM_VERSION);
+	v->format = le_get_u32(h + 8);
+	flags = le_get_u32(h + 12);
+	v->state = 1;
+	if (v->format >= 2 && v->format <= STREAM_VERSION) {
+		if (read_full(fd, h + STREAM_HEADER_SIZE_V1, 4, e, "the header") < 0)
+			return -1;
+		v->state = le_get_u32(h + STREAM_HEADER_SIZE_V1);
+	}
+	if (stream_versions_check(v, e) < 0)
+		return -1;
 	if (flags != 0)
 		return err_set(e, "stream flags 0x%x not understood", flags);
 	return 0;
@@ -231,18 +252,13 @@ int stream_read_record(int fd, uint32_t *type, struct buf *payload, struct err *
 {
 	uint8_t head[8], tail[4];
 	uint32_t t, len, crc, want;
-	struct rbuf r;
 
 	if (read_full(fd, head, 8, e, "a record header") < 0)
 		return -1;
-	rbuf_init(&r, head, 8);
-	rbuf_get_u32(&r, &t);
-	rbuf_get_u32(&r, &len);
-	if (t == 0 || t > STREAM_TYPE_MAX)
-		return err_set(e, "unknown record type %u", t);
-	if (len > STREAM_MAX_RECORD)
-		return err_set(e, "%s record of %u bytes exceeds the limit of %u", stream_type_name(t),
-			       len, STREAM_MAX_RECORD);
+	t = le_get_u32(head);
+	len = le_get_u32(head + 4);
+	if (stream_check_head(t, len, e) < 0)
+		return -1;
 	buf_reset(payload);
 	if (len) {
 		uint8_t *at = buf_extend(payload, len);
@@ -254,8 +270,7 @@ int stream_read_record(int fd, uint32_t *type, struct buf *payload, struct err *
 	}
 	if (read_full(fd, tail, 4, e, "a record checksum") < 0)
 		return -1;
-	rbuf_init(&r, tail, 4);
-	rbuf_get_u32(&r, &want);
+	want = le_get_u32(tail);
 	crc = stream_crc32c(0, head, 8);
 	crc = stream_crc32c(crc, payload->p, len);
 	if (crc != want)
@@ -300,8 +315,7 @@ void stream_pages_add(struct stream_pages *sp, uint64_t pfn, const uint8_t *page
 void stream_pages_end(struct stream_pages *sp)
 {
 	if (sp->b.len >= 8 && !sp->b.oom)
-		for (int i = 0; i < 4; i++)
-			sp->b.p[4 + i] = (uint8_t)(sp->count >> (8 * i));
+		le_put_u32(sp->b.p + 4, sp->count);
 }
 
 int stream_pages_decode(const uint8_t *p, size_t len, uint64_t npages,
@@ -313,23 +327,29 @@ int stream_pages_decode(const uint8_t *p, size_t len, uint64_t npages,
 
 	/* First pass: validate everything, so a bad record changes no page. */
 	rbuf_init(&r, p, len);
-	if (!rbuf_get_u32(&r, &round) || !rbuf_get_u32(&r, &count) ||
-	    count > STREAM_PAGES_PER_RECORD)
-		return err_set(e, "pages record: bad header or more than %d pages",
+	if (!rbuf_get_u32(&r, &round) || !rbuf_get_u32(&r, &count))
+		return err_set(e, "pages record of %zu bytes: truncated in its round and count",
+			       len);
+	if (count > STREAM_PAGES_PER_RECORD)
+		return err_set(e, "pages record: count %u above the limit of %d", count,
 			       STREAM_PAGES_PER_RECORD);
 	for (uint32_t i = 0; i < count; i++) {
 		uint64_t pfn;
 		uint8_t enc;
 
 		if (!rbuf_get_u64(&r, &pfn) || !rbuf_get_u8(&r, &enc))
-			return err_set(e, "pages record: truncated at page %u of %u", i, count);
+			return err_set(
+			    e, "pages record: truncated in the index or encoding of page %u of %u",
+			    i, count);
 		if (pfn >= npages)
 			return err_set(e, "pages record: page index %llu beyond memory (%llu pages)",
 				       (unsigned long long)pfn, (unsigned long long)npages);
 		if (enc == STREAM_PAGE_RAW) {
 			if (rbuf_left(&r) < 4096)
-				return err_set(e, "pages record: page %llu truncated",
-					       (unsigned long long)pfn);
+				return err_set(
+				    e,
+				    "pages record: data of page %llu truncated (%zu of 4096 bytes)",
+				    (unsigned long long)pfn, rbuf_left(&r));
 			r.pos += 4096;
 		} else if (enc != STREAM_PAGE_ZERO) {
 			return err_set(e, "pages record: page %llu has unknown encoding %u",
@@ -355,5 +375,50 @@ int stream_pages_decode(const uint8_t *p, size_t len, uint64_t npages,
 		if (apply(ctx, round, pfn, data) < 0)
 			return -1;
 	}
+	return 0;
+}
+
+int stream_page_apply(const struct stream_page_sink *s, uint32_t round, uint64_t pfn,
+		      const uint8_t *data)
+{
+	uint64_t gpa = s->ram->base + pfn * RAM_PAGE_SIZE;
+
+	/* An older copy than the newest applied is stale: a later round already replaced it. */
+	if (s->round) {
+		if (round < s->round[pfn])
+			return 0;
+		s->round[pfn] = round;
+	}
+	if (data)
+		ram_write(s->ram, gpa, data, RAM_PAGE_SIZE);
+	else
+		ram_fill(s->ram, gpa, 0, RAM_PAGE_SIZE);
+	if (s->hash)
+		hash_page_set(s->hash, pfn, data ? hash_page(data) : s->zero_hash);
+	return 1;
+}
+
+int stream_page_apply_cb(void *ctx, uint32_t round, uint64_t pfn, const uint8_t *data)
+{
+	stream_page_apply(ctx, round, pfn, data);
+	return 0;
+}
+
+void stream_clock_encode(struct buf *b, const struct stream_clock *c)
+{
+	buf_put_u64(b, c->guest_ns);
+	buf_put_u64(b, (uint64_t)c->realtime_ns);
+	buf_put_u32(b, c->mode);
+}
+
+int stream_clock_decode(const uint8_t *p, size_t len, struct stream_clock *c, struct err *e)
+{
+	if (len != STREAM_CLOCK_SIZE)
+		return err_set(e, "clock record of %zu bytes, expected %d", len, STREAM_CLOCK_SIZE);
+	c->guest_ns = le_get_u64(p);
+	c->realtime_ns = (int64_t)le_get_u64(p + 8);
+	c->mode = le_get_u32(p + 16);
+	if (c->mode > GCLOCK_ICOUNT)
+		return err_set(e, "clock record: unknown clock mode %u", c->mode);
 	return 0;
 }
