@@ -62,8 +62,9 @@ void state_save(const struct state_desc *d, const void *obj, struct buf *out);
 /* Read a section written by state_save into obj, validating everything first: obj is left
  * untouched if anything is wrong. Then runs post_load. */
 int state_load(const struct state_desc *d, void *obj, struct rbuf *in, struct err *e);
-/* The fields as a JSON object: {"name": value or [values], ...}. */
-void state_dump(const struct state_desc *d, const void *obj, struct jbuf *out);
+/* The fields as a new JSON object: {"name": value or [values], ...}; each value is the
+ * field's bits as json_word writes them (NULL if out of memory). */
+json_t *state_dump(const struct state_desc *d, const void *obj);
 /* A 64-bit hash of the state as state_save encodes it (for tests comparing two machines). */
 uint64_t state_hash(const struct state_desc *d, const void *obj);
 

@@ -78,10 +78,11 @@ struct mig_params {
 int mig_start(struct machine *m, const struct mig_params *p, struct err *e);
 /* Cancel an outgoing migration before its commit: the VM keeps running here. */
 int mig_cancel(struct machine *m, struct err *e);
-/* The status object for migrate-status (source or destination). */
-void mig_status(struct machine *m, struct jbuf *out);
+/* The status object for migrate-status and the MIGRATION events (source or destination): a
+ * new reference, NULL if out of memory. */
+json_t *mig_status(struct machine *m);
 /* Parse the arguments of the `migrate` command. */
-int mig_parse_params(const struct json *args, struct mig_params *p, struct err *e);
+int mig_parse_params(const json_t *args, struct mig_params *p, struct err *e);
 
 /* Destination: listen on addrs ("host:port,host:port") for a migration presenting token. */
 int mig_incoming(struct machine *m, const char *addrs, const char *token, struct err *e);

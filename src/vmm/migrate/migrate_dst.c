@@ -55,12 +55,7 @@ static void dst_abort(struct mig *g, const char *fmt, ...)
 	if (g->phase == MIG_COMPLETED)
 		return; /* after the commit the VM is ours and keeps running */
 	if (g->ctl.alive) {
-		struct jbuf b;
-
-		jbuf_init(&b);
-		jbuf_str(&b, why);
-		mig_chan_ctrl(&g->ctl, "{\"msg\": \"error\", \"reason\": %s}", b.p ? b.p : "\"\"");
-		jbuf_free(&b);
+		mig_chan_ctrl(&g->ctl, json_pack("{s:s, s:o}", "msg", "error", "reason", json_text(why)));
 		mig_chan_flush(g, &g->ctl);
 	}
 	g->phase = MIG_FAILED;
@@ -310,16 +305,16 @@ static void dst_commit(struct mig *g, uint64_t epoch)
 			 * lost: the lease names this host, the disk is intact. */
 			mig_fail(g, "committed, but %s: the VM stays stopped", e.msg);
 			log_error("%s", g->error);
-			mig_chan_ctrl(&g->ctl, "{\"msg\": \"committed\", \"epoch\": %llu}",
-				      (unsigned long long)m->lease.epoch);
+			mig_chan_ctrl(&g->ctl, json_pack("{s:s, s:o}", "msg", "committed", "epoch",
+							 json_u64(m->lease.epoch)));
 			mig_chan_flush(g, &g->ctl);
 			m->exit = MACHINE_ERROR;
 			return;
 		}
 	}
 	t1 = gclock_host_ns();
-	mig_chan_ctrl(&g->ctl, "{\"msg\": \"committed\", \"epoch\": %llu}",
-		      (unsigned long long)m->lease.epoch);
+	mig_chan_ctrl(&g->ctl,
+		      json_pack("{s:s, s:o}", "msg", "committed", "epoch", json_u64(m->lease.epoch)));
 	mig_chan_flush(g, &g->ctl);
 	/* Announce before the hart runs, so the switches know where the guest is by the time it
 	 * sends or expects anything. */
@@ -334,11 +329,10 @@ static void dst_commit(struct mig *g, uint64_t epoch)
 	machine_resume(m, "migration");
 	fault_point("after-resume", 0);
 	t3 = gclock_host_ns();
-	mig_chan_ctrl(&g->ctl,
-		      "{\"msg\": \"resumed\", \"realtime_ns\": %lld, \"commit_ns\": %lld, "
-		      "\"announce_ns\": %lld, \"resume_ns\": %lld}",
-		      (long long)gclock_realtime_ns(), (long long)(t1 - t0), (long long)(t2 - t1),
-		      (long long)(t3 - t2));
+	mig_chan_ctrl(&g->ctl, json_pack("{s:s, s:I, s:I, s:I, s:I}", "msg", "resumed", "realtime_ns",
+					 (json_int_t)gclock_realtime_ns(), "commit_ns",
+					 (json_int_t)(t1 - t0), "announce_ns", (json_int_t)(t2 - t1),
+					 "resume_ns", (json_int_t)(t3 - t2)));
 	mig_chan_flush(g, &g->ctl);
 	dst_close_listeners(g);
 	g->announces_left = 3;
@@ -352,7 +346,7 @@ static void dst_commit(struct mig *g, uint64_t epoch)
 static void dst_ctrl(struct mig *g, const uint8_t *p, uint32_t len)
 {
 	struct err e;
-	struct json *j = json_parse((const char *)p, len, &e);
+	json_t *j = json_parse((const char *)p, len, &e);
 	const char *msg = NULL;
 	int64_t v;
 
@@ -362,7 +356,7 @@ static void dst_ctrl(struct mig *g, const uint8_t *p, uint32_t len)
 		return;
 	}
 	if (strcmp(msg, "hb") == 0) {
-		mig_chan_ctrl(&g->ctl, "{\"msg\": \"hb\"}");
+		mig_chan_ctrl(&g->ctl, json_pack("{s:s}", "msg", "hb"));
 	} else if (strcmp(msg, "end") == 0) {
 		int64_t live = 0;
 
@@ -440,18 +434,14 @@ static void dst_record(struct mig *g, struct mig_chan *c, uint32_t type, const u
 			return;
 		}
 		if (snapshot_config_check(m, p, len, &e) < 0) {
-			struct jbuf b;
-
-			jbuf_init(&b);
-			jbuf_str(&b, e.msg);
-			mig_chan_ctrl(&g->ctl, "{\"msg\": \"refuse\", \"reason\": %s}", b.p ? b.p : "\"\"");
-			jbuf_free(&b);
+			mig_chan_ctrl(&g->ctl, json_pack("{s:s, s:o}", "msg", "refuse", "reason",
+							 json_text(e.msg)));
 			mig_chan_flush(g, &g->ctl);
 			dst_abort(g, "refused the configuration: %s", e.msg);
 			return;
 		}
 		g->config_ok = true;
-		mig_chan_ctrl(&g->ctl, "{\"msg\": \"accept\"}");
+		mig_chan_ctrl(&g->ctl, json_pack("{s:s}", "msg", "accept"));
 		log_info("incoming migration: configuration accepted");
 		mig_chan_flush(g, &g->ctl);
 		fault_point("config", 0);
@@ -545,8 +535,8 @@ static void dst_maybe_ready(struct mig *g)
 	for (uint64_t pfn = 0; pfn < m->ram.npages; pfn++)
 		sum += g->page_hash[pfn];
 	machine_update_timer(m);
-	mig_chan_ctrl(&g->ctl, "{\"msg\": \"ready\", \"ram_hash\": %lld, \"dev_hash\": %lld}",
-		      (long long)sum, (long long)dev);
+	mig_chan_ctrl(&g->ctl, json_pack("{s:s, s:o, s:o}", "msg", "ready", "ram_hash",
+					 json_word(sum), "dev_hash", json_word(dev)));
 	g->ready_sent = true;
 	log_info("incoming migration: state complete (%llu pages applied, %llu stale)",
 		 (unsigned long long)g->pages_applied, (unsigned long long)g->pages_stale);

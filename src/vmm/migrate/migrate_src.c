@@ -355,8 +355,7 @@ static void src_request_commit(struct mig *g)
 		}
 	g->src_epoch = m->lease.epoch;
 	commit_unlock(&m->lease);
-	mig_chan_ctrl(&g->ctl, "{\"msg\": \"commit\", \"epoch\": %llu}",
-		      (unsigned long long)g->src_epoch);
+	mig_chan_ctrl(&g->ctl, json_pack("{s:s, s:o}", "msg", "commit", "epoch", json_u64(g->src_epoch)));
 	g->commit_sent = true;
 	g->t_commit_sent = gclock_host_ns();
 	src_flush_all(g);
@@ -394,7 +393,8 @@ static void src_send_state(struct mig *g)
 		mig_chan_record(&g->data[i], STREAM_DRAIN, r, 4);
 		live |= 1u << i;
 	}
-	mig_chan_ctrl(&g->ctl, "{\"msg\": \"end\", \"round\": %u, \"live\": %u}", g->round, live);
+	mig_chan_ctrl(&g->ctl, json_pack("{s:s, s:I, s:I}", "msg", "end", "round",
+					 (json_int_t)g->round, "live", (json_int_t)live));
 	g->end_sent = true;
 	if (!g->commit_sent)
 		src_request_commit(g);
@@ -416,7 +416,7 @@ static void src_channel_dead(struct mig *g, int ch, const char *why)
 		mig_fail(g, "every data channel failed (last: %s)", why);
 		return;
 	}
-	mig_chan_ctrl(&g->ctl, "{\"msg\": \"dead\", \"channel\": %d}", ch + 1);
+	mig_chan_ctrl(&g->ctl, json_pack("{s:s, s:i}", "msg", "dead", "channel", ch + 1));
 	src_new_round(g);
 	for (uint64_t pfn = 0; pfn < m->ram.npages; pfn++) {
 		if (g->last_chan[pfn] != ch)
@@ -453,7 +453,7 @@ static void src_resume_here(struct mig *g, enum mig_phase phase)
 	g->phase = phase;
 	g->t_end = gclock_host_ns();
 	if (g->ctl.alive && phase == MIG_CANCELLED) {
-		mig_chan_ctrl(&g->ctl, "{\"msg\": \"cancel\"}");
+		mig_chan_ctrl(&g->ctl, json_pack("{s:s}", "msg", "cancel"));
 		mig_chan_flush(g, &g->ctl);
 	}
 	mig_chan_close(g, &g->ctl);
@@ -512,7 +512,7 @@ static void src_handle_ctrl(struct mig *g, const uint8_t *p, uint32_t len)
 {
 	struct machine *m = g->m;
 	struct err e;
-	struct json *j = json_parse((const char *)p, len, &e);
+	json_t *j = json_parse((const char *)p, len, &e);
 	const char *msg = NULL, *reason = NULL;
 	int64_t v;
 
@@ -664,7 +664,7 @@ void mig_src_tick(struct mig *g)
 		return;
 	}
 	if (now - g->last_hb_ns > MIG_HEARTBEAT_MS * 1000000LL && g->ctl.alive && !g->ctl.connecting) {
-		mig_chan_ctrl(&g->ctl, "{\"msg\": \"hb\"}");
+		mig_chan_ctrl(&g->ctl, json_pack("{s:s}", "msg", "hb"));
 		g->last_hb_ns = now;
 	}
 	src_measure(g, now);
@@ -761,7 +761,7 @@ void mig_src_tick(struct mig *g)
 int mig_start(struct machine *m, const struct mig_params *p, struct err *e)
 {
 	struct mig *g;
-	struct jbuf cfg;
+	struct buf cfg;
 
 	if (m->mig && m->mig->phase != MIG_COMPLETED && m->mig->phase != MIG_FAILED &&
 	    m->mig->phase != MIG_CANCELLED)
@@ -806,10 +806,14 @@ int mig_start(struct machine *m, const struct mig_params *p, struct err *e)
 	for (int i = 0; i < g->ndata; i++)
 		if (src_connect(g, &g->data[i], p->addrs[i % p->naddrs], MIG_ROLE_DATA, e) < 0)
 			goto fail;
-	jbuf_init(&cfg);
-	snapshot_config_json(m, &cfg);
+	buf_init(&cfg);
+	if (snapshot_config_text(m, &cfg) < 0) {
+		buf_free(&cfg);
+		err_set(e, "out of memory for the configuration record");
+		goto fail;
+	}
 	mig_chan_record(&g->ctl, STREAM_CONFIG, cfg.p, cfg.len);
-	jbuf_free(&cfg);
+	buf_free(&cfg);
 	src_flush_all(g);
 	m->wake_ns = gclock_host_ns() + 50 * 1000000LL;
 	log_info("migration: connecting to %s with %d data channel(s)", p->addrs[0], g->ndata);

@@ -17,38 +17,52 @@
 
 #define SNAPSHOT_ISA "rv64imac_zicntr_zicsr_zifencei"
 
-void snapshot_config_json(struct machine *m, struct jbuf *j)
+json_t *snapshot_config_json(struct machine *m)
 {
-	jbuf_add(j, "{\"memory\": %llu, \"harts\": 1, \"isa\": \"%s\", \"mmu\": \"sv39\", ",
-		 (unsigned long long)m->ram.size, SNAPSHOT_ISA);
-	jbuf_add(j, "\"clock\": \"%s\", \"devices\": [",
-		 m->clock.mode == GCLOCK_ICOUNT ? "icount" : "host");
-	int n = 0;
+	json_t *o = json_object(), *devs = json_array(), *macs = json_array(),
+	       *disks = json_array();
 
-	for (int i = 0; i < m->ndevs; i++) {
-		if (!m->devs[i].state)
-			continue;
-		jbuf_add(j, "%s", n++ ? ", " : "");
-		jbuf_str(j, m->devs[i].state->name);
-	}
+	json_set_u64(o, "memory", m->ram.size);
+	json_set_int(o, "harts", 1);
+	json_set_str(o, "isa", SNAPSHOT_ISA);
+	json_set_str(o, "mmu", "sv39");
+	json_set_str(o, "clock", m->clock.mode == GCLOCK_ICOUNT ? "icount" : "host");
+	for (int i = 0; i < m->ndevs; i++)
+		if (m->devs[i].state)
+			json_push(devs, json_text(m->devs[i].state->name));
+	json_set(o, "devices", devs);
 	/* What the guest sees of its devices besides their state: MACs and disk sizes. The
 	 * host side (TAP names, image paths) belongs to the loading host's command line. */
-	jbuf_add(j, "], \"macs\": [");
 	for (int i = 0; i < m->cfg.nnets; i++) {
 		const uint8_t *a = m->net[i].mac;
+		char mac[18];
 
-		jbuf_add(j, "%s\"%02x:%02x:%02x:%02x:%02x:%02x\"", i ? ", " : "", a[0], a[1], a[2], a[3],
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", a[0], a[1], a[2], a[3],
 			 a[4], a[5]);
+		json_push(macs, json_text(mac));
 	}
-	jbuf_add(j, "], \"disk_sectors\": [");
+	json_set(o, "macs", macs);
 	for (int i = 0; i < m->cfg.ndisks; i++)
-		jbuf_add(j, "%s%llu", i ? ", " : "", (unsigned long long)m->blk[i].capacity);
-	jbuf_add(j, "]");
+		json_push(disks, json_u64(m->blk[i].capacity));
+	json_set(o, "disk_sectors", disks);
 	/* Who owned the VM when this was written: a restore takes the lease only from that epoch
 	 * (a save restored once, or one the VM ran on from, is stale). */
 	if (m->has_lease && m->lease.epoch)
-		jbuf_add(j, ", \"lease_epoch\": %llu", (unsigned long long)m->lease.epoch);
-	jbuf_add(j, "}");
+		json_set_u64(o, "lease_epoch", m->lease.epoch);
+	if (!devs || !macs || !disks) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+int snapshot_config_text(struct machine *m, struct buf *out)
+{
+	json_t *o = snapshot_config_json(m);
+	int rc = json_encode_buf(o, out);
+
+	json_decref(o);
+	return rc;
 }
 
 static void snapshot_write_pages(struct machine *m, struct stream_writer *w)
@@ -94,8 +108,7 @@ int snapshot_save(struct machine *m, const char *path, struct err *e)
 {
 	char tmp[4096], dir[4096];
 	struct stream_writer w;
-	struct jbuf cfg;
-	struct buf clk;
+	struct buf cfg, clk;
 	int fd, dfd;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
@@ -105,10 +118,15 @@ int snapshot_save(struct machine *m, const char *path, struct err *e)
 		return err_errno(e, "cannot create %s", tmp);
 	stream_writer_init(&w, fd);
 	stream_write_header(&w);
-	jbuf_init(&cfg);
-	snapshot_config_json(m, &cfg);
+	buf_init(&cfg);
+	if (snapshot_config_text(m, &cfg) < 0) {
+		buf_free(&cfg);
+		close(fd);
+		unlink(tmp);
+		return err_set(e, "out of memory for the configuration record");
+	}
 	stream_write_record(&w, STREAM_CONFIG, cfg.p, cfg.len);
-	jbuf_free(&cfg);
+	buf_free(&cfg);
 	snapshot_write_pages(m, &w);
 	fault_point("save-write", 0); /* the file is half written */
 	snapshot_write_devices(m, &w);
@@ -143,9 +161,9 @@ int snapshot_save(struct machine *m, const char *path, struct err *e)
 }
 
 static int snapshot_parse_config(const uint8_t *text, size_t len, struct snapshot_config *cfg,
-				 struct json **out, struct err *e)
+				 json_t **out, struct err *e)
 {
-	struct json *j = json_parse((const char *)text, len, e);
+	json_t *j = json_parse((const char *)text, len, e);
 	const char *isa = NULL, *clock = NULL;
 	int64_t mem = 0, harts = 0;
 
@@ -231,50 +249,55 @@ out:
 	return rc;
 }
 
-static int snapshot_check_devices(struct machine *m, const struct json *j, struct err *e)
+static int snapshot_check_devices(struct machine *m, const json_t *j, struct err *e)
 {
-	const struct json *devs = json_get(j, "devices");
+	const json_t *devs = json_get(j, "devices");
 	size_t n = 0;
 
-	if (!devs || devs->type != JSON_ARRAY)
+	if (!json_is_array(devs))
 		return err_set(e, "config record: no device list");
 	for (int i = 0; i < m->ndevs; i++) {
+		const json_t *d = json_array_get(devs, n);
+
 		if (!m->devs[i].state)
 			continue;
-		if (n >= devs->len || devs->items[n].type != JSON_STRING ||
-		    strcmp(devs->items[n].str, m->devs[i].state->name) != 0)
+		if (!json_is_string(d) || strcmp(json_string_value(d), m->devs[i].state->name) != 0)
 			return err_set(e, "config record: devices differ from this machine's (at %s)",
 				       m->devs[i].state->name);
 		n++;
 	}
-	if (n != devs->len)
-		return err_set(e, "config record: %zu devices, this machine has %zu", devs->len, n);
+	if (n != json_array_size(devs))
+		return err_set(e, "config record: %zu devices, this machine has %zu",
+			       json_array_size(devs), n);
 
-	const struct json *macs = json_get(j, "macs"), *disks = json_get(j, "disk_sectors");
+	const json_t *macs = json_get(j, "macs"), *disks = json_get(j, "disk_sectors");
 
-	if (!macs || macs->type != JSON_ARRAY || macs->len != (size_t)m->cfg.nnets)
+	/* json_array_size is 0 for what is not an array */
+	if (!json_is_array(macs) || json_array_size(macs) != (size_t)m->cfg.nnets)
 		return err_set(e, "config record: %zu network devices, this machine has %d",
-			       macs && macs->type == JSON_ARRAY ? macs->len : 0, m->cfg.nnets);
+			       json_array_size(macs), m->cfg.nnets);
 	for (int i = 0; i < m->cfg.nnets; i++) {
+		const json_t *mac = json_array_get(macs, (size_t)i);
 		const uint8_t *a = m->net[i].mac;
 		char mine[18];
 
 		snprintf(mine, sizeof(mine), "%02x:%02x:%02x:%02x:%02x:%02x", a[0], a[1], a[2], a[3],
 			 a[4], a[5]);
-		if (macs->items[i].type != JSON_STRING || strcmp(macs->items[i].str, mine) != 0)
+		if (!json_is_string(mac) || strcmp(json_string_value(mac), mine) != 0)
 			return err_set(e, "config record: network %d has MAC %s, this machine %s", i,
-				       macs->items[i].type == JSON_STRING ? macs->items[i].str : "?",
-				       mine);
+				       json_is_string(mac) ? json_string_value(mac) : "?", mine);
 	}
-	if (!disks || disks->type != JSON_ARRAY || disks->len != (size_t)m->cfg.ndisks)
+	if (!json_is_array(disks) || json_array_size(disks) != (size_t)m->cfg.ndisks)
 		return err_set(e, "config record: %zu disks, this machine has %d",
-			       disks && disks->type == JSON_ARRAY ? disks->len : 0, m->cfg.ndisks);
-	for (int i = 0; i < m->cfg.ndisks; i++)
-		if (disks->items[i].type != JSON_NUMBER || !disks->items[i].is_int ||
-		    (uint64_t)disks->items[i].i != m->blk[i].capacity)
+			       json_array_size(disks), m->cfg.ndisks);
+	for (int i = 0; i < m->cfg.ndisks; i++) {
+		const json_t *d = json_array_get(disks, (size_t)i);
+
+		if (!json_is_integer(d) || (uint64_t)json_integer_value(d) != m->blk[i].capacity)
 			return err_set(e, "config record: disk %d has %lld sectors, this machine's %llu",
-				       i, (long long)disks->items[i].i,
+				       i, (long long)json_integer_value(d),
 				       (unsigned long long)m->blk[i].capacity);
+	}
 	return 0;
 }
 
@@ -299,7 +322,7 @@ static int snapshot_load_pages(struct machine *m, const struct buf *rec, struct 
 int snapshot_config_check(struct machine *m, const uint8_t *text, size_t len, struct err *e)
 {
 	struct snapshot_config cfg;
-	struct json *cj = NULL;
+	json_t *cj = NULL;
 	int rc;
 
 	if (snapshot_parse_config(text, len, &cfg, &cj, e) < 0)
