@@ -1,7 +1,7 @@
 /* migrate.h - live migration of a running machine to another ferry-vm, over TCP.
  *
  * The source is a running ferry-vm told to migrate (control socket `migrate`);
- * the destination is a ferry-vm started with `--incoming ADDR[,ADDR...] --token T`
+ * the destination is a ferry-vm started with `--incoming ADDR[,ADDR...] --token-file F`
  * and the same guest-visible configuration, paused, listening. The five steps
  * (docs/migration.md):
  *

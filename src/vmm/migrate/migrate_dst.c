@@ -1,8 +1,8 @@
 /* migrate_dst.c - the destination side of a live migration.
  *
- * A destination ferry-vm is started paused with --incoming and --token. It
- * listens on every address given (one per migration link), and treats all
- * that arrives as hostile:
+ * A destination ferry-vm is started paused with --incoming and a token
+ * (--token-file or --token-fd). It listens on every address given (one per
+ * migration link), and treats all that arrives as hostile:
  *
  *   - a connection must open with a HELLO: magic, version, role, channel
  *     index and the token; exactly those bytes are read first, and anything
@@ -643,7 +643,7 @@ int mig_incoming(struct machine *m, const char *addrs, const char *token, struct
 	char list[1024], *a, *save = NULL;
 
 	if (!token || !*token || strlen(token) > MIG_TOKEN_MAX)
-		return err_set(e, "--incoming needs --token (1 to %d characters)", MIG_TOKEN_MAX);
+		return err_set(e, "--incoming needs a token (1 to %d characters)", MIG_TOKEN_MAX);
 	g = calloc(1, sizeof(*g));
 	if (!g)
 		return err_set(e, "out of memory");
