@@ -42,8 +42,10 @@ int unixsock_listen(const char *path, int backlog, struct err *e)
 	if (lstat(path, &st) != 0) {
 		err_errno(e, "%s", path);
 	} else if ((st.st_mode & 077) || st.st_uid != geteuid()) {
-		err_set(e, "%s was created mode %03o, owner %u (a default ACL on its directory?): "
-			   "not serving on it", path, (unsigned)(st.st_mode & 0777), (unsigned)st.st_uid);
+		err_set(e,
+			"%s was created mode %03o, owner %u (a default ACL on its directory?): "
+			"not serving on it",
+			path, (unsigned)(st.st_mode & 0777), (unsigned)st.st_uid);
 	} else if (listen(fd, backlog) != 0) {
 		err_errno(e, "%s", path);
 	} else {

@@ -164,7 +164,8 @@ static json_t *read_args(const char *arg)
 			n += (size_t)r;
 		}
 		if (n == sizeof(text)) {
-			fprintf(stderr, "ferry-vmctl: arguments on standard input longer than %zu bytes\n",
+			fprintf(stderr,
+				"ferry-vmctl: arguments on standard input longer than %zu bytes\n",
 				sizeof(text) - 1);
 			return NULL;
 		}
@@ -187,7 +188,8 @@ static json_t *read_args(const char *arg)
 static int send_msg(int fd, const json_t *msg)
 {
 	char *text = json_encode(msg, NULL);
-	int rc = text && send_all(fd, text, strlen(text)) == 0 && send_all(fd, "\n", 1) == 0 ? 0 : -1;
+	int rc =
+	    text && send_all(fd, text, strlen(text)) == 0 && send_all(fd, "\n", 1) == 0 ? 0 : -1;
 
 	free(text);
 	return rc;
@@ -307,7 +309,8 @@ int main(int argc, char **argv)
 			const char *name = NULL;
 			struct err e;
 
-			if (json_get_str(ev, "event", &name, &e) == 1 && strcmp(name, wait_event) == 0) {
+			if (json_get_str(ev, "event", &name, &e) == 1 &&
+			    strcmp(name, wait_event) == 0) {
 				puts(line);
 				json_decref(ev);
 				return 0;

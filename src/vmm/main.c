@@ -140,9 +140,10 @@ static int token_take(const char *text, size_t len, const char *from)
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (text[i] <= ' ' || text[i] > '~') {
-			fprintf(stderr,
-				"ferry-vm: the token from %s must be printable ASCII without spaces\n",
-				from);
+			fprintf(
+			    stderr,
+			    "ferry-vm: the token from %s must be printable ASCII without spaces\n",
+			    from);
 			return -1;
 		}
 	}
@@ -170,10 +171,11 @@ static int token_from_file(const char *path)
 		return -1;
 	}
 	if ((st.st_mode & 077) || (st.st_uid != geteuid() && st.st_uid != 0)) {
-		fprintf(stderr,
-			"ferry-vm: --token-file %s (mode %03o, owner uid %u) can be read or changed by "
-			"others: it must belong to uid %u or root and have mode 600 or 400\n",
-			path, (unsigned)(st.st_mode & 0777), (unsigned)st.st_uid, (unsigned)geteuid());
+		fprintf(
+		    stderr,
+		    "ferry-vm: --token-file %s (mode %03o, owner uid %u) can be read or changed by "
+		    "others: it must belong to uid %u or root and have mode 600 or 400\n",
+		    path, (unsigned)(st.st_mode & 0777), (unsigned)st.st_uid, (unsigned)geteuid());
 		close(fd);
 		return -1;
 	}
@@ -216,8 +218,8 @@ static int token_from_fd(const char *arg)
 		ssize_t n;
 
 		clock_gettime(CLOCK_MONOTONIC, &t);
-		left = TOKEN_FD_WAIT_MS - (int)((t.tv_sec - t0.tv_sec) * 1000 +
-						(t.tv_nsec - t0.tv_nsec) / 1000000);
+		left = TOKEN_FD_WAIT_MS -
+		       (int)((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
 		if (left <= 0 || poll(&p, 1, left) == 0) {
 			fprintf(stderr, "ferry-vm: no token on descriptor %ld within %d ms\n", fd,
 				TOKEN_FD_WAIT_MS);
@@ -401,9 +403,10 @@ int main(int argc, char **argv)
 			cfg.incoming = optarg;
 			break;
 		case 'T':
-			fprintf(stderr, "ferry-vm: --token is refused: a token on the command line can "
-					"be read by every local user (/proc/PID/cmdline); pass it with "
-					"--token-file PATH or --token-fd N\n");
+			fprintf(stderr,
+				"ferry-vm: --token is refused: a token on the command line can "
+				"be read by every local user (/proc/PID/cmdline); pass it with "
+				"--token-file PATH or --token-fd N\n");
 			return EXIT_USAGE;
 		case 'F':
 			token_file = optarg;

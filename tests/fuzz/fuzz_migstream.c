@@ -535,7 +535,8 @@ static void op_ctrl(struct in *in, int k)
 	case 0: {
 		uint8_t round = u8(in), live = u8(in);
 
-		send_ctrl(k, json_pack("{s:s, s:i, s:i}", "msg", "end", "round", round, "live", live));
+		send_ctrl(k,
+			  json_pack("{s:s, s:i, s:i}", "msg", "end", "round", round, "live", live));
 		break;
 	}
 	case 1:
@@ -545,7 +546,8 @@ static void op_ctrl(struct in *in, int k)
 		send_ctrl(k, json_pack("{s:s}", "msg", "hb"));
 		break;
 	case 3:
-		send_ctrl(k, json_pack("{s:s, s:i}", "msg", "dead", "channel", (int)(int8_t)u8(in)));
+		send_ctrl(k,
+			  json_pack("{s:s, s:i}", "msg", "dead", "channel", (int)(int8_t)u8(in)));
 		break;
 	case 4:
 		send_ctrl(k, json_pack("{s:s}", "msg", "cancel"));
@@ -566,7 +568,8 @@ static void op_ctrl(struct in *in, int k)
 		break;
 	}
 	case 8:
-		send_ctrl(k, json_pack("{s:s, s:I}", "msg", "commit", "epoch", (json_int_t)u64(in)));
+		send_ctrl(k,
+			  json_pack("{s:s, s:I}", "msg", "commit", "epoch", (json_int_t)u64(in)));
 		break;
 	case 9: {
 		char s[256];
@@ -703,8 +706,8 @@ static void op_script(struct in *in)
 		send_record(1, STREAM_DRAIN, r, 4);
 	}
 	if (!(skip & 128))
-		send_ctrl(0, json_pack("{s:s, s:i, s:i}", "msg", "end", "round", round ? round : 1, "live",
-				       1));
+		send_ctrl(0, json_pack("{s:s, s:i, s:i}", "msg", "end", "round", round ? round : 1,
+				       "live", 1));
 }
 
 /* ---- set-up, checks, reset ------------------------------------------------------------------ */

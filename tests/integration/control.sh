@@ -95,6 +95,13 @@ expect_reply "id echoed (string)" '{"execute": "status", "id": "a\"b"}' '"id": "
 expect_reply "bad id type" '{"execute": "status", "id": [1]}' "'id' must be"
 long=$(head -c 70000 /dev/zero | tr '\0' 'x')
 expect_reply "a line over 64 KiB gets an error" "$long" 'longer than 65536'
+# A client that sends its request and shuts down its side still gets the reply, then EOF.
+out=$("$cli" ask "$sock" '{"execute": "status", "id": "half"}')
+if echo "$out" | grep -q '^{"return": {"status": "running".*"id": "half"}$' && [ "$(echo "$out" | tail -1)" = "(closed)" ]; then
+	pass "a client that shuts down its sending side gets its reply, then the server closes"
+else
+	fail "a client that shuts down its sending side gets its reply" "$out"
+fi
 [ "$(c --get status status)" = running ] && pass "VM still running after malformed requests" || fail "VM still running after malformed requests"
 kill -0 $vm && pass "ferry-vm process alive" || fail "ferry-vm process alive"
 
@@ -129,39 +136,45 @@ chmod 700 "$FERRY_TMP"
 out=$("$cli" lines "$csock" 1 | tr -d '\r' | grep -m1 '^ferry-work: heartbeat')
 [ -n "$out" ] && pass "root attaches to the console (backlog replayed)" || fail "root attaches to the console"
 
-# ---- a client that never reads ----------------------------------------------------------------
-# It sends 20000 requests and reads none of the replies (3 MB): it is dropped once more than
-# 1 MiB waits for it, at once (the VM used to wait a second for it), and meanwhile the VM runs
-# and answers everyone else promptly.
+# ---- a client that reads late, and one that never reads --------------------------------------
+# 3000 requests, replies read only 2 s later (450 KB, more than the socket holds): everything
+# waits in the VM's queue for it, nothing is lost (the VM used to give up on it after 1 s).
+"$cli" flood "$sock" 3000 2 >"$FERRY_TMP/late" 2>&1
+out=$(cat "$FERRY_TMP/late")
+if echo "$out" | grep -q 'sent 3000 of 3000 requests.*, 3001 lines, and the server kept it open'; then
+	pass "a client that reads late gets the greeting and all 3000 replies"
+else
+	fail "a client that reads late gets the greeting and all 3000 replies" "$out"
+fi
+# 20000 requests (3 MB of replies), none read: dropped once more than 1 MiB waits for it,
+# while the VM runs and answers everyone else.
 i_before=$(c --get instret status)
 "$cli" flood "$sock" 20000 4 >"$FERRY_TMP/flood" 2>&1 &
 flood=$!
 others="$others $flood"
 sleep 0.3
-slowest=0
+slowest=0 answered=0
 for _ in 1 2 3 4 5; do
 	t0=$(date +%s%N)
-	c status >/dev/null || slowest=99999
+	c status >/dev/null && answered=$((answered + 1))
 	t=$((($(date +%s%N) - t0) / 1000000))
 	[ $t -gt $slowest ] && slowest=$t
 	sleep 0.3
 done
 i_after=$(c --get instret status)
-[ $slowest -lt 500 ] && pass "others are answered while a client does not read (slowest ${slowest} ms)" ||
-	fail "others are answered while a client does not read" "slowest ${slowest} ms"
+[ $answered = 5 ] && pass "others are answered while a client does not read (slowest in ${slowest} ms)" ||
+	fail "others are answered while a client does not read" "$answered of 5"
 [ "${i_after:-0}" -gt "${i_before:-0}" ] && pass "the VM keeps running meanwhile ($i_before -> $i_after)" ||
 	fail "the VM keeps running meanwhile" "$i_before -> $i_after"
 wait $flood
 out=$(cat "$FERRY_TMP/flood")
 ms=$(echo "$out" | sed -n 's/.* requests in \([0-9]*\) ms.*/\1/p')
 if echo "$out" | grep -q 'had closed the connection' && grep -q 'control: client (pid [0-9]*, uid 0) is not reading: [0-9]* bytes queued, more than 1048576; disconnected' "$FERRY_TMP/vm.out"; then
-	pass "the client that does not read is dropped, with a log line"
+	pass "the client that never reads is dropped at 1 MiB queued (after ${ms:-?} ms), with a log line"
 else
-	fail "the client that does not read is dropped, with a log line" "$out" "$(tail -2 "$FERRY_TMP/vm.out")"
+	fail "the client that never reads is dropped at 1 MiB queued, with a log line" "$out" "$(tail -2 "$FERRY_TMP/vm.out")"
 fi
-[ -n "$ms" ] && [ "$ms" -lt 900 ] && pass "it is dropped without the VM waiting for it (${ms} ms)" ||
-	fail "it is dropped without the VM waiting for it" "$out"
-[ "$(c --get status status)" = running ] && pass "VM still running after the slow client" || fail "VM still running after the slow client"
+[ "$(c --get status status)" = running ] && pass "VM still running after the slow clients" || fail "VM still running after the slow clients"
 
 # Quit: exit status 3, journal complete.
 c quit >/dev/null

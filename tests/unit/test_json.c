@@ -208,8 +208,12 @@ static void test_text_repairs_utf8(void **state)
 	char *s;
 
 	(void)state;
-	s = encoded(json_text("a\xff" "b\xc0\xaf" "c\xe2\x82"));
-	assert_string_equal(s, "\"a\xef\xbf\xbd" "b\xef\xbf\xbd\xef\xbf\xbd" "c\xef\xbf\xbd\xef\xbf\xbd\"");
+	s = encoded(json_text("a\xff"
+			      "b\xc0\xaf"
+			      "c\xe2\x82"));
+	assert_string_equal(s, "\"a\xef\xbf\xbd"
+			       "b\xef\xbf\xbd\xef\xbf\xbd"
+			       "c\xef\xbf\xbd\xef\xbf\xbd\"");
 	free(s);
 	s = encoded(json_text("caf\xc3\xa9 \xf0\x9d\x84\x9e"));
 	assert_string_equal(s, "\"caf\xc3\xa9 \xf0\x9d\x84\x9e\"");
@@ -296,9 +300,10 @@ static void test_builders(void **state)
 	assert_int_equal(json_encode_buf(o, &b), 0);
 	assert_int_equal(json_encode_buf(NULL, &b), -1);
 	buf_put_u8(&b, 0);
-	assert_string_equal((char *)b.p, "> {\"n\": 5, \"pc\": -2147483648, \"s\": \"x\", \"b\": false, "
-					 "\"ms\": 2.446, \"mips\": 123.5, \"nan\": null, \"inf\": null, "
-					 "\"neg\": -0.3, \"i\": -3}");
+	assert_string_equal((char *)b.p,
+			    "> {\"n\": 5, \"pc\": -2147483648, \"s\": \"x\", \"b\": false, "
+			    "\"ms\": 2.446, \"mips\": 123.5, \"nan\": null, \"inf\": null, "
+			    "\"neg\": -0.3, \"i\": -3}");
 	buf_free(&b);
 	s = encoded(o);
 	free(s);

@@ -159,8 +159,9 @@ void machine_pause(struct machine *m, const char *reason)
 	gclock_freeze(&m->clock);
 	machine_devs_run_state(m, false);
 	machine_journal(m, "PAUSE", reason);
-	machine_emit(m, "STOP",
-		     json_pack("{s:s, s:I}", "reason", reason, "instret", (json_int_t)m->cpu.instret));
+	machine_emit(
+	    m, "STOP",
+	    json_pack("{s:s, s:I}", "reason", reason, "instret", (json_int_t)m->cpu.instret));
 }
 
 void machine_resume(struct machine *m, const char *reason)

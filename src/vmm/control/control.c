@@ -50,6 +50,7 @@ static void control_drop(struct control *c, struct control_client *cl)
 	cl->fd = -1;
 	cl->in_len = 0;
 	cl->discarding = false;
+	cl->eof = false;
 	buf_free(&cl->out);
 	cl->out_off = 0;
 	/* A later connection in this slot is someone else: nothing owed to this one is theirs. */
@@ -66,8 +67,9 @@ static size_t control_pending(const struct control_client *cl)
 static void control_set_poll(struct control *c, struct control_client *cl)
 {
 	if (cl->fd >= 0)
-		machine_set_pollfd(c->m, cl->slot, cl->fd,
-				   (short)(POLLIN | (control_pending(cl) ? POLLOUT : 0)));
+		machine_set_pollfd(
+		    c->m, cl->slot, cl->fd,
+		    (short)((cl->eof ? 0 : POLLIN) | (control_pending(cl) ? POLLOUT : 0)));
 }
 
 /* Write what the socket takes now, without waiting. */
@@ -94,6 +96,10 @@ static void control_flush(struct control *c, struct control_client *cl)
 	if (!control_pending(cl)) {
 		buf_reset(&cl->out);
 		cl->out_off = 0;
+		if (cl->eof) {
+			control_drop(c, cl); /* it stopped sending and has had every reply */
+			return;
+		}
 	} else if (cl->out_off >= 65536) {
 		memmove(cl->out.p, cl->out.p + cl->out_off, control_pending(cl));
 		cl->out.len -= cl->out_off;
@@ -111,13 +117,15 @@ static void control_send(struct control *c, struct control_client *cl, const jso
 		return;
 	before = cl->out.len;
 	if (json_encode_buf(msg, &cl->out) < 0) {
-		log_error("control: out of memory for a message to a client (pid %d)", (int)cl->pid);
+		log_error("control: out of memory for a message to a client (pid %d)",
+			  (int)cl->pid);
 		return;
 	}
 	buf_put_u8(&cl->out, '\n');
 	if (cl->out.oom) {
 		cl->out.len = before;
-		log_error("control: out of memory for a message to a client (pid %d)", (int)cl->pid);
+		log_error("control: out of memory for a message to a client (pid %d)",
+			  (int)cl->pid);
 		return;
 	}
 	if (control_pending(cl) > CONTROL_QUEUE_MAX) {
@@ -312,8 +320,7 @@ static int cmd_stats(struct control *c, const json_t *args, json_t *out, struct 
 	return 0;
 }
 
-static int cmd_dirty_log(struct control *c, const json_t *args, json_t *out,
-			 struct err *e)
+static int cmd_dirty_log(struct control *c, const json_t *args, json_t *out, struct err *e)
 {
 	struct machine *m = c->m;
 	const char *action = NULL;
@@ -345,7 +352,8 @@ static int cmd_dirty_log(struct control *c, const json_t *args, json_t *out,
 			uint64_t shown = 0;
 
 			for (uint64_t p = 0; p < m->ram.npages && shown < 65536; p++)
-				if ((bits[p >> 6] >> (p & 63)) & 1 && json_push(l, json_u64(p)) == 0)
+				if ((bits[p >> 6] >> (p & 63)) & 1 &&
+				    json_push(l, json_u64(p)) == 0)
 					shown++;
 			json_set(out, "list", l);
 		}
@@ -437,8 +445,7 @@ fail:
 	return -1;
 }
 
-static int cmd_query_hash(struct control *c, const json_t *args, json_t *out,
-			  struct err *e)
+static int cmd_query_hash(struct control *c, const json_t *args, json_t *out, struct err *e)
 {
 	uint64_t ram, dev;
 	char h[17];
@@ -455,8 +462,7 @@ static int cmd_query_hash(struct control *c, const json_t *args, json_t *out,
 	return 0;
 }
 
-static int cmd_query_state(struct control *c, const json_t *args, json_t *out,
-			   struct err *e)
+static int cmd_query_state(struct control *c, const json_t *args, json_t *out, struct err *e)
 {
 	struct machine *m = c->m;
 
@@ -492,8 +498,7 @@ static int cmd_migrate(struct control *c, const json_t *args, json_t *out, struc
 	return 0;
 }
 
-static int cmd_migrate_status(struct control *c, const json_t *args, json_t *out,
-			      struct err *e)
+static int cmd_migrate_status(struct control *c, const json_t *args, json_t *out, struct err *e)
 {
 	json_t *st = mig_status(c->m);
 
@@ -506,16 +511,14 @@ static int cmd_migrate_status(struct control *c, const json_t *args, json_t *out
 	return 0;
 }
 
-static int cmd_migrate_cancel(struct control *c, const json_t *args, json_t *out,
-			      struct err *e)
+static int cmd_migrate_cancel(struct control *c, const json_t *args, json_t *out, struct err *e)
 {
 	(void)args;
 	(void)out;
 	return mig_cancel(c->m, e) < 0 ? -1 : 0;
 }
 
-static int cmd_capabilities(struct control *c, const json_t *args, json_t *out,
-			    struct err *e)
+static int cmd_capabilities(struct control *c, const json_t *args, json_t *out, struct err *e)
 {
 	(void)c;
 	(void)args;
@@ -635,8 +638,15 @@ static void control_read(struct control *c, struct control_client *cl)
 	n = read(cl->fd, buf, sizeof(buf));
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	if (n <= 0) {
+	if (n < 0 || (n == 0 && !control_pending(cl))) {
 		control_drop(c, cl);
+		return;
+	}
+	if (n == 0) {
+		/* The client has stopped sending (shut down its side) but may still read: the
+		 * replies it is owed leave first, then the connection is closed. */
+		cl->eof = true;
+		control_set_poll(c, cl);
 		return;
 	}
 	for (ssize_t i = 0; i < n && cl->fd >= 0; i++) {
@@ -756,6 +766,7 @@ static void control_accept(void *opaque, short revents)
 		cl->uid = peer.uid;
 		cl->in_len = 0;
 		cl->discarding = false;
+		cl->eof = false;
 		buf_init(&cl->out);
 		cl->out_off = 0;
 		control_set_poll(c, cl);
@@ -831,8 +842,8 @@ static void control_flush_at_exit(struct control *c)
 				fds[n++] = (struct pollfd){ .fd = cl->fd, .events = POLLOUT };
 		}
 		clock_gettime(CLOCK_MONOTONIC, &t);
-		left = CONTROL_EXIT_FLUSH_MS - (int)((t.tv_sec - t0.tv_sec) * 1000 +
-						     (t.tv_nsec - t0.tv_nsec) / 1000000);
+		left = CONTROL_EXIT_FLUSH_MS -
+		       (int)((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
 		if (n == 0 || left <= 0 || poll(fds, (nfds_t)n, left) <= 0)
 			return;
 		for (int i = 0; i < CONTROL_MAX_CLIENTS; i++)

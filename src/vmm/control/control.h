@@ -54,9 +54,10 @@ struct control_client {
 	char *in;
 	size_t in_len;
 	bool discarding; /* inside an over-long line: drop bytes until its newline */
+	bool eof;	 /* the client shut down its sending side: close once its queue is empty */
 	struct buf out;	 /* queued lines; out.p + out_off is the next byte to write */
 	size_t out_off;
-	bool mig_wait; /* answer this connection's `migrate` when the migration ends */
+	bool mig_wait;	/* answer this connection's `migrate` when the migration ends */
 	json_t *mig_id; /* the id of that request (NULL if none) */
 };
 

@@ -165,9 +165,10 @@ static void console_accept(void *opaque, short revents)
 		if (e.msg[0])
 			log_warn("console: refused a client: %s", e.msg);
 		else
-			log_warn("console: refused a client of uid %u (pid %d): only root and uid %u "
-				 "may attach",
-				 (unsigned)peer.uid, (int)peer.pid, (unsigned)geteuid());
+			log_warn(
+			    "console: refused a client of uid %u (pid %d): only root and uid %u "
+			    "may attach",
+			    (unsigned)peer.uid, (int)peer.pid, (unsigned)geteuid());
 		if (send(fd, denied, sizeof(denied) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
 			/* nothing more to tell a client we are refusing */
 		}

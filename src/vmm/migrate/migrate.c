@@ -315,16 +315,19 @@ json_t *mig_status(struct machine *m)
 		json_set_int(o, "channels_alive", live);
 		json_set_bool(o, "auto_converge", g->throttled);
 		json_set_int(o, "max_throttle_pct",
-			     g->final_throttle > m->throttle_pct ? g->final_throttle : m->throttle_pct);
+			     g->final_throttle > m->throttle_pct ? g->final_throttle
+								 : m->throttle_pct);
 		json_set_bool(o, "over_budget", g->over_budget);
 		json_set_u64(o, "downtime_budget_ms", g->p.downtime_ms);
 		json_set_u64(o, "bandwidth_cap", g->p.bandwidth);
 		json_set_u64(o, "frames_forwarded", g->frames_forwarded);
 		json_set_decimal(
 		    o, "cpu_ms",
-		    (double)((g->cpu_end_ns ? g->cpu_end_ns : mig_cpu_ns()) - g->cpu_start_ns) / 1e6, 1);
-		json_set_decimal(o, "total_ms", ms(g->t_start, g->t_end ? g->t_end : gclock_host_ns()),
-				 1);
+		    (double)((g->cpu_end_ns ? g->cpu_end_ns : mig_cpu_ns()) - g->cpu_start_ns) /
+			1e6,
+		    1);
+		json_set_decimal(o, "total_ms",
+				 ms(g->t_start, g->t_end ? g->t_end : gclock_host_ns()), 1);
 		if (g->t_pause) {
 			/* The blackout: source pause to destination resume on the realtime clock (the
 			 * lab's hosts share it), and where the time went. "transfer" is the rest:
@@ -339,7 +342,8 @@ json_t *mig_status(struct machine *m)
 			json_set_decimal(b, "total_ms", total, 3);
 			json_set_decimal(b, "flush_ms", flush, 3);
 			json_set_decimal(b, "final_pages_ms", queue, 3);
-			json_set_decimal(b, "transfer_ms", total ? (transfer > 0 ? transfer : 0) : 0, 3);
+			json_set_decimal(b, "transfer_ms",
+					 total ? (transfer > 0 ? transfer : 0) : 0, 3);
 			json_set_decimal(b, "commit_ms", commit, 3);
 			json_set_decimal(b, "announce_ms", announce, 3);
 			json_set_decimal(b, "resume_ms", resume, 3);

@@ -55,7 +55,8 @@ static void dst_abort(struct mig *g, const char *fmt, ...)
 	if (g->phase == MIG_COMPLETED)
 		return; /* after the commit the VM is ours and keeps running */
 	if (g->ctl.alive) {
-		mig_chan_ctrl(&g->ctl, json_pack("{s:s, s:o}", "msg", "error", "reason", json_text(why)));
+		mig_chan_ctrl(&g->ctl,
+			      json_pack("{s:s, s:o}", "msg", "error", "reason", json_text(why)));
 		mig_chan_flush(g, &g->ctl);
 	}
 	g->phase = MIG_FAILED;
@@ -313,8 +314,8 @@ static void dst_commit(struct mig *g, uint64_t epoch)
 		}
 	}
 	t1 = gclock_host_ns();
-	mig_chan_ctrl(&g->ctl,
-		      json_pack("{s:s, s:o}", "msg", "committed", "epoch", json_u64(m->lease.epoch)));
+	mig_chan_ctrl(&g->ctl, json_pack("{s:s, s:o}", "msg", "committed", "epoch",
+					 json_u64(m->lease.epoch)));
 	mig_chan_flush(g, &g->ctl);
 	/* Announce before the hart runs, so the switches know where the guest is by the time it
 	 * sends or expects anything. */
@@ -329,10 +330,11 @@ static void dst_commit(struct mig *g, uint64_t epoch)
 	machine_resume(m, "migration");
 	fault_point("after-resume", 0);
 	t3 = gclock_host_ns();
-	mig_chan_ctrl(&g->ctl, json_pack("{s:s, s:I, s:I, s:I, s:I}", "msg", "resumed", "realtime_ns",
-					 (json_int_t)gclock_realtime_ns(), "commit_ns",
-					 (json_int_t)(t1 - t0), "announce_ns", (json_int_t)(t2 - t1),
-					 "resume_ns", (json_int_t)(t3 - t2)));
+	mig_chan_ctrl(&g->ctl,
+		      json_pack("{s:s, s:I, s:I, s:I, s:I}", "msg", "resumed", "realtime_ns",
+				(json_int_t)gclock_realtime_ns(), "commit_ns",
+				(json_int_t)(t1 - t0), "announce_ns", (json_int_t)(t2 - t1),
+				"resume_ns", (json_int_t)(t3 - t2)));
 	mig_chan_flush(g, &g->ctl);
 	dst_close_listeners(g);
 	g->announces_left = 3;

@@ -355,7 +355,8 @@ static void src_request_commit(struct mig *g)
 		}
 	g->src_epoch = m->lease.epoch;
 	commit_unlock(&m->lease);
-	mig_chan_ctrl(&g->ctl, json_pack("{s:s, s:o}", "msg", "commit", "epoch", json_u64(g->src_epoch)));
+	mig_chan_ctrl(&g->ctl,
+		      json_pack("{s:s, s:o}", "msg", "commit", "epoch", json_u64(g->src_epoch)));
 	g->commit_sent = true;
 	g->t_commit_sent = gclock_host_ns();
 	src_flush_all(g);

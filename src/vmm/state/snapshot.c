@@ -284,8 +284,8 @@ static int snapshot_check_devices(struct machine *m, const json_t *j, struct err
 		snprintf(mine, sizeof(mine), "%02x:%02x:%02x:%02x:%02x:%02x", a[0], a[1], a[2], a[3],
 			 a[4], a[5]);
 		if (!json_is_string(mac) || strcmp(json_string_value(mac), mine) != 0)
-			return err_set(e, "config record: network %d has MAC %s, this machine %s", i,
-				       json_is_string(mac) ? json_string_value(mac) : "?", mine);
+			return err_set(e, "config record: network %d has MAC %s, this machine %s",
+				       i, json_is_string(mac) ? json_string_value(mac) : "?", mine);
 	}
 	if (!json_is_array(disks) || json_array_size(disks) != (size_t)m->cfg.ndisks)
 		return err_set(e, "config record: %zu disks, this machine has %d",
@@ -294,9 +294,10 @@ static int snapshot_check_devices(struct machine *m, const json_t *j, struct err
 		const json_t *d = json_array_get(disks, (size_t)i);
 
 		if (!json_is_integer(d) || (uint64_t)json_integer_value(d) != m->blk[i].capacity)
-			return err_set(e, "config record: disk %d has %lld sectors, this machine's %llu",
-				       i, (long long)json_integer_value(d),
-				       (unsigned long long)m->blk[i].capacity);
+			return err_set(
+			    e, "config record: disk %d has %lld sectors, this machine's %llu", i,
+			    (long long)json_integer_value(d),
+			    (unsigned long long)m->blk[i].capacity);
 	}
 	return 0;
 }
