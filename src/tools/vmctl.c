@@ -23,7 +23,7 @@
 
 static const char usage[] =
 	"usage: ferry-vmctl [--timeout SEC] [--get MEMBER] [--repeat N --interval MS]\n"
-	"                   SOCKET COMMAND [ARGUMENTS-JSON]\n"
+	"                   SOCKET COMMAND [ARGUMENTS-JSON | -]\n"
 	"       ferry-vmctl [--timeout SEC] SOCKET --wait-event NAME\n"
 	"       ferry-vmctl [--timeout SEC] SOCKET --raw LINE\n"
 	"\n"

@@ -185,7 +185,10 @@ static int token_from_file(const char *path)
 		fprintf(stderr, "ferry-vm: --token-file %s: %s\n", path, strerror(errno));
 		return -1;
 	}
-	return token_take(text, (size_t)n, path);
+	int rc = token_take(text, (size_t)n, path);
+
+	explicit_bzero(text, sizeof(text));
+	return rc;
 }
 
 /* Read the token from an inherited descriptor, until EOF or a newline, waiting at most
@@ -238,6 +241,7 @@ static int token_from_fd(const char *arg)
 	}
 	rc = token_take(text, len, from);
 out:
+	explicit_bzero(text, sizeof(text));
 	if (fd > 2)
 		close((int)fd);
 	return rc;
