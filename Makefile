@@ -12,7 +12,8 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes 
 CFLAGS_BASE := -std=gnu11 -g $(WARN) -D_GNU_SOURCE -MMD -MP -Isrc
 OPT := -O2
 SAN := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-LDLIBS := -lfdt -lxxhash
+JSON_LIBS := -ljansson
+LDLIBS := -lfdt -lxxhash $(JSON_LIBS)
 
 COMMON_SRC := $(sort $(wildcard src/common/*.c))
 # The VMM's layers, lowest first (docs/architecture.md); main.c assembles them.
@@ -90,13 +91,13 @@ clean:
 $(O)/bin/ferry-vmctl: $(call objs,rel,src/tools/vmctl.c $(COMMON_SRC))
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
-	@$(CC) $(OPT) -o $@ $^ -lxxhash
+	@$(CC) $(OPT) -o $@ $^ -lxxhash $(JSON_LIBS)
 
 # The host-side client of the guest's counter service (tests and the lab).
 $(O)/bin/ferry-counter: $(call objs,rel,src/tools/counter.c $(COMMON_SRC))
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
-	@$(CC) $(OPT) -o $@ $^ -lxxhash
+	@$(CC) $(OPT) -o $@ $^ -lxxhash $(JSON_LIBS)
 
 # A pinger that keeps its pace through a blackout (benchmarks, tests, the demo).
 $(O)/bin/ferry-ping: $(call objs,rel,src/tools/ping.c)

@@ -150,10 +150,12 @@ vm_migrate() { # P NAME TO [options]
 		addrs="$addrs${addrs:+,}$(lab_addr "$p" "$to" mig "$from" "$l"):4444"
 	done
 	lab_tap "$p" "$to" "$ntap" || return 1
-	pid=$(lab_spawn "$p" "$to" "$d/console.$ngen.log" "$FERRY_VM" --incoming "$addrs" --token "$token" \
+	# The token never goes on a command line (any local user can read those): the destination
+	# reads it from descriptor 3, the source gets it on ferry-vmctl's standard input.
+	pid=$(lab_spawn "$p" "$to" "$d/console.$ngen.log" "$FERRY_VM" --incoming "$addrs" --token-fd 3 \
 		--memory "$(vm_var "$p" "$name" mem)" --net "tap:$ntap,mac=$(vm_var "$p" "$name" mac)" \
 		--disk "$(vm_var "$p" "$name" disk)" --control "unix:$nsock" --journal "$d/journal.$ngen" \
-		--name "$name.$ngen")
+		--name "$name.$ngen" 3<<<"$token")
 	if ! _vm_wait_ctl "$nsock" "$pid"; then
 		echo "vm_migrate: the destination did not start (see $d/console.$ngen.log)" >&2
 		lab_untap "$p" "$to" "$ntap"
@@ -162,7 +164,8 @@ vm_migrate() { # P NAME TO [options]
 	local args out rc
 	args=$(jq -c --arg a "$addrs" --arg t "$token" '{addresses: ($a | split(",")), token: $t, wait: true} + .' \
 		<<<"$opts")
-	out=$("$FERRY_VMCTL" --timeout 600 "$sock" migrate "$args")
+	# The arguments, token and all, go on standard input: never on a command line.
+	out=$("$FERRY_VMCTL" --timeout 600 "$sock" migrate - <<<"$args")
 	rc=$?
 	echo "$out"
 	if [ $rc -eq 0 ] && jq -e '.return.phase == "completed"' <<<"$out" >/dev/null 2>&1; then

@@ -6,8 +6,9 @@
 # package that only comes as some other package's Recommends must be named here.
 # scripts/fresh-check.sh proves the list on a minimal Debian 12 root.
 set -eu
-# build: ferry-vm, the tools, the unit tests (cmocka), the libraries being adopted
-build="gcc make libc6-dev pkg-config libfdt-dev libcmocka-dev libjansson-dev libxxhash-dev"
+# build: ferry-vm, the tools, the unit tests (cmocka; the JSON tests need a comma locale)
+build="gcc make libc6-dev pkg-config libfdt-dev libcmocka-dev libjansson-dev libxxhash-dev
+	locales"
 # the guest: Linux from linux-source-6.1, cross-built; the init and programs are built
 # against nolibc, which includes the riscv64 kernel and libc headers (only Recommends of
 # gcc-riscv64-linux-gnu)
@@ -35,5 +36,14 @@ if [ -n "$missing" ]; then
 	apt-get update -q >&2
 	# shellcheck disable=SC2086
 	apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 $missing >&2
+fi
+# The JSON unit test reads and writes numbers under a locale whose decimal point is a comma.
+if ! locale -a 2>/dev/null | grep -qi '^de_DE\.utf-\?8$'; then
+	if [ "$(id -u)" -eq 0 ]; then
+		echo "setup: generating the de_DE.UTF-8 locale" >&2
+		localedef -i de_DE -f UTF-8 de_DE.UTF-8
+	else
+		echo "setup: no de_DE.UTF-8 locale (the JSON locale test will be skipped)" >&2
+	fi
 fi
 echo "setup: all packages present" >&2

@@ -1,608 +1,302 @@
-/* json.c - bounded JSON reader and a string builder.
+/* json.c - strict reading and safe writing of JSON, on jansson.
  *
- * Recursive descent over the input with an explicit depth limit. Nodes,
- * strings and key arrays come from one arena so a failed parse frees
- * everything at once.
+ * Why jansson reads too (the project had its own fuzzed reader before): the agent and the
+ * CLI will read a document, change it and write it again (etcd values, API bodies), which
+ * wants one value type for both directions; jansson's lexer already validates UTF-8
+ * (overlong forms and surrogates included) and refuses duplicate keys
+ * (JSON_REJECT_DUPLICATES), "\u0000" and integers out of range; its number conversions
+ * swap in the locale's decimal point around strtod and snprintf, so neither reading nor
+ * writing depends on LC_NUMERIC; and it is fuzzed upstream. What jansson does not bound
+ * tightly is nesting (2048 levels, compiled in): json_parse measures the depth first, with
+ * a scan that only tracks strings and brackets, so a hostile message never reaches the
+ * parser's recursion. The fuzz target of the migration stream goes through json_parse for
+ * every control message it sends.
  */
 #include "common/json.h"
 
-#include <errno.h>
 #include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct json_arena {
-	struct json_arena_block *head;
-};
-
-struct json_arena_block {
-	struct json_arena_block *next;
-	size_t used, size;
-	max_align_t data[];
-};
-
-static void *arena_alloc(struct json_arena *a, size_t n)
+/* Nesting of arrays and objects in text, outside strings. Whether the brackets match is the
+ * parser's business; this only finds the first byte past the depth limit. */
+static bool json_depth_ok(const char *s, size_t len, size_t *at)
 {
-	struct json_arena_block *b = a->head;
+	bool in_str = false;
+	int depth = 0;
 
-	n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
-	if (!b || b->size - b->used < n) {
-		size_t size = n > 8192 ? n : 8192;
+	for (size_t i = 0; i < len; i++) {
+		char ch = s[i];
 
-		b = malloc(sizeof(*b) + size);
-		if (!b)
-			return NULL;
-		b->size = size;
-		b->used = 0;
-		b->next = a->head;
-		a->head = b;
-	}
-	void *p = (char *)b->data + b->used;
-
-	b->used += n;
-	return p;
-}
-
-static void arena_free(struct json_arena *a)
-{
-	struct json_arena_block *b = a->head;
-
-	while (b) {
-		struct json_arena_block *next = b->next;
-
-		free(b);
-		b = next;
-	}
-	free(a);
-}
-
-struct parser {
-	const char *s;
-	size_t len, pos;
-	struct json_arena *arena;
-	struct err *e;
-};
-
-static int perr(struct parser *p, const char *what)
-{
-	return err_set(p->e, "invalid JSON at byte %zu: %s", p->pos, what);
-}
-
-static void skip_ws(struct parser *p)
-{
-	while (p->pos < p->len && (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' ||
-				   p->s[p->pos] == '\n' || p->s[p->pos] == '\r'))
-		p->pos++;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static int parse_hex4(struct parser *p, unsigned *out)
-{
-	unsigned v = 0;
-
-	if (p->len - p->pos < 4)
-		return perr(p, "truncated \\u escape");
-	for (int i = 0; i < 4; i++) {
-		int h = hexval(p->s[p->pos + (size_t)i]);
-
-		if (h < 0)
-			return perr(p, "bad \\u escape");
-		v = v << 4 | (unsigned)h;
-	}
-	p->pos += 4;
-	*out = v;
-	return 0;
-}
-
-static size_t utf8_put(char *o, unsigned cp)
-{
-	if (cp < 0x80) {
-		o[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		o[0] = (char)(0xc0 | cp >> 6);
-		o[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		o[0] = (char)(0xe0 | cp >> 12);
-		o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		o[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	o[0] = (char)(0xf0 | cp >> 18);
-	o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-	o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-	o[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
-/* A string at p->pos (which is at the opening quote). Escapes never grow the text, so the
- * output fits in the input's length. */
-static int parse_string(struct parser *p, char **out, size_t *outlen)
-{
-	size_t start = ++p->pos, n = 0;
-	char *o;
-
-	/* Find the closing quote first to size the output. */
-	size_t q = start;
-
-	while (q < p->len && p->s[q] != '"') {
-		if (p->s[q] == '\\')
-			q++;
-		q++;
-	}
-	if (q >= p->len)
-		return perr(p, "unterminated string");
-	o = arena_alloc(p->arena, q - start + 1);
-	if (!o)
-		return perr(p, "out of memory");
-	while (p->s[p->pos] != '"') {
-		unsigned char c = (unsigned char)p->s[p->pos];
-
-		if (c < 0x20)
-			return perr(p, "control character in string");
-		if (c != '\\') {
-			o[n++] = (char)c;
-			p->pos++;
-			continue;
-		}
-		p->pos++;
-		char esc = p->s[p->pos++];
-
-		switch (esc) {
-		case '"':
-		case '\\':
-		case '/':
-			o[n++] = esc;
-			break;
-		case 'b':
-			o[n++] = '\b';
-			break;
-		case 'f':
-			o[n++] = '\f';
-			break;
-		case 'n':
-			o[n++] = '\n';
-			break;
-		case 'r':
-			o[n++] = '\r';
-			break;
-		case 't':
-			o[n++] = '\t';
-			break;
-		case 'u': {
-			unsigned cp, lo;
-
-			if (parse_hex4(p, &cp) < 0)
-				return -1;
-			if (cp >= 0xd800 && cp < 0xdc00) {
-				if (p->len - p->pos < 6 || p->s[p->pos] != '\\' || p->s[p->pos + 1] != 'u')
-					return perr(p, "unpaired surrogate");
-				p->pos += 2;
-				if (parse_hex4(p, &lo) < 0)
-					return -1;
-				if (lo < 0xdc00 || lo >= 0xe000)
-					return perr(p, "unpaired surrogate");
-				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-			} else if (cp >= 0xdc00 && cp < 0xe000) {
-				return perr(p, "unpaired surrogate");
+		if (in_str) {
+			if (ch == '\\')
+				i++;
+			else if (ch == '"')
+				in_str = false;
+		} else if (ch == '"') {
+			in_str = true;
+		} else if (ch == '[' || ch == '{') {
+			if (++depth > JSON_MAX_DEPTH) {
+				*at = i;
+				return false;
 			}
-			if (cp == 0)
-				return perr(p, "NUL in string");
-			n += utf8_put(o + n, cp);
-			break;
-		}
-		default:
-			p->pos--;
-			return perr(p, "bad escape");
+		} else if (ch == ']' || ch == '}') {
+			depth--;
 		}
 	}
-	p->pos++;
-	o[n] = 0;
-	*out = o;
-	*outlen = n;
-	return 0;
-}
-
-static int parse_value(struct parser *p, struct json *v, int depth);
-
-static int parse_number(struct parser *p, struct json *v)
-{
-	size_t start = p->pos;
-	bool is_int = true;
-	char buf[64];
-	char *end;
-
-	if (p->s[p->pos] == '-')
-		p->pos++;
-	if (p->pos >= p->len || p->s[p->pos] < '0' || p->s[p->pos] > '9')
-		return perr(p, "bad number");
-	if (p->s[p->pos] == '0')
-		p->pos++;
-	else
-		while (p->pos < p->len && p->s[p->pos] >= '0' && p->s[p->pos] <= '9')
-			p->pos++;
-	if (p->pos < p->len && p->s[p->pos] == '.') {
-		is_int = false;
-		p->pos++;
-		if (p->pos >= p->len || p->s[p->pos] < '0' || p->s[p->pos] > '9')
-			return perr(p, "bad number");
-		while (p->pos < p->len && p->s[p->pos] >= '0' && p->s[p->pos] <= '9')
-			p->pos++;
-	}
-	if (p->pos < p->len && (p->s[p->pos] == 'e' || p->s[p->pos] == 'E')) {
-		is_int = false;
-		p->pos++;
-		if (p->pos < p->len && (p->s[p->pos] == '+' || p->s[p->pos] == '-'))
-			p->pos++;
-		if (p->pos >= p->len || p->s[p->pos] < '0' || p->s[p->pos] > '9')
-			return perr(p, "bad number");
-		while (p->pos < p->len && p->s[p->pos] >= '0' && p->s[p->pos] <= '9')
-			p->pos++;
-	}
-	if (p->pos - start >= sizeof(buf))
-		return perr(p, "number too long");
-	memcpy(buf, p->s + start, p->pos - start);
-	buf[p->pos - start] = 0;
-	v->type = JSON_NUMBER;
-	v->num = strtod(buf, NULL);
-	if (is_int) {
-		errno = 0;
-		long long ll = strtoll(buf, &end, 10);
-
-		if (errno == 0 && *end == 0) {
-			v->is_int = true;
-			v->i = ll;
-		}
-	}
-	return 0;
-}
-
-static int parse_literal(struct parser *p, const char *lit)
-{
-	size_t n = strlen(lit);
-
-	if (p->len - p->pos < n || memcmp(p->s + p->pos, lit, n) != 0)
-		return perr(p, "unexpected token");
-	p->pos += n;
-	return 0;
-}
-
-/* Growable temporary list used while parsing arrays and objects. */
-struct tmp_list {
-	struct json *vals;
-	char **keys;
-	size_t n, cap;
-};
-
-static int tmp_push(struct tmp_list *t, bool with_key)
-{
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 8;
-		struct json *nv = realloc(t->vals, cap * sizeof(*nv));
-
-		if (!nv)
-			return -1;
-		t->vals = nv;
-		if (with_key) {
-			char **nk = realloc(t->keys, cap * sizeof(*nk));
-
-			if (!nk)
-				return -1;
-			t->keys = nk;
-		}
-		t->cap = cap;
-	}
-	memset(&t->vals[t->n], 0, sizeof(t->vals[t->n]));
-	t->n++;
-	return 0;
-}
-
-static int finish_list(struct parser *p, struct json *v, struct tmp_list *t, bool with_key)
-{
-	v->len = t->n;
-	if (t->n) {
-		v->items = arena_alloc(p->arena, t->n * sizeof(*v->items));
-		if (!v->items)
-			return perr(p, "out of memory");
-		memcpy(v->items, t->vals, t->n * sizeof(*v->items));
-		if (with_key) {
-			v->keys = arena_alloc(p->arena, t->n * sizeof(*v->keys));
-			if (!v->keys)
-				return perr(p, "out of memory");
-			memcpy(v->keys, t->keys, t->n * sizeof(*v->keys));
-		}
-	}
-	return 0;
-}
-
-static int parse_array(struct parser *p, struct json *v, int depth)
-{
-	struct tmp_list t = { 0 };
-	int rc = -1;
-
-	p->pos++;
-	v->type = JSON_ARRAY;
-	skip_ws(p);
-	if (p->pos < p->len && p->s[p->pos] == ']') {
-		p->pos++;
-		return 0;
-	}
-	for (;;) {
-		if (tmp_push(&t, false) < 0) {
-			perr(p, "out of memory");
-			goto out;
-		}
-		if (parse_value(p, &t.vals[t.n - 1], depth + 1) < 0)
-			goto out;
-		skip_ws(p);
-		if (p->pos < p->len && p->s[p->pos] == ',') {
-			p->pos++;
-			continue;
-		}
-		if (p->pos < p->len && p->s[p->pos] == ']') {
-			p->pos++;
-			break;
-		}
-		perr(p, "expected ',' or ']'");
-		goto out;
-	}
-	rc = finish_list(p, v, &t, false);
-out:
-	free(t.vals);
-	free(t.keys);
-	return rc;
-}
-
-static int parse_object(struct parser *p, struct json *v, int depth)
-{
-	struct tmp_list t = { 0 };
-	int rc = -1;
-
-	p->pos++;
-	v->type = JSON_OBJECT;
-	skip_ws(p);
-	if (p->pos < p->len && p->s[p->pos] == '}') {
-		p->pos++;
-		return 0;
-	}
-	for (;;) {
-		char *key;
-		size_t klen;
-
-		skip_ws(p);
-		if (p->pos >= p->len || p->s[p->pos] != '"') {
-			perr(p, "expected a string key");
-			goto out;
-		}
-		if (parse_string(p, &key, &klen) < 0)
-			goto out;
-		skip_ws(p);
-		if (p->pos >= p->len || p->s[p->pos] != ':') {
-			perr(p, "expected ':'");
-			goto out;
-		}
-		p->pos++;
-		if (tmp_push(&t, true) < 0) {
-			perr(p, "out of memory");
-			goto out;
-		}
-		t.keys[t.n - 1] = key;
-		if (parse_value(p, &t.vals[t.n - 1], depth + 1) < 0)
-			goto out;
-		skip_ws(p);
-		if (p->pos < p->len && p->s[p->pos] == ',') {
-			p->pos++;
-			continue;
-		}
-		if (p->pos < p->len && p->s[p->pos] == '}') {
-			p->pos++;
-			break;
-		}
-		perr(p, "expected ',' or '}'");
-		goto out;
-	}
-	rc = finish_list(p, v, &t, true);
-out:
-	free(t.vals);
-	free(t.keys);
-	return rc;
-}
-
-static int parse_value(struct parser *p, struct json *v, int depth)
-{
-	if (depth > JSON_MAX_DEPTH)
-		return perr(p, "nested too deeply");
-	v->arena = p->arena;
-	skip_ws(p);
-	if (p->pos >= p->len)
-		return perr(p, "unexpected end");
-	switch (p->s[p->pos]) {
-	case '{':
-		return parse_object(p, v, depth);
-	case '[':
-		return parse_array(p, v, depth);
-	case '"':
-		v->type = JSON_STRING;
-		return parse_string(p, &v->str, &v->len);
-	case 't':
-		v->type = JSON_BOOL;
-		v->b = true;
-		return parse_literal(p, "true");
-	case 'f':
-		v->type = JSON_BOOL;
-		v->b = false;
-		return parse_literal(p, "false");
-	case 'n':
-		v->type = JSON_NULL;
-		return parse_literal(p, "null");
-	default:
-		return parse_number(p, v);
-	}
-}
-
-struct json *json_parse(const char *text, size_t len, struct err *e)
-{
-	struct parser p = { .s = text, .len = len, .e = e };
-	struct json *root;
-
-	p.arena = calloc(1, sizeof(*p.arena));
-	if (!p.arena) {
-		err_set(e, "out of memory");
-		return NULL;
-	}
-	root = arena_alloc(p.arena, sizeof(*root));
-	if (!root) {
-		arena_free(p.arena);
-		err_set(e, "out of memory");
-		return NULL;
-	}
-	memset(root, 0, sizeof(*root));
-	if (parse_value(&p, root, 0) < 0) {
-		arena_free(p.arena);
-		return NULL;
-	}
-	skip_ws(&p);
-	if (p.pos != p.len) {
-		perr(&p, "trailing characters after the value");
-		arena_free(p.arena);
-		return NULL;
-	}
-	root->arena = p.arena;
-	return root;
-}
-
-void json_free(struct json *root)
-{
-	if (root)
-		arena_free(root->arena);
-}
-
-const struct json *json_get(const struct json *v, const char *key)
-{
-	if (!v || v->type != JSON_OBJECT)
-		return NULL;
-	for (size_t i = 0; i < v->len; i++)
-		if (strcmp(v->keys[i], key) == 0)
-			return &v->items[i];
-	return NULL;
-}
-
-int json_get_int(const struct json *obj, const char *key, int64_t *out, struct err *e)
-{
-	const struct json *v = json_get(obj, key);
-
-	if (!v)
-		return 0;
-	if (v->type != JSON_NUMBER || !v->is_int)
-		return err_set(e, "'%s' must be an integer", key);
-	*out = v->i;
-	return 1;
-}
-
-int json_get_str(const struct json *obj, const char *key, const char **out, struct err *e)
-{
-	const struct json *v = json_get(obj, key);
-
-	if (!v)
-		return 0;
-	if (v->type != JSON_STRING)
-		return err_set(e, "'%s' must be a string", key);
-	*out = v->str;
-	return 1;
-}
-
-int json_get_bool(const struct json *obj, const char *key, bool *out, struct err *e)
-{
-	const struct json *v = json_get(obj, key);
-
-	if (!v)
-		return 0;
-	if (v->type != JSON_BOOL)
-		return err_set(e, "'%s' must be true or false", key);
-	*out = v->b;
-	return 1;
-}
-
-void jbuf_init(struct jbuf *b)
-{
-	memset(b, 0, sizeof(*b));
-}
-
-void jbuf_free(struct jbuf *b)
-{
-	free(b->p);
-	memset(b, 0, sizeof(*b));
-}
-
-static bool jbuf_reserve(struct jbuf *b, size_t more)
-{
-	if (b->oom)
-		return false;
-	if (b->len + more + 1 <= b->cap)
-		return true;
-	size_t cap = b->cap ? b->cap : 256;
-
-	while (cap < b->len + more + 1)
-		cap *= 2;
-	char *p = realloc(b->p, cap);
-
-	if (!p) {
-		b->oom = true;
-		return false;
-	}
-	b->p = p;
-	b->cap = cap;
 	return true;
 }
 
-void jbuf_add(struct jbuf *b, const char *fmt, ...)
+json_t *json_parse(const char *text, size_t len, struct err *e)
 {
-	va_list ap;
-	int n;
+	json_error_t je;
+	json_t *v;
+	size_t at;
 
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0 || !jbuf_reserve(b, (size_t)n))
-		return;
-	va_start(ap, fmt);
-	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
+	if (!json_depth_ok(text, len, &at)) {
+		err_set(e, "invalid JSON at byte %zu: nested too deeply (more than %d levels)", at,
+			JSON_MAX_DEPTH);
+		return NULL;
+	}
+	v = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+	if (!v)
+		err_set(e, "invalid JSON at byte %d: %s", je.position, je.text);
+	return v;
 }
 
-void jbuf_str(struct jbuf *b, const char *s)
+void json_free(json_t *v)
 {
-	if (!jbuf_reserve(b, strlen(s) * 6 + 2))
-		return;
-	b->p[b->len++] = '"';
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	json_decref(v);
+}
 
-		if (c == '"' || c == '\\') {
-			b->p[b->len++] = '\\';
-			b->p[b->len++] = (char)c;
-		} else if (c < 0x20) {
-			b->len += (size_t)sprintf(b->p + b->len, "\\u%04x", c);
+json_t *json_get(const json_t *v, const char *key)
+{
+	return json_is_object(v) ? json_object_get(v, key) : NULL;
+}
+
+int json_get_int(const json_t *obj, const char *key, int64_t *out, struct err *e)
+{
+	const json_t *v = json_get(obj, key);
+
+	if (!v)
+		return 0;
+	if (!json_is_integer(v))
+		return err_set(e, "'%s' must be an integer", key);
+	*out = json_integer_value(v);
+	return 1;
+}
+
+int json_get_u64(const json_t *obj, const char *key, uint64_t *out, struct err *e)
+{
+	int64_t v = 0;
+	int rc = json_get_int(obj, key, &v, e);
+
+	if (rc == 1 && v < 0)
+		return err_set(e, "'%s' must not be negative", key);
+	if (rc == 1)
+		*out = (uint64_t)v;
+	return rc;
+}
+
+int json_get_str(const json_t *obj, const char *key, const char **out, struct err *e)
+{
+	const json_t *v = json_get(obj, key);
+
+	if (!v)
+		return 0;
+	if (!json_is_string(v))
+		return err_set(e, "'%s' must be a string", key);
+	*out = json_string_value(v);
+	return 1;
+}
+
+int json_get_bool(const json_t *obj, const char *key, bool *out, struct err *e)
+{
+	const json_t *v = json_get(obj, key);
+
+	if (!v)
+		return 0;
+	if (!json_is_boolean(v))
+		return err_set(e, "'%s' must be true or false", key);
+	*out = json_is_true(v);
+	return 1;
+}
+
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong form, no surrogate,
+ * nothing above U+10FFFF), or 0. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned cp, min;
+	size_t len;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		len = 2, cp = s[0] & 0x1fu, min = 0x80;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		len = 3, cp = s[0] & 0x0fu, min = 0x800;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4, cp = s[0] & 0x07u, min = 0x10000;
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3fu);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+json_t *json_text(const char *s)
+{
+	static const char repl[] = "\xef\xbf\xbd"; /* U+FFFD */
+	const unsigned char *u = (const unsigned char *)s;
+	size_t n, i, k, out = 0;
+	json_t *v;
+	char *t;
+
+	if (!s)
+		return json_null();
+	n = strlen(s);
+	for (i = 0; i < n; i += k) {
+		k = utf8_seq(u + i, n - i);
+		if (!k)
+			break;
+	}
+	if (i == n)
+		return json_stringn(s, n);
+	t = malloc(n * 3 + 1);
+	if (!t)
+		return NULL;
+	for (i = 0; i < n; i += k) {
+		k = utf8_seq(u + i, n - i);
+		if (k) {
+			memcpy(t + out, s + i, k);
+			out += k;
 		} else {
-			b->p[b->len++] = (char)c;
+			memcpy(t + out, repl, 3);
+			out += 3;
+			k = 1;
 		}
 	}
-	b->p[b->len++] = '"';
-	b->p[b->len] = 0;
+	v = json_stringn(t, out);
+	free(t);
+	return v;
+}
+
+json_t *json_u64(uint64_t v)
+{
+	return json_integer(v > INT64_MAX ? INT64_MAX : (json_int_t)v);
+}
+
+json_t *json_word(uint64_t v)
+{
+	/* v - 2^64 for the upper half, written without relying on an out-of-range conversion */
+	return json_integer(v > INT64_MAX ? -(json_int_t)~v - 1 : (json_int_t)v);
+}
+
+json_t *json_decimal(double v, int places)
+{
+	double scale = 1, x;
+
+	if (!isfinite(v))
+		return json_null();
+	for (int i = 0; i < places && i < 9; i++)
+		scale *= 10;
+	x = v * scale;
+	if (x > -9e15 && x < 9e15) /* exactly representable once rounded */
+		v = (double)(int64_t)(x + (x < 0 ? -0.5 : 0.5)) / scale;
+	return json_real(v);
+}
+
+int json_set(json_t *obj, const char *key, json_t *v)
+{
+	if (!obj || !v) {
+		json_decref(v);
+		return -1;
+	}
+	return json_object_set_new(obj, key, v);
+}
+
+void json_set_int(json_t *obj, const char *key, int64_t v)
+{
+	if (obj)
+		json_set(obj, key, json_integer(v));
+}
+
+void json_set_u64(json_t *obj, const char *key, uint64_t v)
+{
+	if (obj)
+		json_set(obj, key, json_u64(v));
+}
+
+void json_set_word(json_t *obj, const char *key, uint64_t v)
+{
+	if (obj)
+		json_set(obj, key, json_word(v));
+}
+
+void json_set_str(json_t *obj, const char *key, const char *s)
+{
+	if (obj)
+		json_set(obj, key, json_text(s));
+}
+
+void json_set_bool(json_t *obj, const char *key, bool v)
+{
+	if (obj)
+		json_set(obj, key, json_boolean(v));
+}
+
+void json_set_decimal(json_t *obj, const char *key, double v, int places)
+{
+	if (obj)
+		json_set(obj, key, json_decimal(v, places));
+}
+
+int json_push(json_t *arr, json_t *v)
+{
+	if (!arr || !v) {
+		json_decref(v);
+		return -1;
+	}
+	return json_array_append_new(arr, v);
+}
+
+/* One line, members separated by ", " and ": " (jansson's default without JSON_COMPACT or
+ * an indent), any value at the top, reals with 15 significant digits. */
+#define JSON_ENCODE_FLAGS (JSON_ENCODE_ANY | JSON_REAL_PRECISION(15))
+
+char *json_encode(const json_t *v, size_t *len)
+{
+	char *s = v ? json_dumps(v, JSON_ENCODE_FLAGS) : NULL;
+
+	if (s && len)
+		*len = strlen(s);
+	return s;
+}
+
+static int json_buf_put(const char *p, size_t n, void *opaque)
+{
+	struct buf *b = opaque;
+
+	buf_put(b, p, n);
+	return b->oom ? -1 : 0;
+}
+
+int json_encode_buf(const json_t *v, struct buf *b)
+{
+	size_t at = b->len;
+
+	if (!v || b->oom || json_dump_callback(v, json_buf_put, b, JSON_ENCODE_FLAGS) != 0) {
+		if (b->len > at)
+			b->len = at;
+		return -1;
+	}
+	return 0;
 }

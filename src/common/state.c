@@ -208,24 +208,23 @@ out:
 	return rc;
 }
 
-void state_dump(const struct state_desc *d, const void *obj, struct jbuf *out)
+json_t *state_dump(const struct state_desc *d, const void *obj)
 {
-	jbuf_add(out, "{");
-	for (unsigned k = 0; k < d->nfields; k++) {
-		const struct state_field *f = &d->fields[k];
+	json_t *o = json_object();
 
-		jbuf_add(out, "%s", k ? ", " : "");
-		jbuf_str(out, f->name);
-		jbuf_add(out, ": ");
-		if (f->count > 1)
-			jbuf_add(out, "[");
-		for (uint32_t i = 0; i < f->count; i++)
-			jbuf_add(out, "%s%llu", i ? ", " : "",
-				 (unsigned long long)state_value(f, obj, i));
-		if (f->count > 1)
-			jbuf_add(out, "]");
+	for (unsigned k = 0; o && k < d->nfields; k++) {
+		const struct state_field *f = &d->fields[k];
+		json_t *v = f->count > 1 ? json_array() : NULL;
+
+		for (uint32_t i = 0; i < f->count; i++) {
+			if (f->count > 1)
+				json_push(v, json_word(state_value(f, obj, i)));
+			else
+				v = json_word(state_value(f, obj, i));
+		}
+		json_set(o, f->name, v);
 	}
-	jbuf_add(out, "}");
+	return o;
 }
 
 uint64_t state_hash(const struct state_desc *d, const void *obj)

@@ -97,8 +97,9 @@ void state_save(const struct state_desc *d, const void *obj, struct buf *out);
 /* Read a section written by state_save into obj, validating everything first: obj is left
  * untouched if anything is wrong. Then runs post_load. */
 int state_load(const struct state_desc *d, void *obj, struct rbuf *in, struct err *e);
-/* The fields as a JSON object: {"name": value or [values], ...}. */
-void state_dump(const struct state_desc *d, const void *obj, struct jbuf *out);
+/* The fields as a new JSON object: {"name": value or [values], ...}; each value is the
+ * field's bits as json_word writes them (NULL if out of memory). */
+json_t *state_dump(const struct state_desc *d, const void *obj);
 /* Element i of field f of obj, as a number. */
 uint64_t state_value(const struct state_field *f, const void *obj, uint32_t i);
 /* Check a table against the rules above (widths, ranges, defaults, versions, unique names);

@@ -1,6 +1,6 @@
 /* vmctl.c - ferry-vmctl: send commands to a ferry-vm control socket, from scripts and tests.
  *
- *   ferry-vmctl [options] SOCKET COMMAND [ARGUMENTS-JSON]
+ *   ferry-vmctl [options] SOCKET COMMAND [ARGUMENTS-JSON | -]
  *   ferry-vmctl [options] SOCKET --wait-event NAME
  *   ferry-vmctl [options] SOCKET --raw LINE
  *
@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,7 @@
 
 static const char usage[] =
 	"usage: ferry-vmctl [--timeout SEC] [--get MEMBER] [--repeat N --interval MS]\n"
-	"                   SOCKET COMMAND [ARGUMENTS-JSON]\n"
+	"                   SOCKET COMMAND [ARGUMENTS-JSON | -]\n"
 	"       ferry-vmctl [--timeout SEC] SOCKET --wait-event NAME\n"
 	"       ferry-vmctl [--timeout SEC] SOCKET --raw LINE\n"
 	"       ferry-vmctl --version\n"
@@ -33,7 +34,8 @@ static const char usage[] =
 	"reply line, or with --get one member of its \"return\" object. --wait-event\n"
 	"waits for an event and prints it. --raw sends LINE as it is and prints the first\n"
 	"reply line. --repeat sends the command N times, MS milliseconds apart, and prints\n"
-	"only the last reply. Default timeout 10 s.\n";
+	"only the last reply. ARGUMENTS-JSON \"-\" reads the arguments from standard input\n"
+	"(for secrets such as a migration token). Default timeout 10 s.\n";
 
 static char inbuf[1 << 20];
 static size_t inlen;
@@ -96,36 +98,103 @@ static int send_all(int fd, const char *s, size_t n)
 	return 0;
 }
 
+/* A line from the server as a JSON object, or NULL (not JSON, or not an object). */
+static json_t *parse_line(const char *line)
+{
+	struct err e;
+	json_t *j = json_parse(line, strlen(line), &e);
+
+	if (j && !json_is_object(j)) {
+		json_decref(j);
+		j = NULL;
+	}
+	return j;
+}
+
 /* Print the reply line, or with get one member of its "return" object (1 if absent). */
 static int print_value(const char *line, const char *get)
 {
-	struct err e;
-	struct json *j;
-	const struct json *v;
+	json_t *j;
+	const json_t *v;
+	char *text;
 
 	if (!get) {
 		puts(line);
 		return 0;
 	}
-	j = json_parse(line, strlen(line), &e);
-	v = json_get(j ? json_get(j, "return") : NULL, get);
+	j = parse_line(line);
+	v = json_get(json_get(j, "return"), get);
 	if (!v) {
 		fprintf(stderr, "ferry-vmctl: no '%s' in the reply: %s\n", get, line);
-		json_free(j);
+		json_decref(j);
 		return 1;
 	}
-	if (v->type == JSON_STRING)
-		puts(v->str);
-	else if (v->type == JSON_NUMBER && v->is_int)
-		printf("%lld\n", (long long)v->i);
-	else if (v->type == JSON_NUMBER)
-		printf("%g\n", v->num);
-	else if (v->type == JSON_BOOL)
-		puts(v->b ? "true" : "false");
-	else
-		puts(line);
-	json_free(j);
+	if (json_is_string(v)) {
+		puts(json_string_value(v));
+	} else if (json_is_integer(v)) {
+		printf("%lld\n", (long long)json_integer_value(v));
+	} else if (json_is_real(v)) {
+		printf("%g\n", json_real_value(v));
+	} else if (json_is_boolean(v)) {
+		puts(json_is_true(v) ? "true" : "false");
+	} else {
+		text = json_encode(v, NULL); /* an object, an array or null: as JSON */
+		puts(text ? text : line);
+		free(text);
+	}
+	json_decref(j);
 	return 0;
+}
+
+/* ARGUMENTS-JSON: given, or "-" to read it from standard input (so that a secret such as a
+ * migration token never appears on a command line, where every local user can read it). */
+static json_t *read_args(const char *arg)
+{
+	static char text[1 << 16];
+	struct err e;
+	size_t n = 0;
+	json_t *j;
+
+	if (strcmp(arg, "-") == 0) {
+		while (n < sizeof(text)) {
+			ssize_t r = read(STDIN_FILENO, text + n, sizeof(text) - n);
+
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			n += (size_t)r;
+		}
+		if (n == sizeof(text)) {
+			fprintf(stderr,
+				"ferry-vmctl: arguments on standard input longer than %zu bytes\n",
+				sizeof(text) - 1);
+			return NULL;
+		}
+		arg = text;
+	} else {
+		n = strlen(arg);
+	}
+	j = json_parse(arg, n, &e);
+	if (!j)
+		fprintf(stderr, "ferry-vmctl: the arguments are not JSON: %s\n", e.msg);
+	else if (!json_is_object(j)) {
+		fprintf(stderr, "ferry-vmctl: the arguments must be a JSON object\n");
+		json_decref(j);
+		j = NULL;
+	}
+	return j;
+}
+
+/* Send one message as a line. */
+static int send_msg(int fd, const json_t *msg)
+{
+	char *text = json_encode(msg, NULL);
+	int rc =
+	    text && send_all(fd, text, strlen(text)) == 0 && send_all(fd, "\n", 1) == 0 ? 0 : -1;
+
+	free(text);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -145,7 +214,8 @@ int main(int argc, char **argv)
 	double timeout = 10;
 	long repeat = 1, interval = 0;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char line[1 << 20];
+	static char line[1 << 20];
+	json_t *greeting;
 	long long deadline;
 	int opt, fd;
 
@@ -221,35 +291,43 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	deadline = now_ms() + (long long)(timeout * 1000);
-	if (read_line(fd, line, sizeof(line), deadline) < 0 ||
-	    (!strstr(line, "\"ferry\"") && !strstr(line, "\"QMP\""))) {
+	greeting = read_line(fd, line, sizeof(line), deadline) < 0 ? NULL : parse_line(line);
+	if (!json_get(greeting, "ferry") && !json_get(greeting, "QMP")) {
 		fprintf(stderr, "ferry-vmctl: no greeting from %s\n", path);
 		return 1;
 	}
-	if (strstr(line, "\"QMP\"")) {
+	if (json_get(greeting, "QMP")) {
 		/* QEMU's QMP (the benchmarks drive QEMU too): leave capabilities negotiation. */
-		static const char caps[] = "{\"execute\": \"qmp_capabilities\"}\n";
+		json_t *caps = json_pack("{s:s}", "execute", "qmp_capabilities"), *r = NULL;
 
-		if (send_all(fd, caps, sizeof(caps) - 1) < 0 ||
-		    read_line(fd, line, sizeof(line), deadline) < 0 || !strstr(line, "\"return\"")) {
+		if (send_msg(fd, caps) < 0 || read_line(fd, line, sizeof(line), deadline) < 0 ||
+		    !json_get((r = parse_line(line)), "return")) {
 			fprintf(stderr, "ferry-vmctl: QMP capabilities negotiation failed\n");
 			return 1;
 		}
+		json_decref(r);
+		json_decref(caps);
 	}
+	json_decref(greeting);
 	if (wait_event) {
-		char want[256];
-
-		snprintf(want, sizeof(want), "\"event\": \"%s\"", wait_event);
 		while (read_line(fd, line, sizeof(line), deadline) == 0) {
-			if (strstr(line, want)) {
+			json_t *ev = parse_line(line);
+			const char *name = NULL;
+			struct err e;
+
+			if (json_get_str(ev, "event", &name, &e) == 1 &&
+			    strcmp(name, wait_event) == 0) {
 				puts(line);
+				json_decref(ev);
 				return 0;
 			}
+			json_decref(ev);
 		}
 		fprintf(stderr, "ferry-vmctl: no %s event within %.0f s\n", wait_event, timeout);
 		return 1;
 	}
 	if (raw) {
+		/* As given, byte for byte: the tests send malformed requests this way. */
 		if (send_all(fd, raw, strlen(raw)) < 0 || send_all(fd, "\n", 1) < 0 ||
 		    read_line(fd, line, sizeof(line), deadline) < 0) {
 			fprintf(stderr, "ferry-vmctl: no reply\n");
@@ -258,28 +336,38 @@ int main(int argc, char **argv)
 		puts(line);
 		return 0;
 	}
-	for (long i = 0; i < repeat; i++) {
-		struct jbuf req;
+	json_t *req = json_object();
 
-		jbuf_init(&req);
-		jbuf_add(&req, "{\"execute\": ");
-		jbuf_str(&req, cmd);
-		if (args)
-			jbuf_add(&req, ", \"arguments\": %s", args);
-		jbuf_add(&req, "}\n");
-		if (send_all(fd, req.p, req.len) < 0) {
+	json_set_str(req, "execute", cmd);
+	if (args) {
+		json_t *a = read_args(args);
+
+		if (!a)
+			return 2;
+		json_set(req, "arguments", a);
+	}
+	for (long i = 0; i < repeat; i++) {
+		json_t *reply;
+		bool error;
+
+		if (send_msg(fd, req) < 0) {
 			fprintf(stderr, "ferry-vmctl: connection lost\n");
 			return 1;
 		}
-		jbuf_free(&req);
 		/* Skip events until the reply. */
-		do {
+		for (;;) {
 			if (read_line(fd, line, sizeof(line), deadline) < 0) {
 				fprintf(stderr, "ferry-vmctl: no reply to %s\n", cmd);
 				return 1;
 			}
-		} while (strncmp(line, "{\"event\"", 8) == 0);
-		if (strncmp(line, "{\"error\"", 8) == 0) {
+			reply = parse_line(line);
+			if (!json_get(reply, "event"))
+				break;
+			json_decref(reply);
+		}
+		error = json_get(reply, "error") != NULL;
+		json_decref(reply);
+		if (error) {
 			fprintf(stderr, "ferry-vmctl: %s\n", line);
 			return 1;
 		}
@@ -290,5 +378,6 @@ int main(int argc, char **argv)
 			deadline = now_ms() + (long long)(timeout * 1000);
 		}
 	}
+	json_decref(req);
 	return print_value(line, get);
 }

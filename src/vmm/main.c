@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/err.h"
@@ -36,6 +38,7 @@ static const char usage[] =
 	"                [--net tap:NAME[,mac=MAC]] [--disk FILE] [--no-rng]\n"
 	"                [--journal FILE] [--clock host|icount] [--paused] [--log LEVEL]\n"
 	"       ferry-vm --restore FILE [--kernel Image [--initrd FILE]] [options]\n"
+	"       ferry-vm --incoming ADDRS (--token-file PATH | --token-fd N) [options]\n"
 	"\n"
 	"Run a RISC-V RV64 virtual machine (QEMU virt layout) booting a Linux Image,\n"
 	"or continue one saved with the control socket's \"save\" command.\n"
@@ -60,7 +63,9 @@ static const char usage[] =
 	"  --incoming ADDRS  receive a live migration on host:port[,host:port...], one\n"
 	"                    address per migration link ([v6]:port for IPv6; :port or a\n"
 	"                    bare port for every address); starts paused, exits if it fails\n"
-	"  --token T         the one-time token the incoming migration must present\n"
+	"  --token-file PATH the one-time token the incoming migration must present, read\n"
+	"                    from a file only its owner can read (mode 600 or stricter)\n"
+	"  --token-fd N      ... or from inherited descriptor N (read to EOF or a newline)\n"
 	"  --lease FILE      the VM's ownership record (default: first disk + .lease)\n"
 	"  --name NAME       this VM process's name in the lease (default host:pid)\n"
 	"  --log LEVEL       error, warn (default), info or debug; also FERRY_LOG\n"
@@ -114,6 +119,138 @@ static int parse_size(const char *s, uint64_t *out)
 		return -1;
 	*out = v * mul;
 	return 0;
+}
+
+/* ---- the migration token -------------------------------------------------------------------
+ *
+ * Never on the command line: every local user can read /proc/PID/cmdline. The token is
+ * the first line of what the file or the descriptor holds (the newline, and a CR before
+ * it, are not part of it): 1 to MIG_TOKEN_MAX printable ASCII characters, no spaces. */
+
+#define TOKEN_FD_WAIT_MS 5000
+
+static char token_buf[MIG_TOKEN_MAX + 1];
+
+/* Take the token from the first len bytes of text (more may follow a newline). */
+static int token_take(const char *text, size_t len, const char *from)
+{
+	const char *nl = memchr(text, '\n', len);
+	size_t n = nl ? (size_t)(nl - text) : len;
+
+	if (n && text[n - 1] == '\r')
+		n--;
+	if (n == 0 || n > MIG_TOKEN_MAX) {
+		fprintf(stderr, "ferry-vm: the token from %s must be 1 to %d characters\n", from,
+			MIG_TOKEN_MAX);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (text[i] <= ' ' || text[i] > '~') {
+			fprintf(
+			    stderr,
+			    "ferry-vm: the token from %s must be printable ASCII without spaces\n",
+			    from);
+			return -1;
+		}
+	}
+	memcpy(token_buf, text, n);
+	token_buf[n] = 0;
+	return 0;
+}
+
+/* A token file must be a regular file that only its owner (this user or root) can read or
+ * write, as ssh wants of a private key: a token others can read is no secret. */
+static int token_from_file(const char *path)
+{
+	char text[MIG_TOKEN_MAX + 3];
+	struct stat st;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0) {
+		fprintf(stderr, "ferry-vm: --token-file %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		fprintf(stderr, "ferry-vm: --token-file %s is not a regular file\n", path);
+		close(fd);
+		return -1;
+	}
+	if ((st.st_mode & 077) || (st.st_uid != geteuid() && st.st_uid != 0)) {
+		fprintf(
+		    stderr,
+		    "ferry-vm: --token-file %s (mode %03o, owner uid %u) can be read or changed by "
+		    "others: it must belong to uid %u or root and have mode 600 or 400\n",
+		    path, (unsigned)(st.st_mode & 0777), (unsigned)st.st_uid, (unsigned)geteuid());
+		close(fd);
+		return -1;
+	}
+	n = read(fd, text, sizeof(text));
+	close(fd);
+	if (n < 0) {
+		fprintf(stderr, "ferry-vm: --token-file %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	int rc = token_take(text, (size_t)n, path);
+
+	explicit_bzero(text, sizeof(text));
+	return rc;
+}
+
+/* Read the token from an inherited descriptor, until EOF or a newline, waiting at most
+ * TOKEN_FD_WAIT_MS for it; the descriptor is closed afterwards (stdin, stdout and stderr
+ * stay open). */
+static int token_from_fd(const char *arg)
+{
+	char text[MIG_TOKEN_MAX + 3], from[48], *end;
+	size_t len = 0;
+	long fd;
+	int rc = -1;
+
+	errno = 0;
+	fd = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || fd < 0 || fd > 1 << 20) {
+		fprintf(stderr, "ferry-vm: --token-fd '%s' is not a descriptor number\n", arg);
+		return -1;
+	}
+	snprintf(from, sizeof(from), "descriptor %ld", fd);
+	if (fcntl((int)fd, F_GETFD) < 0) {
+		fprintf(stderr, "ferry-vm: --token-fd %ld: no such open descriptor\n", fd);
+		return -1;
+	}
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct pollfd p = { .fd = (int)fd, .events = POLLIN };
+		int left;
+		ssize_t n;
+
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		left = TOKEN_FD_WAIT_MS -
+		       (int)((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0 || poll(&p, 1, left) == 0) {
+			fprintf(stderr, "ferry-vm: no token on descriptor %ld within %d ms\n", fd,
+				TOKEN_FD_WAIT_MS);
+			goto out;
+		}
+		n = read((int)fd, text + len, sizeof(text) - len);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "ferry-vm: --token-fd %ld: %s\n", fd, strerror(errno));
+			goto out;
+		}
+		len += (size_t)n;
+		if (n == 0 || memchr(text, '\n', len) || len == sizeof(text))
+			break;
+	}
+	rc = token_take(text, len, from);
+out:
+	explicit_bzero(text, sizeof(text));
+	if (fd > 2)
+		close((int)fd);
+	return rc;
 }
 
 static int signal_pipe[2] = { -1, -1 };
@@ -177,6 +314,8 @@ int main(int argc, char **argv)
 		{ "no-rng", no_argument, NULL, 'G' },
 		{ "incoming", required_argument, NULL, 'I' },
 		{ "token", required_argument, NULL, 'T' },
+		{ "token-file", required_argument, NULL, 'F' },
+		{ "token-fd", required_argument, NULL, 'E' },
 		{ "lease", required_argument, NULL, 'L' },
 		{ "name", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
@@ -194,7 +333,7 @@ int main(int argc, char **argv)
 	static struct handover ho;
 	struct err e = { { 0 } };
 	enum machine_exit ex;
-	const char *control = NULL, *restore = NULL;
+	const char *control = NULL, *restore = NULL, *token_file = NULL, *token_fd = NULL;
 	bool memory_given = false, clock_given = false;
 	int opt, lvl;
 
@@ -276,7 +415,16 @@ int main(int argc, char **argv)
 			cfg.incoming = optarg;
 			break;
 		case 'T':
-			cfg.token = optarg;
+			fprintf(stderr,
+				"ferry-vm: --token is refused: a token on the command line can "
+				"be read by every local user (/proc/PID/cmdline); pass it with "
+				"--token-file PATH or --token-fd N\n");
+			return EXIT_USAGE;
+		case 'F':
+			token_file = optarg;
+			break;
+		case 'E':
+			token_fd = optarg;
 			break;
 		case 'L':
 			cfg.lease = optarg;
@@ -310,10 +458,24 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ferry-vm: --incoming and --restore exclude each other\n");
 		return EXIT_USAGE;
 	}
-	if (cfg.incoming && !cfg.token) {
-		fprintf(stderr, "ferry-vm: --incoming needs --token\n");
+	if (token_file && token_fd) {
+		fprintf(stderr, "ferry-vm: --token-file and --token-fd exclude each other\n");
 		return EXIT_USAGE;
 	}
+	if ((token_file || token_fd) && !cfg.incoming) {
+		fprintf(stderr, "ferry-vm: --token-file and --token-fd are for --incoming\n");
+		return EXIT_USAGE;
+	}
+	if (cfg.incoming && !token_file && !token_fd) {
+		fprintf(stderr, "ferry-vm: --incoming needs --token-file PATH or --token-fd N\n");
+		return EXIT_USAGE;
+	}
+	if (token_file && token_from_file(token_file) < 0)
+		return 1;
+	if (token_fd && token_from_fd(token_fd) < 0)
+		return 1;
+	if (cfg.incoming)
+		cfg.token = token_buf;
 	if (cfg.incoming) {
 		/* The state arrives over the network: start paused, place nothing. */
 		cfg.start_paused = true;
@@ -349,6 +511,7 @@ int main(int argc, char **argv)
 		machine_destroy(&m);
 		return 1;
 	}
+	explicit_bzero(token_buf, sizeof(token_buf)); /* the migration keeps its own copy */
 	if (restore) {
 		log_info("restored %s (%" PRIu64 " MiB)", restore, cfg.mem_size >> 20);
 		fault_point("restore-resume", 0);

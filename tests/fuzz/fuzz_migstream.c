@@ -94,7 +94,7 @@ static const char token[] = "fuzz-token-5f3a9c";
 static struct machine *m;
 static struct handover ho; /* the machine's ownership record and migration */
 static int base_npollfds;
-static struct jbuf own_cfg;
+static struct buf own_cfg;
 static struct buf own_dev[MAX_DEVS];
 static int ndev;
 static bool strict, stats, fresh;
@@ -177,7 +177,7 @@ static void fail(const char *what, const char *detail)
 static void reply(const uint8_t *p, uint32_t len)
 {
 	struct err e = { { 0 } };
-	struct json *j = json_parse((const char *)p, len, &e);
+	json_t *j = json_parse((const char *)p, len, &e);
 	const char *msg = NULL;
 	char text[1100];
 
@@ -323,20 +323,16 @@ static void send_record(int k, uint32_t type, const void *payload, size_t len)
 	buf_free(&b);
 }
 
-static void send_ctrl(int k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void send_ctrl(int k, const char *fmt, ...)
+/* A control message built with jansson (its reference is taken). */
+static void send_ctrl(int k, json_t *msg)
 {
-	char msg[600];
-	va_list ap;
-	int n;
+	char *text = json_encode(msg, NULL);
 
-	va_start(ap, fmt);
-	n = vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		send_record(k, STREAM_CTRL, msg,
-			    (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+	if (!text)
+		fail("cannot encode a control message", NULL);
+	send_record(k, STREAM_CTRL, text, strlen(text));
+	free(text);
+	json_decref(msg);
 }
 
 /* ---- operations ------------------------------------------------------------------------------ */
@@ -551,23 +547,25 @@ static void op_ctrl(struct in *in, int k)
 	case 0: {
 		uint8_t round = u8(in), live = u8(in);
 
-		send_ctrl(k, "{\"msg\": \"end\", \"round\": %u, \"live\": %u}", round, live);
+		send_ctrl(k,
+			  json_pack("{s:s, s:i, s:i}", "msg", "end", "round", round, "live", live));
 		break;
 	}
 	case 1:
-		send_ctrl(k, "{\"msg\": \"commit\", \"epoch\": %u}", u8(in));
+		send_ctrl(k, json_pack("{s:s, s:i}", "msg", "commit", "epoch", u8(in)));
 		break;
 	case 2:
-		send_ctrl(k, "{\"msg\": \"hb\"}");
+		send_ctrl(k, json_pack("{s:s}", "msg", "hb"));
 		break;
 	case 3:
-		send_ctrl(k, "{\"msg\": \"dead\", \"channel\": %d}", (int)(int8_t)u8(in));
+		send_ctrl(k,
+			  json_pack("{s:s, s:i}", "msg", "dead", "channel", (int)(int8_t)u8(in)));
 		break;
 	case 4:
-		send_ctrl(k, "{\"msg\": \"cancel\"}");
+		send_ctrl(k, json_pack("{s:s}", "msg", "cancel"));
 		break;
 	case 5:
-		send_ctrl(k, "{\"msg\": \"error\", \"reason\": \"fuzz\"}");
+		send_ctrl(k, json_pack("{s:s, s:s}", "msg", "error", "reason", "fuzz"));
 		break;
 	case 6:
 		n = u8(in);
@@ -577,29 +575,26 @@ static void op_ctrl(struct in *in, int k)
 	case 7: {
 		int64_t round = (int64_t)u64(in), live = (int64_t)u64(in);
 
-		send_ctrl(k, "{\"msg\": \"end\", \"round\": %lld, \"live\": %lld}",
-			  (long long)round, (long long)live);
+		send_ctrl(k, json_pack("{s:s, s:I, s:I}", "msg", "end", "round", (json_int_t)round,
+				       "live", (json_int_t)live));
 		break;
 	}
 	case 8:
-		send_ctrl(k, "{\"msg\": \"commit\", \"epoch\": %lld}", (long long)(int64_t)u64(in));
+		send_ctrl(k,
+			  json_pack("{s:s, s:I}", "msg", "commit", "epoch", (json_int_t)u64(in)));
 		break;
 	case 9: {
-		struct jbuf j;
 		char s[256];
 
 		n = u8(in);
 		p = bytes(in, &n);
 		memcpy(s, p, n);
 		s[n] = 0;
-		jbuf_init(&j);
-		jbuf_str(&j, s);
-		send_ctrl(k, "{\"msg\": %s}", j.p ? j.p : "\"\"");
-		jbuf_free(&j);
+		send_ctrl(k, json_pack("{s:o}", "msg", json_text(s)));
 		break;
 	}
 	default:
-		send_ctrl(k, "{\"msg\": %u}", u8(in));
+		send_ctrl(k, json_pack("{s:i}", "msg", u8(in)));
 		break;
 	}
 }
@@ -723,7 +718,8 @@ static void op_script(struct in *in)
 		send_record(1, STREAM_DRAIN, r, 4);
 	}
 	if (!(skip & 128))
-		send_ctrl(0, "{\"msg\": \"end\", \"round\": %u, \"live\": 1}", round ? round : 1u);
+		send_ctrl(0, json_pack("{s:s, s:i, s:i}", "msg", "end", "round", round ? round : 1,
+				       "live", 1));
 }
 
 /* ---- set-up, checks, reset ------------------------------------------------------------------ */
@@ -748,8 +744,8 @@ static void init(void)
 	if (ho.has_lease || !m->paused)
 		fail("the machine was expected paused and without a lease", NULL);
 	base_npollfds = m->npollfds;
-	jbuf_init(&own_cfg);
-	snapshot_config_json(m, 0, &own_cfg);
+	buf_init(&own_cfg);
+	snapshot_config_text(m, 0, &own_cfg);
 	ndev = snapshot_device_count(m);
 	if (ndev > MAX_DEVS || own_cfg.oom)
 		fail("unexpected machine", NULL);

@@ -1,16 +1,24 @@
 #!/bin/bash
 # control.sh - the control socket drives a running Linux guest: status, pause, resume, stats,
 # dirty logging, events to several clients, the journal; malformed requests get errors and the
-# VM keeps running.
+# VM keeps running. Ready for a host agent: the control and console sockets are 0600 whatever
+# the umask and refuse other users; a client that never reads is dropped while the VM runs
+# on and answers the others; a migration's answer goes to the connection that asked; the
+# migration token comes from a file or a descriptor, never the command line.
 source "$(dirname "$0")/../lib.sh"
 scratch
 ctl=$FERRY_ROOT/build/bin/ferry-vmctl
 sock=$FERRY_TMP/vm.sock
-"$FERRY_VM" --kernel "$FERRY_GUEST/Image" --initrd "$FERRY_GUEST/initramfs.cpio" \
-	--append "console=ttyS0 quiet ferry.work=idle" --console null --control "unix:$sock" \
-	--journal "$FERRY_TMP/journal" </dev/null >"$FERRY_TMP/vm.out" 2>&1 &
+csock=$FERRY_TMP/console.sock
+cc -O2 -o "$FERRY_TMP/ctlclient" "$FERRY_ROOT/tests/integration/ctlclient.c" || { fail "build ctlclient"; finish integration-control; }
+cli=$FERRY_TMP/ctlclient
+# Started under umask 0: the sockets must come out 0600 all the same.
+(umask 0 && exec "$FERRY_VM" --kernel "$FERRY_GUEST/Image" --initrd "$FERRY_GUEST/initramfs.cpio" \
+	--append "console=ttyS0 quiet ferry.work=idle" --console "unix:$csock" --control "unix:$sock" \
+	--journal "$FERRY_TMP/journal" </dev/null >"$FERRY_TMP/vm.out" 2>&1) &
 vm=$!
-trap 'kill $vm 2>/dev/null; rm -rf "$FERRY_TMP"' EXIT
+others=""
+trap 'kill $vm $others 2>/dev/null; wait 2>/dev/null; rm -rf "$FERRY_TMP"' EXIT
 for _ in $(seq 1 100); do "$ctl" "$sock" status >/dev/null 2>&1 && break; sleep 0.05; done
 
 c() { "$ctl" "$sock" "$@"; }
@@ -102,8 +110,86 @@ expect_reply "id echoed (string)" '{"execute": "status", "id": "a\"b"}' '.id == 
 expect_error "bad id type" '{"execute": "status", "id": [1]}' GenericError "'id' must be"
 long=$(head -c 70000 /dev/zero | tr '\0' 'x')
 expect_error "a line over 64 KiB gets an error" "$long" GenericError 'longer than 65536'
+# A client that sends its request and shuts down its side still gets the reply, then EOF.
+out=$("$cli" ask "$sock" '{"execute": "status", "id": "half"}')
+if echo "$out" | grep -q '^{"return": {"status": "running".*"id": "half"}$' && [ "$(echo "$out" | tail -1)" = "(closed)" ]; then
+	pass "a client that shuts down its sending side gets its reply, then the server closes"
+else
+	fail "a client that shuts down its sending side gets its reply" "$out"
+fi
 [ "$(c --get status status)" = running ] && pass "VM still running after malformed requests" || fail "VM still running after malformed requests"
 kill -0 $vm && pass "ferry-vm process alive" || fail "ferry-vm process alive"
+
+# ---- the sockets: 0600 whatever the umask, and only root or the VM's own user -------------
+as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+mode_c=$(stat -c %a "$sock")
+mode_k=$(stat -c %a "$csock")
+[ "$mode_c" = 600 ] && [ "$mode_k" = 600 ] && pass "control and console sockets are 0600 under umask 0" ||
+	fail "control and console sockets are 0600 under umask 0" "control $mode_c, console $mode_k"
+chmod 711 "$FERRY_TMP" # other users may reach the sockets now; only their mode keeps them out
+out=$(as_nobody "$cli" lines "$sock" 1 2>&1)
+if echo "$out" | grep -q 'Permission denied'; then pass "another user cannot connect to the control socket"; else fail "another user cannot connect to the control socket" "$out"; fi
+out=$(as_nobody "$cli" lines "$csock" 1 2>&1)
+if echo "$out" | grep -q 'Permission denied'; then pass "another user cannot connect to the console socket"; else fail "another user cannot connect to the console socket" "$out"; fi
+# Widened by hand: the peer check still refuses them, and says so in the log.
+chmod 666 "$sock" "$csock"
+out=$(as_nobody "$cli" lines "$sock" 2 2>&1)
+if [ "$out" = '{"error": {"class": "GenericError", "desc": "permission denied"}}' ] &&
+	grep -q 'control: refused a client of uid 65534' "$FERRY_TMP/vm.out"; then
+	pass "a peer of another uid is refused by the control socket (SO_PEERCRED), and logged"
+else
+	fail "a peer of another uid is refused by the control socket (SO_PEERCRED), and logged" "got: $out" "$(tail -2 "$FERRY_TMP/vm.out")"
+fi
+out=$(as_nobody "$cli" lines "$csock" 2 2>&1 | tr -d '\r')
+if [ "$out" = "ferry-vm: permission denied" ] && grep -q 'console: refused a client of uid 65534' "$FERRY_TMP/vm.out"; then
+	pass "a peer of another uid is refused by the console socket, and logged"
+else
+	fail "a peer of another uid is refused by the console socket, and logged" "got: $out" "$(tail -2 "$FERRY_TMP/vm.out")"
+fi
+chmod 600 "$sock" "$csock"
+chmod 700 "$FERRY_TMP"
+out=$("$cli" lines "$csock" 1 | tr -d '\r' | grep -m1 '^ferry-work: heartbeat')
+[ -n "$out" ] && pass "root attaches to the console (backlog replayed)" || fail "root attaches to the console"
+
+# ---- a client that reads late, and one that never reads --------------------------------------
+# 3000 requests, replies read only 2 s later (450 KB, more than the socket holds): everything
+# waits in the VM's queue for it, nothing is lost (the VM used to give up on it after 1 s).
+"$cli" flood "$sock" 3000 2 >"$FERRY_TMP/late" 2>&1
+out=$(cat "$FERRY_TMP/late")
+if echo "$out" | grep -q 'sent 3000 of 3000 requests.*, 3001 lines, and the server kept it open'; then
+	pass "a client that reads late gets the greeting and all 3000 replies"
+else
+	fail "a client that reads late gets the greeting and all 3000 replies" "$out"
+fi
+# 20000 requests (3 MB of replies), none read: dropped once more than 1 MiB waits for it,
+# while the VM runs and answers everyone else.
+i_before=$(c --get instret status)
+"$cli" flood "$sock" 20000 4 >"$FERRY_TMP/flood" 2>&1 &
+flood=$!
+others="$others $flood"
+sleep 0.3
+slowest=0 answered=0
+for _ in 1 2 3 4 5; do
+	t0=$(date +%s%N)
+	c status >/dev/null && answered=$((answered + 1))
+	t=$((($(date +%s%N) - t0) / 1000000))
+	[ $t -gt $slowest ] && slowest=$t
+	sleep 0.3
+done
+i_after=$(c --get instret status)
+[ $answered = 5 ] && pass "others are answered while a client does not read (slowest in ${slowest} ms)" ||
+	fail "others are answered while a client does not read" "$answered of 5"
+[ "${i_after:-0}" -gt "${i_before:-0}" ] && pass "the VM keeps running meanwhile ($i_before -> $i_after)" ||
+	fail "the VM keeps running meanwhile" "$i_before -> $i_after"
+wait $flood
+out=$(cat "$FERRY_TMP/flood")
+ms=$(echo "$out" | sed -n 's/.* requests in \([0-9]*\) ms.*/\1/p')
+if echo "$out" | grep -q 'had closed the connection' && grep -q 'control: client (pid [0-9]*, uid 0) is not reading: [0-9]* bytes queued, more than 1048576; disconnected' "$FERRY_TMP/vm.out"; then
+	pass "the client that never reads is dropped at 1 MiB queued (after ${ms:-?} ms), with a log line"
+else
+	fail "the client that never reads is dropped at 1 MiB queued, with a log line" "$out" "$(tail -2 "$FERRY_TMP/vm.out")"
+fi
+[ "$(c --get status status)" = running ] && pass "VM still running after the slow clients" || fail "VM still running after the slow clients"
 
 # Quit: exit status 3, journal complete.
 c quit >/dev/null
@@ -121,4 +207,107 @@ if awk 'NR > 1 && $1 < prev {bad = 1} {prev = $1} END {exit bad}' "$FERRY_TMP/jo
 else
 	fail "journal timestamps are monotonic"
 fi
+
+# ---- the migration token: a file or a descriptor, never the command line --------------------
+out=$(timeout 10 "$FERRY_VM" --incoming 127.0.0.1:1 --token secret --memory 128M 2>&1)
+rc=$?
+if [ $rc -eq 2 ] && echo "$out" | grep -q -- '--token is refused' && echo "$out" | grep -q -- '--token-file PATH or --token-fd N'; then
+	pass "--token on the command line is refused, pointing to --token-file and --token-fd"
+else
+	fail "--token on the command line is refused" "exit $rc: $out"
+fi
+out=$(timeout 10 "$FERRY_VM" --incoming 127.0.0.1:1 --memory 128M 2>&1)
+rc=$?
+[ $rc -eq 2 ] && echo "$out" | grep -q -- '--token-file' && pass "--incoming without a token is refused" || fail "--incoming without a token is refused" "exit $rc: $out"
+echo "tok-$$-file" >"$FERRY_TMP/token.open"
+chmod 644 "$FERRY_TMP/token.open"
+out=$(timeout 10 "$FERRY_VM" --incoming 127.0.0.1:1 --token-file "$FERRY_TMP/token.open" --memory 128M 2>&1)
+rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -q 'mode 644' && pass "a token file others can read is refused" || fail "a token file others can read is refused" "exit $rc: $out"
+
+# Three processes hand one VM on over loopback: vm2 (paused, source) -> d1 (token from a
+# descriptor) -> d2 (token from a file). They share one lease file.
+port=$((20000 + $$ % 20000))
+lease=$FERRY_TMP/vm2.lease
+alive() { [ -e "/proc/$1" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+wait_exit() { # PID SECONDS: its exit status, or 124 if it still runs then (it is killed)
+	for _ in $(seq 1 $(($2 * 20))); do
+		alive "$1" || { wait "$1"; return; }
+		sleep 0.05
+	done
+	kill "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	return 124
+}
+start_vm() { # NAME ARGS...: a ferry-vm with a control socket NAME.sock, log NAME.out
+	local name=$1
+	shift
+	"$FERRY_VM" --memory 128M --console null --control "unix:$FERRY_TMP/$name.sock" --lease "$lease" "$@" \
+		</dev/null >"$FERRY_TMP/$name.out" 2>&1 &
+	others="$others $!"
+	eval "pid_$name=$!"
+	for _ in $(seq 1 100); do "$ctl" --timeout 1 "$FERRY_TMP/$name.sock" status >/dev/null 2>&1 && return 0; sleep 0.05; done
+	return 1
+}
+start_vm vm2 --kernel "$FERRY_GUEST/Image" --initrd "$FERRY_GUEST/initramfs.cpio" --paused \
+	--append "console=ttyS0 quiet ferry.work=idle" || fail "second VM starts" "$(cat "$FERRY_TMP/vm2.out")"
+s2=$FERRY_TMP/vm2.sock
+
+# ---- a migration's answer goes to the connection that asked, never to whoever is there -------
+# A destination that accepts and never answers: the migration fails after 3 s of silence.
+"$cli" hold $((port + 9)) 20 >"$FERRY_TMP/hold" 2>&1 &
+others="$others $!"
+for _ in $(seq 1 50); do grep -q listening "$FERRY_TMP/hold" && break; sleep 0.05; done
+mig="{\"execute\": \"migrate\", \"arguments\": {\"addresses\": [\"127.0.0.1:$((port + 9))\"], \"token\": \"x\", \"wait\": true}"
+# A asks and leaves at once; B connects after it (into the slot A had) and stays.
+"$cli" lines "$s2" 1 "$mig, \"id\": \"A\"}" >"$FERRY_TMP/A" 2>&1
+"$cli" lines "$s2" 5 >"$FERRY_TMP/B" 2>&1
+if grep -q '"event": "MIGRATION", "data": {"phase": "failed"' "$FERRY_TMP/B" && ! grep -q '"return"' "$FERRY_TMP/B"; then
+	pass "an answer owed to a client that left goes to nobody (not to the next in its slot)"
+else
+	fail "an answer owed to a client that left goes to nobody" "$(cat "$FERRY_TMP/B")"
+fi
+# C asks and stays; D, connected at the same time, sees the event only.
+"$cli" lines "$s2" 6 >"$FERRY_TMP/D" 2>&1 &
+d=$!
+sleep 0.2
+"$cli" lines "$s2" 5 "$mig, \"id\": 7}" >"$FERRY_TMP/C" 2>&1
+wait $d
+if grep -q '^{"return": {"phase": "failed", "role": "source", "error": "the destination has been silent for 3000 ms".*, "id": 7}$' "$FERRY_TMP/C" &&
+	grep -q '"event": "MIGRATION", "data": {"phase": "failed"' "$FERRY_TMP/D" && ! grep -q '"return"' "$FERRY_TMP/D"; then
+	pass "the answer to a migrate with wait goes to the client that asked, with its id, and to no other"
+else
+	fail "the answer to a migrate with wait goes to the client that asked" "C: $(cat "$FERRY_TMP/C")" "D: $(cat "$FERRY_TMP/D")"
+fi
+
+# d1: token from descriptor 3. A wrong token is refused; the right one moves the VM.
+start_vm d1 --incoming "127.0.0.1:$port" --token-fd 3 3<<<"tok-$$-fd" || fail "destination with --token-fd starts" "$(cat "$FERRY_TMP/d1.out")"
+out=$("$ctl" --timeout 20 "$s2" migrate - <<<"{\"addresses\": [\"127.0.0.1:$port\"], \"token\": \"wrong\", \"wait\": true}")
+if echo "$out" | grep -q '"phase": "failed"' && [ "$("$ctl" "$FERRY_TMP/d1.sock" --get refused_connections migrate-status)" -ge 1 ]; then
+	pass "a wrong token is refused by the destination"
+else
+	fail "a wrong token is refused by the destination" "$out"
+fi
+out=$("$ctl" --timeout 30 "$s2" migrate - <<<"{\"addresses\": [\"127.0.0.1:$port\"], \"token\": \"tok-$$-fd\", \"wait\": true}")
+wait_exit "$pid_vm2" 10
+rc=$?
+if echo "$out" | grep -q '"phase": "completed"' && [ $rc -eq 0 ] && [ "$("$ctl" "$FERRY_TMP/d1.sock" --get status status)" = running ]; then
+	pass "the token from --token-fd is accepted: the VM moved"
+else
+	fail "the token from --token-fd is accepted" "source exit $rc: $out" "$(tail -3 "$FERRY_TMP/d1.out")"
+fi
+# d2: token from a file of mode 600.
+(umask 077 && echo "tok-$$-file" >"$FERRY_TMP/token")
+start_vm d2 --incoming "127.0.0.1:$((port + 1))" --token-file "$FERRY_TMP/token" || fail "destination with --token-file starts" "$(cat "$FERRY_TMP/d2.out")"
+out=$("$ctl" --timeout 30 "$FERRY_TMP/d1.sock" migrate - <<<"{\"addresses\": [\"127.0.0.1:$((port + 1))\"], \"token\": \"tok-$$-file\", \"wait\": true}")
+wait_exit "$pid_d1" 10
+rc=$?
+if echo "$out" | grep -q '"phase": "completed"' && [ $rc -eq 0 ] && [ "$("$ctl" "$FERRY_TMP/d2.sock" --get status status)" = running ]; then
+	pass "the token from --token-file is accepted: the VM moved again"
+else
+	fail "the token from --token-file is accepted" "source exit $rc: $out" "$(tail -3 "$FERRY_TMP/d2.out")"
+fi
+if grep -q "tok-$$" /proc/"$pid_d2"/cmdline 2>/dev/null; then fail "no token on the destination's command line"; else pass "no token on the destination's command line"; fi
+"$ctl" "$FERRY_TMP/d2.sock" quit >/dev/null
+wait_exit "$pid_d2" 10
 finish integration-control

@@ -91,17 +91,18 @@ static void test_config_record(void **state)
 {
 	struct machine *m = th_machine(0);
 	char isa[ISA_STR_MAX], *at;
-	struct jbuf j;
+	struct buf j;
 	struct err e = { "" };
 
 	(void)state;
 	isa_string(isa);
-	jbuf_init(&j);
-	snapshot_config_json(m, 0, &j);
-	assert_false(j.oom);
-	at = strstr(j.p, isa);
+	buf_init(&j);
+	assert_int_equal(snapshot_config_text(m, 0, &j), 0);
+	buf_put(&j, "", 1); /* a C string for strstr; not part of the record */
+	j.len--;
+	at = strstr((char *)j.p, isa);
 	assert_non_null(at);
-	assert_non_null(strstr(j.p, "\"mmu\": \"" ISA_MMU "\""));
+	assert_non_null(strstr((char *)j.p, "\"mmu\": \"" ISA_MMU "\""));
 	if (snapshot_config_check(m, (const uint8_t *)j.p, j.len, &e) != 0)
 		fail_msg("own config refused: %s", e.msg);
 	/* "rv64imac_..." -> "rv64imaf_...": told an F it does not have */
@@ -109,7 +110,7 @@ static void test_config_record(void **state)
 	assert_int_equal(snapshot_config_check(m, (const uint8_t *)j.p, j.len, &e), -1);
 	assert_non_null(strstr(e.msg, "config record: guest ISA rv64imaf_zicntr"));
 	assert_non_null(strstr(e.msg, "this machine is rv64imac_zicntr"));
-	jbuf_free(&j);
+	buf_free(&j);
 	th_free(m);
 }
 

@@ -298,14 +298,18 @@ static void test_post_load(void **state)
 static void test_dump(void **state)
 {
 	struct dev a = sample();
-	struct jbuf j;
+	json_t *o;
+	char *text;
 
 	(void)state;
-	jbuf_init(&j);
-	state_dump(&v1, &a, &j);
-	assert_string_equal(j.p, "{\"mode\": 2, \"w16\": 48879, \"w32\": 3735928559, "
-				 "\"w64\": 81985529216486895, \"arr\": [1, 10, 100, 1000]}");
-	jbuf_free(&j);
+	o = state_dump(&v1, &a);
+	assert_non_null(o);
+	text = json_encode(o, NULL);
+	assert_non_null(text);
+	assert_string_equal(text, "{\"mode\": 2, \"w16\": 48879, \"w32\": 3735928559, "
+				  "\"w64\": 81985529216486895, \"arr\": [1, 10, 100, 1000]}");
+	free(text);
+	json_decref(o);
 	assert_int_equal(state_value(&v2_fields[6], &a, 0), UINT64_MAX);
 	assert_int_equal(state_value(&v2_fields[6], &a, 1), 9);
 }

@@ -178,10 +178,11 @@ void machine_update_timer(struct machine *m)
 		m->cpu.stop = true;
 }
 
-void machine_emit(struct machine *m, const char *name, const char *data_json)
+void machine_emit(struct machine *m, const char *name, json_t *data)
 {
 	if (m->event)
-		m->event(m->event_opaque, name, data_json);
+		m->event(m->event_opaque, name, data);
+	json_decref(data);
 }
 
 void machine_journal(struct machine *m, const char *what, const char *reason)
@@ -206,8 +207,6 @@ static void machine_devs_run_state(struct machine *m, bool running)
 
 void machine_pause(struct machine *m, const char *reason)
 {
-	char data[160];
-
 	if (m->paused)
 		return;
 	m->paused = true;
@@ -215,15 +214,13 @@ void machine_pause(struct machine *m, const char *reason)
 	gclock_freeze(&m->clock);
 	machine_devs_run_state(m, false);
 	machine_journal(m, "PAUSE", reason);
-	snprintf(data, sizeof(data), "{\"reason\": \"%s\", \"instret\": %llu}", reason,
-		 (unsigned long long)m->cpu.instret);
-	machine_emit(m, "STOP", data);
+	machine_emit(
+	    m, "STOP",
+	    json_pack("{s:s, s:I}", "reason", reason, "instret", (json_int_t)m->cpu.instret));
 }
 
 void machine_resume(struct machine *m, const char *reason)
 {
-	char data[160];
-
 	if (!m->paused)
 		return;
 	m->paused = false;
@@ -231,8 +228,7 @@ void machine_resume(struct machine *m, const char *reason)
 	machine_devs_run_state(m, true);
 	machine_update_timer(m);
 	machine_journal(m, "RUN", reason);
-	snprintf(data, sizeof(data), "{\"reason\": \"%s\"}", reason);
-	machine_emit(m, "RESUME", data);
+	machine_emit(m, "RESUME", json_pack("{s:s}", "reason", reason));
 }
 
 void machine_dirty_start(struct machine *m)
@@ -674,19 +670,19 @@ enum machine_exit machine_run(struct machine *m, struct err *e)
 	switch (m->exit) {
 	case MACHINE_SHUTDOWN:
 		machine_journal(m, "STOP", "shutdown");
-		machine_emit(m, "SHUTDOWN", "{\"reason\": \"guest\"}");
+		machine_emit(m, "SHUTDOWN", json_pack("{s:s}", "reason", "guest"));
 		break;
 	case MACHINE_QUIT:
 		machine_journal(m, "STOP", "quit");
-		machine_emit(m, "SHUTDOWN", "{\"reason\": \"host\"}");
+		machine_emit(m, "SHUTDOWN", json_pack("{s:s}", "reason", "host"));
 		break;
 	case MACHINE_MIGRATED:
 		machine_journal(m, "STOP", "migrated");
-		machine_emit(m, "SHUTDOWN", "{\"reason\": \"migrated\"}");
+		machine_emit(m, "SHUTDOWN", json_pack("{s:s}", "reason", "migrated"));
 		break;
 	case MACHINE_SAVED:
 		machine_journal(m, "STOP", "saved");
-		machine_emit(m, "SHUTDOWN", "{\"reason\": \"saved\"}");
+		machine_emit(m, "SHUTDOWN", json_pack("{s:s}", "reason", "saved"));
 		break;
 	default:
 		machine_journal(m, "STOP", "error");

@@ -31,6 +31,7 @@
 #include <sys/types.h>
 
 #include "common/err.h"
+#include "common/json.h"
 #include "vmm/core/cpu.h"
 #include "vmm/core/gclock.h"
 #include "vmm/core/ram.h"
@@ -215,7 +216,7 @@ struct machine {
 	uint64_t pause_at; /* pause when instret reaches this (UINT64_MAX: never) */
 	int journal_fd;
 	/* events (STOP, RESUME, SHUTDOWN, ...) go to this listener, e.g. the control socket */
-	void (*event)(void *opaque, const char *name, const char *data_json);
+	void (*event)(void *opaque, const char *name, json_t *data); /* data borrowed */
 	void *event_opaque;
 
 	/* dirty logging */
@@ -316,8 +317,8 @@ void machine_pause(struct machine *m, const char *reason);
 void machine_resume(struct machine *m, const char *reason);
 /* Journal a transition: "<monotonic ns> <realtime ns> <WHAT> <reason>". */
 void machine_journal(struct machine *m, const char *what, const char *reason);
-/* Announce an event to the listener; data_json is an object or NULL. */
-void machine_emit(struct machine *m, const char *name, const char *data_json);
+/* Announce an event to the listener; data is an object or NULL, and its reference is taken. */
+void machine_emit(struct machine *m, const char *name, json_t *data);
 
 /* Dirty logging. start clears the bitmap; collect copies it into out (ram.nwords words),
  * clears it and drops the hart's write-TLB entries, so the next store to every page is seen

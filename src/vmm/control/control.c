@@ -1,10 +1,12 @@
-/* control.c - the control socket: clients, framing, commands, events.
+/* control.c - the control socket: clients, framing, output queues, commands, events.
  *
- * Commands are a table of handlers; each gets the parsed arguments object
- * (or NULL), writes its result object into a buffer, or fails with a
- * message. Writes to clients are non-blocking with a short grace period: a
- * client that does not read its replies for a second is disconnected rather
- * than allowed to stall the VM.
+ * Commands are a table of handlers; each gets the parsed arguments object (or NULL) and an
+ * empty result object to fill, or fails with a message. Every message to a client (a
+ * reply, an event, the greeting) is built with jansson and appended, as one line, to that
+ * client's queue; the queue is written only when the poll loop says the socket takes more
+ * (POLLOUT), never where the message was made, so neither a request nor an event in the
+ * middle of a migration's blackout ever waits for a client. A client whose queue grows past
+ * CONTROL_QUEUE_MAX bytes is not reading: it is disconnected, with a log line.
  */
 #include "vmm/control/control.h"
 
@@ -17,24 +19,28 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/json.h"
 #include "common/log.h"
 #include "common/fault.h"
 #include "common/state.h"
+#include "common/unixsock.h"
 #include "vmm/board/machine.h"
 #include "vmm/migrate/handover.h"
 #include "vmm/migrate/migrate.h"
 #include "vmm/state/snapshot.h"
 
 #define CONTROL_VERSION "0.1"
+/* At exit, how long what is still queued may take to leave (the machine has stopped). */
+#define CONTROL_EXIT_FLUSH_MS 1000
 
 struct control_cmd {
 	const char *name;
-	/* Fill out with the JSON object of the result; return -1 with e set on failure. */
-	int (*run)(struct control *c, const struct json *args, struct jbuf *out, struct err *e);
+	/* Fill out (an empty object) with the result; return -1 with e set on failure, 1 if the
+	 * reply comes later. */
+	int (*run)(struct control *c, const json_t *args, json_t *out, struct err *e);
 };
 
 static void control_drop(struct control *c, struct control_client *cl)
@@ -46,88 +52,163 @@ static void control_drop(struct control *c, struct control_client *cl)
 	cl->fd = -1;
 	cl->in_len = 0;
 	cl->discarding = false;
+	cl->eof = false;
+	buf_free(&cl->out);
+	cl->out_off = 0;
+	/* A later connection in this slot is someone else: nothing owed to this one is theirs. */
+	cl->mig_wait = false;
+	json_decref(cl->mig_id);
+	cl->mig_id = NULL;
 }
 
-/* Send one line (text without its newline) to a client. */
-static void control_send(struct control *c, struct control_client *cl, const char *text, size_t len)
+static size_t control_pending(const struct control_client *cl)
 {
-	struct iovec iov[2] = { { (void *)text, len }, { "\n", 1 } };
-	size_t total = len + 1, done = 0;
+	return cl->out.len - cl->out_off;
+}
 
-	while (cl->fd >= 0 && done < total) {
-		struct msghdr msg = { 0 };
-		struct iovec v[2];
-		int n = 0;
-		size_t skip = done;
+static void control_set_poll(struct control *c, struct control_client *cl)
+{
+	if (cl->fd >= 0)
+		machine_set_pollfd(
+		    c->m, cl->slot, cl->fd,
+		    (short)((cl->eof ? 0 : POLLIN) | (control_pending(cl) ? POLLOUT : 0)));
+}
 
-		for (int i = 0; i < 2; i++) {
-			if (skip >= iov[i].iov_len) {
-				skip -= iov[i].iov_len;
-				continue;
-			}
-			v[n].iov_base = (char *)iov[i].iov_base + skip;
-			v[n].iov_len = iov[i].iov_len - skip;
-			skip = 0;
-			n++;
-		}
-		msg.msg_iov = v;
-		msg.msg_iovlen = (size_t)n;
-		ssize_t w = sendmsg(cl->fd, &msg, MSG_NOSIGNAL);
+/* Write what the socket takes now, without waiting. */
+static void control_flush(struct control *c, struct control_client *cl)
+{
+	while (cl->fd >= 0 && control_pending(cl)) {
+		ssize_t n = send(cl->fd, cl->out.p + cl->out_off, control_pending(cl),
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
 
-		if (w < 0 && errno == EINTR)
+		if (n < 0 && errno == EINTR)
 			continue;
-		if (w < 0 && errno == EAGAIN) {
-			struct pollfd p = { .fd = cl->fd, .events = POLLOUT };
-
-			if (poll(&p, 1, 1000) > 0)
-				continue;
-			log_warn("control: client not reading its replies, disconnected");
-		}
-		if (w <= 0) {
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			log_info("control: client (pid %d) gone: %s", (int)cl->pid,
+				 n < 0 ? strerror(errno) : "closed");
 			control_drop(c, cl);
 			return;
 		}
-		done += (size_t)w;
+		cl->out_off += (size_t)n;
 	}
+	if (cl->fd < 0)
+		return;
+	if (!control_pending(cl)) {
+		buf_reset(&cl->out);
+		cl->out_off = 0;
+		if (cl->eof) {
+			control_drop(c, cl); /* it stopped sending and has had every reply */
+			return;
+		}
+	} else if (cl->out_off >= 65536) {
+		memmove(cl->out.p, cl->out.p + cl->out_off, control_pending(cl));
+		cl->out.len -= cl->out_off;
+		cl->out_off = 0;
+	}
+	control_set_poll(c, cl);
 }
 
-static void control_event(void *opaque, const char *name, const char *data_json)
+/* Queue one message (and its newline) for a client. */
+static void control_send(struct control *c, struct control_client *cl, const json_t *msg)
+{
+	size_t before;
+
+	if (cl->fd < 0)
+		return;
+	before = cl->out.len;
+	if (json_encode_buf(msg, &cl->out) < 0) {
+		log_error("control: out of memory for a message to a client (pid %d)",
+			  (int)cl->pid);
+		return;
+	}
+	buf_put_u8(&cl->out, '\n');
+	if (cl->out.oom) {
+		cl->out.len = before;
+		log_error("control: out of memory for a message to a client (pid %d)",
+			  (int)cl->pid);
+		return;
+	}
+	if (control_pending(cl) > CONTROL_QUEUE_MAX) {
+		log_warn("control: client (pid %d, uid %u) is not reading: %zu bytes queued, more "
+			 "than %u; disconnected",
+			 (int)cl->pid, (unsigned)cl->uid, control_pending(cl), CONTROL_QUEUE_MAX);
+		control_drop(c, cl);
+		return;
+	}
+	control_set_poll(c, cl);
+}
+
+static json_t *control_error_msg(const char *cls, const char *desc, const json_t *id)
+{
+	json_t *msg = json_object(), *err = json_object();
+
+	json_set_str(err, "class", cls);
+	json_set_str(err, "desc", desc);
+	json_set(msg, "error", err);
+	if (id)
+		json_set(msg, "id", json_incref((json_t *)id));
+	return msg;
+}
+
+static void control_reply_error(struct control *c, struct control_client *cl, const char *cls,
+				const char *desc, const json_t *id)
+{
+	json_t *msg = control_error_msg(cls, desc, id);
+
+	control_send(c, cl, msg);
+	json_decref(msg);
+}
+
+static bool control_phase_final(const json_t *status)
+{
+	const char *phase = NULL;
+	struct err e;
+
+	if (json_get_str(status, "phase", &phase, &e) != 1)
+		return false;
+	return strcmp(phase, "completed") == 0 || strcmp(phase, "failed") == 0 ||
+	       strcmp(phase, "cancelled") == 0;
+}
+
+static void control_event(void *opaque, const char *name, json_t *data)
 {
 	struct control *c = opaque;
-	struct jbuf b;
 	int64_t rt = gclock_realtime_ns();
+	json_t *msg, *t;
 
-	/* A `migrate` with "wait": true is answered when the migration ends. */
-	if (strcmp(name, "MIGRATION") == 0 && data_json &&
-	    (strstr(data_json, "\"phase\": \"completed\"") ||
-	     strstr(data_json, "\"phase\": \"failed\"") ||
-	     strstr(data_json, "\"phase\": \"cancelled\""))) {
+	/* A `migrate` with "wait": true is answered, on its own connection, when the migration
+	 * ends; its reply comes before the event. */
+	if (strcmp(name, "MIGRATION") == 0 && control_phase_final(data)) {
 		for (int i = 0; i < CONTROL_MAX_CLIENTS; i++) {
 			struct control_client *cl = &c->clients[i];
 
 			if (cl->fd < 0 || !cl->mig_wait)
 				continue;
+			msg = json_object();
+			json_set(msg, "return", json_incref(data));
+			if (cl->mig_id)
+				json_set(msg, "id", json_incref(cl->mig_id));
 			cl->mig_wait = false;
-			jbuf_init(&b);
-			jbuf_add(&b, "{\"return\": %s%s%s}", data_json,
-				 cl->mig_id[0] ? ", \"id\": " : "", cl->mig_id);
-			if (!b.oom)
-				control_send(c, cl, b.p, b.len);
-			jbuf_free(&b);
+			json_decref(cl->mig_id);
+			cl->mig_id = NULL;
+			control_send(c, cl, msg);
+			json_decref(msg);
 		}
 	}
 
-	jbuf_init(&b);
-	jbuf_add(&b, "{\"event\": ");
-	jbuf_str(&b, name);
-	if (data_json)
-		jbuf_add(&b, ", \"data\": %s", data_json);
-	jbuf_add(&b, ", \"timestamp\": {\"seconds\": %lld, \"microseconds\": %lld}}",
-		 (long long)(rt / 1000000000), (long long)(rt % 1000000000 / 1000));
+	msg = json_object();
+	t = json_object();
+	json_set_str(msg, "event", name);
+	if (data)
+		json_set(msg, "data", json_incref(data));
+	json_set_int(t, "seconds", rt / 1000000000);
+	json_set_int(t, "microseconds", rt % 1000000000 / 1000);
+	json_set(msg, "timestamp", t);
 	for (int i = 0; i < CONTROL_MAX_CLIENTS; i++)
-		if (c->clients[i].fd >= 0 && !b.oom)
-			control_send(c, &c->clients[i], b.p, b.len);
-	jbuf_free(&b);
+		control_send(c, &c->clients[i], msg);
+	json_decref(msg);
 }
 
 /* ---- commands --------------------------------------------------------------------------- */
@@ -139,23 +220,23 @@ static const char *control_run_state(struct machine *m)
 	return m->paused ? "paused" : "running";
 }
 
-static int cmd_status(struct control *c, const struct json *args, struct jbuf *out, struct err *e)
+static int cmd_status(struct control *c, const json_t *args, json_t *out, struct err *e)
 {
 	struct machine *m = c->m;
 
 	(void)args;
 	(void)e;
-	jbuf_add(out, "{\"status\": \"%s\", \"running\": %s, \"instret\": %llu, \"pc\": %llu, ",
-		 control_run_state(m), m->paused ? "false" : "true",
-		 (unsigned long long)m->cpu.instret, (unsigned long long)m->cpu.pc);
-	jbuf_add(out, "\"guest_ns\": %llu, \"clock\": \"%s\", \"reboots\": %llu}",
-		 (unsigned long long)gclock_ns(&m->clock),
-		 m->clock.mode == GCLOCK_ICOUNT ? "icount" : "host",
-		 (unsigned long long)m->reboots);
+	json_set_str(out, "status", control_run_state(m));
+	json_set_bool(out, "running", !m->paused);
+	json_set_u64(out, "instret", m->cpu.instret);
+	json_set_word(out, "pc", m->cpu.pc);
+	json_set_u64(out, "guest_ns", gclock_ns(&m->clock));
+	json_set_str(out, "clock", m->clock.mode == GCLOCK_ICOUNT ? "icount" : "host");
+	json_set_u64(out, "reboots", m->reboots);
 	return 0;
 }
 
-static int cmd_pause(struct control *c, const struct json *args, struct jbuf *out, struct err *e)
+static int cmd_pause(struct control *c, const json_t *args, json_t *out, struct err *e)
 {
 	struct machine *m = c->m;
 	int64_t at;
@@ -169,18 +250,19 @@ static int cmd_pause(struct control *c, const struct json *args, struct jbuf *ou
 			return err_set(e, "instret %lld is already past (now %llu)", (long long)at,
 				       (unsigned long long)m->cpu.instret);
 		m->pause_at = (uint64_t)at;
-		jbuf_add(out, "{\"pause_at\": %lld}", (long long)at);
+		json_set_int(out, "pause_at", at);
 		return 0;
 	}
 	machine_pause(m, "control");
-	jbuf_add(out, "{\"instret\": %llu}", (unsigned long long)m->cpu.instret);
+	json_set_u64(out, "instret", m->cpu.instret);
 	return 0;
 }
 
-static int cmd_resume(struct control *c, const struct json *args, struct jbuf *out, struct err *e)
+static int cmd_resume(struct control *c, const json_t *args, json_t *out, struct err *e)
 {
 	struct mig *g = c->h->mig;
 	(void)args;
+	(void)out;
 	if (c->m->exit != MACHINE_RUNNING)
 		return err_set(e, "the machine has stopped");
 	if (g && mig_owns_run_state(c->h))
@@ -188,20 +270,19 @@ static int cmd_resume(struct control *c, const struct json *args, struct jbuf *o
 			       mig_phase_name(mig_phase(c->h)));
 	if (handover_resume(c->h, "control", e) < 0)
 		return -1;
-	jbuf_add(out, "{}");
 	return 0;
 }
 
-static int cmd_quit(struct control *c, const struct json *args, struct jbuf *out, struct err *e)
+static int cmd_quit(struct control *c, const json_t *args, json_t *out, struct err *e)
 {
 	(void)args;
+	(void)out;
 	(void)e;
 	machine_request_quit(c->m);
-	jbuf_add(out, "{}");
 	return 0;
 }
 
-static int cmd_stats(struct control *c, const struct json *args, struct jbuf *out, struct err *e)
+static int cmd_stats(struct control *c, const json_t *args, json_t *out, struct err *e)
 {
 	struct machine *m = c->m;
 	struct rusage ru;
@@ -218,27 +299,24 @@ static int cmd_stats(struct control *c, const struct json *args, struct jbuf *ou
 	if (c->stats_ns && now > c->stats_ns)
 		mips =
 		    (double)(m->cpu.instret - c->stats_instret) * 1e3 / (double)(now - c->stats_ns);
-	jbuf_add(out, "{\"instret\": %llu, \"mips\": %.1f, \"interval_ns\": %lld, ",
-		 (unsigned long long)m->cpu.instret, mips,
-		 (long long)(c->stats_ns ? now - c->stats_ns : 0));
-	jbuf_add(out, "\"dirty_pages\": %llu, \"dirty_logging\": %s, \"dirty_collections\": %llu, ",
-		 (unsigned long long)ram_dirty_count(&m->ram), m->dirty_logging ? "true" : "false",
-		 (unsigned long long)m->dirty_collections);
-	jbuf_add(out,
-		 "\"software_interrupts\": %llu, \"timer_interrupts\": %llu, "
-		 "\"external_interrupts\": %llu, ",
-		 (unsigned long long)m->cpu.irqs_taken[0], (unsigned long long)m->cpu.irqs_taken[1],
-		 (unsigned long long)m->cpu.irqs_taken[2]);
-	jbuf_add(out, "\"host_cpu_ns\": %llu, \"wfi_sleeps\": %llu, \"guest_ns\": %llu}",
-		 (unsigned long long)cpu_ns, (unsigned long long)m->wfi_sleeps,
-		 (unsigned long long)gclock_ns(&m->clock));
+	json_set_u64(out, "instret", m->cpu.instret);
+	json_set_decimal(out, "mips", mips, 1);
+	json_set_int(out, "interval_ns", c->stats_ns ? now - c->stats_ns : 0);
+	json_set_u64(out, "dirty_pages", ram_dirty_count(&m->ram));
+	json_set_bool(out, "dirty_logging", m->dirty_logging);
+	json_set_u64(out, "dirty_collections", m->dirty_collections);
+	json_set_u64(out, "software_interrupts", m->cpu.irqs_taken[0]);
+	json_set_u64(out, "timer_interrupts", m->cpu.irqs_taken[1]);
+	json_set_u64(out, "external_interrupts", m->cpu.irqs_taken[2]);
+	json_set_u64(out, "host_cpu_ns", cpu_ns);
+	json_set_u64(out, "wfi_sleeps", m->wfi_sleeps);
+	json_set_u64(out, "guest_ns", gclock_ns(&m->clock));
 	c->stats_ns = now;
 	c->stats_instret = m->cpu.instret;
 	return 0;
 }
 
-static int cmd_dirty_log(struct control *c, const struct json *args, struct jbuf *out,
-			 struct err *e)
+static int cmd_dirty_log(struct control *c, const json_t *args, json_t *out, struct err *e)
 {
 	struct machine *m = c->m;
 	const char *action = NULL;
@@ -251,10 +329,8 @@ static int cmd_dirty_log(struct control *c, const struct json *args, struct jbuf
 		return err_set(e, "'action' (start, collect or stop) is required");
 	if (strcmp(action, "start") == 0) {
 		machine_dirty_start(m);
-		jbuf_add(out, "{}");
 	} else if (strcmp(action, "stop") == 0) {
 		machine_dirty_stop(m);
-		jbuf_add(out, "{}");
 	} else if (strcmp(action, "collect") == 0) {
 		uint64_t *bits, n;
 
@@ -264,20 +340,19 @@ static int cmd_dirty_log(struct control *c, const struct json *args, struct jbuf
 		if (!bits)
 			return err_set(e, "out of memory");
 		n = machine_dirty_collect(m, bits);
-		jbuf_add(out, "{\"pages\": %llu, \"collections\": %llu", (unsigned long long)n,
-			 (unsigned long long)m->dirty_collections);
+		json_set_u64(out, "pages", n);
+		json_set_u64(out, "collections", m->dirty_collections);
 		if (list) {
 			/* Page indices from the base of RAM, at most 65536 of them. */
+			json_t *l = json_array();
 			uint64_t shown = 0;
 
-			jbuf_add(out, ", \"list\": [");
 			for (uint64_t p = 0; p < m->ram.npages && shown < 65536; p++)
-				if ((bits[p >> 6] >> (p & 63)) & 1)
-					jbuf_add(out, "%s%llu", shown++ ? ", " : "",
-						 (unsigned long long)p);
-			jbuf_add(out, "]");
+				if ((bits[p >> 6] >> (p & 63)) & 1 &&
+				    json_push(l, json_u64(p)) == 0)
+					shown++;
+			json_set(out, "list", l);
 		}
-		jbuf_add(out, "}");
 		free(bits);
 	} else {
 		return err_set(e, "unknown action '%s' (start, collect or stop)", action);
@@ -291,7 +366,7 @@ static int cmd_dirty_log(struct control *c, const struct json *args, struct jbuf
  * With release (quick migration) the disks and the lease are let go and this process ends:
  * `ferry-vm --restore F` on another host takes the lease from the epoch F names. On any
  * failure nothing is handed over and a VM that was running runs on. */
-static int cmd_save(struct control *c, const struct json *args, struct jbuf *out, struct err *e)
+static int cmd_save(struct control *c, const json_t *args, json_t *out, struct err *e)
 {
 	struct machine *m = c->m;
 	const char *file = NULL;
@@ -329,10 +404,9 @@ static int cmd_save(struct control *c, const struct json *args, struct jbuf *out
 		goto fail;
 	if (!release) {
 		c->h->saved_epoch = handover_token(c->h);
-		jbuf_add(out, "{\"file\": ");
-		jbuf_str(out, file);
-		jbuf_add(out, ", \"instret\": %llu, \"released\": false}",
-			 (unsigned long long)m->cpu.instret);
+		json_set_str(out, "file", file);
+		json_set_u64(out, "instret", m->cpu.instret);
+		json_set_bool(out, "released", false);
 		return 0;
 	}
 	fault_point("save-release", 0);
@@ -347,10 +421,10 @@ static int cmd_save(struct control *c, const struct json *args, struct jbuf *out
 		 (unsigned long long)epoch);
 	machine_request_exit(m, MACHINE_SAVED);
 	machine_wake_at(m, 0);
-	jbuf_add(out, "{\"file\": ");
-	jbuf_str(out, file);
-	jbuf_add(out, ", \"instret\": %llu, \"released\": true, \"lease_epoch\": %llu}",
-		 (unsigned long long)m->cpu.instret, (unsigned long long)epoch);
+	json_set_str(out, "file", file);
+	json_set_u64(out, "instret", m->cpu.instret);
+	json_set_bool(out, "released", true);
+	json_set_u64(out, "lease_epoch", epoch);
 	return 0;
 fail:
 	if (paused_here)
@@ -358,48 +432,43 @@ fail:
 	return -1;
 }
 
-static int cmd_query_hash(struct control *c, const struct json *args, struct jbuf *out,
-			  struct err *e)
+static int cmd_query_hash(struct control *c, const json_t *args, json_t *out, struct err *e)
 {
 	uint64_t ram, dev;
+	char h[17];
 
 	(void)args;
 	(void)e;
 	snapshot_hash(c->m, &ram, &dev);
-	jbuf_add(
-	    out,
-	    "{\"ram\": \"%016llx\", \"devices\": \"%016llx\", \"instret\": %llu, \"pc\": %llu}",
-	    (unsigned long long)ram, (unsigned long long)dev, (unsigned long long)c->m->cpu.instret,
-	    (unsigned long long)c->m->cpu.pc);
+	snprintf(h, sizeof(h), "%016llx", (unsigned long long)ram);
+	json_set_str(out, "ram", h);
+	snprintf(h, sizeof(h), "%016llx", (unsigned long long)dev);
+	json_set_str(out, "devices", h);
+	json_set_u64(out, "instret", c->m->cpu.instret);
+	json_set_word(out, "pc", c->m->cpu.pc);
 	return 0;
 }
 
-static int cmd_query_state(struct control *c, const struct json *args, struct jbuf *out,
-			   struct err *e)
+static int cmd_query_state(struct control *c, const json_t *args, json_t *out, struct err *e)
 {
 	struct machine *m = c->m;
 
 	(void)args;
 	(void)e;
-	jbuf_add(out, "{\"cpu\": ");
-	state_dump(&cpu_state, &m->cpu, out);
-	for (int i = 0; i < m->ndevs; i++) {
-		if (!m->devs[i].state)
-			continue;
-		jbuf_add(out, ", ");
-		jbuf_str(out, m->devs[i].state->name);
-		jbuf_add(out, ": ");
-		state_dump(m->devs[i].state, machine_dev_state(&m->devs[i]), out);
-	}
-	jbuf_add(out, "}");
+	json_set(out, "cpu", state_dump(&cpu_state, &m->cpu));
+	for (int i = 0; i < m->ndevs; i++)
+		if (m->devs[i].state)
+			json_set(out, m->devs[i].state->name,
+				 state_dump(m->devs[i].state, machine_dev_state(&m->devs[i])));
 	return 0;
 }
 
-static int cmd_migrate(struct control *c, const struct json *args, struct jbuf *out, struct err *e)
+static int cmd_migrate(struct control *c, const json_t *args, json_t *out, struct err *e)
 {
 	struct mig_params p;
 	bool wait = false;
 
+	(void)out;
 	if (!args)
 		return err_set(e, "'addresses' and 'token' are required");
 	if (json_get_bool(args, "wait", &wait, e) < 0)
@@ -407,42 +476,42 @@ static int cmd_migrate(struct control *c, const struct json *args, struct jbuf *
 	if (mig_parse_params(args, &p, e) < 0 || mig_start(c->h, &p, e) < 0)
 		return -1;
 	if (wait && c->current) {
-		/* No reply now: control_event answers when the migration ends. */
+		/* No reply now: control_event answers this connection when the migration ends. */
 		c->current->mig_wait = true;
-		snprintf(c->current->mig_id, sizeof(c->current->mig_id), "%s", c->current_id);
+		json_decref(c->current->mig_id);
+		c->current->mig_id = json_incref(c->current_id);
 		return 1;
 	}
-	jbuf_add(out, "{}");
 	return 0;
 }
 
-static int cmd_migrate_status(struct control *c, const struct json *args, struct jbuf *out,
-			      struct err *e)
+static int cmd_migrate_status(struct control *c, const json_t *args, json_t *out, struct err *e)
+{
+	json_t *st = mig_status(c->h);
+
+	(void)args;
+	if (!st || json_object_update(out, st) != 0) {
+		json_decref(st);
+		return err_set(e, "out of memory");
+	}
+	json_decref(st);
+	return 0;
+}
+
+static int cmd_migrate_cancel(struct control *c, const json_t *args, json_t *out, struct err *e)
 {
 	(void)args;
-	(void)e;
-	mig_status(c->h, out);
-	return 0;
+	(void)out;
+	return mig_cancel(c->h, e) < 0 ? -1 : 0;
 }
 
-static int cmd_migrate_cancel(struct control *c, const struct json *args, struct jbuf *out,
-			      struct err *e)
-{
-	(void)args;
-	if (mig_cancel(c->h, e) < 0)
-		return -1;
-	jbuf_add(out, "{}");
-	return 0;
-}
-
-static int cmd_capabilities(struct control *c, const struct json *args, struct jbuf *out,
-			    struct err *e)
+static int cmd_capabilities(struct control *c, const json_t *args, json_t *out, struct err *e)
 {
 	(void)c;
 	(void)args;
+	(void)out;
 	(void)e;
-	jbuf_add(out, "{}"); /* accepted for QMP clients; nothing to negotiate */
-	return 0;
+	return 0; /* accepted for QMP clients; nothing to negotiate */
 }
 
 static const struct control_cmd control_cmds[] = {
@@ -463,84 +532,49 @@ static const struct control_cmd control_cmds[] = {
 
 /* ---- requests ----------------------------------------------------------------------------- */
 
-static void control_reply_error(struct control *c, struct control_client *cl, const char *cls,
-				const char *desc, const char *id)
-{
-	struct jbuf b;
-
-	jbuf_init(&b);
-	jbuf_add(&b, "{\"error\": {\"class\": \"%s\", \"desc\": ", cls);
-	jbuf_str(&b, desc);
-	jbuf_add(&b, "}%s%s}", id ? ", \"id\": " : "", id ? id : "");
-	if (!b.oom)
-		control_send(c, cl, b.p, b.len);
-	jbuf_free(&b);
-}
-
 static void control_request(struct control *c, struct control_client *cl, const char *line,
 			    size_t len)
 {
 	struct err e = { { 0 } };
-	struct json *req = json_parse(line, len, &e);
-	const struct json *args, *idv;
-	const char *cmd = NULL;
-	char id[96] = "";
-	struct jbuf out;
+	json_t *req = json_parse(line, len, &e), *out, *reply;
+	const json_t *args, *id;
+	const char *cmd = NULL, *key;
+	json_t *val;
 
 	if (!req) {
 		control_reply_error(c, cl, "GenericError", e.msg, NULL);
 		return;
 	}
-	idv = json_get(req, "id");
-	if (idv) {
-		if (idv->type == JSON_NUMBER && idv->is_int) {
-			snprintf(id, sizeof(id), "%lld", (long long)idv->i);
-		} else if (idv->type == JSON_STRING && idv->len < 64) {
-			struct jbuf t;
-
-			jbuf_init(&t);
-			jbuf_str(&t, idv->str);
-			snprintf(id, sizeof(id), "%s", t.p ? t.p : "\"\"");
-			jbuf_free(&t);
-		} else {
-			control_reply_error(c, cl, "GenericError",
-					    "'id' must be an integer or a short string", NULL);
-			json_free(req);
-			return;
-		}
+	id = json_get(req, "id");
+	if (id && !json_is_integer(id) && !(json_is_string(id) && json_string_length(id) < 64)) {
+		control_reply_error(c, cl, "GenericError",
+				    "'id' must be an integer or a short string", NULL);
+		goto out;
 	}
-	if (req->type != JSON_OBJECT) {
-		control_reply_error(c, cl, "GenericError", "a request must be a JSON object",
-				    id[0] ? id : NULL);
-		json_free(req);
-		return;
+	if (!json_is_object(req)) {
+		control_reply_error(c, cl, "GenericError", "a request must be a JSON object", id);
+		goto out;
 	}
 	int rc = json_get_str(req, "execute", &cmd, &e);
 
 	if (rc != 1) {
 		control_reply_error(c, cl, "GenericError",
-				    rc < 0 ? e.msg : "a request needs \"execute\"",
-				    id[0] ? id : NULL);
-		json_free(req);
-		return;
+				    rc < 0 ? e.msg : "a request needs \"execute\"", id);
+		goto out;
 	}
 	args = json_get(req, "arguments");
-	if (args && args->type != JSON_OBJECT) {
-		control_reply_error(c, cl, "GenericError", "'arguments' must be an object",
-				    id[0] ? id : NULL);
-		json_free(req);
-		return;
+	if (args && !json_is_object(args)) {
+		control_reply_error(c, cl, "GenericError", "'arguments' must be an object", id);
+		goto out;
 	}
-	for (size_t i = 0; i < req->len; i++) {
-		if (strcmp(req->keys[i], "execute") && strcmp(req->keys[i], "arguments") &&
-		    strcmp(req->keys[i], "id")) {
+	json_object_foreach(req, key, val)
+	{
+		if (strcmp(key, "execute") && strcmp(key, "arguments") && strcmp(key, "id")) {
 			char msg[128];
 
-			snprintf(msg, sizeof(msg), "unknown member '%.60s' in the request",
-				 req->keys[i]);
-			control_reply_error(c, cl, "GenericError", msg, id[0] ? id : NULL);
-			json_free(req);
-			return;
+			snprintf(msg, sizeof(msg), "unknown member '%.60s' in the request", key);
+			control_reply_error(c, cl, "GenericError", msg, id);
+			goto out;
 		}
 	}
 	const struct control_cmd *found = NULL;
@@ -552,46 +586,54 @@ static void control_request(struct control *c, struct control_client *cl, const 
 		char msg[128];
 
 		snprintf(msg, sizeof(msg), "unknown command '%.60s'", cmd);
-		control_reply_error(c, cl, "CommandNotFound", msg, id[0] ? id : NULL);
-		json_free(req);
-		return;
+		control_reply_error(c, cl, "CommandNotFound", msg, id);
+		goto out;
 	}
-	jbuf_init(&out);
-	jbuf_add(&out, "{\"return\": ");
+	out = json_object();
+	if (!out) {
+		control_reply_error(c, cl, "GenericError", "out of memory", id);
+		goto out;
+	}
 	c->current = cl;
-	snprintf(c->current_id, sizeof(c->current_id), "%s", id);
-	int rc2 = found->run(c, args, &out, &e);
-
+	c->current_id = (json_t *)id;
+	rc = found->run(c, args, out, &e);
 	c->current = NULL;
-	if (rc2 < 0) {
-		control_reply_error(c, cl, "GenericError", e.msg, id[0] ? id : NULL);
-	} else if (rc2 > 0) {
-		/* answered later */
-	} else {
-		jbuf_add(&out, "%s%s}", id[0] ? ", \"id\": " : "", id);
-		if (out.oom)
-			control_reply_error(c, cl, "GenericError", "out of memory",
-					    id[0] ? id : NULL);
+	c->current_id = NULL;
+	if (rc < 0) {
+		control_reply_error(c, cl, "GenericError", e.msg, id);
+	} else if (rc == 0) {
+		reply = json_object();
+		json_set(reply, "return", json_incref(out));
+		if (id)
+			json_set(reply, "id", json_incref((json_t *)id));
+		if (reply && json_object_size(reply) == 1u + (id != NULL))
+			control_send(c, cl, reply);
 		else
-			control_send(c, cl, out.p, out.len);
-	}
-	jbuf_free(&out);
-	json_free(req);
+			control_reply_error(c, cl, "GenericError", "out of memory", id);
+		json_decref(reply);
+	} /* else answered later */
+	json_decref(out);
+out:
+	json_decref(req);
 }
 
-static void control_readable(void *opaque, short revents)
+static void control_read(struct control *c, struct control_client *cl)
 {
-	struct control_client *cl = opaque;
-	struct control *c = cl->ctl;
 	char buf[4096];
 	ssize_t n;
 
-	(void)revents;
 	n = read(cl->fd, buf, sizeof(buf));
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	if (n <= 0) {
+	if (n < 0 || (n == 0 && !control_pending(cl))) {
 		control_drop(c, cl);
+		return;
+	}
+	if (n == 0) {
+		/* The client has stopped sending (shut down its side) but may still read: the
+		 * replies it is owed leave first, then the connection is closed. */
+		cl->eof = true;
+		control_set_poll(c, cl);
 		return;
 	}
 	for (ssize_t i = 0; i < n && cl->fd >= 0; i++) {
@@ -632,60 +674,104 @@ static void control_readable(void *opaque, short revents)
 	}
 }
 
+static void control_ready(void *opaque, short revents)
+{
+	struct control_client *cl = opaque;
+	struct control *c = cl->ctl;
+
+	if (revents & POLLOUT)
+		control_flush(c, cl);
+	if (cl->fd >= 0 && (revents & (POLLIN | POLLHUP | POLLERR)))
+		control_read(c, cl);
+}
+
 static void control_greet(struct control *c, struct control_client *cl)
 {
-	struct jbuf b;
+	json_t *msg = json_object(), *f = json_object(), *cmds = json_array();
 
-	jbuf_init(&b);
-	jbuf_add(&b, "{\"ferry\": {\"version\": \"%s\", \"protocol\": %d, \"commands\": [",
-		 CONTROL_VERSION, CONTROL_PROTOCOL);
-	for (size_t i = 0; i < sizeof(control_cmds) / sizeof(control_cmds[0]); i++) {
-		jbuf_add(&b, "%s", i ? ", " : "");
-		jbuf_str(&b, control_cmds[i].name);
+	json_set_str(f, "version", CONTROL_VERSION);
+	json_set_int(f, "protocol", CONTROL_PROTOCOL);
+	for (size_t i = 0; i < sizeof(control_cmds) / sizeof(control_cmds[0]); i++)
+		json_push(cmds, json_text(control_cmds[i].name));
+	json_set(f, "commands", cmds);
+	json_set(msg, "ferry", f);
+	control_send(c, cl, msg);
+	json_decref(msg);
+}
+
+/* Tell a client we will not serve why, with one write that cannot block (the socket is new
+ * and its buffer empty), and close it. */
+static void control_refuse(int fd, const char *why)
+{
+	json_t *msg = control_error_msg("GenericError", why, NULL);
+	char *text = json_encode(msg, NULL);
+
+	if (text) {
+		size_t n = strlen(text);
+
+		text[n] = '\n'; /* replaces the NUL: the length is known */
+		if (send(fd, text, n + 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+			/* the refused client is gone already */
+		}
 	}
-	jbuf_add(&b, "]}}");
-	if (!b.oom)
-		control_send(c, cl, b.p, b.len);
-	jbuf_free(&b);
+	free(text);
+	json_decref(msg);
+	close(fd);
 }
 
 static void control_accept(void *opaque, short revents)
 {
 	struct control *c = opaque;
+	struct unixsock_peer peer;
+	struct err e;
 	int fd;
 
 	(void)revents;
 	fd = accept4(c->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
+	if (unixsock_peer(fd, &peer, &e) < 0) {
+		log_warn("control: refused a client: %s", e.msg);
+		close(fd);
+		return;
+	}
+	if (!unixsock_peer_allowed(&peer)) {
+		log_warn("control: refused a client of uid %u (pid %d): only root and uid %u may "
+			 "use this VM",
+			 (unsigned)peer.uid, (int)peer.pid, (unsigned)geteuid());
+		control_refuse(fd, "permission denied");
+		return;
+	}
 	for (int i = 0; i < CONTROL_MAX_CLIENTS; i++) {
 		struct control_client *cl = &c->clients[i];
 
 		if (cl->fd >= 0)
 			continue;
 		cl->fd = fd;
+		cl->conn = ++c->conns;
+		cl->pid = peer.pid;
+		cl->uid = peer.uid;
 		cl->in_len = 0;
 		cl->discarding = false;
-		machine_set_pollfd(c->m, cl->slot, fd, POLLIN);
+		cl->eof = false;
+		buf_init(&cl->out);
+		cl->out_off = 0;
+		control_set_poll(c, cl);
+		log_debug("control: client %llu (pid %d, uid %u) connected",
+			  (unsigned long long)cl->conn, (int)peer.pid, (unsigned)peer.uid);
 		control_greet(c, cl);
 		return;
 	}
-	static const char busy[] = "{\"error\": {\"class\": \"GenericError\", \"desc\": "
-				   "\"too many control clients\"}}\n";
-
-	if (write(fd, busy, sizeof(busy) - 1) < 0) {
-		/* the refused client is gone already */
-	}
-	close(fd);
+	log_warn("control: refused a client (pid %d): %d are connected already", (int)peer.pid,
+		 CONTROL_MAX_CLIENTS);
+	control_refuse(fd, "too many control clients");
 }
 
 int control_init(struct control *c, struct handover *h, const char *spec, struct err *e)
 {
 	struct machine *m = h->m;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct machine_pollfd p = { 0 };
 	const char *path;
-	struct stat st;
 
 	memset(c, 0, sizeof(*c));
 	c->m = m;
@@ -694,29 +780,22 @@ int control_init(struct control *c, struct handover *h, const char *spec, struct
 	for (int i = 0; i < CONTROL_MAX_CLIENTS; i++) {
 		c->clients[i].fd = -1;
 		c->clients[i].ctl = c;
+		buf_init(&c->clients[i].out);
 	}
 	if (strncmp(spec, "unix:", 5) != 0)
 		return err_set(e, "control socket '%s': expected unix:PATH", spec);
 	path = spec + 5;
-	if (!*path || strlen(path) >= sizeof(sa.sun_path))
-		return err_set(e, "control socket path '%s' is empty or too long", path);
-	snprintf(c->path, sizeof(c->path), "%s", path);
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(path);
-	c->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	c->listen_fd = unixsock_listen(path, 8, e);
 	if (c->listen_fd < 0)
-		return err_errno(e, "control socket");
-	if (bind(c->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-	    listen(c->listen_fd, 8) != 0)
-		return err_errno(e, "control socket %s", path);
+		return err_prefix(e, "control socket");
+	snprintf(c->path, sizeof(c->path), "%s", path);
 	for (int i = 0; i < CONTROL_MAX_CLIENTS; i++) {
 		c->clients[i].in = malloc(CONTROL_LINE_MAX);
 		if (!c->clients[i].in)
 			return err_set(e, "out of memory");
 		p.fd = -1;
 		p.events = 0;
-		p.ready = control_readable;
+		p.ready = control_ready;
 		p.opaque = &c->clients[i];
 		c->clients[i].slot = machine_add_pollfd(m, &p, e);
 		if (c->clients[i].slot < 0)
@@ -734,22 +813,57 @@ int control_init(struct control *c, struct handover *h, const char *spec, struct
 	return 0;
 }
 
+/* The machine has stopped: give what is queued (the reply to `quit`, a migration's answer,
+ * SHUTDOWN) a bounded time to leave, then close. */
+static void control_flush_at_exit(struct control *c)
+{
+	struct timespec t0, t;
+	struct pollfd fds[CONTROL_MAX_CLIENTS];
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		int n = 0, left;
+
+		for (int i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+			struct control_client *cl = &c->clients[i];
+
+			if (cl->fd >= 0 && control_pending(cl))
+				fds[n++] = (struct pollfd){ .fd = cl->fd, .events = POLLOUT };
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		left = CONTROL_EXIT_FLUSH_MS -
+		       (int)((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (n == 0 || left <= 0 || poll(fds, (nfds_t)n, left) <= 0)
+			return;
+		for (int i = 0; i < CONTROL_MAX_CLIENTS; i++)
+			if (c->clients[i].fd >= 0 && control_pending(&c->clients[i]))
+				control_flush(c, &c->clients[i]);
+	}
+}
+
 void control_destroy(struct control *c)
 {
 	if (!c->m)
 		return;
+	if (c->m->event == control_event)
+		c->m->event = NULL;
+	control_flush_at_exit(c);
 	for (int i = 0; i < CONTROL_MAX_CLIENTS; i++) {
-		if (c->clients[i].fd >= 0)
-			close(c->clients[i].fd);
-		c->clients[i].fd = -1;
-		free(c->clients[i].in);
-		c->clients[i].in = NULL;
+		struct control_client *cl = &c->clients[i];
+
+		if (cl->fd >= 0)
+			close(cl->fd);
+		cl->fd = -1;
+		buf_free(&cl->out);
+		json_decref(cl->mig_id);
+		cl->mig_id = NULL;
+		free(cl->in);
+		cl->in = NULL;
 	}
 	if (c->listen_fd >= 0)
 		close(c->listen_fd);
 	c->listen_fd = -1;
 	if (c->path[0])
 		unlink(c->path);
-	if (c->m->event == control_event)
-		c->m->event = NULL;
+	c->m = NULL;
 }

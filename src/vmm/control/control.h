@@ -7,12 +7,19 @@
  *         or  {"error": {"class": "...", "desc": "..."}, "id": 7}
  * Events:     {"event": "STOP", "data": {...}, "timestamp": {"seconds": s, "microseconds": us}}
  *
- * Up to CONTROL_MAX_CLIENTS clients at once; each gets the replies to its own
- * requests, every client gets every event. Requests run in arrival order
- * between two slices of the run loop, so they always see the machine at an
- * instruction boundary. A malformed request (bad JSON, unknown command,
- * wrong argument types, a line over CONTROL_LINE_MAX bytes) gets an error
- * reply; the VM keeps running. docs/control.md lists the commands.
+ * Up to CONTROL_MAX_CLIENTS clients at once, each root or the VM's own user (the socket
+ * is mode 0600 and every peer's credentials are checked); each gets the replies to its own
+ * requests, every client gets every event. Requests run in arrival order between two
+ * slices of the run loop, so they always see the machine at an instruction boundary. A
+ * malformed request (bad JSON, unknown command, wrong argument types, a line over
+ * CONTROL_LINE_MAX bytes) gets an error reply; the VM keeps running.
+ *
+ * Nothing is ever written to a client from where a reply or an event is made: messages go
+ * into the client's queue and leave when the poll loop finds its socket writable, so a
+ * client that reads slowly costs the VM nothing. One that lets more than CONTROL_QUEUE_MAX
+ * bytes pile up is disconnected. A request answered later (`migrate` with "wait") is
+ * answered on the connection that asked, or not at all if it has gone. docs/control.md
+ * lists the commands.
  */
 #ifndef FERRY_CONTROL_H
 #define FERRY_CONTROL_H
@@ -21,7 +28,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/types.h>
+
+#include "common/buf.h"
 #include "common/err.h"
+#include "common/json.h"
 
 struct machine;
 struct handover;
@@ -30,17 +41,25 @@ struct handover;
 #define CONTROL_LINE_MAX 65536
 #define CONTROL_PROTOCOL 1
 
+#define CONTROL_QUEUE_MAX (1u << 20) /* bytes queued for one client before it is dropped */
+
 struct control;
 
 struct control_client {
 	struct control *ctl;
 	int fd; /* -1 if the slot is free */
 	int slot;
+	uint64_t conn; /* which connection holds the slot (counts up from 1) */
+	pid_t pid;     /* the peer, from SO_PEERCRED */
+	uid_t uid;
 	char *in;
 	size_t in_len;
 	bool discarding; /* inside an over-long line: drop bytes until its newline */
-	bool mig_wait;	 /* answer this client's `migrate` when the migration ends */
-	char mig_id[96]; /* the id of that request ("" if none) */
+	bool eof;	 /* the client shut down its sending side: close once its queue is empty */
+	struct buf out;	 /* queued lines; out.p + out_off is the next byte to write */
+	size_t out_off;
+	bool mig_wait;	/* answer this connection's `migrate` when the migration ends */
+	json_t *mig_id; /* the id of that request (NULL if none) */
 };
 
 struct control {
@@ -50,9 +69,10 @@ struct control {
 	int listen_slot;
 	char path[108];
 	struct control_client clients[CONTROL_MAX_CLIENTS];
+	uint64_t conns; /* connections accepted so far */
 	/* the client whose request is being run, and its id */
 	struct control_client *current;
-	char current_id[96];
+	json_t *current_id;
 	/* for the MIPS figure of `stats` */
 	uint64_t stats_instret;
 	int64_t stats_ns;
@@ -60,6 +80,8 @@ struct control {
 
 /* spec: "unix:PATH". */
 int control_init(struct control *c, struct handover *h, const char *spec, struct err *e);
+/* Close every client (what is still queued for them gets a short, bounded chance to leave:
+ * the machine has stopped by then) and remove the socket. */
 void control_destroy(struct control *c);
 
 #endif

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/unixsock.h"
 #include "vmm/board/machine.h"
 
 static void console_backlog_add(struct console *c, const uint8_t *buf, size_t len)
@@ -150,12 +151,30 @@ static void console_readable(void *opaque, short revents)
 static void console_accept(void *opaque, short revents)
 {
 	struct console *c = opaque;
+	struct unixsock_peer peer;
+	struct err e = { { 0 } };
 	int fd;
 
 	(void)revents;
 	fd = accept4(c->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
+	if (unixsock_peer(fd, &peer, &e) < 0 || !unixsock_peer_allowed(&peer)) {
+		static const char denied[] = "ferry-vm: permission denied\r\n";
+
+		if (e.msg[0])
+			log_warn("console: refused a client: %s", e.msg);
+		else
+			log_warn(
+			    "console: refused a client of uid %u (pid %d): only root and uid %u "
+			    "may attach",
+			    (unsigned)peer.uid, (int)peer.pid, (unsigned)geteuid());
+		if (send(fd, denied, sizeof(denied) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+			/* nothing more to tell a client we are refusing */
+		}
+		close(fd);
+		return;
+	}
 	if (c->in_fd >= 0) {
 		static const char busy[] = "ferry-vm: console already attached\r\n";
 
@@ -226,23 +245,14 @@ static int console_open(struct console *c, struct machine *m, const char *spec, 
 	if (strcmp(spec, "null") == 0)
 		return 0; /* output only kept in the backlog; no input */
 	if (strncmp(spec, "unix:", 5) == 0) {
-		struct sockaddr_un sa = { .sun_family = AF_UNIX };
 		const char *path = spec + 5;
-		struct stat st;
 
-		if (strlen(path) == 0 || strlen(path) >= sizeof(sa.sun_path))
-			return err_set(e, "console socket path '%s' is empty or too long", path);
-		snprintf(c->path, sizeof(c->path), "%s", path);
-		memcpy(sa.sun_path, path, strlen(path) + 1);
-		if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-			unlink(path);
 		c->is_unix = true;
-		c->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		/* mode 0600, and only root or this user may attach (unixsock.h) */
+		c->listen_fd = unixsock_listen(path, 4, e);
 		if (c->listen_fd < 0)
-			return err_errno(e, "console socket");
-		if (bind(c->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-		    listen(c->listen_fd, 4) != 0)
-			return err_errno(e, "console socket %s", path);
+			return err_prefix(e, "console socket");
+		snprintf(c->path, sizeof(c->path), "%s", path);
 		p.fd = -1;
 		p.events = 0;
 		c->in_slot = machine_add_pollfd(m, &p, e);

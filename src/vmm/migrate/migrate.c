@@ -116,27 +116,18 @@ void mig_chan_record(struct mig_chan *c, uint32_t type, const void *payload, siz
 		c->out.p[at + 8 + len / 2] ^= 0x5a; /* the fault switch: damage the payload (or crc) */
 }
 
-void mig_chan_ctrl(struct mig_chan *c, const char *fmt, ...)
+void mig_chan_ctrl(struct mig_chan *c, json_t *msg)
 {
-	char small[512], *msg = small;
-	va_list ap, ap2;
-	int n;
+	struct buf b;
 
 	/* Whole or not at all: a message cut short would not be JSON. */
-	va_start(ap, fmt);
-	va_copy(ap2, ap);
-	n = vsnprintf(small, sizeof(small), fmt, ap);
-	va_end(ap);
-	if (n >= (int)sizeof(small)) {
-		msg = malloc((size_t)n + 1);
-		if (msg)
-			vsnprintf(msg, (size_t)n + 1, fmt, ap2);
-	}
-	va_end(ap2);
-	if (n > 0 && msg)
-		mig_chan_record(c, STREAM_CTRL, msg, (size_t)n);
-	if (msg != small)
-		free(msg);
+	buf_init(&b);
+	if (json_encode_buf(msg, &b) == 0)
+		mig_chan_record(c, STREAM_CTRL, b.p, b.len);
+	else
+		log_error("migration: out of memory for a control message");
+	buf_free(&b);
+	json_decref(msg);
 }
 
 size_t mig_chan_pending(const struct mig_chan *c)
@@ -273,20 +264,19 @@ static double ms(int64_t a, int64_t b)
 	return (a && b && b >= a) ? (double)(b - a) / 1e6 : 0;
 }
 
-void mig_status(struct handover *h, struct jbuf *out)
+json_t *mig_status(struct handover *h)
 {
 	struct mig *g = h->mig;
+	json_t *o = json_object();
 
 	if (!g) {
-		jbuf_add(out, "{\"phase\": \"none\"}");
-		return;
+		json_set_str(o, "phase", "none");
+		return o;
 	}
-	jbuf_add(out, "{\"phase\": \"%s\", \"role\": \"%s\"", mig_phase_name(g->phase),
-		 g->source ? "source" : "destination");
-	if (g->error[0]) {
-		jbuf_add(out, ", \"error\": ");
-		jbuf_str(out, g->error);
-	}
+	json_set_str(o, "phase", mig_phase_name(g->phase));
+	json_set_str(o, "role", g->source ? "source" : "destination");
+	if (g->error[0])
+		json_set_str(o, "error", g->error);
 	if (g->source) {
 		uint64_t sent = 0;
 		int live = 0;
@@ -296,25 +286,32 @@ void mig_status(struct handover *h, struct jbuf *out)
 			live += g->data[i].alive;
 		}
 		sent += g->ctl.sent;
-		jbuf_add(out, ", \"round\": %u, \"pages_sent\": %llu, \"zero_pages\": %llu, "
-			      "\"bytes_sent\": %llu, \"remaining_bytes\": %llu",
-			 g->round, (unsigned long long)g->pages_sent, (unsigned long long)g->zero_pages,
-			 (unsigned long long)sent,
-			 (unsigned long long)((g->todo_left + g->dirty_last) * RAM_PAGE_SIZE));
-		jbuf_add(out, ", \"dirty_rate\": %llu, \"bandwidth\": %llu, \"expected_downtime_ms\": %llu"
-			      ", \"throttle_pct\": %d, \"channels\": %d, \"channels_alive\": %d",
-			 (unsigned long long)g->dirty_rate, (unsigned long long)g->bandwidth,
-			 (unsigned long long)g->expected_downtime_ms, machine_throttle(g->m), g->ndata, live);
-		jbuf_add(out, ", \"auto_converge\": %s, \"max_throttle_pct\": %d, \"over_budget\": %s",
-			 g->conv.throttled ? "true" : "false",
-			 g->final_throttle > machine_throttle(g->m) ? g->final_throttle : machine_throttle(g->m),
-			 g->over_budget ? "true" : "false");
-		jbuf_add(out, ", \"downtime_budget_ms\": %llu, \"bandwidth_cap\": %llu",
-			 (unsigned long long)g->p.downtime_ms, (unsigned long long)g->p.bandwidth);
-		jbuf_add(out, ", \"frames_forwarded\": %llu", (unsigned long long)g->frames_forwarded);
-		jbuf_add(out, ", \"cpu_ms\": %.1f",
-			 (double)((g->cpu_end_ns ? g->cpu_end_ns : mig_cpu_ns()) - g->cpu_start_ns) / 1e6);
-		jbuf_add(out, ", \"total_ms\": %.1f", ms(g->t_start, g->t_end ? g->t_end : gclock_host_ns()));
+		json_set_u64(o, "round", g->round);
+		json_set_u64(o, "pages_sent", g->pages_sent);
+		json_set_u64(o, "zero_pages", g->zero_pages);
+		json_set_u64(o, "bytes_sent", sent);
+		json_set_u64(o, "remaining_bytes", (g->todo_left + g->dirty_last) * RAM_PAGE_SIZE);
+		json_set_u64(o, "dirty_rate", g->dirty_rate);
+		json_set_u64(o, "bandwidth", g->bandwidth);
+		json_set_u64(o, "expected_downtime_ms", g->expected_downtime_ms);
+		json_set_int(o, "throttle_pct", machine_throttle(g->m));
+		json_set_int(o, "channels", g->ndata);
+		json_set_int(o, "channels_alive", live);
+		json_set_bool(o, "auto_converge", g->conv.throttled);
+		json_set_int(o, "max_throttle_pct",
+			     g->final_throttle > machine_throttle(g->m) ? g->final_throttle
+									: machine_throttle(g->m));
+		json_set_bool(o, "over_budget", g->over_budget);
+		json_set_u64(o, "downtime_budget_ms", g->p.downtime_ms);
+		json_set_u64(o, "bandwidth_cap", g->p.bandwidth);
+		json_set_u64(o, "frames_forwarded", g->frames_forwarded);
+		json_set_decimal(
+		    o, "cpu_ms",
+		    (double)((g->cpu_end_ns ? g->cpu_end_ns : mig_cpu_ns()) - g->cpu_start_ns) /
+			1e6,
+		    1);
+		json_set_decimal(o, "total_ms",
+				 ms(g->t_start, g->t_end ? g->t_end : gclock_host_ns()), 1);
 		if (g->t_pause) {
 			/* The blackout: source pause to destination resume on the realtime clock (the
 			 * lab's hosts share it), and where the time went. "transfer" is the rest:
@@ -324,63 +321,77 @@ void mig_status(struct handover *h, struct jbuf *out)
 			double commit = (double)g->dst_commit_ns / 1e6, announce = (double)g->dst_announce_ns / 1e6;
 			double resume = (double)g->dst_resume_ns / 1e6;
 			double transfer = total - flush - queue - commit - announce - resume;
+			json_t *b = json_object();
 
-			jbuf_add(out, ", \"blackout\": {\"total_ms\": %.3f, \"flush_ms\": %.3f, "
-				      "\"final_pages_ms\": %.3f, \"transfer_ms\": %.3f, \"commit_ms\": %.3f, "
-				      "\"announce_ms\": %.3f, \"resume_ms\": %.3f, \"final_pages\": %llu}",
-				 total, flush, queue, total ? (transfer > 0 ? transfer : 0) : 0, commit,
-				 announce, resume, (unsigned long long)g->final_pages);
+			json_set_decimal(b, "total_ms", total, 3);
+			json_set_decimal(b, "flush_ms", flush, 3);
+			json_set_decimal(b, "final_pages_ms", queue, 3);
+			json_set_decimal(b, "transfer_ms",
+					 total ? (transfer > 0 ? transfer : 0) : 0, 3);
+			json_set_decimal(b, "commit_ms", commit, 3);
+			json_set_decimal(b, "announce_ms", announce, 3);
+			json_set_decimal(b, "resume_ms", resume, 3);
+			json_set_u64(b, "final_pages", g->final_pages);
+			json_set(o, "blackout", b);
 		}
-		if (g->ram_hash_src || g->ram_hash_dst)
-			jbuf_add(out, ", \"ram_hash_source\": \"%016llx\", \"ram_hash_destination\": \"%016llx\""
-				      ", \"dev_hash_source\": \"%016llx\", \"dev_hash_destination\": \"%016llx\"",
-				 (unsigned long long)g->ram_hash_src, (unsigned long long)g->ram_hash_dst,
-				 (unsigned long long)g->dev_hash_src, (unsigned long long)g->dev_hash_dst);
+		if (g->ram_hash_src || g->ram_hash_dst) {
+			char hex[17];
+			const struct {
+				const char *name;
+				uint64_t v;
+			} hashes[] = {
+				{ "ram_hash_source", g->ram_hash_src },
+				{ "ram_hash_destination", g->ram_hash_dst },
+				{ "dev_hash_source", g->dev_hash_src },
+				{ "dev_hash_destination", g->dev_hash_dst },
+			};
+
+			for (size_t i = 0; i < sizeof(hashes) / sizeof(hashes[0]); i++) {
+				snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)hashes[i].v);
+				json_set_str(o, hashes[i].name, hex);
+			}
+		}
 	} else {
-		jbuf_add(out, ", \"pages_applied\": %llu, \"pages_stale\": %llu, \"refused_connections\": %llu",
-			 (unsigned long long)g->pages_applied, (unsigned long long)g->pages_stale,
-			 (unsigned long long)g->refused);
-		jbuf_add(out, ", \"frames_received\": %llu, \"frames_dropped\": %llu",
-			 (unsigned long long)g->frames_received, (unsigned long long)g->frames_dropped);
+		json_set_u64(o, "pages_applied", g->pages_applied);
+		json_set_u64(o, "pages_stale", g->pages_stale);
+		json_set_u64(o, "refused_connections", g->refused);
+		json_set_u64(o, "frames_received", g->frames_received);
+		json_set_u64(o, "frames_dropped", g->frames_dropped);
 	}
-	jbuf_add(out, "}");
+	return o;
 }
 
 void mig_event(struct mig *g)
 {
-	struct jbuf b;
-
-	jbuf_init(&b);
-	mig_status(g->h, &b);
-	if (!b.oom)
-		machine_emit(g->m, "MIGRATION", b.p);
-	jbuf_free(&b);
+	machine_emit(g->m, "MIGRATION", mig_status(g->h));
 }
 
 /* ---- parameters ----------------------------------------------------------------------------- */
 
-int mig_parse_params(const struct json *args, struct mig_params *p, struct err *e)
+int mig_parse_params(const json_t *args, struct mig_params *p, struct err *e)
 {
-	const struct json *addrs = json_get(args, "addresses");
+	const json_t *addrs = json_get(args, "addresses");
 	const char *token = NULL;
 	int64_t v;
 	int rc;
 
 	memset(p, 0, sizeof(*p));
 	p->downtime_ms = MIG_DEFAULT_DOWNTIME_MS;
-	if (!addrs || addrs->type != JSON_ARRAY || addrs->len == 0 || addrs->len > MIG_MAX_CHANNELS)
+	if (!json_is_array(addrs) || json_array_size(addrs) == 0 ||
+	    json_array_size(addrs) > MIG_MAX_CHANNELS)
 		return err_set(e, "'addresses' must be a list of 1 to %d \"host:port\" strings",
 			       MIG_MAX_CHANNELS);
-	for (size_t i = 0; i < addrs->len; i++) {
-		struct addr a;
+	for (size_t i = 0; i < json_array_size(addrs); i++) {
+		const json_t *a = json_array_get(addrs, i);
+		struct addr ad;
 
-		if (addrs->items[i].type != JSON_STRING || addrs->items[i].len >= sizeof(p->addrs[0]))
+		if (!json_is_string(a) || json_string_length(a) >= sizeof(p->addrs[0]))
 			return err_set(e, "'addresses'[%zu] must be a \"host:port\" string", i);
-		if (addr_parse(addrs->items[i].str, NULL, 0, &a, e) < 0)
+		if (addr_parse(json_string_value(a), NULL, 0, &ad, e) < 0)
 			return err_prefix(e, "'addresses'[%zu]", i);
-		snprintf(p->addrs[i], sizeof(p->addrs[i]), "%s", addrs->items[i].str);
+		snprintf(p->addrs[i], sizeof(p->addrs[i]), "%s", json_string_value(a));
 	}
-	p->naddrs = (int)addrs->len;
+	p->naddrs = (int)json_array_size(addrs);
 	rc = json_get_str(args, "token", &token, e);
 	if (rc < 0)
 		return -1;

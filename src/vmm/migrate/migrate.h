@@ -1,7 +1,7 @@
 /* migrate.h - live migration of a running machine to another ferry-vm, over TCP.
  *
  * The source is a running ferry-vm told to migrate (control socket `migrate`);
- * the destination is a ferry-vm started with `--incoming ADDR[,ADDR...] --token T`
+ * the destination is a ferry-vm started with `--incoming ADDR[,ADDR...] --token-file F`
  * and the same guest-visible configuration, paused, listening. The five steps
  * (docs/migration.md):
  *
@@ -80,10 +80,11 @@ struct mig_params {
 int mig_start(struct handover *h, const struct mig_params *p, struct err *e);
 /* Cancel an outgoing migration before its commit: the VM keeps running here. */
 int mig_cancel(struct handover *h, struct err *e);
-/* The status object for migrate-status (source or destination). */
-void mig_status(struct handover *h, struct jbuf *out);
+/* The status object for migrate-status and the MIGRATION events (source or destination): a
+ * new reference, NULL if out of memory. */
+json_t *mig_status(struct handover *h);
 /* Parse the arguments of the `migrate` command. */
-int mig_parse_params(const struct json *args, struct mig_params *p, struct err *e);
+int mig_parse_params(const json_t *args, struct mig_params *p, struct err *e);
 
 /* Destination: listen on addrs ("host:port,host:port") for a migration presenting token. */
 int mig_incoming(struct handover *h, const char *addrs, const char *token, struct err *e);

@@ -1,8 +1,8 @@
 /* migrate_dst.c - the destination side of a live migration.
  *
- * A destination ferry-vm is started paused with --incoming and --token. It
- * listens on every address given (one per migration link), and treats all
- * that arrives as hostile:
+ * A destination ferry-vm is started paused with --incoming and a token
+ * (--token-file or --token-fd). It listens on every address given (one per
+ * migration link), and treats all that arrives as hostile:
  *
  *   - a connection must open with a HELLO: magic, version, role, channel
  *     index and the token; exactly those bytes are read first, and anything
@@ -130,12 +130,8 @@ static void dst_fail(struct mig *g, const char *fmt, ...)
 	va_end(ap);
 	mig_fail(g, "%s", why);
 	if (g->ctl.alive) {
-		struct jbuf b;
-
-		jbuf_init(&b);
-		jbuf_str(&b, why);
-		mig_chan_ctrl(&g->ctl, "{\"msg\": \"error\", \"reason\": %s}", b.p ? b.p : "\"\"");
-		jbuf_free(&b);
+		mig_chan_ctrl(&g->ctl,
+			      json_pack("{s:s, s:o}", "msg", "error", "reason", json_text(why)));
 		mig_chan_flush(g, &g->ctl);
 	}
 	mig_dst_enter(g, DST_FAILED);
@@ -400,15 +396,15 @@ static void dst_committed(void *opaque, const struct own_answer *a)
 		 * lost: the lease names this host, the disk is intact. */
 		mig_fail(g, "committed, but %s: the VM stays stopped", e.msg);
 		log_error("%s", g->error);
-		mig_chan_ctrl(&g->ctl, "{\"msg\": \"committed\", \"epoch\": %llu}",
-			      (unsigned long long)a->token);
+		mig_chan_ctrl(&g->ctl, json_pack("{s:s, s:o}", "msg", "committed", "epoch",
+						 json_u64(a->token)));
 		mig_chan_flush(g, &g->ctl);
 		machine_request_exit(m, MACHINE_ERROR);
 		return;
 	}
 	t1 = gclock_host_ns();
-	mig_chan_ctrl(&g->ctl, "{\"msg\": \"committed\", \"epoch\": %llu}",
-		      (unsigned long long)a->token);
+	mig_chan_ctrl(&g->ctl, json_pack("{s:s, s:o}", "msg", "committed", "epoch",
+					 json_u64(a->token)));
 	mig_chan_flush(g, &g->ctl);
 	/* Announce before the hart runs, so the switches know where the guest is by the time it
 	 * sends or expects anything. */
@@ -424,10 +420,10 @@ static void dst_committed(void *opaque, const struct own_answer *a)
 	fault_point("after-resume", 0);
 	t3 = gclock_host_ns();
 	mig_chan_ctrl(&g->ctl,
-		      "{\"msg\": \"resumed\", \"realtime_ns\": %lld, \"commit_ns\": %lld, "
-		      "\"announce_ns\": %lld, \"resume_ns\": %lld}",
-		      (long long)gclock_realtime_ns(), (long long)(t1 - t0), (long long)(t2 - t1),
-		      (long long)(t3 - t2));
+		      json_pack("{s:s, s:I, s:I, s:I, s:I}", "msg", "resumed", "realtime_ns",
+				(json_int_t)gclock_realtime_ns(), "commit_ns",
+				(json_int_t)(t1 - t0), "announce_ns", (json_int_t)(t2 - t1),
+				"resume_ns", (json_int_t)(t3 - t2)));
 	mig_chan_flush(g, &g->ctl);
 	dst_close_listeners(g);
 	g->announces_left = 3;
@@ -441,7 +437,7 @@ static void dst_committed(void *opaque, const struct own_answer *a)
 static void dst_ctrl(struct mig *g, const uint8_t *p, uint32_t len)
 {
 	struct err e;
-	struct json *j = json_parse((const char *)p, len, &e);
+	json_t *j = json_parse((const char *)p, len, &e);
 	const char *msg = NULL;
 	int64_t v;
 
@@ -451,7 +447,7 @@ static void dst_ctrl(struct mig *g, const uint8_t *p, uint32_t len)
 		return;
 	}
 	if (strcmp(msg, "hb") == 0) {
-		mig_chan_ctrl(&g->ctl, "{\"msg\": \"hb\"}");
+		mig_chan_ctrl(&g->ctl, json_pack("{s:s}", "msg", "hb"));
 	} else if (strcmp(msg, "end") == 0) {
 		int64_t live = 0;
 
@@ -529,20 +525,15 @@ static void dst_record(struct mig *g, struct mig_chan *c, uint32_t type, const u
 			return;
 		}
 		if (snapshot_config_check(m, p, len, &e) < 0) {
-			struct jbuf b;
-
-			jbuf_init(&b);
-			jbuf_str(&b, e.msg);
-			mig_chan_ctrl(&g->ctl, "{\"msg\": \"refuse\", \"reason\": %s}", b.p ? b.p : "\"\"");
-			jbuf_free(&b);
+			mig_chan_ctrl(&g->ctl, json_pack("{s:s, s:o}", "msg", "refuse", "reason",
+							 json_text(e.msg)));
 			mig_chan_flush(g, &g->ctl);
 			dst_abort(g, "refused the configuration: %s", e.msg);
 			return;
 		}
 		mig_dst_enter(g, DST_RECEIVING);
-		mig_chan_ctrl(&g->ctl,
-			      "{\"msg\": \"accept\", \"format\": %u, \"state_version\": %u}",
-			      STREAM_VERSION, STATE_VERSION);
+		mig_chan_ctrl(&g->ctl, json_pack("{s:s, s:i, s:i}", "msg", "accept", "format",
+						 STREAM_VERSION, "state_version", STATE_VERSION));
 		log_info("incoming migration: configuration accepted");
 		mig_chan_flush(g, &g->ctl);
 		fault_point("config", 0);
@@ -632,11 +623,10 @@ static void dst_maybe_ready(struct mig *g)
 
 	machine_update_timer(m);
 	if (g->peer.format >= 2)
-		mig_chan_ctrl(&g->ctl,
-			      "{\"msg\": \"ready\", \"ram_hash\": %lld, \"dev_hash\": %lld}",
-			      (long long)ram, (long long)dev);
+		mig_chan_ctrl(&g->ctl, json_pack("{s:s, s:o, s:o}", "msg", "ready", "ram_hash",
+						 json_word(ram), "dev_hash", json_word(dev)));
 	else
-		mig_chan_ctrl(&g->ctl, "{\"msg\": \"ready\"}");
+		mig_chan_ctrl(&g->ctl, json_pack("{s:s}", "msg", "ready"));
 	mig_dst_enter(g, DST_READY);
 	log_info("incoming migration: state complete (%llu pages applied, %llu stale)",
 		 (unsigned long long)g->pages_applied, (unsigned long long)g->pages_stale);
@@ -757,7 +747,7 @@ int mig_incoming(struct handover *h, const char *addrs, const char *token, struc
 	char list[1024], *a, *save = NULL;
 
 	if (!token || !*token || strlen(token) > MIG_TOKEN_MAX)
-		return err_set(e, "--incoming needs --token (1 to %d characters)", MIG_TOKEN_MAX);
+		return err_set(e, "--incoming needs a token (1 to %d characters)", MIG_TOKEN_MAX);
 	g = calloc(1, sizeof(*g));
 	if (!g)
 		return err_set(e, "out of memory");

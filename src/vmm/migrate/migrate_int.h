@@ -161,7 +161,9 @@ void mig_chan_close(struct mig *g, struct mig_chan *c);
 int mig_chan_attach(struct mig *g, struct mig_chan *c, int fd,
 		    void (*ready)(void *opaque, short revents), struct err *e);
 void mig_chan_record(struct mig_chan *c, uint32_t type, const void *payload, size_t len);
-void mig_chan_ctrl(struct mig_chan *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Queue a control message (a JSON object, built with json_pack or json.h); takes its
+ * reference. */
+void mig_chan_ctrl(struct mig_chan *c, json_t *msg);
 /* Write what is buffered; returns -1 if the channel failed. */
 int mig_chan_flush(struct mig *g, struct mig_chan *c);
 /* Read what the socket has; returns -1 on EOF or error. */

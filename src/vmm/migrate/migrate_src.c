@@ -389,8 +389,8 @@ static void src_request_commit(struct mig *g)
 		return;
 	}
 	mig_src_enter(g, SRC_COMMIT_ASKED);
-	mig_chan_ctrl(&g->ctl, "{\"msg\": \"commit\", \"epoch\": %llu}",
-		      (unsigned long long)g->src_epoch);
+	mig_chan_ctrl(&g->ctl,
+		      json_pack("{s:s, s:o}", "msg", "commit", "epoch", json_u64(g->src_epoch)));
 	g->t_commit_sent = gclock_host_ns();
 	src_flush_all(g);
 	fault_point("commit-request", 0);
@@ -426,7 +426,8 @@ static void src_send_state(struct mig *g)
 		mig_chan_record(&g->data[i], STREAM_DRAIN, r, 4);
 		live |= 1u << i;
 	}
-	mig_chan_ctrl(&g->ctl, "{\"msg\": \"end\", \"round\": %u, \"live\": %u}", g->round, live);
+	mig_chan_ctrl(&g->ctl, json_pack("{s:s, s:I, s:I}", "msg", "end", "round",
+					 (json_int_t)g->round, "live", (json_int_t)live));
 	if (g->src == SRC_RESENDING)
 		mig_src_enter(g, SRC_COMMIT_ASKED);
 	else
@@ -449,7 +450,7 @@ static void src_channel_dead(struct mig *g, int ch, const char *why)
 		mig_fail(g, "every data channel failed (last: %s)", why);
 		return;
 	}
-	mig_chan_ctrl(&g->ctl, "{\"msg\": \"dead\", \"channel\": %d}", ch + 1);
+	mig_chan_ctrl(&g->ctl, json_pack("{s:s, s:i}", "msg", "dead", "channel", ch + 1));
 	src_new_round(g);
 	for (uint64_t pfn = 0; pfn < m->ram.npages; pfn++) {
 		if (g->last_chan[pfn] != ch)
@@ -485,7 +486,7 @@ static void src_resume_here(struct mig *g, enum mig_src_state to)
 	mig_src_enter(g, to);
 	g->t_end = gclock_host_ns();
 	if (g->ctl.alive && to == SRC_CANCELLED) {
-		mig_chan_ctrl(&g->ctl, "{\"msg\": \"cancel\"}");
+		mig_chan_ctrl(&g->ctl, json_pack("{s:s}", "msg", "cancel"));
 		mig_chan_flush(g, &g->ctl);
 	}
 	mig_chan_close(g, &g->ctl);
@@ -568,7 +569,7 @@ static void src_handle_ctrl(struct mig *g, const uint8_t *p, uint32_t len)
 {
 	struct machine *m = g->m;
 	struct err e;
-	struct json *j = json_parse((const char *)p, len, &e);
+	json_t *j = json_parse((const char *)p, len, &e);
 	const char *msg = NULL, *reason = NULL;
 	int64_t v;
 
@@ -765,7 +766,7 @@ void mig_src_tick(struct mig *g)
 		return;
 	}
 	if (now - g->last_hb_ns > MIG_HEARTBEAT_MS * 1000000LL && g->ctl.alive && !g->ctl.connecting) {
-		mig_chan_ctrl(&g->ctl, "{\"msg\": \"hb\"}");
+		mig_chan_ctrl(&g->ctl, json_pack("{s:s}", "msg", "hb"));
 		g->last_hb_ns = now;
 	}
 	src_measure(g, now);
@@ -817,7 +818,7 @@ int mig_start(struct handover *h, const struct mig_params *p, struct err *e)
 {
 	struct machine *m = h->m;
 	struct mig *g;
-	struct jbuf cfg;
+	struct buf cfg;
 
 	if (h->mig && h->mig->phase != MIG_COMPLETED && h->mig->phase != MIG_FAILED &&
 	    h->mig->phase != MIG_CANCELLED)
@@ -866,10 +867,14 @@ int mig_start(struct handover *h, const struct mig_params *p, struct err *e)
 	for (int i = 0; i < g->ndata; i++)
 		if (src_connect(g, &g->data[i], p->addrs[i % p->naddrs], MIG_ROLE_DATA, e) < 0)
 			goto fail;
-	jbuf_init(&cfg);
-	snapshot_config_json(m, handover_token(h), &cfg);
+	buf_init(&cfg);
+	if (snapshot_config_text(m, handover_token(h), &cfg) < 0) {
+		buf_free(&cfg);
+		err_set(e, "out of memory for the configuration record");
+		goto fail;
+	}
 	mig_chan_record(&g->ctl, STREAM_CONFIG, cfg.p, cfg.len);
-	jbuf_free(&cfg);
+	buf_free(&cfg);
 	src_flush_all(g);
 	machine_wake_at(m, gclock_host_ns() + 50 * 1000000LL);
 	log_info("migration: connecting to %s with %d data channel(s)", p->addrs[0], g->ndata);

@@ -18,41 +18,52 @@
 #include "vmm/core/isa.h"
 #include "vmm/state/stream.h"
 
-void snapshot_config_json(struct machine *m, uint64_t lease_epoch, struct jbuf *j)
+json_t *snapshot_config_json(struct machine *m, uint64_t lease_epoch)
 {
+	json_t *o = json_object(), *devs = json_array(), *macs = json_array(),
+	       *disks = json_array();
 	char isa[ISA_STR_MAX];
 
 	isa_string(isa);
-	jbuf_add(j, "{\"memory\": %llu, \"harts\": 1, \"isa\": \"%s\", \"mmu\": \"%s\", ",
-		 (unsigned long long)m->ram.size, isa, ISA_MMU);
-	jbuf_add(j, "\"clock\": \"%s\", \"devices\": [",
-		 m->clock.mode == GCLOCK_ICOUNT ? "icount" : "host");
-	int n = 0;
-
-	for (int i = 0; i < m->ndevs; i++) {
-		if (!m->devs[i].state)
-			continue;
-		jbuf_add(j, "%s", n++ ? ", " : "");
-		jbuf_str(j, m->devs[i].state->name);
-	}
+	json_set_u64(o, "memory", m->ram.size);
+	json_set_int(o, "harts", 1);
+	json_set_str(o, "isa", isa);
+	json_set_str(o, "mmu", ISA_MMU);
+	json_set_str(o, "clock", m->clock.mode == GCLOCK_ICOUNT ? "icount" : "host");
+	for (int i = 0; i < m->ndevs; i++)
+		if (m->devs[i].state)
+			json_push(devs, json_text(m->devs[i].state->name));
+	json_set(o, "devices", devs);
 	/* What the guest sees of its devices besides their state: MACs and disk sizes. The
 	 * host side (TAP names, image paths) belongs to the loading host's command line. */
-	jbuf_add(j, "], \"macs\": [");
 	for (int i = 0; i < m->cfg.nnets; i++) {
 		char mac[MAC_STR_LEN];
 
 		mac_format(machine_mac(m, i), mac);
-		jbuf_add(j, "%s\"%s\"", i ? ", " : "", mac);
+		json_push(macs, json_text(mac));
 	}
-	jbuf_add(j, "], \"disk_sectors\": [");
+	json_set(o, "macs", macs);
 	for (int i = 0; i < m->cfg.ndisks; i++)
-		jbuf_add(j, "%s%llu", i ? ", " : "", (unsigned long long)machine_disk_capacity(m, i));
-	jbuf_add(j, "]");
-	/* Who owned the VM when this was written: a restore takes the lease only from that epoch
+		json_push(disks, json_u64(machine_disk_capacity(m, i)));
+	json_set(o, "disk_sectors", disks);
+	/* Who owned the VM when this was written: a restore takes the lease only from that token
 	 * (a save restored once, or one the VM ran on from, is stale). */
 	if (lease_epoch)
-		jbuf_add(j, ", \"lease_epoch\": %llu", (unsigned long long)lease_epoch);
-	jbuf_add(j, "}");
+		json_set_u64(o, "lease_epoch", lease_epoch);
+	if (!devs || !macs || !disks) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+int snapshot_config_text(struct machine *m, uint64_t lease_epoch, struct buf *out)
+{
+	json_t *o = snapshot_config_json(m, lease_epoch);
+	int rc = json_encode_buf(o, out);
+
+	json_decref(o);
+	return rc;
 }
 
 static void snapshot_write_pages(struct machine *m, struct stream_writer *w)
@@ -98,8 +109,7 @@ int snapshot_save(struct machine *m, const char *path, uint64_t lease_epoch, str
 {
 	char tmp[4096], dir[4096];
 	struct stream_writer w;
-	struct jbuf cfg;
-	struct buf clk;
+	struct buf cfg, clk;
 	int fd, dfd;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
@@ -109,10 +119,15 @@ int snapshot_save(struct machine *m, const char *path, uint64_t lease_epoch, str
 		return err_errno(e, "cannot create %s", tmp);
 	stream_writer_init(&w, fd);
 	stream_write_header(&w);
-	jbuf_init(&cfg);
-	snapshot_config_json(m, lease_epoch, &cfg);
+	buf_init(&cfg);
+	if (snapshot_config_text(m, lease_epoch, &cfg) < 0) {
+		buf_free(&cfg);
+		close(fd);
+		unlink(tmp);
+		return err_set(e, "out of memory for the configuration record");
+	}
 	stream_write_record(&w, STREAM_CONFIG, cfg.p, cfg.len);
-	jbuf_free(&cfg);
+	buf_free(&cfg);
 	snapshot_write_pages(m, &w);
 	fault_point("save-write", 0); /* the file is half written */
 	snapshot_write_devices(m, &w);
@@ -147,9 +162,9 @@ int snapshot_save(struct machine *m, const char *path, uint64_t lease_epoch, str
 }
 
 static int snapshot_parse_config(const uint8_t *text, size_t len, struct snapshot_config *cfg,
-				 struct json **out, struct err *e)
+				 json_t **out, struct err *e)
 {
-	struct json *j = json_parse((const char *)text, len, e);
+	json_t *j = json_parse((const char *)text, len, e);
 	const char *isa = NULL, *clock = NULL;
 	int64_t mem = 0, harts = 0;
 
@@ -235,53 +250,60 @@ out:
 	return rc;
 }
 
-static int snapshot_check_devices(struct machine *m, const struct json *j, struct err *e)
+static int snapshot_check_devices(struct machine *m, const json_t *j, struct err *e)
 {
-	const struct json *devs = json_get(j, "devices");
+	const json_t *devs = json_get(j, "devices");
 	size_t n = 0;
 
-	if (!devs || devs->type != JSON_ARRAY)
+	if (!json_is_array(devs))
 		return err_set(e, "config record: no device list");
 	for (int i = 0; i < m->ndevs; i++) {
+		const json_t *d = json_array_get(devs, n);
+
 		if (!m->devs[i].state)
 			continue;
-		if (n >= devs->len || devs->items[n].type != JSON_STRING ||
-		    strcmp(devs->items[n].str, m->devs[i].state->name) != 0)
+		if (!json_is_string(d) || strcmp(json_string_value(d), m->devs[i].state->name) != 0)
 			return err_set(e, "config record: devices differ from this machine's (at %s)",
 				       m->devs[i].state->name);
 		n++;
 	}
-	if (n != devs->len)
-		return err_set(e, "config record: %zu devices, this machine has %zu", devs->len, n);
+	if (n != json_array_size(devs))
+		return err_set(e, "config record: %zu devices, this machine has %zu",
+			       json_array_size(devs), n);
 
-	const struct json *macs = json_get(j, "macs"), *disks = json_get(j, "disk_sectors");
+	const json_t *macs = json_get(j, "macs"), *disks = json_get(j, "disk_sectors");
 
-	if (!macs || macs->type != JSON_ARRAY || macs->len != (size_t)m->cfg.nnets)
+	/* json_array_size is 0 for what is not an array */
+	if (!json_is_array(macs) || json_array_size(macs) != (size_t)m->cfg.nnets)
 		return err_set(e, "config record: %zu network devices, this machine has %d",
-			       macs && macs->type == JSON_ARRAY ? macs->len : 0, m->cfg.nnets);
+			       json_array_size(macs), m->cfg.nnets);
 	for (int i = 0; i < m->cfg.nnets; i++) {
+		const json_t *mac = json_array_get(macs, (size_t)i);
 		const uint8_t *a = machine_mac(m, i);
 		uint8_t theirs[MAC_LEN];
 		char mine[MAC_STR_LEN];
 
 		mac_format(a, mine);
-		if (macs->items[i].type != JSON_STRING)
+		if (!json_is_string(mac))
 			return err_set(e, "config record: network %d: the MAC is not a string", i);
-		if (mac_parse(macs->items[i].str, theirs, e) < 0)
+		if (mac_parse(json_string_value(mac), theirs, e) < 0)
 			return err_prefix(e, "config record: network %d", i);
 		if (memcmp(theirs, a, MAC_LEN) != 0)
 			return err_set(e, "config record: network %d has MAC %s, this machine %s", i,
-				       macs->items[i].str, mine);
+				       json_string_value(mac), mine);
 	}
-	if (!disks || disks->type != JSON_ARRAY || disks->len != (size_t)m->cfg.ndisks)
+	if (!json_is_array(disks) || json_array_size(disks) != (size_t)m->cfg.ndisks)
 		return err_set(e, "config record: %zu disks, this machine has %d",
-			       disks && disks->type == JSON_ARRAY ? disks->len : 0, m->cfg.ndisks);
-	for (int i = 0; i < m->cfg.ndisks; i++)
-		if (disks->items[i].type != JSON_NUMBER || !disks->items[i].is_int ||
-		    (uint64_t)disks->items[i].i != machine_disk_capacity(m, i))
-			return err_set(e, "config record: disk %d has %lld sectors, this machine's %llu",
-				       i, (long long)disks->items[i].i,
-				       (unsigned long long)machine_disk_capacity(m, i));
+			       json_array_size(disks), m->cfg.ndisks);
+	for (int i = 0; i < m->cfg.ndisks; i++) {
+		const json_t *d = json_array_get(disks, (size_t)i);
+
+		if (!json_is_integer(d) || (uint64_t)json_integer_value(d) != machine_disk_capacity(m, i))
+			return err_set(
+			    e, "config record: disk %d has %lld sectors, this machine's %llu", i,
+			    (long long)json_integer_value(d),
+			    (unsigned long long)machine_disk_capacity(m, i));
+	}
 	return 0;
 }
 
@@ -295,7 +317,7 @@ static int snapshot_load_pages(struct machine *m, const struct buf *rec, struct 
 int snapshot_config_check(struct machine *m, const uint8_t *text, size_t len, struct err *e)
 {
 	struct snapshot_config cfg;
-	struct json *cj = NULL;
+	json_t *cj = NULL;
 	int rc;
 
 	if (snapshot_parse_config(text, len, &cfg, &cj, e) < 0)

@@ -32,8 +32,11 @@ int snapshot_save(struct machine *m, const char *path, uint64_t lease_epoch, str
 int snapshot_read_config(const char *path, struct snapshot_config *cfg, struct err *e);
 /* Load a snapshot into a machine built with the same configuration. */
 int snapshot_load(struct machine *m, const char *path, struct err *e);
-/* The guest-visible configuration as JSON (the config record). */
-void snapshot_config_json(struct machine *m, uint64_t lease_epoch, struct jbuf *j);
+/* The guest-visible configuration (the config record): a new JSON object (NULL if out of
+ * memory), and the same as the record's text appended to out (-1 if out of memory).
+ * lease_epoch: the token of the ownership record the VM was saved at (0: none). */
+json_t *snapshot_config_json(struct machine *m, uint64_t lease_epoch);
+int snapshot_config_text(struct machine *m, uint64_t lease_epoch, struct buf *out);
 /* Check a config record against this machine: ISA, harts, memory, devices, MACs, disk sizes.
  * The error names the first difference. */
 int snapshot_config_check(struct machine *m, const uint8_t *text, size_t len, struct err *e);
