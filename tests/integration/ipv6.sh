@@ -19,8 +19,8 @@ T=$FERRY_TMP
 # 1. Addresses the destination refuses before it listens.
 refused() { # name address pattern
 	local rc
-	timeout 20 "$FERRY_VM" --incoming "$2" --token t --memory 64M --console null \
-		</dev/null >"$T/refused.out" 2>"$T/refused.err"
+	timeout 20 "$FERRY_VM" --incoming "$2" --token-fd 3 --memory 64M --console null \
+		</dev/null >"$T/refused.out" 2>"$T/refused.err" 3<<<t
 	rc=$?
 	if [ $rc -eq 1 ] && grep -q -- "$3" "$T/refused.err"; then
 		pass "--incoming '$2' refused: $(head -1 "$T/refused.err")"
@@ -65,9 +65,9 @@ for _ in $(seq 1 200); do [ "$(vm_heartbeats "$T/src.out")" -ge 2 ] && break; sl
 token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 for _ in 1 2 3 4 5; do
 	port=$((20000 + RANDOM % 20000))
-	"$FERRY_VM" --incoming "[::1]:$port" --token "$token" --memory 128M --console stdio \
+	"$FERRY_VM" --incoming "[::1]:$port" --token-fd 3 --memory 128M --console stdio \
 		--control "unix:$T/dst.sock" --lease "$T/vm.lease" --name dst --journal "$T/journal.dst" \
-		</dev/null >"$T/dst.out" 2>"$T/dst.err" &
+		</dev/null >"$T/dst.out" 2>"$T/dst.err" 3<<<"$token" &
 	dst_pid=$!
 	wait_ctl "$T/dst.sock" $dst_pid && break
 	wait $dst_pid 2>/dev/null
@@ -87,8 +87,8 @@ else
 fi
 
 # 4. Migrate over IPv6 loopback.
-out=$("$ctl" --timeout 120 "$T/src.sock" migrate \
-	"{\"addresses\": [\"[::1]:$port\"], \"token\": \"$token\", \"wait\": true}")
+out=$("$ctl" --timeout 120 "$T/src.sock" migrate - \
+	<<<"{\"addresses\": [\"[::1]:$port\"], \"token\": \"$token\", \"wait\": true}")
 if echo "$out" | grep -q '"phase": "completed"'; then
 	pass "the migration to [::1]:$port completes"
 else
