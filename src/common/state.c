@@ -171,8 +171,8 @@ int state_load(const struct state_desc *d, void *obj, struct rbuf *in, struct er
 			goto out;
 		}
 		if (width != f->width || count != f->count) {
-			err_set(e, "device '%s' field '%s': %u x %u bytes, expected %u x %u", d->name,
-				f->name, count, width, f->count, f->width);
+			err_set(e, "device '%s' field '%s': %u x %u bytes, expected %u x %u",
+				d->name, f->name, count, width, f->count, f->width);
 			goto out;
 		}
 		for (uint32_t i = 0; i < count; i++) {
@@ -184,11 +184,15 @@ int state_load(const struct state_desc *d, void *obj, struct rbuf *in, struct er
 			}
 			if (v > f->max) {
 				if (count > 1)
-					err_set(e, "device '%s' field '%s[%u]': value 0x%llx above its maximum 0x%llx",
+					err_set(e,
+						"device '%s' field '%s[%u]': value 0x%llx above "
+						"its maximum 0x%llx",
 						d->name, f->name, i, (unsigned long long)v,
 						(unsigned long long)f->max);
 				else
-					err_set(e, "device '%s' field '%s': value 0x%llx above its maximum 0x%llx",
+					err_set(e,
+						"device '%s' field '%s': value 0x%llx above its "
+						"maximum 0x%llx",
 						d->name, f->name, (unsigned long long)v,
 						(unsigned long long)f->max);
 				goto out;

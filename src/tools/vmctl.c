@@ -23,19 +23,19 @@
 #include "common/version.h"
 
 static const char usage[] =
-	"usage: ferry-vmctl [--timeout SEC] [--get MEMBER] [--repeat N --interval MS]\n"
-	"                   SOCKET COMMAND [ARGUMENTS-JSON | -]\n"
-	"       ferry-vmctl [--timeout SEC] SOCKET --wait-event NAME\n"
-	"       ferry-vmctl [--timeout SEC] SOCKET --raw LINE\n"
-	"       ferry-vmctl --version\n"
-	"\n"
-	"Send a command to a ferry-vm control socket (unix socket path; QEMU's QMP also\n"
-	"works) and print the\n"
-	"reply line, or with --get one member of its \"return\" object. --wait-event\n"
-	"waits for an event and prints it. --raw sends LINE as it is and prints the first\n"
-	"reply line. --repeat sends the command N times, MS milliseconds apart, and prints\n"
-	"only the last reply. ARGUMENTS-JSON \"-\" reads the arguments from standard input\n"
-	"(for secrets such as a migration token). Default timeout 10 s.\n";
+    "usage: ferry-vmctl [--timeout SEC] [--get MEMBER] [--repeat N --interval MS]\n"
+    "                   SOCKET COMMAND [ARGUMENTS-JSON | -]\n"
+    "       ferry-vmctl [--timeout SEC] SOCKET --wait-event NAME\n"
+    "       ferry-vmctl [--timeout SEC] SOCKET --raw LINE\n"
+    "       ferry-vmctl --version\n"
+    "\n"
+    "Send a command to a ferry-vm control socket (unix socket path; QEMU's QMP also\n"
+    "works) and print the\n"
+    "reply line, or with --get one member of its \"return\" object. --wait-event\n"
+    "waits for an event and prints it. --raw sends LINE as it is and prints the first\n"
+    "reply line. --repeat sends the command N times, MS milliseconds apart, and prints\n"
+    "only the last reply. ARGUMENTS-JSON \"-\" reads the arguments from standard input\n"
+    "(for secrets such as a migration token). Default timeout 10 s.\n";
 
 static char inbuf[1 << 20];
 static size_t inlen;

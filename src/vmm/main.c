@@ -33,47 +33,47 @@
 #define EXIT_STOPPED 3
 
 static const char usage[] =
-	"usage: ferry-vm --kernel Image [--initrd FILE] [--memory SIZE] [--append \"ARGS\"]\n"
-	"                [--console stdio|unix:PATH|null] [--control unix:PATH]\n"
-	"                [--net tap:NAME[,mac=MAC]] [--disk FILE] [--no-rng]\n"
-	"                [--journal FILE] [--clock host|icount] [--paused] [--log LEVEL]\n"
-	"       ferry-vm --restore FILE [--kernel Image [--initrd FILE]] [options]\n"
-	"       ferry-vm --incoming ADDRS (--token-file PATH | --token-fd N) [options]\n"
-	"\n"
-	"Run a RISC-V RV64 virtual machine (QEMU virt layout) booting a Linux Image,\n"
-	"or continue one saved with the control socket's \"save\" command.\n"
-	"\n"
-	"  --kernel FILE     RISC-V Linux Image to boot (required unless --restore)\n"
-	"  --initrd FILE     initramfs or initrd to pass to the kernel\n"
-	"  --memory SIZE     guest RAM, e.g. 256M or 1G (default 256M; K, M, G, T suffixes)\n"
-	"  --append ARGS     kernel command line (default \"console=ttyS0\")\n"
-	"  --console SPEC    where the serial console goes: stdio (default), unix:PATH to\n"
-	"                    listen on a unix socket that one client at a time attaches to,\n"
-	"                    or null\n"
-	"  --net tap:NAME[,mac=MAC]  virtio-net on an existing TAP device (up to 2)\n"
-	"  --disk FILE       virtio-blk on a raw image file, locked while in use (up to 2)\n"
-	"  --no-rng          no virtio-rng entropy device (present by default)\n"
-	"  --control SPEC    JSON control socket (QMP-like), unix:PATH; see docs/control.md\n"
-	"  --journal FILE    append every run/pause transition with its monotonic time\n"
-	"  --clock MODE      guest time from the host clock (host, default) or from\n"
-	"                    instructions retired (icount: deterministic, for tests)\n"
-	"  --paused          start paused; the control socket's resume starts the hart\n"
-	"  --restore FILE    continue the machine saved in FILE (memory and clock from it;\n"
-	"                    --kernel is then only needed if the guest reboots)\n"
-	"  --incoming ADDRS  receive a live migration on host:port[,host:port...], one\n"
-	"                    address per migration link ([v6]:port for IPv6; :port or a\n"
-	"                    bare port for every address); starts paused, exits if it fails\n"
-	"  --token-file PATH the one-time token the incoming migration must present, read\n"
-	"                    from a file only its owner can read (mode 600 or stricter)\n"
-	"  --token-fd N      ... or from inherited descriptor N (read to EOF or a newline)\n"
-	"  --lease FILE      the VM's ownership record (default: first disk + .lease)\n"
-	"  --name NAME       this VM process's name in the lease (default host:pid)\n"
-	"  --log LEVEL       error, warn (default), info or debug; also FERRY_LOG\n"
-	"  --help            this text\n"
-	"  --version         the version of Ferry it belongs to\n"
-	"\n"
-	"Exit status: 0 the guest powered off, or the VM was migrated away; 1 error; 2 bad\n"
-	"command line; 3 stopped by a signal or Ctrl-A x on the console.\n";
+    "usage: ferry-vm --kernel Image [--initrd FILE] [--memory SIZE] [--append \"ARGS\"]\n"
+    "                [--console stdio|unix:PATH|null] [--control unix:PATH]\n"
+    "                [--net tap:NAME[,mac=MAC]] [--disk FILE] [--no-rng]\n"
+    "                [--journal FILE] [--clock host|icount] [--paused] [--log LEVEL]\n"
+    "       ferry-vm --restore FILE [--kernel Image [--initrd FILE]] [options]\n"
+    "       ferry-vm --incoming ADDRS (--token-file PATH | --token-fd N) [options]\n"
+    "\n"
+    "Run a RISC-V RV64 virtual machine (QEMU virt layout) booting a Linux Image,\n"
+    "or continue one saved with the control socket's \"save\" command.\n"
+    "\n"
+    "  --kernel FILE     RISC-V Linux Image to boot (required unless --restore)\n"
+    "  --initrd FILE     initramfs or initrd to pass to the kernel\n"
+    "  --memory SIZE     guest RAM, e.g. 256M or 1G (default 256M; K, M, G, T suffixes)\n"
+    "  --append ARGS     kernel command line (default \"console=ttyS0\")\n"
+    "  --console SPEC    where the serial console goes: stdio (default), unix:PATH to\n"
+    "                    listen on a unix socket that one client at a time attaches to,\n"
+    "                    or null\n"
+    "  --net tap:NAME[,mac=MAC]  virtio-net on an existing TAP device (up to 2)\n"
+    "  --disk FILE       virtio-blk on a raw image file, locked while in use (up to 2)\n"
+    "  --no-rng          no virtio-rng entropy device (present by default)\n"
+    "  --control SPEC    JSON control socket (QMP-like), unix:PATH; see docs/control.md\n"
+    "  --journal FILE    append every run/pause transition with its monotonic time\n"
+    "  --clock MODE      guest time from the host clock (host, default) or from\n"
+    "                    instructions retired (icount: deterministic, for tests)\n"
+    "  --paused          start paused; the control socket's resume starts the hart\n"
+    "  --restore FILE    continue the machine saved in FILE (memory and clock from it;\n"
+    "                    --kernel is then only needed if the guest reboots)\n"
+    "  --incoming ADDRS  receive a live migration on host:port[,host:port...], one\n"
+    "                    address per migration link ([v6]:port for IPv6; :port or a\n"
+    "                    bare port for every address); starts paused, exits if it fails\n"
+    "  --token-file PATH the one-time token the incoming migration must present, read\n"
+    "                    from a file only its owner can read (mode 600 or stricter)\n"
+    "  --token-fd N      ... or from inherited descriptor N (read to EOF or a newline)\n"
+    "  --lease FILE      the VM's ownership record (default: first disk + .lease)\n"
+    "  --name NAME       this VM process's name in the lease (default host:pid)\n"
+    "  --log LEVEL       error, warn (default), info or debug; also FERRY_LOG\n"
+    "  --help            this text\n"
+    "  --version         the version of Ferry it belongs to\n"
+    "\n"
+    "Exit status: 0 the guest powered off, or the VM was migrated away; 1 error; 2 bad\n"
+    "command line; 3 stopped by a signal or Ctrl-A x on the console.\n";
 
 /* Parse "256M", "1G", "4096K" or a byte count. Returns 0 or -1. */
 static int parse_size(const char *s, uint64_t *out)
@@ -350,7 +350,8 @@ int main(int argc, char **argv)
 			break;
 		case 'm':
 			if (parse_size(optarg, &cfg.mem_size) < 0) {
-				fprintf(stderr, "ferry-vm: --memory '%s' is not a size (try 256M or 1G)\n",
+				fprintf(stderr,
+					"ferry-vm: --memory '%s' is not a size (try 256M or 1G)\n",
 					optarg);
 				return EXIT_USAGE;
 			}
@@ -365,8 +366,10 @@ int main(int argc, char **argv)
 		case 'l':
 			lvl = log_parse_level(optarg);
 			if (lvl < 0) {
-				fprintf(stderr, "ferry-vm: --log '%s': expected error, warn, info or debug\n",
-					optarg);
+				fprintf(
+				    stderr,
+				    "ferry-vm: --log '%s': expected error, warn, info or debug\n",
+				    optarg);
 				return EXIT_USAGE;
 			}
 			log_set_level((enum log_level)lvl);
@@ -383,7 +386,8 @@ int main(int argc, char **argv)
 			} else if (strcmp(optarg, "icount") == 0) {
 				cfg.clock = GCLOCK_ICOUNT;
 			} else {
-				fprintf(stderr, "ferry-vm: --clock '%s': expected host or icount\n", optarg);
+				fprintf(stderr, "ferry-vm: --clock '%s': expected host or icount\n",
+					optarg);
 				return EXIT_USAGE;
 			}
 			clock_given = true;
@@ -396,14 +400,16 @@ int main(int argc, char **argv)
 			break;
 		case 'N':
 			if (cfg.nnets == MACHINE_MAX_NETS) {
-				fprintf(stderr, "ferry-vm: at most %d --net options\n", MACHINE_MAX_NETS);
+				fprintf(stderr, "ferry-vm: at most %d --net options\n",
+					MACHINE_MAX_NETS);
 				return EXIT_USAGE;
 			}
 			cfg.nets[cfg.nnets++] = optarg;
 			break;
 		case 'D':
 			if (cfg.ndisks == MACHINE_MAX_DISKS) {
-				fprintf(stderr, "ferry-vm: at most %d --disk options\n", MACHINE_MAX_DISKS);
+				fprintf(stderr, "ferry-vm: at most %d --disk options\n",
+					MACHINE_MAX_DISKS);
 				return EXIT_USAGE;
 			}
 			cfg.disks[cfg.ndisks++] = optarg;
@@ -442,7 +448,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "ferry-vm: option '%s' needs a value\n", argv[optind - 1]);
 			return EXIT_USAGE;
 		default:
-			fprintf(stderr, "ferry-vm: unknown option '%s'\n%s", argv[optind - 1], usage);
+			fprintf(stderr, "ferry-vm: unknown option '%s'\n%s", argv[optind - 1],
+				usage);
 			return EXIT_USAGE;
 		}
 	}
@@ -489,7 +496,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		if (memory_given && cfg.mem_size != sc.mem_size) {
-			fprintf(stderr, "ferry-vm: --memory %lluM differs from the snapshot's %lluM\n",
+			fprintf(stderr,
+				"ferry-vm: --memory %lluM differs from the snapshot's %lluM\n",
 				(unsigned long long)(cfg.mem_size >> 20),
 				(unsigned long long)(sc.mem_size >> 20));
 			return 1;

@@ -113,15 +113,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			uint32_t v;
 
 			memcpy(&v, data + i + 2, 4);
-			machine_mmio_write(m, MACHINE_VIRTIO_BASE + 0x1000ull * (data[i] & 1) +
-						      (data[i + 1] * 4u) % 0x200,
+			machine_mmio_write(m,
+					   MACHINE_VIRTIO_BASE + 0x1000ull * (data[i] & 1) +
+					       (data[i + 1] * 4u) % 0x200,
 					   4, v);
 			i += 6;
 		} else if (op == 2 && size - i >= 2) {
 			uint64_t v;
 
-			machine_mmio_read(m, MACHINE_VIRTIO_BASE + 0x1000ull * (data[i] & 1) +
-						     (data[i + 1] * 4u) % 0x200,
+			machine_mmio_read(m,
+					  MACHINE_VIRTIO_BASE + 0x1000ull * (data[i] & 1) +
+					      (data[i + 1] * 4u) % 0x200,
 					  4, &v);
 			i += 2;
 		} else if (op == 3 && size - i >= 2) {

@@ -55,8 +55,40 @@ uint64_t th_run(struct machine *m, uint64_t max);
 void th_step(struct machine *m);
 
 /* Register numbers */
-enum { ZERO = 0, RA, SP, GP, TP, T0, T1, T2, S0, S1, A0, A1, A2, A3, A4, A5, A6, A7,
-       S2, S3, S4, S5, S6, S7, S8, S9, S10, S11, T3, T4, T5, T6 };
+enum {
+	ZERO = 0,
+	RA,
+	SP,
+	GP,
+	TP,
+	T0,
+	T1,
+	T2,
+	S0,
+	S1,
+	A0,
+	A1,
+	A2,
+	A3,
+	A4,
+	A5,
+	A6,
+	A7,
+	S2,
+	S3,
+	S4,
+	S5,
+	S6,
+	S7,
+	S8,
+	S9,
+	S10,
+	S11,
+	T3,
+	T4,
+	T5,
+	T6
+};
 
 /* Formats */
 static inline uint32_t rv_r(unsigned op, unsigned rd, unsigned f3, unsigned rs1, unsigned rs2,
@@ -264,9 +296,9 @@ static inline uint16_t rvc_cr(unsigned f4, unsigned rd, unsigned rs2)
 }
 
 /* Quadrant 0 */
-#define C_ADDI4SPN(rd, nzuimm)                                                      \
-	((uint16_t)(RVC_BS(nzuimm, 5, 4) << 11 | RVC_BS(nzuimm, 9, 6) << 7 |         \
-		    RVC_B(nzuimm, 2) << 6 | RVC_B(nzuimm, 3) << 5 | ((rd) & 7) << 2))
+#define C_ADDI4SPN(rd, nzuimm)                                                                     \
+	((uint16_t)(RVC_BS(nzuimm, 5, 4) << 11 | RVC_BS(nzuimm, 9, 6) << 7 |                       \
+		    RVC_B(nzuimm, 2) << 6 | RVC_B(nzuimm, 3) << 5 | ((rd)&7) << 2))
 #define C_FLD(rd, rs1, off) rvc_cld(1, rs1, rd, off)
 #define C_LW(rd, rs1, off) rvc_clw(2, rs1, rd, off)
 #define C_LD(rd, rs1, off) rvc_cld(3, rs1, rd, off)
@@ -278,8 +310,8 @@ static inline uint16_t rvc_cr(unsigned f4, unsigned rd, unsigned rs2)
 #define C_ADDI(rd, imm) rvc_ci(0, 1, rd, imm)
 #define C_ADDIW(rd, imm) rvc_ci(1, 1, rd, imm)
 #define C_LI(rd, imm) rvc_ci(2, 1, rd, imm)
-#define C_ADDI16SP(nzimm)                                                           \
-	((uint16_t)(3u << 13 | RVC_B(nzimm, 9) << 12 | 2u << 7 | RVC_B(nzimm, 4) << 6 | \
+#define C_ADDI16SP(nzimm)                                                                          \
+	((uint16_t)(3u << 13 | RVC_B(nzimm, 9) << 12 | 2u << 7 | RVC_B(nzimm, 4) << 6 |            \
 		    RVC_B(nzimm, 6) << 5 | RVC_BS(nzimm, 8, 7) << 3 | RVC_B(nzimm, 5) << 2 | 1u))
 /* imm6 is nzimm[17:12], a signed 6-bit value: rd gets sext(imm6 << 12) */
 #define C_LUI(rd, imm6) rvc_ci(3, 1, rd, imm6)

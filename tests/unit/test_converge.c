@@ -109,10 +109,12 @@ static struct conv_decision play(const struct writer *w, struct conv_state *s, u
 	*max_throttle = 0;
 	for (uint32_t round = 1; round <= 40; round++) {
 		uint64_t dur_ns = to_send * 1000000000ull / bw;
-		uint64_t rate = w->cpu_bound ? w->rate * (uint64_t)(100 - s->throttle) / 100 : w->rate;
+		uint64_t rate =
+		    w->cpu_bound ? w->rate * (uint64_t)(100 - s->throttle) / 100 : w->rate;
 		uint64_t dirty = rate * dur_ns / 1000000000ull / 4096;
-		struct conv_round r = { round, dirty > w->set ? w->set : dirty, 64 * 1024, to_send,
-					dur_ns, bw };
+		struct conv_round r = { round,	   dirty > w->set ? w->set : dirty,
+					64 * 1024, to_send,
+					dur_ns,	   bw };
 
 		d = conv_decide(s, &r);
 		notes[round] = d.note;

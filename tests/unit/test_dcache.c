@@ -73,14 +73,11 @@ static void test_loop_rewriting_itself(void **state)
 {
 	struct machine *m = th_setup();
 	const uint32_t loop[] = {
-		LW(T1, A0, 20),	   /* +0: the instruction at +20 */
-		LUI(T2, 0x100),	   /* t2 = 1 << 20: one more in its immediate */
-		ADD(T1, T1, T2),
-		SW(T1, A0, 20),
-		NOP,
-		ADDI(A2, A2, 0),   /* +20: its immediate is k in iteration k */
-		ADDI(A3, A3, -1),
-		BNE(A3, ZERO, -28), /* to +0 */
+		LW(T1, A0, 20), /* +0: the instruction at +20 */
+		LUI(T2, 0x100), /* t2 = 1 << 20: one more in its immediate */
+		ADD(T1, T1, T2),  SW(T1, A0, 20),     NOP,
+		ADDI(A2, A2, 0),		      /* +20: its immediate is k in iteration k */
+		ADDI(A3, A3, -1), BNE(A3, ZERO, -28), /* to +0 */
 	};
 	const int n = 50;
 
@@ -106,8 +103,7 @@ static void test_write_entry_then_code_then_store(void **state)
 		SW(A1, A0, 0),	 /* p+0 = addi a2, zero, 5 (a write entry for p) */
 		JALR(RA, A0, 0), /* run p: it becomes a code page */
 		SW(A3, A0, 0),	 /* p+0 = addi a2, zero, 9 */
-		JALR(RA, A0, 0),
-		NOP,
+		JALR(RA, A0, 0), NOP,
 	};
 
 	(void)state;
@@ -137,8 +133,7 @@ static void test_aliased_code_page(void **state)
 		SW(A3, A0, 0),	 /* through va1: addi a2, zero, 1 */
 		JALR(RA, A1, 0), /* run through va2 */
 		SW(A4, A0, 0),	 /* through va1 again: addi a2, zero, 2 */
-		JALR(RA, A1, 0),
-		NOP,
+		JALR(RA, A1, 0), NOP,
 	};
 
 	(void)state;
@@ -228,7 +223,7 @@ static void test_amo_and_sc_over_code(void **state)
 		AMOSWAP_W(T0, A0, A1), /* +24 = addi a2, zero, 3 */
 		AMOADD_W(T1, A0, A3),  /* its immediate += 4 */
 		LR_W(T2, A4),
-		SC_W(T3, A4, A5),      /* +28 = addi a3, zero, 11 */
+		SC_W(T3, A4, A5), /* +28 = addi a3, zero, 11 */
 		NOP,
 		NOP,
 		ADDI(A2, ZERO, 1), /* +24 */
@@ -302,7 +297,7 @@ static void test_pte_update_over_code(void **state)
 static void test_code_crossing_pages(void **state)
 {
 	struct machine *m = th_setup();
-	const uint64_t b = TH_CODE + 0x1000; /* the boundary */
+	const uint64_t b = TH_CODE + 0x1000;	 /* the boundary */
 	const uint64_t other = TH_CODE + 0x3000; /* code on a third page */
 	const uint32_t v1 = ADDI(A2, A2, 0x123), v2 = ADDI(A2, A2, 0x456);
 	const uint32_t v3 = ADDI(A2, A2, -0x100), v4 = ADDI(A2, A2, 0x77);
@@ -612,9 +607,10 @@ static unsigned pick(unsigned n)
 /* Registers a random instruction may write: not sp, s0, s1 (bases) nor t6 (the handler's). */
 static unsigned rreg(void)
 {
-	static const uint8_t regs[] = { ZERO, RA, GP, TP, T0, T1, T2, A0, A1, A2, A3, A4, A5,
-					A6, A7, S2, S3, S4, S5, S6, S7, S8, S9, S10, S11, T3,
-					T4, T5 };
+	static const uint8_t regs[] = {
+		ZERO, RA, GP, TP, T0, T1, T2, A0, A1, A2,  A3,	A4, A5, A6,
+		A7,   S2, S3, S4, S5, S6, S7, S8, S9, S10, S11, T3, T4, T5
+	};
 
 	return regs[pick(sizeof(regs))];
 }
@@ -659,10 +655,11 @@ static int32_t simm(int bits)
 static void random_unit(struct prog *p)
 {
 	static const uint8_t opf[][2] = { /* OP and OP-32: f3, f7 */
-					  { 0, 0 },    { 0, 0x20 }, { 1, 0 }, { 2, 0 }, { 3, 0 },
-					  { 4, 0 },    { 5, 0 },    { 5, 0x20 }, { 6, 0 }, { 7, 0 },
-					  { 0, 1 },    { 1, 1 },    { 2, 1 }, { 3, 1 }, { 4, 1 },
-					  { 5, 1 },    { 6, 1 },    { 7, 1 } };
+					  { 0, 0 }, { 0, 0x20 }, { 1, 0 },    { 2, 0 }, { 3, 0 },
+					  { 4, 0 }, { 5, 0 },	 { 5, 0x20 }, { 6, 0 }, { 7, 0 },
+					  { 0, 1 }, { 1, 1 },	 { 2, 1 },    { 3, 1 }, { 4, 1 },
+					  { 5, 1 }, { 6, 1 },	 { 7, 1 }
+	};
 	unsigned k = pick(100), rd = rreg(), r1 = sreg(), r2 = sreg();
 
 	if (k < 22) { /* OP */
@@ -670,9 +667,9 @@ static void random_unit(struct prog *p)
 
 		emit32(p, rv_r(0x33, rd, f[0], r1, r2, f[1]));
 	} else if (k < 32) { /* OP-32 */
-		static const uint8_t f32[][2] = { { 0, 0 }, { 0, 0x20 }, { 1, 0 }, { 5, 0 },
-						  { 5, 0x20 }, { 0, 1 }, { 4, 1 }, { 5, 1 },
-						  { 6, 1 }, { 7, 1 } };
+		static const uint8_t f32[][2] = { { 0, 0 },    { 0, 0x20 }, { 1, 0 }, { 5, 0 },
+						  { 5, 0x20 }, { 0, 1 },    { 4, 1 }, { 5, 1 },
+						  { 6, 1 },    { 7, 1 } };
 		const uint8_t *f = f32[pick(10)];
 
 		emit32(p, rv_r(0x3b, rd, f[0], r1, r2, f[1]));

@@ -221,8 +221,8 @@ static void slow_destroy(void *impl)
 	(void)impl;
 }
 
-static const struct own_ops slow_ops = { "slow", slow_ask, slow_answer, slow_release,
-					 slow_token, slow_destroy };
+static const struct own_ops slow_ops = { "slow",       slow_ask,   slow_answer,
+					 slow_release, slow_token, slow_destroy };
 
 static int answers;
 static struct own_answer last;

@@ -53,7 +53,7 @@ static void test_base(void **state)
 	(void)state;
 	r = call(m, SBI_EXT_BASE, 0, 0, 0, 0); /* get_spec_version */
 	assert_int_equal(r.error, 0);
-	assert_int_equal(r.value, 0x02000000); /* 2.0: major in bits 30:24, minor 23:0 */
+	assert_int_equal(r.value, 0x02000000);	  /* 2.0: major in bits 30:24, minor 23:0 */
 	for (uint64_t fid = 1; fid <= 6; fid++) { /* impl id/version, mvendorid, marchid, mimpid */
 		r = call(m, SBI_EXT_BASE, fid, 0, 0, 0);
 		assert_int_equal(r.error, 0);
@@ -70,16 +70,24 @@ static void test_base(void **state)
 static void test_probe_extension(void **state)
 {
 	struct machine *m = th_setup();
-	const uint64_t present[] = { SBI_EXT_BASE, SBI_EXT_TIME, SBI_EXT_IPI, SBI_EXT_RFENCE,
-				     SBI_EXT_HSM,  SBI_EXT_SRST, 0,	      1,
-				     2,		   3,		 8 };
+	const uint64_t present[] = { SBI_EXT_BASE,
+				     SBI_EXT_TIME,
+				     SBI_EXT_IPI,
+				     SBI_EXT_RFENCE,
+				     SBI_EXT_HSM,
+				     SBI_EXT_SRST,
+				     0,
+				     1,
+				     2,
+				     3,
+				     8 };
 	const uint64_t absent[] = {
-		0x4442434e, /* DBCN */
-		0x504d55,   /* PMU */
-		0x53555350, /* SUSP */
-		0x43505043, /* CPPC */
-		4,	    /* legacy send_ipi: takes a pointer, not provided */
-		5, 6, 7,    /* legacy remote fences */
+		0x4442434e,	  /* DBCN */
+		0x504d55,	  /* PMU */
+		0x53555350,	  /* SUSP */
+		0x43505043,	  /* CPPC */
+		4,		  /* legacy send_ipi: takes a pointer, not provided */
+		5,	    6, 7, /* legacy remote fences */
 		0x12345678,
 	};
 	struct ret r;
@@ -334,8 +342,8 @@ static void test_legacy_console_and_shutdown(void **state)
 static void test_unknown_extension(void **state)
 {
 	struct machine *m = th_setup();
-	const uint64_t eids[] = { 0x12345678, 0x4442434e, 0x504d55, 0x04, 0x07, 0x0a, 0x0f, 0x11,
-				  0xffffffff };
+	const uint64_t eids[] = { 0x12345678, 0x4442434e, 0x504d55, 0x04,      0x07,
+				  0x0a,	      0x0f,	  0x11,	    0xffffffff };
 	struct ret r;
 
 	(void)state;

@@ -63,7 +63,8 @@ static void setup(struct machine *m, unsigned slot, uint32_t num)
 	wr(m, slot, R_DRV_FEAT, 1); /* VERSION_1 */
 	wr(m, slot, R_DRV_FEAT_SEL, 0);
 	wr(m, slot, R_DRV_FEAT, 0);
-	wr(m, slot, R_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
+	wr(m, slot, R_STATUS,
+	   VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
 	assert_true(rd(m, slot, R_STATUS) & VIRTIO_STATUS_FEATURES_OK);
 	wr(m, slot, R_QUEUE_SEL, 0);
 	wr(m, slot, R_QUEUE_NUM, num);
@@ -71,8 +72,9 @@ static void setup(struct machine *m, unsigned slot, uint32_t num)
 	wr64(m, slot, R_AVAIL, AVAIL);
 	wr64(m, slot, R_USED, USED);
 	wr(m, slot, R_QUEUE_READY, 1);
-	wr(m, slot, R_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-				      VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	wr(m, slot, R_STATUS,
+	   VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+	       VIRTIO_STATUS_DRIVER_OK);
 	ram_fill(&m->ram, AVAIL, 0, 0x1000);
 	ram_fill(&m->ram, USED, 0, 0x1000);
 }
@@ -143,7 +145,8 @@ static void test_features_ok_needs_version_1(void **state)
 
 	(void)state;
 	wr(m, RNG, R_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	wr(m, RNG, R_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
+	wr(m, RNG, R_STATUS,
+	   VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
 	assert_false(rd(m, RNG, R_STATUS) & VIRTIO_STATUS_FEATURES_OK); /* legacy refused */
 	/* A feature that is not offered is refused too. */
 	wr(m, RNG, R_STATUS, 0);
@@ -170,7 +173,8 @@ static void test_rng_good_path(void **state)
 	assert_int_equal(ram_load(&m->ram, USED + 4, 4), 0);  /* id */
 	assert_int_equal(ram_load(&m->ram, USED + 8, 4), 64); /* len */
 	assert_true(rd(m, RNG, R_INT_STATUS) & VIRTIO_INT_USED);
-	assert_true(th_plic(m)->level & (1u << th_virtio(m, "virtio-rng")->irq)); /* the interrupt line is up */
+	assert_true(th_plic(m)->level &
+		    (1u << th_virtio(m, "virtio-rng")->irq)); /* the interrupt line is up */
 	ram_read(&m->ram, BUFS, buf, 64);
 	for (int i = 0; i < 64; i++)
 		nonzero += buf[i] != 0;
@@ -268,7 +272,8 @@ static void b_chain_too_big(struct machine *m)
 	/* Every descriptor inside RAM, but together over the 1 GiB bound: only possible with a
 	 * large RAM; here a long chain over the same 8 MiB stands for it via the count bound. */
 	for (unsigned i = 0; i < QN; i++)
-		desc(m, i, BUFS, 1u << 23, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, (uint16_t)((i + 1) % QN));
+		desc(m, i, BUFS, 1u << 23, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT,
+		     (uint16_t)((i + 1) % QN));
 	offer(m, RNG, 0);
 }
 
@@ -292,7 +297,8 @@ static void test_hostile_rings(void **state)
 static void test_bad_queue_setup(void **state)
 {
 	const uint32_t bad_nums[] = { 0, 3, 6, VIRTQ_SIZE_MAX * 2, 0xffffffffu };
-	const uint64_t bad_desc[] = { 0x1000, TH_RAM + 8, TH_RAM + (16ull << 20) - 64, UINT64_MAX - 15 };
+	const uint64_t bad_desc[] = { 0x1000, TH_RAM + 8, TH_RAM + (16ull << 20) - 64,
+				      UINT64_MAX - 15 };
 
 	(void)state;
 	for (unsigned i = 0; i < sizeof(bad_nums) / sizeof(bad_nums[0]); i++) {
@@ -356,7 +362,8 @@ static void disk_cleanup(const char *path)
 	unlink(f);
 }
 
-static uint8_t blk_req(struct machine *m, uint32_t type, uint64_t sector, uint64_t data, uint32_t len)
+static uint8_t blk_req(struct machine *m, uint32_t type, uint64_t sector, uint64_t data,
+		       uint32_t len)
 {
 	uint8_t hdr[16] = { 0 };
 
@@ -391,16 +398,16 @@ static void test_blk_requests(void **state)
 	assert_int_equal(blk_req(m, 0, 10, BUFS + 0x2000, 1024), 0); /* IN */
 	ram_read(&m->ram, BUFS + 0x2000, back, 1024);
 	assert_memory_equal(pattern, back, 1024);
-	assert_int_equal(blk_req(m, 4, 0, BUFS + 0x2000, 0), 0);		 /* FLUSH */
-	assert_int_equal(blk_req(m, 8, 0, BUFS + 0x3000, 20), 0);		 /* GET_ID */
+	assert_int_equal(blk_req(m, 4, 0, BUFS + 0x2000, 0), 0);  /* FLUSH */
+	assert_int_equal(blk_req(m, 8, 0, BUFS + 0x3000, 20), 0); /* GET_ID */
 	ram_read(&m->ram, BUFS + 0x3000, id, 20);
 	assert_true(strncmp((char *)id, "ferry-test-disk", 15) == 0);
 	/* Out of range, partial sectors, unknown types: errors, and the device keeps working. */
-	assert_int_equal(blk_req(m, 0, 63, BUFS + 0x2000, 1024), 1);		 /* past the end */
+	assert_int_equal(blk_req(m, 0, 63, BUFS + 0x2000, 1024), 1);	    /* past the end */
 	assert_int_equal(blk_req(m, 0, UINT64_MAX, BUFS + 0x2000, 512), 1); /* overflow */
-	assert_int_equal(blk_req(m, 1, 0, BUFS + 0x1000, 100), 1);		 /* not a sector */
-	assert_int_equal(blk_req(m, 99, 0, BUFS + 0x1000, 512), 2);		 /* unsupported */
-	assert_int_equal(blk_req(m, 8, 0, BUFS + 0x3000, 4), 1);		 /* id buffer too short */
+	assert_int_equal(blk_req(m, 1, 0, BUFS + 0x1000, 100), 1);	    /* not a sector */
+	assert_int_equal(blk_req(m, 99, 0, BUFS + 0x1000, 512), 2);	    /* unsupported */
+	assert_int_equal(blk_req(m, 8, 0, BUFS + 0x3000, 4), 1); /* id buffer too short */
 	assert_false(broken(m, 0));
 	assert_int_equal(used_idx(m), 9);
 	/* A request with no writable byte for the status breaks the device. */

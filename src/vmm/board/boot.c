@@ -26,7 +26,8 @@ int boot_parse_image(const uint8_t *img, size_t len, struct boot_image_info *inf
 	if (len < BOOT_IMAGE_HEADER)
 		return err_set(e, "too short for a RISC-V Image header (%zu bytes)", len);
 	if (le_get_u32(img + 56) != BOOT_IMAGE_MAGIC2 && memcmp(img + 48, "RISCV\0\0\0", 8) != 0)
-		return err_set(e, "not a RISC-V Linux Image (no RSC\\x05 or RISCV magic in the header)");
+		return err_set(
+		    e, "not a RISC-V Linux Image (no RSC\\x05 or RISCV magic in the header)");
 	info->text_offset = le_get_u64(img + 8);
 	info->image_size = le_get_u64(img + 16);
 	info->version = le_get_u32(img + 32);
@@ -35,15 +36,17 @@ int boot_parse_image(const uint8_t *img, size_t len, struct boot_image_info *inf
 	if (info->image_size == 0)
 		info->image_size = len; /* header version 0.1 without a size: the file is all */
 	if (info->image_size < len)
-		return err_set(e, "corrupt Image header: image_size %llu is smaller than the file (%zu)",
-			       (unsigned long long)info->image_size, len);
+		return err_set(
+		    e, "corrupt Image header: image_size %llu is smaller than the file (%zu)",
+		    (unsigned long long)info->image_size, len);
 	if (info->image_size > BOOT_MAX_FILE)
 		return err_set(e, "corrupt Image header: image_size %llu is implausible",
 			       (unsigned long long)info->image_size);
 	if (info->text_offset != MACHINE_KERNEL_OFFSET)
-		return err_set(e, "Image wants text_offset 0x%llx; this machine loads RV64 kernels at +0x%llx",
-			       (unsigned long long)info->text_offset,
-			       (unsigned long long)MACHINE_KERNEL_OFFSET);
+		return err_set(
+		    e, "Image wants text_offset 0x%llx; this machine loads RV64 kernels at +0x%llx",
+		    (unsigned long long)info->text_offset,
+		    (unsigned long long)MACHINE_KERNEL_OFFSET);
 	return 0;
 }
 
@@ -63,7 +66,8 @@ static int boot_read_file(const char *what, const char *path, uint8_t **out, siz
 	}
 	if ((uint64_t)st.st_size > BOOT_MAX_FILE) {
 		close(fd);
-		return err_set(e, "%s '%s' is too large (%lld bytes)", what, path, (long long)st.st_size);
+		return err_set(e, "%s '%s' is too large (%lld bytes)", what, path,
+			       (long long)st.st_size);
 	}
 	buf = malloc(st.st_size ? (size_t)st.st_size : 1);
 	if (!buf) {
@@ -116,12 +120,13 @@ int boot_place(struct machine *m, struct err *e)
 	int n;
 
 	if (!ram_contains(&m->ram, kaddr, end - kaddr))
-		return err_set(e,
-			       "--memory %lluM is too small: the kernel (%llu KiB with BSS), device tree "
-			       "and initrd (%zu KiB) need %lluM",
-			       (unsigned long long)(m->ram.size >> 20),
-			       (unsigned long long)(m->kernel_image_size >> 10), m->initrd_len >> 10,
-			       (unsigned long long)((end - m->ram.base + (1 << 20) - 1) >> 20));
+		return err_set(
+		    e,
+		    "--memory %lluM is too small: the kernel (%llu KiB with BSS), device tree "
+		    "and initrd (%zu KiB) need %lluM",
+		    (unsigned long long)(m->ram.size >> 20),
+		    (unsigned long long)(m->kernel_image_size >> 10), m->initrd_len >> 10,
+		    (unsigned long long)((end - m->ram.base + (1 << 20) - 1) >> 20));
 	m->dtb_addr = dtb;
 	m->initrd_start = m->initrd_len ? initrd : 0;
 	m->initrd_end = m->initrd_len ? initrd + m->initrd_len : 0;

@@ -378,7 +378,8 @@ ssize_t machine_take_frame(struct machine *m, uint32_t *net, uint8_t *buf, size_
 
 int machine_put_frame(struct machine *m, uint32_t net, const uint8_t *frame, size_t len)
 {
-	struct machine_dev *d = net < MACHINE_MAX_DEVS ? machine_dev_of(m, MACHINE_DEV_NET, (int)net) : NULL;
+	struct machine_dev *d =
+	    net < MACHINE_MAX_DEVS ? machine_dev_of(m, MACHINE_DEV_NET, (int)net) : NULL;
 
 	if (!d || !d->put_frame)
 		return -1;

@@ -210,7 +210,8 @@ void sbi_ecall(struct machine *m, struct cpu *c)
 		break;
 	case SBI_EXT_RFENCE:
 		if (fid > 2) {
-			r = sbi_err(SBI_ERR_NOT_SUPPORTED); /* the HFENCE calls need the H extension */
+			r = sbi_err(
+			    SBI_ERR_NOT_SUPPORTED); /* the HFENCE calls need the H extension */
 		} else if (!sbi_hart_mask(c, c->x[A0], c->x[A1], &self)) {
 			r = sbi_err(SBI_ERR_INVALID_PARAM);
 		} else {

@@ -104,8 +104,8 @@ void cpu_tlb_flush_writes(struct cpu *c)
 
 static void cpu_code_hook(void *opaque, uint64_t gpa);
 
-void cpu_reset(struct cpu *c, const struct cpu_bus *bus, struct ram *ram, uint32_t hartid, uint64_t pc,
-	       uint64_t a1)
+void cpu_reset(struct cpu *c, const struct cpu_bus *bus, struct ram *ram, uint32_t hartid,
+	       uint64_t pc, uint64_t a1)
 {
 	memset(c, 0, sizeof(*c));
 	c->bus = bus;
@@ -591,8 +591,8 @@ uint32_t cpu_expand_rvc(uint16_t ci)
 
 	switch (op << 3 | f3) {
 	case 0 << 3 | 0: { /* C.ADDI4SPN */
-		uint32_t imm = BITS(i, 10, 7) << 6 | BITS(i, 12, 11) << 4 | BIT(i, 5) << 3 |
-			       BIT(i, 6) << 2;
+		uint32_t imm =
+		    BITS(i, 10, 7) << 6 | BITS(i, 12, 11) << 4 | BIT(i, 5) << 3 | BIT(i, 6) << 2;
 		if (imm == 0)
 			return 0; /* includes the all-zero illegal instruction */
 		return enc_i(0x13, rdp, 0, 2, (int32_t)imm);
@@ -613,7 +613,8 @@ uint32_t cpu_expand_rvc(uint16_t ci)
 		uint32_t imm = BITS(i, 6, 5) << 6 | BITS(i, 12, 10) << 3;
 		return enc_s(0x23, 3, rs1p, rdp, (int32_t)imm);
 	}
-	case 1 << 3 | 0: /* C.ADDI (C.NOP when rd=0; rd=0 with imm!=0 and rd!=0 with imm=0 are HINTs) */
+	case 1 << 3 |
+	    0: /* C.ADDI (C.NOP when rd=0; rd=0 with imm!=0 and rd!=0 with imm=0 are HINTs) */
 		return enc_i(0x13, rd, 0, rd, sext(BIT(i, 12) << 5 | rs2, 6));
 	case 1 << 3 | 1: /* C.ADDIW */
 		if (rd == 0)
@@ -705,11 +706,11 @@ uint32_t cpu_expand_rvc(uint16_t ci)
 		}
 		if (rs2 == 0) {
 			if (rd == 0)
-				return 0x00100073; /* C.EBREAK */
+				return 0x00100073;	 /* C.EBREAK */
 			return enc_i(0x67, 1, 0, rd, 0); /* C.JALR */
 		}
 		return enc_r(0x33, rd, 0, rd, rs2, 0); /* C.ADD (rd=0 is a HINT) */
-	case 2 << 3 | 6: { /* C.SWSP */
+	case 2 << 3 | 6: {			       /* C.SWSP */
 		uint32_t imm = BITS(i, 8, 7) << 6 | BITS(i, 12, 9) << 2;
 		return enc_s(0x23, 2, 2, rs2, (int32_t)imm);
 	}
@@ -968,7 +969,8 @@ static bool cpu_exec_system(struct cpu *c, uint32_t insn, uint64_t *next_pc)
 			return cpu_raise(c, EXC_ILLEGAL, insn);
 		*next_pc = c->sepc;
 		c->priv = (c->sstatus & SSTATUS_SPP) ? PRIV_S : PRIV_U;
-		c->sstatus = (c->sstatus & ~SSTATUS_SIE) | ((c->sstatus & SSTATUS_SPIE) ? SSTATUS_SIE : 0);
+		c->sstatus =
+		    (c->sstatus & ~SSTATUS_SIE) | ((c->sstatus & SSTATUS_SPIE) ? SSTATUS_SIE : 0);
 		c->sstatus |= SSTATUS_SPIE;
 		c->sstatus &= ~SSTATUS_SPP;
 		cpu_update_tlb_set(c);
@@ -1280,16 +1282,13 @@ static bool cpu_step_uncached(struct cpu *c)
 	_(EXEC)	  /* run by the generic executor (SYSTEM, AMO, a load into x0) */                  \
 	_(ILLEGAL)                                                                                 \
 	_(NOP) /* FENCE, FENCE.I, HINTs */                                                         \
-	_(JAL) _(JALR) _(BEQ) _(BNE) _(BLT) _(BGE) _(BLTU) _(BGEU)                                 \
-	_(LB) _(LH) _(LW) _(LD) _(LBU) _(LHU) _(LWU)                                               \
-	_(SB) _(SH) _(SW) _(SD)                                                                    \
-	_(LUI) _(AUIPC)                                                                            \
-	_(ADDI) _(SLTI) _(SLTIU) _(XORI) _(ORI) _(ANDI) _(SLLI) _(SRLI) _(SRAI)                    \
-	_(ADDIW) _(SLLIW) _(SRLIW) _(SRAIW)                                                        \
-	_(ADD) _(SUB) _(SLL) _(SLT) _(SLTU) _(XOR) _(SRL) _(SRA) _(OR) _(AND)                      \
-	_(ADDW) _(SUBW) _(SLLW) _(SRLW) _(SRAW)                                                    \
-	_(MUL) _(MULH) _(MULHSU) _(MULHU) _(DIV) _(DIVU) _(REM) _(REMU)                            \
-	_(MULW) _(DIVW) _(DIVUW) _(REMW) _(REMUW)
+	_(JAL)                                                                                     \
+	_(JALR) _(BEQ) _(BNE) _(BLT) _(BGE) _(BLTU) _(BGEU) _(LB) _(LH) _(LW) _(LD) _(LBU) _(LHU)  \
+	    _(LWU) _(SB) _(SH) _(SW) _(SD) _(LUI) _(AUIPC) _(ADDI) _(SLTI) _(SLTIU) _(XORI) _(ORI) \
+		_(ANDI) _(SLLI) _(SRLI) _(SRAI) _(ADDIW) _(SLLIW) _(SRLIW) _(SRAIW) _(ADD) _(SUB)  \
+		    _(SLL) _(SLT) _(SLTU) _(XOR) _(SRL) _(SRA) _(OR) _(AND) _(ADDW) _(SUBW)        \
+			_(SLLW) _(SRLW) _(SRAW) _(MUL) _(MULH) _(MULHSU) _(MULHU) _(DIV) _(DIVU)   \
+			    _(REM) _(REMU) _(MULW) _(DIVW) _(DIVUW) _(REMW) _(REMUW)
 
 #define DOP_ENUM(name) D_##name,
 enum dop { DOPS(DOP_ENUM) D_COUNT };
@@ -1397,15 +1396,15 @@ static void cpu_decode(const struct cpu *c, struct cpu_dinsn *d, uint32_t insn, 
 		       unsigned len, unsigned off)
 {
 	static const uint8_t branch[8] = { D_BEQ, D_BNE, D_ILLEGAL, D_ILLEGAL,
-					   D_BLT, D_BGE, D_BLTU, D_BGEU };
+					   D_BLT, D_BGE, D_BLTU,    D_BGEU };
 	static const uint8_t load[8] = { D_LB, D_LH, D_LW, D_LD, D_LBU, D_LHU, D_LWU, D_ILLEGAL };
 	static const uint8_t opimm[8] = { D_ADDI, D_SLLI, D_SLTI, D_SLTIU,
 					  D_XORI, D_SRLI, D_ORI,  D_ANDI };
 	static const uint8_t op[8] = { D_ADD, D_SLL, D_SLT, D_SLTU, D_XOR, D_SRL, D_OR, D_AND };
 	static const uint8_t muldiv[8] = { D_MUL, D_MULH, D_MULHSU, D_MULHU,
 					   D_DIV, D_DIVU, D_REM,    D_REMU };
-	static const uint8_t muldivw[8] = { D_MULW,    D_ILLEGAL, D_ILLEGAL, D_ILLEGAL,
-					    D_DIVW,    D_DIVUW,   D_REMW,    D_REMUW };
+	static const uint8_t muldivw[8] = { D_MULW, D_ILLEGAL, D_ILLEGAL, D_ILLEGAL,
+					    D_DIVW, D_DIVUW,   D_REMW,	  D_REMUW };
 	unsigned rd = (insn >> 7) & 31, rs1 = (insn >> 15) & 31, rs2 = (insn >> 20) & 31;
 	unsigned f3 = (insn >> 12) & 7, f7 = insn >> 25;
 	unsigned o = D_ILLEGAL;
@@ -1610,7 +1609,7 @@ uint64_t cpu_run(struct cpu *c, uint64_t max)
 		npc = PC() + IMM;                                                                  \
 		goto far;                                                                          \
 	} while (0)
-#define ENTER(pc) (vbase = (pc) & ~0xfffull, s0 = dp->slot, s = s0 + (((pc) & 0xfff) >> 1))
+#define ENTER(pc) (vbase = (pc) & ~0xfffull, s0 = dp->slot, s = s0 + (((pc)&0xfff) >> 1))
 #define RD x[s->rd]
 #define R1 x[s->rs1]
 #define R2 x[s->rs2]
@@ -1622,7 +1621,8 @@ uint64_t cpu_run(struct cpu *c, uint64_t max)
 	op_##name : if (cond) TAKEN();                                                             \
 	NEXT();
 #define LOAD(name, type)                                                                           \
-	op_##name : {                                                                              \
+	op_##name:                                                                                 \
+	{                                                                                          \
 		const struct cpu_tlb_entry *e;                                                     \
 		type t;                                                                            \
 		va = R1 + IMM;                                                                     \
@@ -1636,7 +1636,8 @@ uint64_t cpu_run(struct cpu *c, uint64_t max)
 		NEXT();                                                                            \
 	}
 #define STORE(name, type)                                                                          \
-	op_##name : {                                                                              \
+	op_##name:                                                                                 \
+	{                                                                                          \
 		const struct cpu_tlb_entry *e;                                                     \
 		type t = (type)R2;                                                                 \
 		va = R1 + IMM;                                                                     \
@@ -1719,7 +1720,7 @@ fault:
 	cpu_trap(c, c->exc_cause, c->exc_tval);
 	goto boundary;
 
-load_slow: {
+load_slow : {
 	/* A TLB miss, a page-crossing load, or MMIO. */
 	unsigned o = s->op, rd = s->rd, len = s->len;
 
@@ -1744,7 +1745,7 @@ load_slow: {
 	goto retired;
 }
 
-store_slow: {
+store_slow : {
 	/* A TLB miss (the first store to a page since the write-TLB was dropped, or to a code
 	 * page), a page-crossing store, or MMIO. */
 	unsigned len = s->len;
@@ -1756,7 +1757,7 @@ store_slow: {
 	goto retired;
 }
 
-op_DECODE: {
+op_DECODE : {
 	unsigned i = (unsigned)(s - s0);
 
 	if (i == DPAGE_SLOTS) {
@@ -1775,7 +1776,7 @@ op_CROSS:
 		goto retired;
 	goto fault;
 
-op_EXEC: {
+op_EXEC : {
 	uint32_t insn = (uint32_t)s->imm, orig = insn;
 	unsigned len = s->len;
 	uint16_t half;
@@ -1801,7 +1802,7 @@ op_ILLEGAL:
 op_NOP:
 	NEXT();
 
-op_JAL: {
+op_JAL : {
 	uint64_t pc = PC();
 
 	RD = pc + s->len;
@@ -1809,7 +1810,7 @@ op_JAL: {
 	TAKEN();
 }
 
-op_JALR: {
+op_JALR : {
 	uint64_t pc = PC();
 
 	npc = (R1 + IMM) & ~1ull;

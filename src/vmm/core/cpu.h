@@ -20,7 +20,7 @@ struct cpu_bus {
 	/* MMIO: false if nothing decodes the address (the hart raises an access fault). */
 	bool (*read)(void *opaque, uint64_t pa, unsigned size, uint64_t *val);
 	bool (*write)(void *opaque, uint64_t pa, unsigned size, uint64_t val);
-	uint64_t (*time)(void *opaque); /* guest time in timebase ticks */
+	uint64_t (*time)(void *opaque);		    /* guest time in timebase ticks */
 	void (*ecall)(void *opaque, struct cpu *c); /* an ECALL from S-mode: the SBI */
 	void *opaque;
 };
@@ -127,9 +127,9 @@ struct cpu_dinsn {
 };
 
 struct cpu_dpage {
-	uint64_t tag;	     /* guest physical page number + 1; 0: unused */
-	const uint8_t *code; /* the page's bytes, read-only */
-	uint16_t lo, hi;     /* slots [lo, hi) may hold decoded instructions */
+	uint64_t tag;				/* guest physical page number + 1; 0: unused */
+	const uint8_t *code;			/* the page's bytes, read-only */
+	uint16_t lo, hi;			/* slots [lo, hi) may hold decoded instructions */
 	struct cpu_dinsn slot[DPAGE_SLOTS + 1]; /* the last one is never decoded: the page end */
 };
 
@@ -149,13 +149,13 @@ struct cpu {
 	uint64_t satp;
 	uint64_t scounteren;
 	uint64_t senvcfg;
-	uint64_t timecmp;   /* SBI set_timer deadline, in timebase ticks */
-	uint64_t lr_addr;   /* LR reservation (virtual address), valid if lr_valid */
+	uint64_t timecmp; /* SBI set_timer deadline, in timebase ticks */
+	uint64_t lr_addr; /* LR reservation (virtual address), valid if lr_valid */
 	uint32_t hartid;
 	uint8_t priv;
 	uint8_t lr_valid;
-	uint8_t hsm;	    /* enum cpu_hsm */
-	uint8_t wfi;	    /* waiting for an interrupt */
+	uint8_t hsm; /* enum cpu_hsm */
+	uint8_t wfi; /* waiting for an interrupt */
 
 	/* caches and links: rebuilt, never saved */
 	const struct cpu_bus *bus;
@@ -182,8 +182,8 @@ struct cpu {
 extern const struct state_desc cpu_state;
 
 /* Put the hart in its reset state: S-mode, pc, a0 = hart id, a1 = opaque (the DTB). */
-void cpu_reset(struct cpu *c, const struct cpu_bus *bus, struct ram *ram, uint32_t hartid, uint64_t pc,
-	       uint64_t a1);
+void cpu_reset(struct cpu *c, const struct cpu_bus *bus, struct ram *ram, uint32_t hartid,
+	       uint64_t pc, uint64_t a1);
 
 /* Run up to max steps (an instruction retired, or a trap or interrupt taken). Returns the
  * number of instructions retired. Returns early when the hart executes WFI with nothing

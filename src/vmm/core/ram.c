@@ -12,11 +12,12 @@ int ram_init(struct ram *r, uint64_t base, uint64_t size, struct err *e)
 	if (size == 0 || size % RAM_PAGE_SIZE)
 		return err_set(e, "memory size %llu is not a positive multiple of 4 KiB",
 			       (unsigned long long)size);
-	r->host = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		       -1, 0);
+	r->host = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (r->host == MAP_FAILED) {
 		r->host = NULL;
-		return err_errno(e, "cannot map %llu bytes of guest memory", (unsigned long long)size);
+		return err_errno(e, "cannot map %llu bytes of guest memory",
+				 (unsigned long long)size);
 	}
 	r->base = base;
 	r->size = size;

@@ -33,12 +33,12 @@
 #define RAM_PAGE_SIZE (1u << RAM_PAGE_SHIFT)
 
 struct ram {
-	uint8_t *host;	   /* the mapping */
-	uint64_t base;	   /* guest physical address of its first byte */
-	uint64_t size;	   /* bytes, a multiple of RAM_PAGE_SIZE */
+	uint8_t *host; /* the mapping */
+	uint64_t base; /* guest physical address of its first byte */
+	uint64_t size; /* bytes, a multiple of RAM_PAGE_SIZE */
 	uint64_t npages;
-	uint64_t *dirty;   /* one bit per page: written since the last collection */
-	uint64_t nwords;   /* words in dirty[] and code_pages[] */
+	uint64_t *dirty; /* one bit per page: written since the last collection */
+	uint64_t nwords; /* words in dirty[] and code_pages[] */
 	/* One bit per page: the hart holds instructions decoded from it. */
 	uint64_t *code_pages;
 	/* Called once when a code page is about to be written (its bit is already clear). */

@@ -32,7 +32,8 @@ int devices_attach(struct machine *m, struct err *e)
 
 	if (!d)
 		return err_set(e, "out of memory for the devices");
-	if (machine_add_client(m, &(struct machine_client){ .destroy = free, .opaque = d }, e) < 0) {
+	if (machine_add_client(m, &(struct machine_client){ .destroy = free, .opaque = d }, e) <
+	    0) {
 		free(d);
 		return -1;
 	}

@@ -17,7 +17,7 @@
 #include "vmm/board/dtb.h"
 #include "vmm/board/machine.h"
 
-#define PLIC_PRIO_MASK 7u /* 3 priority bits, as QEMU's virt */
+#define PLIC_PRIO_MASK 7u	 /* 3 priority bits, as QEMU's virt */
 #define PLIC_VALID_SOURCES (~1u) /* sources 1..31 */
 
 /* The source a context would get on a claim: highest priority above threshold, lowest id on a
@@ -142,7 +142,8 @@ static bool plic_write(void *opaque, uint64_t off, unsigned size, uint64_t val)
 				if (p->enable[ctx] & bit) {
 					p->claimed &= ~bit;
 					if (p->level & bit)
-						p->pending |= bit; /* still asserted: pending again */
+						p->pending |=
+						    bit; /* still asserted: pending again */
 				}
 			}
 		}
@@ -235,13 +236,17 @@ static void plic_irq(void *opaque, unsigned irq, bool level)
 int plic_init(struct plic *p, struct machine *m, uint64_t base, unsigned nharts, struct err *e)
 {
 	struct machine_dev dev = {
-		.name = "plic", .opaque = p, .fdt = plic_fdt, .reset = plic_reset,
+		.name = "plic",
+		.opaque = p,
+		.fdt = plic_fdt,
+		.reset = plic_reset,
 		.state = &plic_state,
 	};
 
 	memset(p, 0, sizeof(*p));
 	if (nharts == 0 || nharts > PLIC_MAX_CONTEXTS)
-		return err_set(e, "plic: %u harts, at most %d supported", nharts, PLIC_MAX_CONTEXTS);
+		return err_set(e, "plic: %u harts, at most %d supported", nharts,
+			       PLIC_MAX_CONTEXTS);
 	p->ncontexts = nharts;
 	p->harts[0] = &m->cpu;
 	if (machine_add_region(m, "plic", base, PLIC_SIZE, &plic_ops, p, e) < 0)

@@ -237,7 +237,10 @@ int uart_init(struct uart *u, struct machine *m, uint64_t base, unsigned irq, st
 	      struct err *e)
 {
 	struct machine_dev dev = {
-		.name = "uart", .opaque = u, .fdt = uart_fdt, .reset = uart_reset,
+		.name = "uart",
+		.opaque = u,
+		.fdt = uart_fdt,
+		.reset = uart_reset,
 		.state = &uart_state,
 	};
 

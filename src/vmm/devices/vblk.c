@@ -85,15 +85,17 @@ static int vblk_io(struct vblk *b, const struct virtq_chain *c, bool write, uint
 			ssize_t k;
 
 			if (write)
-				k = pwrite(b->fd, ram_ptr(r, addr + done), blen - done, (off_t)(pos + done));
+				k = pwrite(b->fd, ram_ptr(r, addr + done), blen - done,
+					   (off_t)(pos + done));
 			else
-				k = pread(b->fd, ram_dma_ptr(r, addr + done, blen - done), blen - done,
-					  (off_t)(pos + done));
+				k = pread(b->fd, ram_dma_ptr(r, addr + done, blen - done),
+					  blen - done, (off_t)(pos + done));
 			if (k < 0 && errno == EINTR)
 				continue;
 			if (k <= 0) {
-				log_warn("virtio-blk %s: %s at %llu: %s", b->path, write ? "write" : "read",
-					 (unsigned long long)(pos + done), k < 0 ? strerror(errno) : "end of file");
+				log_warn("virtio-blk %s: %s at %llu: %s", b->path,
+					 write ? "write" : "read", (unsigned long long)(pos + done),
+					 k < 0 ? strerror(errno) : "end of file");
 				return -1;
 			}
 			done += (uint64_t)k;
@@ -217,7 +219,8 @@ static struct virtio_ops vblk_ops_rw = {
 static struct virtio_ops vblk_ops_ro = {
 	.name = "virtio-blk",
 	.device_id = VIRTIO_ID_BLOCK,
-	.features = VIRTIO_BLK_F_SEG_MAX | VIRTIO_BLK_F_BLK_SIZE | VIRTIO_BLK_F_FLUSH | VIRTIO_BLK_F_RO,
+	.features =
+	    VIRTIO_BLK_F_SEG_MAX | VIRTIO_BLK_F_BLK_SIZE | VIRTIO_BLK_F_FLUSH | VIRTIO_BLK_F_RO,
 	.nqueues = 1,
 	.config_size = 24,
 	.config_read = vblk_config_read,
@@ -297,8 +300,9 @@ int vblk_open(struct vblk *b, struct err *e)
 	if (vblk_size(b, b->fd, &size, e) < 0)
 		return -1;
 	if (size / VBLK_SECTOR != b->capacity)
-		return err_set(e, "disk '%s' changed size: %llu sectors, the guest knows %llu", b->path,
-			       (unsigned long long)(size / VBLK_SECTOR), (unsigned long long)b->capacity);
+		return err_set(e, "disk '%s' changed size: %llu sectors, the guest knows %llu",
+			       b->path, (unsigned long long)(size / VBLK_SECTOR),
+			       (unsigned long long)b->capacity);
 	return 0;
 }
 
@@ -339,8 +343,12 @@ int vblk_init(struct vblk *b, struct machine *m, const char *path, bool readonly
 	      struct err *e)
 {
 	struct machine_dev hooks = {
-		.kind = MACHINE_DEV_DISK, .capacity = &b->capacity, .flush = vblk_dev_flush,
-		.release = vblk_dev_release, .acquire = vblk_dev_acquire, .destroy = vblk_dev_destroy,
+		.kind = MACHINE_DEV_DISK,
+		.capacity = &b->capacity,
+		.flush = vblk_dev_flush,
+		.release = vblk_dev_release,
+		.acquire = vblk_dev_acquire,
+		.destroy = vblk_dev_destroy,
 	};
 	uint64_t size;
 
@@ -355,8 +363,9 @@ int vblk_init(struct vblk *b, struct machine *m, const char *path, bool readonly
 	if (size < VBLK_SECTOR)
 		return err_set(e, "disk '%s' is smaller than one 512-byte sector", path);
 	if (size % VBLK_SECTOR)
-		log_warn("disk '%s': %llu bytes is not a whole number of sectors; the tail is unused",
-			 path, (unsigned long long)size);
+		log_warn(
+		    "disk '%s': %llu bytes is not a whole number of sectors; the tail is unused",
+		    path, (unsigned long long)size);
 	b->capacity = size / VBLK_SECTOR;
 	if (!defer_open && vblk_open(b, e) < 0)
 		return -1;

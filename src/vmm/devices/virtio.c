@@ -51,7 +51,7 @@ enum {
 	VIRTIO_MMIO_CONFIG = 0x100,
 };
 
-#define VIRTIO_MAGIC 0x74726976u /* "virt" */
+#define VIRTIO_MAGIC 0x74726976u	/* "virt" */
 #define VIRTIO_VENDOR_FERRY 0x46455259u /* "FERY" */
 
 static uint64_t virtio_offered(const struct virtio_mmio *v)
@@ -117,7 +117,7 @@ bool virtq_ready(const struct virtio_mmio *v, unsigned q)
 {
 	return q < v->ops->nqueues && v->q_ready[q] &&
 	       (v->status & (VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_NEEDS_RESET)) ==
-		       VIRTIO_STATUS_DRIVER_OK;
+		   VIRTIO_STATUS_DRIVER_OK;
 }
 
 int virtq_pop(struct virtio_mmio *v, unsigned q, struct virtq_chain *c)
@@ -368,7 +368,8 @@ static void virtio_write_status(struct virtio_mmio *v, uint32_t val)
 			val &= ~(uint32_t)VIRTIO_STATUS_FEATURES_OK;
 	}
 	/* The device owns NEEDS_RESET: the driver cannot set or clear it. */
-	val = (val & ~(uint32_t)VIRTIO_STATUS_NEEDS_RESET) | (v->status & VIRTIO_STATUS_NEEDS_RESET);
+	val =
+	    (val & ~(uint32_t)VIRTIO_STATUS_NEEDS_RESET) | (v->status & VIRTIO_STATUS_NEEDS_RESET);
 	bool now_ok = (val & VIRTIO_STATUS_DRIVER_OK) && !(v->status & VIRTIO_STATUS_DRIVER_OK);
 
 	v->status = val;
@@ -406,7 +407,8 @@ static bool virtio_write(void *opaque, uint64_t off, unsigned size, uint64_t val
 		if (v->status & VIRTIO_STATUS_FEATURES_OK)
 			return true; /* too late: ignored */
 		if (v->driver_features_sel)
-			v->driver_features = (v->driver_features & 0xffffffffull) | (uint64_t)val << 32;
+			v->driver_features = (v->driver_features & 0xffffffffull) | (uint64_t)val
+											<< 32;
 		else
 			v->driver_features = (v->driver_features & ~0xffffffffull) | val;
 		return true;
@@ -532,7 +534,8 @@ int virtio_mmio_init(struct virtio_mmio *v, struct machine *m, const struct virt
 	md.run_state = virtio_dev_run_state;
 
 	if (slot >= VIRTIO_MMIO_SLOTS)
-		return err_set(e, "%s: all %d virtio-mmio slots are taken", ops->name, VIRTIO_MMIO_SLOTS);
+		return err_set(e, "%s: all %d virtio-mmio slots are taken", ops->name,
+			       VIRTIO_MMIO_SLOTS);
 	if (ops->nqueues > VIRTIO_MAX_QUEUES)
 		return err_set(e, "%s: %u queues, at most %d", ops->name, ops->nqueues,
 			       VIRTIO_MAX_QUEUES);

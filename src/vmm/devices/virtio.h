@@ -69,9 +69,9 @@ struct virtio_mmio;
 #define VIRTQ_AVAIL_F_NO_INTERRUPT 1
 
 struct virtio_ops {
-	const char *name;    /* "virtio-net", ... (device tree, logs) */
+	const char *name; /* "virtio-net", ... (device tree, logs) */
 	uint32_t device_id;
-	uint64_t features;   /* offered; VIRTIO_F_VERSION_1 is added by the transport */
+	uint64_t features; /* offered; VIRTIO_F_VERSION_1 is added by the transport */
 	unsigned nqueues;
 	uint32_t config_size;
 	/* Copy size bytes of the device's config space at off into out (off + size is within
@@ -119,12 +119,11 @@ struct virtio_mmio {
  * struct virtio_mmio as member M. */
 #define VIRTIO_STATE_FIELDS(T, M)                                                                  \
 	STATE_FIELD_MAX(T, M.status, 0xff), STATE_FIELD_MAX(T, M.device_features_sel, 1),          \
-		STATE_FIELD_MAX(T, M.driver_features_sel, 1), STATE_FIELD(T, M.driver_features),   \
-		STATE_FIELD(T, M.queue_sel),                                                       \
-		STATE_FIELD_MAX(T, M.interrupt_status, 3), STATE_FIELD(T, M.config_generation),    \
-		STATE_ARRAY_MAX(T, M.q_num, VIRTQ_SIZE_MAX), STATE_ARRAY_MAX(T, M.q_ready, 1),     \
-		STATE_ARRAY(T, M.q_desc), STATE_ARRAY(T, M.q_avail), STATE_ARRAY(T, M.q_used),     \
-		STATE_ARRAY(T, M.q_last_avail), STATE_ARRAY(T, M.q_used_idx)
+	    STATE_FIELD_MAX(T, M.driver_features_sel, 1), STATE_FIELD(T, M.driver_features),       \
+	    STATE_FIELD(T, M.queue_sel), STATE_FIELD_MAX(T, M.interrupt_status, 3),                \
+	    STATE_FIELD(T, M.config_generation), STATE_ARRAY_MAX(T, M.q_num, VIRTQ_SIZE_MAX),      \
+	    STATE_ARRAY_MAX(T, M.q_ready, 1), STATE_ARRAY(T, M.q_desc), STATE_ARRAY(T, M.q_avail), \
+	    STATE_ARRAY(T, M.q_used), STATE_ARRAY(T, M.q_last_avail), STATE_ARRAY(T, M.q_used_idx)
 
 /* One buffer of a chain. */
 struct virtq_buf {

@@ -320,8 +320,11 @@ static void vnet_dev_destroy(void *opaque)
 int vnet_init(struct vnet *n, struct machine *m, const char *spec, struct err *e)
 {
 	struct machine_dev hooks = {
-		.kind = MACHINE_DEV_NET, .mac = n->mac, .announce = vnet_dev_announce,
-		.take_frame = vnet_dev_take_frame, .put_frame = vnet_dev_put_frame,
+		.kind = MACHINE_DEV_NET,
+		.mac = n->mac,
+		.announce = vnet_dev_announce,
+		.take_frame = vnet_dev_take_frame,
+		.put_frame = vnet_dev_put_frame,
 		.destroy = vnet_dev_destroy,
 	};
 	struct machine_pollfd p = { .fd = -1, .events = 0, .ready = vnet_tap_ready };
@@ -331,7 +334,8 @@ int vnet_init(struct vnet *n, struct machine *m, const char *spec, struct err *e
 	n->tap = -1;
 	n->running = !m->paused;
 	/* A locally administered default MAC, as QEMU's 52:54:00 prefix. */
-	memcpy(n->mac, (uint8_t[]){ 0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + m->nvirtio) }, 6);
+	memcpy(n->mac, (uint8_t[]){ 0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + m->nvirtio) },
+	       6);
 	if (strncmp(spec, "tap:", 4) != 0)
 		return err_set(e, "--net '%s': expected tap:NAME[,mac=XX:XX:XX:XX:XX:XX]", spec);
 	snprintf(buf, sizeof(buf), "%s", spec + 4);
@@ -345,7 +349,8 @@ int vnet_init(struct vnet *n, struct machine *m, const char *spec, struct err *e
 			if (mac_parse(opt + 4, n->mac, e) < 0)
 				return err_prefix(e, "--net");
 			if (mac_is_group(n->mac)) /* multicast or broadcast: never a NIC's own */
-				return err_set(e, "--net: '%s' is not a unicast MAC address", opt + 4);
+				return err_set(e, "--net: '%s' is not a unicast MAC address",
+					       opt + 4);
 		} else {
 			return err_set(e, "--net: unknown option '%s'", opt);
 		}
@@ -403,15 +408,15 @@ int vnet_announce(struct vnet *n)
 
 	if (n->tap < 0)
 		return -1;
-	memset(eth, 0xff, 6);	/* broadcast */
+	memset(eth, 0xff, 6); /* broadcast */
 	memcpy(eth + 6, n->mac, 6);
-	eth[12] = 0x80;		/* ETH_P_RARP */
+	eth[12] = 0x80; /* ETH_P_RARP */
 	eth[13] = 0x35;
-	arp[1] = 1;		/* hardware type: Ethernet */
-	arp[2] = 0x08;		/* protocol type: IPv4 */
-	arp[4] = 6;		/* hardware address length */
-	arp[5] = 4;		/* protocol address length */
-	arp[7] = 3;		/* operation: reverse request */
+	arp[1] = 1;		     /* hardware type: Ethernet */
+	arp[2] = 0x08;		     /* protocol type: IPv4 */
+	arp[4] = 6;		     /* hardware address length */
+	arp[5] = 4;		     /* protocol address length */
+	arp[7] = 3;		     /* operation: reverse request */
 	memcpy(arp + 8, n->mac, 6);  /* sender hardware address */
 	memcpy(arp + 18, n->mac, 6); /* target hardware address; both IPs stay 0.0.0.0 */
 	return write(n->tap, f, sizeof(f)) == (ssize_t)sizeof(f) ? 0 : -1;

@@ -96,8 +96,8 @@ static int commit_write(struct commit *c, uint64_t epoch, struct err *e)
 	int fd, n;
 
 	memset(rec, ' ', sizeof(rec));
-	n = snprintf(rec, sizeof(rec), "ferry-lease v1 epoch=%llu owner=%s", (unsigned long long)epoch,
-		     c->owner);
+	n = snprintf(rec, sizeof(rec), "ferry-lease v1 epoch=%llu owner=%s",
+		     (unsigned long long)epoch, c->owner);
 	if (n < 0 || n >= (int)sizeof(rec) - 1)
 		return err_set(e, "lease record too long");
 	rec[n] = ' ';
@@ -159,15 +159,16 @@ int commit_record_token(struct commit *c, uint64_t token, struct err *e)
 	if (commit_read(c, &r, e) < 0)
 		return -1;
 	if (token <= r.epoch)
-		return err_set(e, "lease '%s': token %llu is not newer than the file's %llu", c->path,
-			       (unsigned long long)token, (unsigned long long)r.epoch);
+		return err_set(e, "lease '%s': token %llu is not newer than the file's %llu",
+			       c->path, (unsigned long long)token, (unsigned long long)r.epoch);
 	return commit_write(c, token, e);
 }
 
 /* The ownership interface over the lease file. Every request is tried at once and, while
  * the lock is held elsewhere, again at each poll until its deadline: nothing sleeps. */
 
-static void commit_answer_from(struct own_answer *a, enum own_status st, const struct commit_record *r)
+static void commit_answer_from(struct own_answer *a, enum own_status st,
+			       const struct commit_record *r)
 {
 	a->status = st;
 	a->token = r->epoch;

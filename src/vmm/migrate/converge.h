@@ -30,12 +30,12 @@
 
 /* What one round did, measured by the source. */
 struct conv_round {
-	uint32_t round;		/* its number, from 1 */
-	uint64_t dirty_pages;	/* dirtied while it was sent (collected at its end) */
-	uint64_t unsent_bytes;	/* still in our buffers and the kernel's queues */
-	uint64_t round_bytes;	/* delivered to the destination during the round */
-	uint64_t duration_ns;	/* how long it took */
-	uint64_t bandwidth;	/* bytes per second delivered, measured (0: not known yet) */
+	uint32_t round;	       /* its number, from 1 */
+	uint64_t dirty_pages;  /* dirtied while it was sent (collected at its end) */
+	uint64_t unsent_bytes; /* still in our buffers and the kernel's queues */
+	uint64_t round_bytes;  /* delivered to the destination during the round */
+	uint64_t duration_ns;  /* how long it took */
+	uint64_t bandwidth;    /* bytes per second delivered, measured (0: not known yet) */
 };
 
 /* The policy's parameters and its memory of the rounds before. Zero it, then set the
@@ -54,18 +54,18 @@ struct conv_state {
 
 enum conv_note {
 	CONV_NOTE_NONE = 0,
-	CONV_NOTE_THROTTLE_UP,	   /* the throttle went up (to state.throttle) */
-	CONV_NOTE_THROTTLE_OFF,	   /* it did not slow the dirtying: the hart gets its CPU back */
-	CONV_NOTE_THROTTLE_MAX,	   /* already at its maximum: it cannot help more */
+	CONV_NOTE_THROTTLE_UP,	/* the throttle went up (to state.throttle) */
+	CONV_NOTE_THROTTLE_OFF, /* it did not slow the dirtying: the hart gets its CPU back */
+	CONV_NOTE_THROTTLE_MAX, /* already at its maximum: it cannot help more */
 };
 
 struct conv_decision {
-	bool stop;		      /* pause the guest and copy the rest now */
-	bool over_budget;	      /* ... although the blackout will exceed the budget */
-	bool preflush;		      /* flush the disks now */
-	int throttle;		      /* the throttle to apply from now on, percent */
+	bool stop;	  /* pause the guest and copy the rest now */
+	bool over_budget; /* ... although the blackout will exceed the budget */
+	bool preflush;	  /* flush the disks now */
+	int throttle;	  /* the throttle to apply from now on, percent */
 	enum conv_note note;
-	uint64_t dirty_rate;	      /* bytes per second the guest dirtied during the round */
+	uint64_t dirty_rate;	       /* bytes per second the guest dirtied during the round */
 	uint64_t expected_downtime_ms; /* if we stopped now (UINT64_MAX: bandwidth unknown) */
 };
 

@@ -35,8 +35,10 @@ static void handover_record(struct handover *h, struct own_answer *a)
 	if (commit_lock(&h->lease, 0, &e) < 0 || commit_record_token(&h->lease, a->token, &e) < 0) {
 		/* The record moved, but the disk cannot say so: do not run on it. */
 		a->status = OWN_FAILED;
-		snprintf(a->msg, sizeof(a->msg), "the record moved to token %llu, but the lease "
-			 "file could not record it: %.400s", (unsigned long long)a->token, e.msg);
+		snprintf(a->msg, sizeof(a->msg),
+			 "the record moved to token %llu, but the lease "
+			 "file could not record it: %.400s",
+			 (unsigned long long)a->token, e.msg);
 	}
 }
 
@@ -96,8 +98,7 @@ void handover_set_record(struct handover *h, struct own rec)
 
 /* Before the run loop (start-up, restore) or for the operator's resume: wait for the answer,
  * for at most 10 s. */
-static void handover_wait(struct handover *h, enum own_op op, uint64_t expect,
-			  struct own_answer *a)
+static void handover_wait(struct handover *h, enum own_op op, uint64_t expect, struct own_answer *a)
 {
 	struct timespec step = { 0, 10 * 1000000 };
 

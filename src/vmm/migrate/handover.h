@@ -37,10 +37,10 @@ typedef void (*handover_done_fn)(void *opaque, const struct own_answer *a);
 
 struct handover {
 	struct machine *m;
-	struct commit lease; /* the lease file beside the disk */
-	struct own rec;	     /* the record that decides: the lease file, or (cluster) etcd */
-	bool has_lease;	     /* false: no record (no disk, no --lease): the VM cannot move */
-	uint64_t saved_epoch; /* saved (kept here) at this token: resuming moves the token */
+	struct commit lease;	 /* the lease file beside the disk */
+	struct own rec;		 /* the record that decides: the lease file, or (cluster) etcd */
+	bool has_lease;		 /* false: no record (no disk, no --lease): the VM cannot move */
+	uint64_t saved_epoch;	 /* saved (kept here) at this token: resuming moves the token */
 	bool announce_on_resume; /* restored elsewhere: tell the switches where the MACs are */
 	struct mig *mig;	 /* the migration under way or last ended, NULL when none */
 	/* the asynchronous request under way, answered through done */

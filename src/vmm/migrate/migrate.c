@@ -31,15 +31,16 @@
 #include "vmm/state/stream.h"
 
 static const char *const mig_phase_names[] = {
-	[MIG_NONE] = "none",	     [MIG_SETUP] = "setup",	[MIG_PRECOPY] = "precopy",
-	[MIG_STOPCOPY] = "stopcopy", [MIG_COMMIT] = "commit",	[MIG_COMPLETED] = "completed",
+	[MIG_NONE] = "none",	     [MIG_SETUP] = "setup",	    [MIG_PRECOPY] = "precopy",
+	[MIG_STOPCOPY] = "stopcopy", [MIG_COMMIT] = "commit",	    [MIG_COMPLETED] = "completed",
 	[MIG_FAILED] = "failed",     [MIG_CANCELLED] = "cancelled", [MIG_INCOMING] = "incoming",
 };
 
 const char *mig_phase_name(enum mig_phase p)
 {
-	return (unsigned)p < sizeof(mig_phase_names) / sizeof(mig_phase_names[0]) ? mig_phase_names[p]
-										  : "?";
+	return (unsigned)p < sizeof(mig_phase_names) / sizeof(mig_phase_names[0])
+		   ? mig_phase_names[p]
+		   : "?";
 }
 
 /* ---- channels ------------------------------------------------------------------------------ */
@@ -113,7 +114,8 @@ void mig_chan_record(struct mig_chan *c, uint32_t type, const void *payload, siz
 
 	stream_frame(&c->out, type, payload, len);
 	if (fault_take_corrupt())
-		c->out.p[at + 8 + len / 2] ^= 0x5a; /* the fault switch: damage the payload (or crc) */
+		c->out.p[at + 8 + len / 2] ^=
+		    0x5a; /* the fault switch: damage the payload (or crc) */
 }
 
 void mig_chan_ctrl(struct mig_chan *c, json_t *msg)
@@ -316,9 +318,12 @@ json_t *mig_status(struct handover *h)
 			/* The blackout: source pause to destination resume on the realtime clock (the
 			 * lab's hosts share it), and where the time went. "transfer" is the rest:
 			 * the final bytes on the wire and the destination applying them. */
-			double total = g->dst_rt_resume ? (double)(g->dst_rt_resume - g->rt_pause) / 1e6 : 0;
-			double flush = ms(g->t_pause, g->t_flush), queue = ms(g->t_flush, g->t_final_queued);
-			double commit = (double)g->dst_commit_ns / 1e6, announce = (double)g->dst_announce_ns / 1e6;
+			double total =
+			    g->dst_rt_resume ? (double)(g->dst_rt_resume - g->rt_pause) / 1e6 : 0;
+			double flush = ms(g->t_pause, g->t_flush),
+			       queue = ms(g->t_flush, g->t_final_queued);
+			double commit = (double)g->dst_commit_ns / 1e6,
+			       announce = (double)g->dst_announce_ns / 1e6;
 			double resume = (double)g->dst_resume_ns / 1e6;
 			double transfer = total - flush - queue - commit - announce - resume;
 			json_t *b = json_object();
@@ -347,7 +352,8 @@ json_t *mig_status(struct handover *h)
 			};
 
 			for (size_t i = 0; i < sizeof(hashes) / sizeof(hashes[0]); i++) {
-				snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)hashes[i].v);
+				snprintf(hex, sizeof(hex), "%016llx",
+					 (unsigned long long)hashes[i].v);
 				json_set_str(o, hashes[i].name, hex);
 			}
 		}
@@ -411,7 +417,8 @@ int mig_parse_params(const json_t *args, struct mig_params *p, struct err *e)
 		return -1;
 	if (rc == 1) {
 		if (v < 0)
-			return err_set(e, "'bandwidth' (bytes per second, 0 = unlimited) must be >= 0");
+			return err_set(
+			    e, "'bandwidth' (bytes per second, 0 = unlimited) must be >= 0");
 		p->bandwidth = (uint64_t)v;
 	}
 	p->channels = p->naddrs;

@@ -47,21 +47,21 @@ struct handover;
 #define MIG_MAX_CHANNELS 8 /* data channels */
 #define MIG_TOKEN_MAX 128
 #define MIG_DEFAULT_DOWNTIME_MS 20
-#define MIG_STALL_MS 3000	/* a channel without progress this long is dead */
+#define MIG_STALL_MS 3000 /* a channel without progress this long is dead */
 #define MIG_HEARTBEAT_MS 250
 #define MIG_MAX_ROUNDS 40
 
 /* Phases, as migrate-status and the MIGRATION events name them. */
 enum mig_phase {
 	MIG_NONE = 0,
-	MIG_SETUP,	/* connecting, config */
-	MIG_PRECOPY,	/* memory rounds while the guest runs */
-	MIG_STOPCOPY,	/* paused: last pages, device state */
-	MIG_COMMIT,	/* handing over the lease */
-	MIG_COMPLETED,	/* the destination runs the VM */
-	MIG_FAILED,	/* the source runs the VM again (or, after the commit, nobody here) */
+	MIG_SETUP,     /* connecting, config */
+	MIG_PRECOPY,   /* memory rounds while the guest runs */
+	MIG_STOPCOPY,  /* paused: last pages, device state */
+	MIG_COMMIT,    /* handing over the lease */
+	MIG_COMPLETED, /* the destination runs the VM */
+	MIG_FAILED,    /* the source runs the VM again (or, after the commit, nobody here) */
 	MIG_CANCELLED,
-	MIG_INCOMING,	/* destination: waiting for or receiving a migration */
+	MIG_INCOMING, /* destination: waiting for or receiving a migration */
 };
 
 const char *mig_phase_name(enum mig_phase p);
@@ -71,9 +71,9 @@ struct mig_params {
 	char addrs[MIG_MAX_CHANNELS][64]; /* "host:port" of the destination, one per link */
 	int naddrs;
 	char token[MIG_TOKEN_MAX + 1];
-	uint64_t downtime_ms;	   /* budget for the blackout */
-	uint64_t bandwidth;	   /* bytes per second, 0 = unlimited */
-	int channels;		   /* data channels (default: one per address) */
+	uint64_t downtime_ms; /* budget for the blackout */
+	uint64_t bandwidth;   /* bytes per second, 0 = unlimited */
+	int channels;	      /* data channels (default: one per address) */
 };
 
 /* Start migrating the running machine (source side). */

@@ -61,9 +61,10 @@ static const uint32_t dst_next[DST_NSTATES] = {
 };
 
 static const enum mig_phase dst_phase[DST_NSTATES] = {
-	[DST_LISTENING] = MIG_INCOMING, [DST_RECEIVING] = MIG_INCOMING, [DST_READY] = MIG_INCOMING,
-	[DST_COMMITTING] = MIG_INCOMING,
-	[DST_COMMITTED] = MIG_COMPLETED, [DST_RUNNING] = MIG_COMPLETED, [DST_FAILED] = MIG_FAILED,
+	[DST_LISTENING] = MIG_INCOMING,	 [DST_RECEIVING] = MIG_INCOMING,
+	[DST_READY] = MIG_INCOMING,	 [DST_COMMITTING] = MIG_INCOMING,
+	[DST_COMMITTED] = MIG_COMPLETED, [DST_RUNNING] = MIG_COMPLETED,
+	[DST_FAILED] = MIG_FAILED,
 };
 
 static const char *const dst_names[DST_NSTATES] = {
@@ -113,7 +114,8 @@ static void dst_abort(struct mig *g, const char *fmt, ...)
 		return;
 	}
 	if (g->dst == DST_COMMITTING) {
-		log_warn("incoming migration: %s; the commit was asked, waiting for the record", why);
+		log_warn("incoming migration: %s; the commit was asked, waiting for the record",
+			 why);
 		return;
 	}
 	dst_fail(g, "%s", why);
@@ -215,7 +217,8 @@ static int dst_hello(struct mig *g, struct mig_chan *c, struct err *why)
 		if (c->in_len >= MIG_HELLO_FIXED) {
 			version = le_get_u32(c->in + 8);
 			toklen = le_get_u32(c->in + 20);
-			if (memcmp(c->in, MIG_MAGIC, 8) != 0 || toklen == 0 || toklen > MIG_TOKEN_MAX)
+			if (memcmp(c->in, MIG_MAGIC, 8) != 0 || toklen == 0 ||
+			    toklen > MIG_TOKEN_MAX)
 				return -1;
 			/* Format 2 added the state version after the token. A format this side does
 			 * not know keeps the fields up to the token where they are (so its token can
@@ -376,11 +379,12 @@ static void dst_committed(void *opaque, const struct own_answer *a)
 	int64_t t0 = g->t_commit_asked, t1, t2, t3, rt;
 	struct err e;
 
-	log_info("incoming migration: the record answered %s in %.3f ms", own_status_name(a->status),
-		 (double)(gclock_host_ns() - t0) / 1e6);
+	log_info("incoming migration: the record answered %s in %.3f ms",
+		 own_status_name(a->status), (double)(gclock_host_ns() - t0) / 1e6);
 	if (a->status == OWN_REFUSED) {
-		dst_fail(g, "the lease is at epoch %llu (%s), not the source's %llu: not committing",
-			 (unsigned long long)a->token, a->owner, (unsigned long long)g->commit_expect);
+		dst_fail(
+		    g, "the lease is at epoch %llu (%s), not the source's %llu: not committing",
+		    (unsigned long long)a->token, a->owner, (unsigned long long)g->commit_expect);
 		return;
 	}
 	if (a->status != OWN_OK) {
@@ -403,8 +407,8 @@ static void dst_committed(void *opaque, const struct own_answer *a)
 		return;
 	}
 	t1 = gclock_host_ns();
-	mig_chan_ctrl(&g->ctl, json_pack("{s:s, s:o}", "msg", "committed", "epoch",
-					 json_u64(a->token)));
+	mig_chan_ctrl(&g->ctl,
+		      json_pack("{s:s, s:o}", "msg", "committed", "epoch", json_u64(a->token)));
 	mig_chan_flush(g, &g->ctl);
 	/* Announce before the hart runs, so the switches know where the guest is by the time it
 	 * sends or expects anything. */
@@ -413,7 +417,7 @@ static void dst_committed(void *opaque, const struct own_answer *a)
 	/* Continue the guest clock, advanced by the real time the blackout took, never back. */
 	rt = gclock_realtime_ns();
 	gclock_set_ns(&m->clock, g->clock_guest_ns +
-					 (rt > g->clock_src_rt ? (uint64_t)(rt - g->clock_src_rt) : 0));
+				     (rt > g->clock_src_rt ? (uint64_t)(rt - g->clock_src_rt) : 0));
 	fault_point("before-resume", 0);
 	machine_resume(m, "migration");
 	mig_dst_enter(g, DST_RUNNING);
@@ -451,8 +455,9 @@ static void dst_ctrl(struct mig *g, const uint8_t *p, uint32_t len)
 	} else if (strcmp(msg, "end") == 0) {
 		int64_t live = 0;
 
-		if (json_get_int(j, "round", &v, &e) != 1 || json_get_int(j, "live", &live, &e) != 1 ||
-		    v < 1 || v > UINT32_MAX || live <= 0 || live >= (1 << MIG_MAX_CHANNELS)) {
+		if (json_get_int(j, "round", &v, &e) != 1 ||
+		    json_get_int(j, "live", &live, &e) != 1 || v < 1 || v > UINT32_MAX ||
+		    live <= 0 || live >= (1 << MIG_MAX_CHANNELS)) {
 			dst_abort(g, "malformed end message");
 		} else {
 			g->have_end = true;
@@ -496,12 +501,15 @@ static void dst_record(struct mig *g, struct mig_chan *c, uint32_t type, const u
 		} else if (g->dst != DST_RECEIVING && type == STREAM_PAGES) {
 			/* The state is complete (and maybe running): nothing may write RAM now. */
 			if (dst_owns(g)) {
-				log_warn("incoming migration: channel %d: pages after the state was complete; "
-					 "closing it", c->index);
+				log_warn("incoming migration: channel %d: pages after the state "
+					 "was complete; "
+					 "closing it",
+					 c->index);
 				mig_chan_close(g, c);
 				buf_init(&c->out);
 			} else {
-				dst_abort(g, "channel %d: pages after the state was complete", c->index);
+				dst_abort(g, "channel %d: pages after the state was complete",
+					  c->index);
 			}
 		} else if (type == STREAM_PAGES) {
 			if (stream_pages_decode(p, len, m->ram.npages, dst_apply_page, g, &e) < 0)
@@ -510,12 +518,14 @@ static void dst_record(struct mig *g, struct mig_chan *c, uint32_t type, const u
 			c->drain_round = le_get_u32(p);
 			c->drained = true;
 		} else {
-			dst_abort(g, "channel %d: unexpected %s record", c->index, stream_type_name(type));
+			dst_abort(g, "channel %d: unexpected %s record", c->index,
+				  stream_type_name(type));
 		}
 		return;
 	}
 	if (g->dst == DST_LISTENING && type != STREAM_CONFIG) {
-		dst_abort(g, "%s record before the configuration was accepted", stream_type_name(type));
+		dst_abort(g, "%s record before the configuration was accepted",
+			  stream_type_name(type));
 		return;
 	}
 	switch (type) {
@@ -652,7 +662,8 @@ static void dst_read(struct mig *g, struct mig_chan *c)
 		}
 		return;
 	}
-	while (c->fd >= 0 && g->dst != DST_FAILED && (rc = mig_chan_next(c, &type, &p, &len, &e)) == 1) {
+	while (c->fd >= 0 && g->dst != DST_FAILED &&
+	       (rc = mig_chan_next(c, &type, &p, &len, &e)) == 1) {
 		dst_record(g, c, type, p, len);
 		if (c->fd >= 0 && c->in)
 			mig_chan_consume(c, len);
@@ -705,7 +716,8 @@ void mig_dst_tick(struct mig *g)
 			mig_chan_discard(&g->ctl);
 			return;
 		} else if (rc < 0 || now - c->progress_ns > DST_HELLO_MS * 1000000LL) {
-			log_warn("incoming migration: refused a connection (bad or missing HELLO/token)");
+			log_warn("incoming migration: refused a connection (bad or missing "
+				 "HELLO/token)");
 			g->refused++;
 			mig_chan_close(g, c);
 			buf_init(&c->out);
@@ -733,7 +745,8 @@ void mig_dst_tick(struct mig *g)
 		if (g->announces_left > 0 && now >= g->next_announce_ns) {
 			machine_devs_announce(m);
 			g->announces_left--;
-			g->next_announce_ns = now + (int64_t)(4 - g->announces_left) * 100 * 1000000LL;
+			g->next_announce_ns =
+			    now + (int64_t)(4 - g->announces_left) * 100 * 1000000LL;
 		}
 		if (g->announces_left == 0 && g->ctl.fd < 0)
 			machine_wake_at(m, 0);

@@ -24,7 +24,7 @@
 #define MIG_HELLO_FIXED 24 /* magic, version, role, channel, token length */
 #define MIG_HELLO_MAX (MIG_HELLO_FIXED + MIG_TOKEN_MAX + 4)
 #define MIG_IN_BUF (STREAM_RECORD_MAX + 64) /* one whole record of the largest size */
-#define MIG_OUT_HIGH (512u << 10) /* stop filling a channel's buffer above this */
+#define MIG_OUT_HIGH (512u << 10)	    /* stop filling a channel's buffer above this */
 #define MIG_ROLE_CONTROL 0
 #define MIG_ROLE_DATA 1
 
@@ -32,15 +32,15 @@ struct machine;
 
 struct mig_chan {
 	int fd;
-	int slot;	  /* the machine's pollfd slot */
-	int index;	  /* 0: the control channel; 1..: data channels */
+	int slot;  /* the machine's pollfd slot */
+	int index; /* 0: the control channel; 1..: data channels */
 	bool alive;
-	bool connecting;  /* source: non-blocking connect in progress */
-	bool hello;	  /* destination: HELLO checked */
+	bool connecting; /* source: non-blocking connect in progress */
+	bool hello;	 /* destination: HELLO checked */
 	char addr[64];
-	struct buf out;	  /* bytes waiting to be written */
+	struct buf out; /* bytes waiting to be written */
 	size_t out_off;
-	uint8_t *in;	  /* bytes read and not yet parsed */
+	uint8_t *in; /* bytes read and not yet parsed */
 	size_t in_len;
 	uint64_t sent, recvd;
 	int64_t last_rx_ns;
@@ -93,39 +93,39 @@ struct mig {
 
 	/* source */
 	uint32_t round;
-	uint64_t *todo;	     /* pages to send this round */
-	uint64_t cursor;     /* next page index to look at */
+	uint64_t *todo;	 /* pages to send this round */
+	uint64_t cursor; /* next page index to look at */
 	uint64_t todo_left;
-	uint8_t *last_chan;  /* per page: the data channel that last carried it */
+	uint8_t *last_chan;	    /* per page: the data channel that last carried it */
 	struct stream_pages *batch; /* per data channel, under construction */
 	uint64_t pages_sent, zero_pages, bytes_sent_payload, round_pages[MIG_MAX_ROUNDS + 2];
-	uint64_t dirty_last;	     /* pages dirtied during the last complete round */
-	uint64_t dirty_rate;	     /* bytes per second, last round */
-	uint64_t bandwidth;	     /* bytes per second delivered, measured */
+	uint64_t dirty_last; /* pages dirtied during the last complete round */
+	uint64_t dirty_rate; /* bytes per second, last round */
+	uint64_t bandwidth;  /* bytes per second delivered, measured */
 	uint64_t expected_downtime_ms;
 	int64_t round_start_ns;
 	int64_t bw_ns;
 	uint64_t bw_delivered;
-	struct conv_state conv;	     /* the convergence policy (converge.h) */
+	struct conv_state conv; /* the convergence policy (converge.h) */
 	bool over_budget;
-	int final_throttle;	     /* the throttle when the hart was paused */
+	int final_throttle; /* the throttle when the hart was paused */
 	uint64_t round_bytes_start;
-	uint64_t tokens;	     /* bandwidth cap: bytes we may still write */
+	uint64_t tokens; /* bandwidth cap: bytes we may still write */
 	int64_t tokens_ns;
 	uint64_t src_epoch;
-	bool settling;		     /* in doubt: the record is being asked */
-	int64_t next_settle_ns;	     /* ... and is asked again no sooner than this */
+	bool settling;		/* in doubt: the record is being asked */
+	int64_t next_settle_ns; /* ... and is asked again no sooner than this */
 	/* the blackout, measured on the source (monotonic ns) and reported by the destination */
 	int64_t t_pause, t_flush, t_final_queued, t_ready, t_commit_sent, t_done;
-	int64_t rt_pause;	     /* realtime at the pause */
+	int64_t rt_pause;				       /* realtime at the pause */
 	int64_t dst_commit_ns, dst_announce_ns, dst_resume_ns; /* durations at the destination */
-	int64_t dst_rt_resume;	     /* realtime when the destination resumed */
-	uint64_t ram_hash_src;	     /* RAM hash of the paused source, after the commit */
-	uint64_t ram_hash_dst;	     /* as the destination computed it */
+	int64_t dst_rt_resume;		     /* realtime when the destination resumed */
+	uint64_t ram_hash_src;		     /* RAM hash of the paused source, after the commit */
+	uint64_t ram_hash_dst;		     /* as the destination computed it */
 	uint64_t dev_hash_src, dev_hash_dst; /* every device's state, the same way */
 	uint64_t final_pages;
-	uint32_t fault_round;	     /* the fault switch's round point fired for this round */
-	uint64_t frames_forwarded;   /* source: frames that reached its TAP after the pause */
+	uint32_t fault_round;	   /* the fault switch's round point fired for this round */
+	uint64_t frames_forwarded; /* source: frames that reached its TAP after the pause */
 	uint64_t frames_received, frames_dropped; /* destination: forwarded frames */
 
 	/* destination */
@@ -133,8 +133,8 @@ struct mig {
 	int listen_slot[MIG_MAX_CHANNELS];
 	int nlisten;
 	struct mig_chan pending[MIG_MAX_CHANNELS * 2]; /* accepted, HELLO not yet read */
-	uint32_t *page_round;	     /* per page: newest round applied (0: none) */
-	uint8_t *page_hash;	     /* per page: hash of its content as applied (common/hash.h) */
+	uint32_t *page_round; /* per page: newest round applied (0: none) */
+	uint8_t *page_hash;   /* per page: hash of its content as applied (common/hash.h) */
 	uint64_t zero_page_hash;
 	struct stream_versions peer; /* what the source's HELLO says it writes */
 	struct buf devrecs;	     /* device records (u32 length + bytes each), applied last */
@@ -143,12 +143,12 @@ struct mig {
 	uint64_t clock_guest_ns;
 	int64_t clock_src_rt;
 	uint32_t end_round;
-	uint32_t end_live;	     /* bitmask of data channels the source still uses */
-	bool commit_wanted;	     /* the source asked for the commit (at epoch commit_epoch) */
+	uint32_t end_live;  /* bitmask of data channels the source still uses */
+	bool commit_wanted; /* the source asked for the commit (at epoch commit_epoch) */
 	uint64_t commit_epoch;
-	uint64_t commit_expect;	     /* the token the record was asked to move from */
+	uint64_t commit_expect; /* the token the record was asked to move from */
 	int64_t t_commit_asked;
-	uint64_t refused;	     /* connections refused (bad HELLO or token) */
+	uint64_t refused; /* connections refused (bad HELLO or token) */
 	int64_t t_first_byte;
 	uint64_t pages_applied, pages_stale;
 	int announces_left;

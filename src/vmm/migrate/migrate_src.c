@@ -62,10 +62,10 @@ static const uint32_t src_next[SRC_NSTATES] = {
 
 /* What status reports for each state. */
 static const enum mig_phase src_phase[SRC_NSTATES] = {
-	[SRC_CONNECTING] = MIG_SETUP,	      [SRC_PRECOPY] = MIG_PRECOPY,
-	[SRC_STOPCOPY] = MIG_STOPCOPY,	      [SRC_COMMIT_ASKED] = MIG_COMMIT,
-	[SRC_RESENDING] = MIG_COMMIT,	      [SRC_IN_DOUBT] = MIG_COMMIT,
-	[SRC_DONE] = MIG_COMPLETED,	      [SRC_FAILED] = MIG_FAILED,
+	[SRC_CONNECTING] = MIG_SETUP,	 [SRC_PRECOPY] = MIG_PRECOPY,
+	[SRC_STOPCOPY] = MIG_STOPCOPY,	 [SRC_COMMIT_ASKED] = MIG_COMMIT,
+	[SRC_RESENDING] = MIG_COMMIT,	 [SRC_IN_DOUBT] = MIG_COMMIT,
+	[SRC_DONE] = MIG_COMPLETED,	 [SRC_FAILED] = MIG_FAILED,
 	[SRC_CANCELLED] = MIG_CANCELLED,
 };
 
@@ -269,7 +269,8 @@ static bool src_pump(struct mig *g, bool full_speed)
 			g->cursor = 0;
 			continue;
 		}
-		uint64_t pfn = (w << 6) + (uint64_t)__builtin_ctzll(g->todo[w] >> (g->cursor & 63)) +
+		uint64_t pfn = (w << 6) +
+			       (uint64_t)__builtin_ctzll(g->todo[w] >> (g->cursor & 63)) +
 			       (g->cursor & 63);
 		int ch = live[pfn % (uint64_t)nlive];
 
@@ -291,7 +292,8 @@ static bool src_pump(struct mig *g, bool full_speed)
 			g->last_chan[pfn] = (uint8_t)ch;
 			g->pages_sent++;
 			if (g->p.bandwidth && !full_speed)
-				g->tokens -= g->tokens < RAM_PAGE_SIZE + 9 ? g->tokens : RAM_PAGE_SIZE + 9;
+				g->tokens -=
+				    g->tokens < RAM_PAGE_SIZE + 9 ? g->tokens : RAM_PAGE_SIZE + 9;
 			if (g->batch[ch].count == STREAM_PAGES_PER_RECORD)
 				src_batch_out(g, ch);
 		}
@@ -369,7 +371,8 @@ static void src_forward_frames(struct mig *g)
 	uint32_t net;
 	ssize_t len;
 
-	while (g->ctl.alive && (len = machine_take_frame(m, &net, frame + 4, sizeof(frame) - 4)) > 0) {
+	while (g->ctl.alive &&
+	       (len = machine_take_frame(m, &net, frame + 4, sizeof(frame) - 4)) > 0) {
 		le_put_u32(frame, net);
 		mig_chan_record(&g->ctl, STREAM_FRAME, frame, (size_t)len + 4);
 		g->frames_forwarded++;
@@ -729,7 +732,8 @@ void mig_src_tick(struct mig *g)
 			const uint8_t *p;
 			int rc;
 
-			while (g->ctl.alive && (rc = mig_chan_next(&g->ctl, &type, &p, &len, &e)) == 1) {
+			while (g->ctl.alive &&
+			       (rc = mig_chan_next(&g->ctl, &type, &p, &len, &e)) == 1) {
 				if (type == STREAM_CTRL)
 					src_handle_ctrl(g, p, len);
 				else
@@ -765,7 +769,8 @@ void mig_src_tick(struct mig *g)
 		src_resume_here(g, SRC_FAILED);
 		return;
 	}
-	if (now - g->last_hb_ns > MIG_HEARTBEAT_MS * 1000000LL && g->ctl.alive && !g->ctl.connecting) {
+	if (now - g->last_hb_ns > MIG_HEARTBEAT_MS * 1000000LL && g->ctl.alive &&
+	    !g->ctl.connecting) {
 		mig_chan_ctrl(&g->ctl, json_pack("{s:s}", "msg", "hb"));
 		g->last_hb_ns = now;
 	}
@@ -782,7 +787,8 @@ void mig_src_tick(struct mig *g)
 			.dirty_pages = n,
 			.unsent_bytes = src_unsent(g),
 			.round_bytes = delivered - g->round_bytes_start,
-			.duration_ns = now > g->round_start_ns ? (uint64_t)(now - g->round_start_ns) : 0,
+			.duration_ns =
+			    now > g->round_start_ns ? (uint64_t)(now - g->round_start_ns) : 0,
 			.bandwidth = g->bandwidth,
 		};
 		struct conv_decision d = conv_decide(&g->conv, &r);
@@ -791,11 +797,13 @@ void mig_src_tick(struct mig *g)
 		g->dirty_last = n;
 		g->dirty_rate = d.dirty_rate;
 		g->expected_downtime_ms = d.expected_downtime_ms;
-		log_info("migration: round %u queued %llu pages; %llu dirtied in %.0f ms; "
-			 "expected downtime %llu ms at %llu B/s",
-			 g->round, (unsigned long long)(g->round <= MIG_MAX_ROUNDS ? g->round_pages[g->round] : 0),
-			 (unsigned long long)n, (double)r.duration_ns / 1e6,
-			 (unsigned long long)g->expected_downtime_ms, (unsigned long long)g->bandwidth);
+		log_info(
+		    "migration: round %u queued %llu pages; %llu dirtied in %.0f ms; "
+		    "expected downtime %llu ms at %llu B/s",
+		    g->round,
+		    (unsigned long long)(g->round <= MIG_MAX_ROUNDS ? g->round_pages[g->round] : 0),
+		    (unsigned long long)n, (double)r.duration_ns / 1e6,
+		    (unsigned long long)g->expected_downtime_ms, (unsigned long long)g->bandwidth);
 		src_apply_decision(g, &d);
 		if (d.stop)
 			src_stop(g);
@@ -826,7 +834,8 @@ int mig_start(struct handover *h, const struct mig_params *p, struct err *e)
 	if (m->exit != MACHINE_RUNNING)
 		return err_set(e, "the machine has stopped");
 	if (!h->has_lease)
-		return err_set(e, "this VM has no ownership record (start it with --disk or --lease)");
+		return err_set(e,
+			       "this VM has no ownership record (start it with --disk or --lease)");
 	if (!handover_holds(h))
 		return err_set(e, "this VM does not hold its lease");
 	if (h->mig)

@@ -263,7 +263,8 @@ static int snapshot_check_devices(struct machine *m, const json_t *j, struct err
 		if (!m->devs[i].state)
 			continue;
 		if (!json_is_string(d) || strcmp(json_string_value(d), m->devs[i].state->name) != 0)
-			return err_set(e, "config record: devices differ from this machine's (at %s)",
+			return err_set(e,
+				       "config record: devices differ from this machine's (at %s)",
 				       m->devs[i].state->name);
 		n++;
 	}
@@ -289,8 +290,8 @@ static int snapshot_check_devices(struct machine *m, const json_t *j, struct err
 		if (mac_parse(json_string_value(mac), theirs, e) < 0)
 			return err_prefix(e, "config record: network %d", i);
 		if (memcmp(theirs, a, MAC_LEN) != 0)
-			return err_set(e, "config record: network %d has MAC %s, this machine %s", i,
-				       json_string_value(mac), mine);
+			return err_set(e, "config record: network %d has MAC %s, this machine %s",
+				       i, json_string_value(mac), mine);
 	}
 	if (!json_is_array(disks) || json_array_size(disks) != (size_t)m->cfg.ndisks)
 		return err_set(e, "config record: %zu disks, this machine has %d",
@@ -298,7 +299,8 @@ static int snapshot_check_devices(struct machine *m, const json_t *j, struct err
 	for (int i = 0; i < m->cfg.ndisks; i++) {
 		const json_t *d = json_array_get(disks, (size_t)i);
 
-		if (!json_is_integer(d) || (uint64_t)json_integer_value(d) != machine_disk_capacity(m, i))
+		if (!json_is_integer(d) ||
+		    (uint64_t)json_integer_value(d) != machine_disk_capacity(m, i))
 			return err_set(
 			    e, "config record: disk %d has %lld sectors, this machine's %llu", i,
 			    (long long)json_integer_value(d),
@@ -355,8 +357,7 @@ void snapshot_save_device(struct machine *m, int index, struct buf *out)
 			state_save(m->devs[i].state, machine_dev_state(&m->devs[i]), out);
 }
 
-int snapshot_load_device(struct machine *m, int index, const uint8_t *p, size_t len,
-			 struct err *e)
+int snapshot_load_device(struct machine *m, int index, const uint8_t *p, size_t len, struct err *e)
 {
 	const struct state_desc *d = NULL;
 	void *obj = NULL;
@@ -381,7 +382,8 @@ int snapshot_load_device(struct machine *m, int index, const uint8_t *p, size_t 
 	if (state_load(d, obj, &r, e) < 0)
 		return -1;
 	if (rbuf_left(&r))
-		return err_set(e, "device '%s': %zu bytes after its last field", d->name, rbuf_left(&r));
+		return err_set(e, "device '%s': %zu bytes after its last field", d->name,
+			       rbuf_left(&r));
 	return 0;
 }
 

@@ -43,8 +43,7 @@ int snapshot_config_check(struct machine *m, const uint8_t *text, size_t len, st
 /* Device records: the hart is device 0, then every registered device with state. */
 int snapshot_device_count(struct machine *m);
 void snapshot_save_device(struct machine *m, int index, struct buf *out);
-int snapshot_load_device(struct machine *m, int index, const uint8_t *p, size_t len,
-			 struct err *e);
+int snapshot_load_device(struct machine *m, int index, const uint8_t *p, size_t len, struct err *e);
 
 /* A hash of every device's state (the hart included): XXH3-64 of their sections in order. */
 uint64_t snapshot_dev_hash(struct machine *m);

@@ -24,7 +24,8 @@ static void crc_init(void)
 	}
 	for (uint32_t i = 0; i < 256; i++)
 		for (int t = 1; t < 8; t++)
-			crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xff];
+			crc_table[t][i] =
+			    (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xff];
 	crc_ready = true;
 }
 
@@ -77,8 +78,8 @@ uint32_t stream_crc32c(uint32_t crc, const void *p, size_t n)
 
 const char *stream_type_name(uint32_t type)
 {
-	static const char *const names[] = { "?",   "config", "pages", "device",
-					     "clock", "end",	"ctrl",	 "drain", "frame" };
+	static const char *const names[] = { "?",   "config", "pages", "device", "clock",
+					     "end", "ctrl",   "drain", "frame" };
 
 	return type <= STREAM_TYPE_MAX ? names[type] : "unknown";
 }
@@ -178,7 +179,8 @@ int stream_parse(const uint8_t *p, size_t len, uint32_t *type, const uint8_t **p
 	crc = stream_crc32c(0, p, 8);
 	crc = stream_crc32c(crc, p + 8, n);
 	if (crc != want)
-		return err_set(e, "%s record of %u bytes: checksum mismatch", stream_type_name(t), n);
+		return err_set(e, "%s record of %u bytes: checksum mismatch", stream_type_name(t),
+			       n);
 	*type = t;
 	*payload = p + 8;
 	*plen = n;
@@ -217,7 +219,8 @@ static int read_full(int fd, void *p, size_t n, struct err *e, const char *what)
 		if (r < 0)
 			return err_errno(e, "reading %s", what);
 		if (r == 0)
-			return err_set(e, "stream truncated in %s (%zu of %zu bytes)", what, got, n);
+			return err_set(e, "stream truncated in %s (%zu of %zu bytes)", what, got,
+				       n);
 		got += (size_t)r;
 	}
 	return 0;
@@ -274,7 +277,8 @@ int stream_read_record(int fd, uint32_t *type, struct buf *payload, struct err *
 	crc = stream_crc32c(0, head, 8);
 	crc = stream_crc32c(crc, payload->p, len);
 	if (crc != want)
-		return err_set(e, "%s record of %u bytes: checksum mismatch", stream_type_name(t), len);
+		return err_set(e, "%s record of %u bytes: checksum mismatch", stream_type_name(t),
+			       len);
 	*type = t;
 	return 0;
 }
@@ -342,7 +346,8 @@ int stream_pages_decode(const uint8_t *p, size_t len, uint64_t npages,
 			    e, "pages record: truncated in the index or encoding of page %u of %u",
 			    i, count);
 		if (pfn >= npages)
-			return err_set(e, "pages record: page index %llu beyond memory (%llu pages)",
+			return err_set(e,
+				       "pages record: page index %llu beyond memory (%llu pages)",
 				       (unsigned long long)pfn, (unsigned long long)npages);
 		if (enc == STREAM_PAGE_RAW) {
 			if (rbuf_left(&r) < 4096)

@@ -23,10 +23,10 @@
 #include "common/err.h"
 #include "vmm/core/ram.h"
 
-#define STREAM_MAGIC "FERRYVM"	/* 8 bytes with its NUL */
-#define STREAM_VERSION 2	/* the format this ferry-vm writes */
-#define STREAM_VERSION_MIN 1	/* the oldest it reads */
-#define STREAM_HEADER_SIZE 20	/* format 2; format 1's was 16 */
+#define STREAM_MAGIC "FERRYVM" /* 8 bytes with its NUL */
+#define STREAM_VERSION 2       /* the format this ferry-vm writes */
+#define STREAM_VERSION_MIN 1   /* the oldest it reads */
+#define STREAM_HEADER_SIZE 20  /* format 2; format 1's was 16 */
 #define STREAM_HEADER_SIZE_V1 16
 /* The largest payload of any record, in a file or on a migration channel; a reader refuses a
  * longer one before reading it. A full page batch is 8 + 256 * (9 + 4096) bytes. */
