@@ -181,6 +181,21 @@ static void commit_failed(struct own_answer *a, const struct err *e)
 	snprintf(a->msg, sizeof(a->msg), "%s", e->msg);
 }
 
+/* A COMMIT or SETTLE that found the record not ours (rc 0: it says what it holds) or could not
+ * tell (rc -1): answer so, and let go of the lock. */
+static void commit_refuse(struct commit *c, struct own_answer *a, int rc, struct err *e)
+{
+	struct commit_record r = { 0 };
+
+	if (rc < 0)
+		commit_failed(a, e);
+	else if (commit_read(c, &r, e) == 0)
+		commit_answer_from(a, OWN_REFUSED, &r);
+	else
+		commit_failed(a, e);
+	commit_unlock(c);
+}
+
 /* Try the pending request: true with *a filled when it has an answer. */
 static bool commit_try(struct commit *c, struct own_answer *a)
 {
@@ -228,27 +243,15 @@ static bool commit_try(struct commit *c, struct own_answer *a)
 		break;
 	case OWN_COMMIT:
 		rc = commit_swap(c, c->expect, &e);
-		if (rc <= 0) {
-			if (rc < 0)
-				commit_failed(a, &e);
-			else if (commit_read(c, &r, &e) == 0)
-				commit_answer_from(a, OWN_REFUSED, &r);
-			else
-				commit_failed(a, &e);
-			commit_unlock(c);
+		if (rc != 1) {
+			commit_refuse(c, a, rc, &e);
 			return true;
 		}
 		break;
 	case OWN_SETTLE:
 		rc = commit_still_ours(c, &e);
 		if (rc != 1) {
-			if (rc < 0)
-				commit_failed(a, &e);
-			else if (commit_read(c, &r, &e) == 0)
-				commit_answer_from(a, OWN_REFUSED, &r);
-			else
-				commit_failed(a, &e);
-			commit_unlock(c);
+			commit_refuse(c, a, rc, &e);
 			return true;
 		}
 		break;
