@@ -25,8 +25,7 @@ struct boot_image_info {
 };
 
 /* Parse and check an Image header; len is the file size. */
-int boot_parse_image(const uint8_t *img, size_t len, struct boot_image_info *info,
-		     struct err *e);
+int boot_parse_image(const uint8_t *img, size_t len, struct boot_image_info *info, struct err *e);
 
 /* Read the kernel and initrd files named by the configuration into memory. */
 int boot_read_files(struct machine *m, struct err *e);

@@ -29,7 +29,7 @@ struct gclock {
 	int64_t offset_ns;	 /* guest ns = source ns + offset_ns */
 	const uint64_t *instret; /* icount: the hart's instructions retired */
 	bool frozen;
-	uint64_t frozen_ns;	 /* guest ns while frozen */
+	uint64_t frozen_ns; /* guest ns while frozen */
 };
 
 /* Start the clock at guest time zero. instret is read by the icount clock. */

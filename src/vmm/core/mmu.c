@@ -45,7 +45,8 @@ bool mmu_translate(struct cpu *c, uint64_t va, enum cpu_access acc, uint64_t *pa
 		}
 		pte = ram_load(c->ram, pte_addr, 8);
 		/* Step 3: invalid, reserved W-without-R, or reserved bits set. */
-		if (!(pte & PTE_V) || ((pte & (PTE_R | PTE_W)) == PTE_W) || (pte & PTE_RESERVED_MASK))
+		if (!(pte & PTE_V) || ((pte & (PTE_R | PTE_W)) == PTE_W) ||
+		    (pte & PTE_RESERVED_MASK))
 			goto page_fault;
 		/* Step 4: a leaf has R or X; otherwise descend. */
 		if (pte & (PTE_R | PTE_X))

@@ -212,10 +212,14 @@ static int snapshot_parse_config(const uint8_t *text, size_t len, struct snapsho
 	return 0;
 }
 
-static int snapshot_open(const char *path, struct err *e)
+/* Open a snapshot file, check its header and read its first record, which must be the
+ * configuration: the descriptor, positioned after it, with the record in *rec (buf_init'ed
+ * here; the caller frees it), or -1 with nothing left open. */
+static int snapshot_open(const char *path, struct buf *rec, struct err *e)
 {
 	struct stream_versions v;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	uint32_t type;
 
 	if (fd < 0)
 		return err_errno(e, "cannot open snapshot '%s'", path);
@@ -223,26 +227,26 @@ static int snapshot_open(const char *path, struct err *e)
 		close(fd);
 		return err_prefix(e, "snapshot '%s'", path);
 	}
-	return fd;
+	buf_init(rec);
+	if (stream_read_record(fd, &type, rec, e) == 0) {
+		if (type == STREAM_CONFIG)
+			return fd;
+		err_set(e, "first record is %s, expected config", stream_type_name(type));
+	}
+	err_prefix(e, "snapshot '%s'", path);
+	buf_free(rec);
+	close(fd);
+	return -1;
 }
 
 int snapshot_read_config(const char *path, struct snapshot_config *cfg, struct err *e)
 {
 	struct buf rec;
-	uint32_t type;
-	int fd = snapshot_open(path, e), rc = -1;
+	int fd = snapshot_open(path, &rec, e), rc;
 
 	if (fd < 0)
 		return -1;
-	buf_init(&rec);
-	if (stream_read_record(fd, &type, &rec, e) < 0)
-		goto out;
-	if (type != STREAM_CONFIG) {
-		err_set(e, "first record is %s, expected config", stream_type_name(type));
-		goto out;
-	}
 	rc = snapshot_parse_config(rec.p, rec.len, cfg, NULL, e);
-out:
 	if (rc < 0)
 		err_prefix(e, "snapshot '%s'", path);
 	buf_free(&rec);
@@ -393,16 +397,9 @@ int snapshot_load(struct machine *m, const char *path, struct err *e)
 	uint32_t type;
 	int fd, rc = -1, ndev = 0, seen_clock = 0;
 
-	fd = snapshot_open(path, e);
+	fd = snapshot_open(path, &rec, e);
 	if (fd < 0)
 		return -1;
-	buf_init(&rec);
-	if (stream_read_record(fd, &type, &rec, e) < 0)
-		goto out;
-	if (type != STREAM_CONFIG) {
-		err_set(e, "first record is %s, expected config", stream_type_name(type));
-		goto out;
-	}
 	if (snapshot_config_check(m, rec.p, rec.len, e) < 0)
 		goto out;
 	for (;;) {
