@@ -20,6 +20,11 @@ COMMON_SRC := $(sort $(wildcard src/common/*.c))
 VMM_LAYERS := core board devices state migrate control
 VM_SRC := $(foreach l,$(VMM_LAYERS),$(sort $(wildcard src/vmm/$(l)/*.c)))
 LIB_SRC := $(COMMON_SRC) $(VM_SRC)
+# The agent (ferryd) and the CLI (ferry): each a program of its own beside the VMM.
+AGENT_SRC := $(filter-out src/agent/main.c,$(sort $(wildcard src/agent/*.c)))
+CLI_SRC := $(filter-out src/cli/main.c,$(sort $(wildcard src/cli/*.c)))
+AGENT_LIBS := -lmicrohttpd -lcurl -lgnutls $(JSON_LIBS)
+CLI_LIBS := -lcurl -lgnutls $(JSON_LIBS)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 
 # $(call objs,variant,sources)
@@ -27,14 +32,16 @@ objs = $(patsubst %.c,$(O)/$(1)/%.o,$(2))
 
 .PHONY: all check unit guest format clean fuzz FORCE
 .SECONDARY:
-all: $(O)/bin/ferry-vm $(O)/bin/ferry-vmctl $(O)/bin/ferry-counter $(O)/bin/ferry-ping
+all: $(O)/bin/ferry-vm $(O)/bin/ferry-vmctl $(O)/bin/ferry-counter $(O)/bin/ferry-ping \
+	$(if $(wildcard src/agent/main.c),$(O)/bin/ferryd) $(if $(wildcard src/cli/main.c),$(O)/bin/ferry)
 
 # The project's version (src/common/version.h): `git describe` in a git checkout, else the
 # first line of a VERSION file (a source copy), else 0.0.0-unknown. Only the objects of the
 # files that print it get it; $(O)/version changes only when it does, so they are rebuilt then.
 FERRY_VERSION := $(shell { if [ -e .git ] && git describe --always --dirty 2>/dev/null; then :; \
 	elif [ -s VERSION ]; then head -n 1 VERSION; else echo 0.0.0-unknown; fi; } | tr -cd 'A-Za-z0-9._+~-')
-VERSION_USERS := src/vmm/main.c src/tools/vmctl.c src/tools/counter.c src/tools/ping.c
+VERSION_USERS := src/vmm/main.c src/tools/vmctl.c src/tools/counter.c src/tools/ping.c \
+	src/agent/main.c src/cli/main.c
 VERSION_OBJS := $(call objs,rel,$(VERSION_USERS)) $(call objs,san,$(VERSION_USERS))
 $(VERSION_OBJS): CFLAGS_VERSION := -DFERRY_VERSION='"$(FERRY_VERSION)"'
 $(VERSION_OBJS): $(O)/version
@@ -62,13 +69,15 @@ $(O)/bin/ferry-vm-san: $(call objs,san,$(LIB_SRC) src/vmm/main.c)
 	@echo "  LD-SAN  $@"
 	@$(CC) $(SAN) -o $@ $^ $(LDLIBS)
 
-$(O)/tests/rel/%: $(O)/rel/tests/unit/%.o $(O)/rel/tests/unit/harness.o $(call objs,rel,$(LIB_SRC))
+# Unit tests link everything but the programs' main files.
+UNIT_LIB_SRC := $(LIB_SRC) $(AGENT_SRC) $(CLI_SRC)
+$(O)/tests/rel/%: $(O)/rel/tests/unit/%.o $(O)/rel/tests/unit/harness.o $(call objs,rel,$(UNIT_LIB_SRC))
 	@mkdir -p $(dir $@)
-	@$(CC) $(OPT) -o $@ $^ $(LDLIBS) -lcmocka
+	@$(CC) $(OPT) -o $@ $^ $(LDLIBS) $(AGENT_LIBS) -lcmocka
 
-$(O)/tests/san/%: $(O)/san/tests/unit/%.o $(O)/san/tests/unit/harness.o $(call objs,san,$(LIB_SRC))
+$(O)/tests/san/%: $(O)/san/tests/unit/%.o $(O)/san/tests/unit/harness.o $(call objs,san,$(UNIT_LIB_SRC))
 	@mkdir -p $(dir $@)
-	@$(CC) $(SAN) -o $@ $^ $(LDLIBS) -lcmocka
+	@$(CC) $(SAN) -o $@ $^ $(LDLIBS) $(AGENT_LIBS) -lcmocka
 
 UNIT_NAMES := $(basename $(notdir $(TEST_SRC)))
 UNIT_BINS := $(addprefix $(O)/tests/rel/,$(UNIT_NAMES)) $(addprefix $(O)/tests/san/,$(UNIT_NAMES))
@@ -98,6 +107,18 @@ $(O)/bin/ferry-counter: $(call objs,rel,src/tools/counter.c $(COMMON_SRC))
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) $(OPT) -o $@ $^ -lxxhash $(JSON_LIBS)
+
+# The host agent.
+$(O)/bin/ferryd: $(call objs,rel,src/agent/main.c $(AGENT_SRC) $(COMMON_SRC))
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	@$(CC) $(OPT) -o $@ $^ -lxxhash $(AGENT_LIBS)
+
+# The command line.
+$(O)/bin/ferry: $(call objs,rel,src/cli/main.c $(CLI_SRC) $(COMMON_SRC))
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	@$(CC) $(OPT) -o $@ $^ -lxxhash $(CLI_LIBS)
 
 # A pinger that keeps its pace through a blackout (benchmarks, tests, the demo).
 $(O)/bin/ferry-ping: $(call objs,rel,src/tools/ping.c)

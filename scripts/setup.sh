@@ -9,6 +9,11 @@ set -eu
 # build: ferry-vm, the tools, the unit tests (cmocka; the JSON tests need a comma locale)
 build="gcc make libc6-dev pkg-config libfdt-dev libcmocka-dev libjansson-dev libxxhash-dev
 	locales"
+# the cluster: etcd (the store), libcurl (its JSON gateway; the CLI), libmicrohttpd (the
+# agent's API), GnuTLS (certificates, TLS; certtool for the lab's checks), socat (the lab's
+# port forwarded to loopback)
+cluster="etcd-server etcd-client libcurl4-gnutls-dev libmicrohttpd-dev libgnutls28-dev
+	gnutls-bin socat"
 # the guest: Linux from linux-source-6.1, cross-built; the init and programs are built
 # against nolibc, which includes the riscv64 kernel and libc headers (only Recommends of
 # gcc-riscv64-linux-gnu)
@@ -22,7 +27,7 @@ lab="iproute2 iputils-ping procps psmisc nftables"
 # scripts/fresh-check.sh builds a minimal Debian root with it
 fresh="mmdebstrap"
 missing=""
-for p in $build $guest $tests $lab $fresh; do
+for p in $build $cluster $guest $tests $lab $fresh; do
 	# Installed means "ii": a package removed but not purged is still known to dpkg -s.
 	[ "$(dpkg-query -W -f '${db:Status-Abbrev}' "$p" 2>/dev/null)" = "ii " ] || missing="$missing $p"
 done
@@ -36,6 +41,16 @@ if [ -n "$missing" ]; then
 	apt-get update -q >&2
 	# shellcheck disable=SC2086
 	apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 $missing >&2
+fi
+# Debian's etcd-server starts a default member when installed (where an init system runs it):
+# Ferry runs its own members, so that one is stopped and kept from starting again.
+if [ "$(id -u)" -eq 0 ] && [ -e /lib/systemd/system/etcd.service ]; then
+	if [ -d /run/systemd/system ]; then
+		systemctl disable --now etcd >/dev/null 2>&1 || true
+	else
+		update-rc.d etcd disable >/dev/null 2>&1 || true
+		[ -x /etc/init.d/etcd ] && /etc/init.d/etcd stop >/dev/null 2>&1 || true
+	fi
 fi
 # The JSON unit test reads and writes numbers under a locale whose decimal point is a comma.
 if ! locale -a 2>/dev/null | grep -qi '^de_DE\.utf-\?8$'; then

@@ -1,0 +1,93 @@
+/* vms.h - this host's VMs: ferry-vm processes started detached, watched, adopted again.
+ *
+ * The agent opens what needs privilege (the TAP on the host's bridge with the VM's MAC, the
+ * disk image) and passes the descriptors to ferry-vm, which then needs no privilege of its
+ * own. A VM is started in its own session, at a lower CPU priority than the agent and etcd,
+ * in a cgroup (or systemd scope) of its own, with its console and its log sent to files, and
+ * watched through a pidfd. It does not die with the agent: each start leaves a record in
+ * run_dir/vms/NAME.json (pid, the process's start time, the spec), and vms_open adopts every
+ * VM whose record names a live process with that start time and whose control socket
+ * answers, so a pid reused by another program is never mistaken for a VM.
+ *
+ * Not thread-safe: one thread (the agent's loop) owns a struct vms.
+ */
+#ifndef FERRY_VMS_H
+#define FERRY_VMS_H
+
+#include <poll.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/err.h"
+
+#define VM_NAME_MAX 63
+
+/* What a VM is made of (the cluster's spec of it, as this host runs it). */
+struct vm_spec {
+	char name[VM_NAME_MAX + 1]; /* lower case: [a-z0-9][a-z0-9-]{0,62} */
+	uint64_t memory;            /* bytes */
+	unsigned vcpus;
+	char isa[32];               /* "" = ferry-vm's default */
+	char disk[4096];            /* raw image on shared storage ("" = none) */
+	char kernel[4096];
+	char initrd[4096];          /* "" = none */
+	char append[1024];          /* kernel command line */
+	char mac[18];               /* "02:fe:..:..:..:.."; "" = no network */
+};
+
+struct vms_cfg {
+	const char *run_dir;   /* control sockets and records: run_dir/vms/NAME.{sock,json} */
+	const char *log_dir;   /* console and logs: log_dir/NAME/{console.log,vm.log} */
+	const char *vm_binary; /* path of ferry-vm */
+	const char *bridge;    /* the host's bridge the TAPs join ("" = none) */
+	int nice;              /* CPU priority of VMs (default 10) */
+	const char *cgroup;    /* cgroup v2 directory for VMs (NULL/"" = none) */
+};
+
+enum vm_run { VM_STARTING, VM_RUNNING, VM_PAUSED, VM_EXITED };
+const char *vm_run_name(enum vm_run r);
+
+struct vm_info {
+	struct vm_spec spec;
+	enum vm_run run;
+	pid_t pid;
+	int64_t started_ms; /* CLOCK_REALTIME, ms */
+	bool adopted;       /* found running when the agent started */
+	int exit_status;    /* VM_EXITED: as waitid/pidfd reported (-1 unknown) */
+	char control[4096]; /* path of its control socket */
+};
+
+struct vms;
+
+/* Open the set, adopting the VMs recorded under run_dir that still run. */
+int vms_open(struct vms **out, const struct vms_cfg *cfg, struct err *e);
+/* Forget the set; the VMs keep running. */
+void vms_close(struct vms *v);
+
+/* Start a VM (fails if one of that name runs here). Returns once the process runs and its
+ * control socket answers, or with e saying why not (the VM's log's last line included). */
+int vms_start(struct vms *v, const struct vm_spec *s, struct err *e);
+/* Hard power-off: the VM is stopped at once, as if its power were cut (its guest is not
+ * asked to shut down; what it had not written to its disk is lost). Waits for the exit. */
+int vms_stop(struct vms *v, const char *name, struct err *e);
+
+/* One VM's state; 0 if found, -1 if there is no such VM here. */
+int vms_get(struct vms *v, const char *name, struct vm_info *out);
+/* Up to max VMs (in name order); returns how many there are. */
+size_t vms_list(struct vms *v, struct vm_info *out, size_t max);
+/* Forget an exited VM (its record and logs stay until vms_remove_logs). */
+int vms_forget(struct vms *v, const char *name, struct err *e);
+
+/* The loop's side: descriptors to watch (pidfds, pending control replies), and what to do
+ * when one is ready. An exited VM is reported once through the callback. */
+size_t vms_pollfds(struct vms *v, struct pollfd *fds, size_t max);
+typedef void (*vms_event_fn)(void *arg, const struct vm_info *vm, const char *what);
+void vms_handle(struct vms *v, const struct pollfd *fds, size_t n, vms_event_fn fn, void *arg);
+
+/* Paths of a VM's console log and log (for `vm log` and `vm console`). */
+int vms_console_path(const struct vms *v, const char *name, char *out, size_t size);
+int vms_log_path(const struct vms *v, const char *name, char *out, size_t size);
+
+#endif

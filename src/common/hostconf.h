@@ -1,0 +1,59 @@
+/* hostconf.h - a host's configuration file, /etc/ferry/hosts/NAME.json: what ferryd needs.
+ *
+ * Written by `ferry cluster init` and `ferry host add`, read by ferryd. JSON (jansson) with
+ * these members; unknown members are an error (a misspelled key must not be ignored):
+ *
+ *   {"cluster": "ferry", "name": "vh01",
+ *    "api": "10.77.0.11:7443",                 API listen address (host:port)
+ *    "etcd": ["https://10.77.0.11:2379", ...], cluster store endpoints
+ *    "ca": "/etc/ferry/ca.crt", "cert": "/etc/ferry/hosts/vh01.crt",
+ *    "key": "/etc/ferry/hosts/vh01.key", "secret": "/etc/ferry/secret",
+ *    "memory": 1073741824, "vcpus": 4,         capacity offered to VMs
+ *    "bridge": "br0",                          the bridge VM TAPs join
+ *    "migration": {"vh02": ["10.78.1.1", "10.78.2.1"]},   this host's address per link to a peer
+ *    "state_dir": "/var/lib/ferry", "run_dir": "/run/ferry", "log_dir": "/var/log/ferry",
+ *    "vm_binary": "/usr/bin/ferry-vm", "vm_nice": 10, "vm_cgroup": ""}
+ */
+#ifndef FERRY_HOSTCONF_H
+#define FERRY_HOSTCONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+#define HOSTCONF_MAX_ETCD 7
+#define HOSTCONF_MAX_PEERS 16
+#define HOSTCONF_MAX_LINKS 4
+
+struct hostconf_peer {
+	char name[64];
+	char addrs[HOSTCONF_MAX_LINKS][64];
+	size_t naddrs;
+};
+
+struct hostconf {
+	char cluster[64];
+	char name[64];
+	char api[128];
+	char etcd[HOSTCONF_MAX_ETCD][128];
+	size_t netcd;
+	char ca[4096], cert[4096], key[4096], secret[4096];
+	uint64_t memory;
+	unsigned vcpus;
+	char bridge[16];
+	struct hostconf_peer peers[HOSTCONF_MAX_PEERS];
+	size_t npeers;
+	char state_dir[4096], run_dir[4096], log_dir[4096], vm_binary[4096];
+	int vm_nice;
+	char vm_cgroup[4096];
+};
+
+/* Defaults for what a file may leave out (dirs, vm_nice 10, vm_binary next to ferryd). */
+void hostconf_defaults(struct hostconf *c);
+/* Read and validate; e names the file and the member. */
+int hostconf_load(struct hostconf *c, const char *path, struct err *e);
+/* Write atomically (a temporary file in the same directory, mode 0600, then rename). */
+int hostconf_save(const struct hostconf *c, const char *path, struct err *e);
+
+#endif
