@@ -23,7 +23,7 @@ LIB_SRC := $(COMMON_SRC) $(VM_SRC)
 # The agent (ferryd) and the CLI (ferry): each a program of its own beside the VMM.
 AGENT_SRC := $(filter-out src/agent/main.c,$(sort $(wildcard src/agent/*.c)))
 CLI_SRC := $(filter-out src/cli/main.c,$(sort $(wildcard src/cli/*.c)))
-AGENT_LIBS := -lmicrohttpd -lcurl -lgnutls $(JSON_LIBS)
+AGENT_LIBS := -lmicrohttpd -lcurl -lgnutls -lsystemd $(JSON_LIBS)
 CLI_LIBS := -lcurl -lgnutls $(JSON_LIBS)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 

@@ -29,7 +29,8 @@ struct aerr {
 	char msg[512];
 };
 /* Set and return -1. */
-int aerr_set(struct aerr *a, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int aerr_set(struct aerr *a, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* The stable code of a status ("bad_request", "no_room"...). */
 const char *aerr_code(int status);
 
@@ -49,7 +50,8 @@ struct agent {
 	/* the VM supervisor */
 	pthread_mutex_t vms_lock;
 	struct vms *vms;
-	char stopping[AGENT_MAX_VMS][VM_NAME_MAX + 1]; /* names stopped by request, under vms_lock */
+	char stopping[AGENT_MAX_VMS]
+		     [VM_NAME_MAX + 1]; /* names stopped by request, under vms_lock */
 
 	/* registration, under reg_lock */
 	pthread_mutex_t reg_lock;

@@ -81,7 +81,8 @@ static int copy_str(const json_t *body, const char *key, char *out, size_t size,
 	if (rc == 0)
 		return 0;
 	if (strlen(s) >= size)
-		return aerr_set(ae, 400, "'%s' is too long (at most %zu characters)", key, size - 1);
+		return aerr_set(ae, 400, "'%s' is too long (at most %zu characters)", key,
+				size - 1);
 	if (path && *s && *s != '/')
 		return aerr_set(ae, 400, "'%s' must be an absolute path, not '%s'", key, s);
 	snprintf(out, size, "%s", s);
@@ -111,8 +112,8 @@ static int get_size(const json_t *body, const char *key, uint64_t *out, struct a
 
 int cluster_spec_from_request(const json_t *body, struct vm_spec *s, struct aerr *ae)
 {
-	static const char *const known[] = {"name",   "memory", "vcpus",  "disk",
-					    "kernel", "initrd", "append", "isa"};
+	static const char *const known[] = { "name",   "memory", "vcpus",  "disk",
+					     "kernel", "initrd", "append", "isa" };
 	struct err e;
 	memset(s, 0, sizeof(*s));
 	if (!json_is_object(body))
@@ -125,8 +126,9 @@ int cluster_spec_from_request(const json_t *body, struct vm_spec *s, struct aerr
 		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 			ok |= strcmp(key, known[i]) == 0;
 		if (!ok)
-			return aerr_set(ae, 400, "unknown member '%.64s' (known: name, memory, vcpus, "
-						 "disk, kernel, initrd, append, isa)",
+			return aerr_set(ae, 400,
+					"unknown member '%.64s' (known: name, memory, vcpus, "
+					"disk, kernel, initrd, append, isa)",
 					key);
 	}
 	const char *name = NULL;
@@ -260,8 +262,8 @@ json_t *cluster_alloc_with(const json_t *old, const char *vm, uint64_t memory, u
 	json_object_foreach(vms, k, v)
 	{
 		uint64_t m = 0, c = 0;
-		json_get_u64(v, "memory", &m, &(struct err){{0}});
-		json_get_u64(v, "vcpus", &c, &(struct err){{0}});
+		json_get_u64(v, "memory", &m, &(struct err){ { 0 } });
+		json_get_u64(v, "vcpus", &c, &(struct err){ { 0 } });
 		tm += m;
 		tv += c;
 	}
@@ -376,7 +378,7 @@ int cluster_event_from_watch(const struct etcd_event *ev, const char **type, jso
 
 void cluster_random_mac(char out[18])
 {
-	uint8_t b[4] = {0};
+	uint8_t b[4] = { 0 };
 	if (getrandom(b, sizeof(b), 0) != sizeof(b)) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -507,8 +509,8 @@ static int put_state(struct agent *a, struct etcd *c, const char *vm, const char
 	if (!text)
 		return err_set(e, "out of memory");
 	snprintf(key, sizeof(key), "/ferry/vms/%s/state", vm);
-	struct etcd_op op = {.kind = ETCD_OP_PUT, .key = key, .value = text, .lease = lease};
-	struct etcd_txn_result res = {0};
+	struct etcd_op op = { .kind = ETCD_OP_PUT, .key = key, .value = text, .lease = lease };
+	struct etcd_txn_result res = { 0 };
 	int rc = etcd_txn(c, NULL, 0, &op, 1, NULL, 0, &res, e);
 	etcd_txn_result_free(&res);
 	free(text);
@@ -522,7 +524,7 @@ static int alloc_set(struct agent *a, struct etcd *c, const char *vm, uint64_t m
 	char key[256];
 	snprintf(key, sizeof(key), "/ferry/hosts/%s/alloc", a->conf.name);
 	for (int i = 0; i < TXN_TRIES; i++) {
-		struct etcd_kv kv = {0};
+		struct etcd_kv kv = { 0 };
 		bool found = false;
 		if (etcd_get(c, key, &kv, &found, NULL, e) < 0)
 			return -1;
@@ -531,13 +533,13 @@ static int alloc_set(struct agent *a, struct etcd *c, const char *vm, uint64_t m
 		json_free(old);
 		char *text = json_encode(nv, NULL);
 		json_free(nv);
-		struct etcd_cmp cmp = {.key = key,
-				       .target = found ? ETCD_CMP_MOD : ETCD_CMP_CREATE,
-				       .result = ETCD_CMP_EQUAL,
-				       .revision = found ? kv.mod_revision : 0};
+		struct etcd_cmp cmp = { .key = key,
+					.target = found ? ETCD_CMP_MOD : ETCD_CMP_CREATE,
+					.result = ETCD_CMP_EQUAL,
+					.revision = found ? kv.mod_revision : 0 };
 		etcd_kv_free(&kv);
-		struct etcd_op op = {.kind = ETCD_OP_PUT, .key = key, .value = text};
-		struct etcd_txn_result res = {0};
+		struct etcd_op op = { .kind = ETCD_OP_PUT, .key = key, .value = text };
+		struct etcd_txn_result res = { 0 };
 		int rc = text ? etcd_txn(c, &cmp, 1, &op, 1, NULL, 0, &res, e) : -1;
 		bool ok = res.succeeded;
 		etcd_txn_result_free(&res);
@@ -598,7 +600,7 @@ static int cas_put(struct etcd *c, const char *key, const char *value, int64_t l
 		   bool only_if_changed, int64_t *old_lease, struct err *e)
 {
 	for (int i = 0; i < TXN_TRIES; i++) {
-		struct etcd_kv kv = {0};
+		struct etcd_kv kv = { 0 };
 		bool found = false;
 		if (etcd_get(c, key, &kv, &found, NULL, e) < 0)
 			return -1;
@@ -608,13 +610,15 @@ static int cas_put(struct etcd *c, const char *key, const char *value, int64_t l
 			etcd_kv_free(&kv);
 			return 0;
 		}
-		struct etcd_cmp cmp = {.key = key,
-				       .target = found ? ETCD_CMP_MOD : ETCD_CMP_CREATE,
-				       .result = ETCD_CMP_EQUAL,
-				       .revision = found ? kv.mod_revision : 0};
+		struct etcd_cmp cmp = { .key = key,
+					.target = found ? ETCD_CMP_MOD : ETCD_CMP_CREATE,
+					.result = ETCD_CMP_EQUAL,
+					.revision = found ? kv.mod_revision : 0 };
 		etcd_kv_free(&kv);
-		struct etcd_op op = {.kind = ETCD_OP_PUT, .key = key, .value = value, .lease = lease};
-		struct etcd_txn_result res = {0};
+		struct etcd_op op = {
+			.kind = ETCD_OP_PUT, .key = key, .value = value, .lease = lease
+		};
+		struct etcd_txn_result res = { 0 };
 		int rc = etcd_txn(c, &cmp, 1, &op, 1, NULL, 0, &res, e);
 		bool ok = res.succeeded;
 		etcd_txn_result_free(&res);
@@ -670,7 +674,8 @@ int cluster_register(struct agent *a, const char *reason, struct err *e)
 		pid_t pid;
 	} *list = calloc(n ? n : 1, sizeof(*list));
 	for (size_t i = 0; list && i < n; i++) {
-		snprintf(list[i].name, sizeof(list[i].name), "%s", infos[i].spec.name);
+		memcpy(list[i].name, infos[i].spec.name, sizeof(list[i].name));
+		list[i].name[VM_NAME_MAX] = '\0';
 		list[i].run = infos[i].run;
 		list[i].pid = infos[i].pid;
 	}
@@ -736,7 +741,7 @@ int cluster_reconcile_alloc(struct agent *a, struct err *e)
 	int rc = -1;
 	snprintf(key, sizeof(key), "/ferry/hosts/%s/alloc", a->conf.name);
 	for (int t = 0; t < TXN_TRIES; t++) {
-		struct etcd_kv kv = {0};
+		struct etcd_kv kv = { 0 };
 		bool found = false;
 		if (etcd_get(c, key, &kv, &found, NULL, e) < 0)
 			break;
@@ -752,18 +757,18 @@ int cluster_reconcile_alloc(struct agent *a, struct err *e)
 		char *text = json_encode(nv, NULL);
 		json_free(nv);
 		bool same = found && text && strcmp(kv.value, text) == 0;
-		struct etcd_cmp cmp = {.key = key,
-				       .target = found ? ETCD_CMP_MOD : ETCD_CMP_CREATE,
-				       .result = ETCD_CMP_EQUAL,
-				       .revision = found ? kv.mod_revision : 0};
+		struct etcd_cmp cmp = { .key = key,
+					.target = found ? ETCD_CMP_MOD : ETCD_CMP_CREATE,
+					.result = ETCD_CMP_EQUAL,
+					.revision = found ? kv.mod_revision : 0 };
 		etcd_kv_free(&kv);
 		if (same) {
 			free(text);
 			rc = 0;
 			break;
 		}
-		struct etcd_op op = {.kind = ETCD_OP_PUT, .key = key, .value = text};
-		struct etcd_txn_result res = {0};
+		struct etcd_op op = { .kind = ETCD_OP_PUT, .key = key, .value = text };
+		struct etcd_txn_result res = { 0 };
 		int r = text ? etcd_txn(c, &cmp, 1, &op, 1, NULL, 0, &res, e) : -1;
 		bool ok = res.succeeded;
 		etcd_txn_result_free(&res);
@@ -805,7 +810,7 @@ int cluster_load_revoked(struct agent *a, struct err *e)
 	struct etcd *c = agent_etcd(a, e);
 	if (!c)
 		return -1;
-	struct etcd_range r = {0};
+	struct etcd_range r = { 0 };
 	int rc = etcd_get_prefix(c, "/ferry/revoked/", 0, &r, e);
 	for (size_t i = 0; rc == 0 && i < r.n; i++)
 		cluster_note_revoked(a, r.kvs[i].key + 15);
@@ -1088,12 +1093,13 @@ int cluster_vm_create(struct agent *a, const json_t *body, json_t **out, struct 
 		char *mtext = json_encode(mj, NULL);
 		json_free(mj);
 		struct etcd_cmp cmp[2] = {
-		    {.key = skey, .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL},
-		    {.key = mkey, .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL}};
-		struct etcd_op ops[2] = {{.kind = ETCD_OP_PUT, .key = skey, .value = text},
-					 {.kind = ETCD_OP_PUT, .key = mkey, .value = mtext}};
-		struct etcd_op fail = {.kind = ETCD_OP_GET, .key = skey};
-		struct etcd_txn_result res = {0};
+			{ .key = skey, .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL },
+			{ .key = mkey, .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL }
+		};
+		struct etcd_op ops[2] = { { .kind = ETCD_OP_PUT, .key = skey, .value = text },
+					  { .kind = ETCD_OP_PUT, .key = mkey, .value = mtext } };
+		struct etcd_op fail = { .kind = ETCD_OP_GET, .key = skey };
+		struct etcd_txn_result res = { 0 };
 		int r = text && mtext ? etcd_txn(c, cmp, 2, ops, 2, &fail, 1, &res, &e) : -1;
 		free(text);
 		free(mtext);
@@ -1167,18 +1173,19 @@ int cluster_vm_remove(struct agent *a, const char *name, struct aerr *ae)
 		snprintf(mkey, sizeof(mkey), "/ferry/macs/%s", mac ? mac : "none");
 		json_free(sj);
 		struct etcd_cmp cmp[3] = {
-		    {.key = skey, .target = ETCD_CMP_MOD, .revision = sp->mod_revision},
-		    {.key = okey,
-		     .target = ow ? ETCD_CMP_MOD : ETCD_CMP_CREATE,
-		     .revision = ow ? ow->mod_revision : 0},
-		    {.key = stkey,
-		     .target = st ? ETCD_CMP_MOD : ETCD_CMP_CREATE,
-		     .revision = st ? st->mod_revision : 0}};
-		struct etcd_op ops[4] = {{.kind = ETCD_OP_DELETE, .key = skey},
-					 {.kind = ETCD_OP_DELETE, .key = okey},
-					 {.kind = ETCD_OP_DELETE, .key = stkey},
-					 {.kind = ETCD_OP_DELETE, .key = mkey}};
-		struct etcd_txn_result res = {0};
+			{ .key = skey, .target = ETCD_CMP_MOD, .revision = sp->mod_revision },
+			{ .key = okey,
+			  .target = ow ? ETCD_CMP_MOD : ETCD_CMP_CREATE,
+			  .revision = ow ? ow->mod_revision : 0 },
+			{ .key = stkey,
+			  .target = st ? ETCD_CMP_MOD : ETCD_CMP_CREATE,
+			  .revision = st ? st->mod_revision : 0 }
+		};
+		struct etcd_op ops[4] = { { .kind = ETCD_OP_DELETE, .key = skey },
+					  { .kind = ETCD_OP_DELETE, .key = okey },
+					  { .kind = ETCD_OP_DELETE, .key = stkey },
+					  { .kind = ETCD_OP_DELETE, .key = mkey } };
+		struct etcd_txn_result res = { 0 };
 		int r = etcd_txn(c, cmp, 3, ops, 4, NULL, 0, &res, &e);
 		bool ok = res.succeeded;
 		etcd_txn_result_free(&res);
@@ -1264,18 +1271,20 @@ int cluster_vm_start_local(struct agent *a, const char *name, json_t **out, stru
 			bad = aerr_set(ae, 404, "no VM named '%s'", name);
 		} else if (cluster_spec_from_json(name, sj, &spec, &e) < 0) {
 			bad = aerr_set(ae, 500, "the spec of %s: %s", name, e.msg);
-		} else if (state && (strcmp(state, "starting") == 0 ||
-				     strcmp(state, "running") == 0 ||
-				     strcmp(state, "paused") == 0)) {
+		} else if (state &&
+			   (strcmp(state, "starting") == 0 || strcmp(state, "running") == 0 ||
+			    strcmp(state, "paused") == 0)) {
 			bad = aerr_set(ae, 409, "%s runs on %s", name,
 				       jstr(st, "host") ? jstr(st, "host") : "another host");
 		} else {
 			const char *oh = jstr(oj, "host");
 			if (oh && strcmp(oh, me) != 0 && !state && host_alive(&s, oh) == false)
-				log_warn("%s: taking it over from %s, whose agent is gone", name, oh);
+				log_warn("%s: taking it over from %s, whose agent is gone", name,
+					 oh);
 			uint64_t um;
 			unsigned uv;
-			json_t *rest = cluster_alloc_with(aj, name, 0, 0); /* without a stale entry */
+			json_t *rest =
+			    cluster_alloc_with(aj, name, 0, 0); /* without a stale entry */
 			cluster_alloc_used(rest, &um, &uv);
 			json_free(rest);
 			if (cluster_admit(me, a->conf.memory, a->conf.vcpus, um, uv, &spec, ae) < 0)
@@ -1307,24 +1316,26 @@ int cluster_vm_start_local(struct agent *a, const char *name, json_t **out, stru
 		json_free(ns);
 		snprintf(stkey, sizeof(stkey), "/ferry/vms/%s/state", name);
 		struct etcd_cmp cmp[3] = {
-		    {.key = akey,
-		     .target = al ? ETCD_CMP_MOD : ETCD_CMP_CREATE,
-		     .revision = al ? al->mod_revision : 0},
-		    {.key = okey,
-		     .target = ow ? ETCD_CMP_MOD : ETCD_CMP_CREATE,
-		     .revision = ow ? ow->mod_revision : 0},
-		    {.key = sp->key, .target = ETCD_CMP_MOD, .revision = sp->mod_revision}};
+			{ .key = akey,
+			  .target = al ? ETCD_CMP_MOD : ETCD_CMP_CREATE,
+			  .revision = al ? al->mod_revision : 0 },
+			{ .key = okey,
+			  .target = ow ? ETCD_CMP_MOD : ETCD_CMP_CREATE,
+			  .revision = ow ? ow->mod_revision : 0 },
+			{ .key = sp->key, .target = ETCD_CMP_MOD, .revision = sp->mod_revision }
+		};
 		struct etcd_op ops[3];
 		size_t nops = 0;
-		ops[nops++] = (struct etcd_op){.kind = ETCD_OP_PUT, .key = akey, .value = atext};
-		ops[nops++] =
-		    (struct etcd_op){.kind = ETCD_OP_PUT, .key = stkey, .value = sttext, .lease = lease};
+		ops[nops++] = (struct etcd_op){ .kind = ETCD_OP_PUT, .key = akey, .value = atext };
+		ops[nops++] = (struct etcd_op){
+			.kind = ETCD_OP_PUT, .key = stkey, .value = sttext, .lease = lease
+		};
 		if (owner_changes)
-			ops[nops++] = (struct etcd_op){.kind = ETCD_OP_PUT, .key = okey, .value = otext};
-		struct etcd_txn_result res = {0};
-		int r = atext && otext && sttext
-			    ? etcd_txn(c, cmp, 3, ops, nops, NULL, 0, &res, &e)
-			    : err_set(&e, "out of memory");
+			ops[nops++] =
+			    (struct etcd_op){ .kind = ETCD_OP_PUT, .key = okey, .value = otext };
+		struct etcd_txn_result res = { 0 };
+		int r = atext && otext && sttext ? etcd_txn(c, cmp, 3, ops, nops, NULL, 0, &res, &e)
+						 : err_set(&e, "out of memory");
 		admitted = r == 0 && res.succeeded;
 		etcd_txn_result_free(&res);
 		free(atext), free(otext), free(sttext);
@@ -1340,7 +1351,7 @@ int cluster_vm_start_local(struct agent *a, const char *name, json_t **out, stru
 		goto out;
 	}
 	struct err e;
-	struct vm_info vi = {0};
+	struct vm_info vi = { 0 };
 	pthread_mutex_lock(&a->vms_lock);
 	stopping_take(a, name, false);
 	vms_forget(a->vms, name, &e); /* an exited copy of the same name, if any */
@@ -1393,7 +1404,7 @@ int cluster_vm_stop_local(struct agent *a, const char *name, json_t **out, struc
 	stopping_take(a, name, true);
 	int r = vms_stop(a->vms, name, &e);
 	if (r == 0)
-		vms_forget(a->vms, name, &(struct err){{0}});
+		vms_forget(a->vms, name, &(struct err){ { 0 } });
 	pthread_mutex_unlock(&a->vms_lock);
 	if (r < 0)
 		return aerr_set(ae, 500, "stopping %s: %s", name, e.msg);
@@ -1404,10 +1415,11 @@ int cluster_vm_stop_local(struct agent *a, const char *name, json_t **out, struc
 int cluster_host_remove(struct agent *a, const char *name, struct aerr *ae)
 {
 	if (strcmp(name, a->conf.name) == 0)
-		return aerr_set(ae, 409,
-				"%s is the host answering: stop its agent and remove it from another "
-				"host",
-				name);
+		return aerr_set(
+		    ae, 409,
+		    "%s is the host answering: stop its agent and remove it from another "
+		    "host",
+		    name);
 	struct etcd *c = borrow(a, ae);
 	if (!c)
 		return -1;
@@ -1435,8 +1447,8 @@ int cluster_host_remove(struct agent *a, const char *name, struct aerr *ae)
 		cluster_alloc_used(aj, &um, &uv);
 		const json_t *avms = json_get(aj, "vms");
 		size_t nvms = json_is_object(avms) ? json_object_size(avms) : 0;
-		const char *serial = jstr(hj, "cert_serial") ? jstr(hj, "cert_serial")
-							     : jstr(cj, "serial");
+		const char *serial =
+		    jstr(hj, "cert_serial") ? jstr(hj, "cert_serial") : jstr(cj, "serial");
 		if (hk && nvms) {
 			aerr_set(ae, 409, "%s is alive and runs %zu VM%s: stop or move them first",
 				 name, nvms, nvms == 1 ? "" : "s");
@@ -1452,26 +1464,27 @@ int cluster_host_remove(struct agent *a, const char *name, struct aerr *ae)
 		char *rtext = json_encode(rj, NULL);
 		json_free(rj);
 		snprintf(rkey, sizeof(rkey), "/ferry/revoked/%s", serial && *serial ? serial : "");
-		struct etcd_cmp cmp[3] = {
-		    {.key = hkey,
-		     .target = hk ? ETCD_CMP_MOD : ETCD_CMP_CREATE,
-		     .revision = hk ? hk->mod_revision : 0},
-		    {.key = akey,
-		     .target = ak ? ETCD_CMP_MOD : ETCD_CMP_CREATE,
-		     .revision = ak ? ak->mod_revision : 0},
-		    {.key = ckey,
-		     .target = ck ? ETCD_CMP_MOD : ETCD_CMP_CREATE,
-		     .revision = ck ? ck->mod_revision : 0}};
+		struct etcd_cmp cmp[3] = { { .key = hkey,
+					     .target = hk ? ETCD_CMP_MOD : ETCD_CMP_CREATE,
+					     .revision = hk ? hk->mod_revision : 0 },
+					   { .key = akey,
+					     .target = ak ? ETCD_CMP_MOD : ETCD_CMP_CREATE,
+					     .revision = ak ? ak->mod_revision : 0 },
+					   { .key = ckey,
+					     .target = ck ? ETCD_CMP_MOD : ETCD_CMP_CREATE,
+					     .revision = ck ? ck->mod_revision : 0 } };
 		struct etcd_op ops[4];
 		size_t nops = 0;
-		ops[nops++] = (struct etcd_op){.kind = ETCD_OP_DELETE, .key = hkey};
-		ops[nops++] = (struct etcd_op){.kind = ETCD_OP_DELETE, .key = akey};
-		ops[nops++] = (struct etcd_op){.kind = ETCD_OP_DELETE, .key = ckey};
+		ops[nops++] = (struct etcd_op){ .kind = ETCD_OP_DELETE, .key = hkey };
+		ops[nops++] = (struct etcd_op){ .kind = ETCD_OP_DELETE, .key = akey };
+		ops[nops++] = (struct etcd_op){ .kind = ETCD_OP_DELETE, .key = ckey };
 		if (serial && *serial)
-			ops[nops++] = (struct etcd_op){.kind = ETCD_OP_PUT, .key = rkey, .value = rtext};
+			ops[nops++] =
+			    (struct etcd_op){ .kind = ETCD_OP_PUT, .key = rkey, .value = rtext };
 		else
-			log_warn("host %s: no certificate serial recorded, nothing to revoke", name);
-		struct etcd_txn_result res = {0};
+			log_warn("host %s: no certificate serial recorded, nothing to revoke",
+				 name);
+		struct etcd_txn_result res = { 0 };
 		int r = rtext ? etcd_txn(c, cmp, 3, ops, nops, NULL, 0, &res, &e) : -1;
 		bool ok = res.succeeded;
 		etcd_txn_result_free(&res);
@@ -1539,7 +1552,7 @@ int cluster_status(struct agent *a, json_t **out, struct aerr *ae)
 	json_set_bool(q, "ok", n > 0 && reach >= n / 2 + 1);
 	json_set(j, "quorum", q);
 	json_t *hosts = NULL;
-	struct aerr hae = {0};
+	struct aerr hae = { 0 };
 	if (cluster_host_list(a, &hosts, &hae) == 0) {
 		json_t *ha = json_get(hosts, "hosts");
 		json_set(j, "hosts", json_incref(ha));
