@@ -5,6 +5,16 @@
 # the probe and is adopted by the next one; stale records are not adopted; stop is a hard
 # power-off; a VM that powers off is reported `exited`; bad input gets clear errors.
 # Runs as root, in a network namespace of its own (per-run name), removed at the end.
+if [ "$(id -u)" != 0 ]; then
+	echo "1..0 # skip: vms.sh needs root"
+	exit 0
+fi
+# In a PID namespace of its own, whose init is this shell: a VM orphaned when the probe is
+# killed is reparented here and reaped (as init or a subreaper would on a host), and nothing
+# outlives the test.
+if [ -z "$FERRY_VMS_PIDNS" ]; then
+	FERRY_VMS_PIDNS=1 exec unshare --pid --fork --mount-proc bash "$0" "$@"
+fi
 source "$(dirname "$0")/../lib.sh"
 scratch
 [ -e "$FERRY_GUEST/Image" ] || FERRY_GUEST=/work/main/build/guest
@@ -13,10 +23,6 @@ img=$FERRY_GUEST/Image
 rd=$FERRY_GUEST/initramfs.cpio
 unset INVOCATION_ID # never through systemd-run here: the VM must be a plain child
 
-if [ "$(id -u)" != 0 ]; then
-	echo "1..0 # skip: vms.sh needs root"
-	exit 0
-fi
 for f in "$probe_bin" "$FERRY_VM" "$img" "$rd"; do
 	[ -e "$f" ] || { echo "vms.sh: $f is missing (make build/tests/vmsprobe; the guest)" >&2; exit 1; }
 done
