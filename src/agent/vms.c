@@ -84,8 +84,8 @@
 struct vm_entry {
 	struct vms_record rec;
 	int pidfd;
-	bool child;	     /* ours: reaped with waitid */
-	int64_t status_ms; /* when run was last read from the control socket */
+	bool child;		      /* ours: reaped with waitid */
+	int64_t status_ms;	      /* when run was last read from the control socket */
 	char path[VMS_DIR_MAX + 300]; /* the record */
 };
 
@@ -310,7 +310,8 @@ static int vms_spec_from_json(const json_t *o, struct vm_spec *s, struct err *e)
 	int64_t vcpus;
 
 	memset(s, 0, sizeof(*s));
-	if (vms_check_keys(o, keys, e) < 0 || vms_get_str(o, "name", s->name, sizeof(s->name), e) < 0 ||
+	if (vms_check_keys(o, keys, e) < 0 ||
+	    vms_get_str(o, "name", s->name, sizeof(s->name), e) < 0 ||
 	    json_get_u64(o, "memory", &s->memory, e) != 1 ||
 	    json_get_int(o, "vcpus", &vcpus, e) != 1 ||
 	    vms_get_str(o, "isa", s->isa, sizeof(s->isa), e) < 0 ||
@@ -334,7 +335,7 @@ static int vms_spec_from_json(const json_t *o, struct vm_spec *s, struct err *e)
 int vms_record_read(const char *path, struct vms_record *r, struct err *e)
 {
 	static const char *const keys[] = { "version", "pid",	  "start_time", "started_ms",
-					    "tap",     "control", "console",    "log",
+					    "tap",     "control", "console",	"log",
 					    "lease",   "spec",	  NULL };
 	char buf[32768];
 	json_t *o;
@@ -590,11 +591,9 @@ static int vms_adopt(struct vms *v, const char *path, bool *stale, struct err *e
 		*stale = true;
 		if (x.pidfd >= 0)
 			close(x.pidfd);
-		return err_set(e, "pid %d is gone or is another process now",
-			       (int)x.rec.info.pid);
+		return err_set(e, "pid %d is gone or is another process now", (int)x.rec.info.pid);
 	}
-	if (vms_ctl_status(x.rec.info.control, VMS_ADOPT_TIMEOUT_MS, state, sizeof(state), e) <
-	    0) {
+	if (vms_ctl_status(x.rec.info.control, VMS_ADOPT_TIMEOUT_MS, state, sizeof(state), e) < 0) {
 		close(x.pidfd);
 		return err_prefix(e, "pid %d runs, but", (int)x.rec.info.pid);
 	}
@@ -626,7 +625,8 @@ int vms_open(struct vms **out, const struct vms_cfg *cfg, struct err *e)
 	    (cfg->cgroup && strlen(cfg->cgroup) >= VMS_DIR_MAX) ||
 	    strlen(cfg->vm_binary) >= sizeof(v->vm_binary)) {
 		free(v);
-		return err_set(e, "vms: a directory's path is longer than %d bytes", VMS_DIR_MAX - 1);
+		return err_set(e, "vms: a directory's path is longer than %d bytes",
+			       VMS_DIR_MAX - 1);
 	}
 	if (cfg->bridge && strlen(cfg->bridge) >= IFNAMSIZ) {
 		free(v);
@@ -847,7 +847,8 @@ int vms_start(struct vms *v, const struct vm_spec *s, struct err *e)
 {
 	struct vm_entry x, *old = vms_find(v, s->name);
 	char norm[NAME_MAX_LEN + 1], mem[32], net[64], disk[16], control[VMS_DIR_MAX + 100];
-	char dir[VMS_DIR_MAX + 100], procs[VMS_DIR_MAX + 20], unit[128], tail[400], state[32], ctlspec[4300];
+	char dir[VMS_DIR_MAX + 100], procs[VMS_DIR_MAX + 20], unit[128], tail[400], state[32],
+	    ctlspec[4300];
 	const char *argv[40];
 	const char *sdrun = vms_systemd_run();
 	struct vms_launch l = { .tap = -1, .disk = -1, .console = -1, .log = -1, .nullfd = -1 };
@@ -1038,7 +1039,8 @@ int vms_start(struct vms *v, const struct vm_spec *s, struct err *e)
 			usleep(50000); /* its last words may still be on their way to the file */
 			vms_log_tail(x.rec.log, log_from, tail, sizeof(tail));
 			return err_set(e, "VM '%s' exited at start (status %d): %s", s->name,
-				       x.rec.info.exit_status, tail[0] ? tail : "(vm.log is empty)");
+				       x.rec.info.exit_status,
+				       tail[0] ? tail : "(vm.log is empty)");
 		}
 		if (vms_ctl_status(control, 1000, state, sizeof(state), &ce) == 0)
 			break;
@@ -1049,8 +1051,9 @@ int vms_start(struct vms *v, const struct vm_spec *s, struct err *e)
 			unlink(x.path);
 			unlink(control);
 			vms_log_tail(x.rec.log, log_from, tail, sizeof(tail));
-			return err_set(e, "VM '%s': its control socket did not answer (%s); killed: %s",
-				       s->name, ce.msg, tail);
+			return err_set(
+			    e, "VM '%s': its control socket did not answer (%s); killed: %s",
+			    s->name, ce.msg, tail);
 		}
 		usleep(20000);
 	}

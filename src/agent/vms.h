@@ -27,14 +27,14 @@
 /* What a VM is made of (the cluster's spec of it, as this host runs it). */
 struct vm_spec {
 	char name[VM_NAME_MAX + 1]; /* lower case: [a-z0-9][a-z0-9-]{0,62} */
-	uint64_t memory;            /* bytes */
+	uint64_t memory;	    /* bytes */
 	unsigned vcpus;
-	char isa[32];               /* "" = ferry-vm's default */
-	char disk[4096];            /* raw image on shared storage ("" = none) */
+	char isa[32];	 /* "" = ferry-vm's default */
+	char disk[4096]; /* raw image on shared storage ("" = none) */
 	char kernel[4096];
-	char initrd[4096];          /* "" = none */
-	char append[1024];          /* kernel command line */
-	char mac[18];               /* "02:fe:..:..:..:.."; "" = no network */
+	char initrd[4096]; /* "" = none */
+	char append[1024]; /* kernel command line */
+	char mac[18];	   /* "02:fe:..:..:..:.."; "" = no network */
 };
 
 struct vms_cfg {
@@ -42,7 +42,7 @@ struct vms_cfg {
 	const char *log_dir;   /* console and logs: log_dir/NAME/{console.log,vm.log} */
 	const char *vm_binary; /* path of ferry-vm */
 	const char *bridge;    /* the host's bridge the TAPs join ("" = none) */
-	int nice;              /* CPU priority of VMs (default 10) */
+	int nice;	       /* CPU priority of VMs (default 10) */
 	const char *cgroup;    /* cgroup v2 directory for VMs (NULL/"" = none) */
 };
 
@@ -54,7 +54,7 @@ struct vm_info {
 	enum vm_run run;
 	pid_t pid;
 	int64_t started_ms; /* CLOCK_REALTIME, ms */
-	bool adopted;       /* found running when the agent started */
+	bool adopted;	    /* found running when the agent started */
 	int exit_status;    /* VM_EXITED: as waitid/pidfd reported (-1 unknown) */
 	char control[4096]; /* path of its control socket */
 };

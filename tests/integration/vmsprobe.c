@@ -93,8 +93,8 @@ static int probe_wait(struct vms *v, int seconds)
 		size_t n = vms_pollfds(v, fds, 64);
 
 		clock_gettime(CLOCK_MONOTONIC, &t);
-		long left = (long)seconds * 1000 - ((t.tv_sec - t0.tv_sec) * 1000 +
-						   (t.tv_nsec - t0.tv_nsec) / 1000000);
+		long left = (long)seconds * 1000 -
+			    ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
 		if (left <= 0)
 			return 3;
 		if (poll(fds, n, (int)left) < 0 && errno != EINTR)
