@@ -25,7 +25,8 @@
 struct events;
 
 struct aerr {
-	int status; /* HTTP status: 400, 404, 409, 422, 502, 503, 500... */
+	int status;	  /* HTTP status: 400, 404, 409, 422, 502, 503, 500... */
+	const char *code; /* NULL: the status's code (aerr_code) */
 	char msg[512];
 };
 /* Set and return -1. */

@@ -54,10 +54,10 @@ struct req {
 
 /* ---- pure helpers --------------------------------------------------------------------------- */
 
-json_t *api_error_json(int status, const char *msg)
+json_t *api_error_json(int status, const char *code, const char *msg)
 {
 	json_t *in = json_object();
-	json_set_str(in, "code", aerr_code(status));
+	json_set_str(in, "code", code ? code : aerr_code(status));
 	json_set(in, "message", json_text(msg));
 	json_t *j = json_object();
 	json_set(j, "error", in);
@@ -150,7 +150,7 @@ static enum MHD_Result send_err(struct MHD_Connection *c, const struct aerr *ae)
 	int st = ae->status ? ae->status : 500;
 	if (st >= 500)
 		log_warn("answering %d: %s", st, ae->msg);
-	return send_json(c, st, api_error_json(st, ae->msg));
+	return send_json(c, st, api_error_json(st, ae->code, ae->msg));
 }
 
 static enum MHD_Result fail(struct MHD_Connection *c, int status, const char *fmt, ...)
@@ -161,6 +161,7 @@ static enum MHD_Result fail(struct MHD_Connection *c, int status, const char *fm
 	va_list ap;
 	va_start(ap, fmt);
 	ae.status = status;
+	ae.code = NULL;
 	vsnprintf(ae.msg, sizeof(ae.msg), fmt, ap);
 	va_end(ap);
 	return send_err(c, &ae);

@@ -25,8 +25,9 @@ struct api;
 int api_start(struct api **out, struct agent *a, struct err *e);
 void api_stop(struct api *s);
 
-/* The JSON of an error: {"error": {"code", "message"}} (new reference). */
-json_t *api_error_json(int status, const char *msg);
+/* The JSON of an error: {"error": {"code", "message"}} (new reference); code NULL: the
+ * status's. */
+json_t *api_error_json(int status, const char *code, const char *msg);
 /* Parse a request body into an object: 400 naming the parser's complaint. An empty body
  * gives an empty object. */
 json_t *api_parse_body(const char *body, size_t len, struct aerr *ae);

@@ -35,6 +35,7 @@ int aerr_set(struct aerr *a, int status, const char *fmt, ...)
 	va_list ap;
 	va_start(ap, fmt);
 	a->status = status;
+	a->code = NULL;
 	vsnprintf(a->msg, sizeof(a->msg), fmt, ap);
 	va_end(ap);
 	return -1;
@@ -1368,6 +1369,7 @@ int cluster_vm_start_local(struct agent *a, const char *name, json_t **out, stru
 		if (put_state(a, c, name, "stopped", 0, reason, lease, &e2) < 0)
 			log_error("%s: writing its state: %s", name, e2.msg);
 		aerr_set(ae, 500, "%s %s", name, reason);
+		ae->code = "start_failed";
 		goto out;
 	}
 	if (put_state(a, c, name, "running", vi.pid, "started", lease, &e) < 0)
