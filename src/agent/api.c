@@ -775,8 +775,8 @@ int api_start(struct api **out, struct agent *a, struct err *e)
 		{ MHD_OPTION_HTTPS_MEM_TRUST, 0, s->ca_pem },
 		{ MHD_OPTION_END, 0, NULL }
 	};
-	s->d = MHD_start_daemon(flags, 0, NULL, NULL, api_handle, s, MHD_OPTION_ARRAY, opts,
-				MHD_OPTION_END);
+	s->d = MHD_start_daemon(flags, 0, NULL, NULL, api_handle, s, MHD_OPTION_EXTERNAL_LOGGER,
+				api_log, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	freeaddrinfo(ai);
 	ai = NULL;
 	if (!s->d) {
