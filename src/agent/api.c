@@ -769,7 +769,6 @@ int api_start(struct api **out, struct agent *a, struct err *e)
 		{ MHD_OPTION_CONNECTION_TIMEOUT, API_CONN_TIMEOUT_S, NULL },
 		{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)api_done, s },
 		{ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)api_notify, s },
-		{ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)api_log, s },
 		{ tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, s->key_pem },
 		{ MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert_pem },
 		{ MHD_OPTION_HTTPS_MEM_TRUST, 0, s->ca_pem },
