@@ -179,7 +179,7 @@ static json_t *u64_string(uint64_t v)
  * takes. The decoder also skips line breaks; the gateway never sends any. */
 char *etcd_b64_encode(const void *data, size_t len)
 {
-	gnutls_datum_t in = {(unsigned char *)(uintptr_t)data, (unsigned int)len}, out = {0};
+	gnutls_datum_t in = { (unsigned char *)(uintptr_t)data, (unsigned int)len }, out = { 0 };
 
 	if (len == 0)
 		return strdup("");
@@ -197,7 +197,7 @@ char *etcd_b64_encode(const void *data, size_t len)
 char *etcd_b64_decode(const char *text, size_t *len, struct err *e)
 {
 	size_t n = strlen(text);
-	gnutls_datum_t in = {(unsigned char *)(uintptr_t)text, (unsigned int)n}, out = {0};
+	gnutls_datum_t in = { (unsigned char *)(uintptr_t)text, (unsigned int)n }, out = { 0 };
 
 	*len = 0;
 	if (n == 0)
@@ -311,7 +311,8 @@ static int kv_from_json(const json_t *o, struct etcd_kv *kv, struct err *e)
 	if (!(kv->key = etcd_b64_decode(s, &n, e)))
 		return err_prefix(e, "key");
 	s = "";
-	if (json_get_str(o, "value", &s, e) < 0 || !(kv->value = etcd_b64_decode(s, &kv->value_len, e)))
+	if (json_get_str(o, "value", &s, e) < 0 ||
+	    !(kv->value = etcd_b64_decode(s, &kv->value_len, e)))
 		goto fail;
 	if (get_i64(o, "create_revision", &kv->create_revision, e) < 0 ||
 	    get_i64(o, "mod_revision", &kv->mod_revision, e) < 0 ||
@@ -377,11 +378,11 @@ static enum etcd_errkind error_from_json(const json_t *root, struct err *e)
 	case 11:
 		return strstr(msg, "compacted") ? ETCD_ECOMPACTED : ETCD_EREQUEST;
 	case 14: /* unavailable: no leader, leader changed */
-	case 4:  /* deadline exceeded */
+	case 4:	 /* deadline exceeded */
 		return ETCD_EUNAVAILABLE;
 	case 2: /* unknown: the gateway's own timeout ("context deadline exceeded") */
 		return strstr(msg, "deadline") || strstr(msg, "timed out") ? ETCD_EUNAVAILABLE
-									    : ETCD_EPROTO;
+									   : ETCD_EPROTO;
 	default:
 		if (strstr(msg, "no leader") || strstr(msg, "timed out") ||
 		    strstr(msg, "leader changed"))
@@ -435,8 +436,7 @@ int etcd_parse_range(const char *body, size_t len, struct etcd_range *r, struct 
 	return rc;
 }
 
-int etcd_parse_put(const char *body, size_t len, int64_t *revision, int64_t *deleted,
-		   struct err *e)
+int etcd_parse_put(const char *body, size_t len, int64_t *revision, int64_t *deleted, struct err *e)
 {
 	json_t *root = parse_body(body, len, e);
 	int64_t rev = 0, del = 0;
@@ -508,8 +508,8 @@ int etcd_parse_lease(const char *body, size_t len, int64_t *id, int64_t *ttl, st
 	return rc;
 }
 
-int etcd_parse_members(const char *body, size_t len, struct etcd_member *out, size_t max,
-		       size_t *n, struct err *e)
+int etcd_parse_members(const char *body, size_t len, struct etcd_member *out, size_t max, size_t *n,
+		       struct err *e)
 {
 	json_t *root = parse_body(body, len, e);
 
@@ -669,7 +669,8 @@ static int cfg_copy(struct etcd_cfg *d, const struct etcd_cfg *s, struct err *e)
 		if (!s->endpoints[i] || (strncmp(s->endpoints[i], "http://", 7) != 0 &&
 					 strncmp(s->endpoints[i], "https://", 8) != 0)) {
 			cfg_free(d);
-			return err_set(e, "etcd: endpoint %zu is not an http:// or https:// URL", i);
+			return err_set(e, "etcd: endpoint %zu is not an http:// or https:// URL",
+				       i);
 		}
 		d->endpoints[i] = strdup(s->endpoints[i]);
 		d->nendpoints++;
@@ -858,14 +859,15 @@ static int call(struct etcd *c, const char *path, json_t *req, json_t **resp, st
 				free(text);
 				c->cur = i;
 				c->last = kind;
-				return err_set(e, "etcd %s: %s%s", ep, kind == ETCD_EPROTO ? "bad answer: " : "",
-					       ae.msg);
+				return err_set(e, "etcd %s: %s%s", ep,
+					       kind == ETCD_EPROTO ? "bad answer: " : "", ae.msg);
 			}
 			snprintf(cause, sizeof cause, "%.290s", ae.msg);
 		}
 		log_debug("etcd %s%s: %s (trying the next member)", ep, path, cause);
 		size_t used = strlen(all);
-		snprintf(all + used, sizeof all - used, "%setcd %s: %s", used ? "; " : "", ep, cause);
+		snprintf(all + used, sizeof all - used, "%setcd %s: %s", used ? "; " : "", ep,
+			 cause);
 	}
 	free(text);
 	c->last = ETCD_EUNAVAILABLE;
@@ -956,9 +958,9 @@ int etcd_delete(struct etcd *c, const char *key, bool prefix, int64_t *deleted, 
 	return 0;
 }
 
-static const char *const target_names[] = {"CREATE", "MOD", "VERSION", "VALUE"};
-static const char *const target_fields[] = {"create_revision", "mod_revision", "version", NULL};
-static const char *const result_names[] = {"EQUAL", "NOT_EQUAL", "GREATER", "LESS"};
+static const char *const target_names[] = { "CREATE", "MOD", "VERSION", "VALUE" };
+static const char *const target_fields[] = { "create_revision", "mod_revision", "version", NULL };
+static const char *const result_names[] = { "EQUAL", "NOT_EQUAL", "GREATER", "LESS" };
 
 static json_t *op_json(const struct etcd_op *op)
 {
@@ -1008,8 +1010,9 @@ int etcd_txn(struct etcd *c, const struct etcd_cmp *cmp, size_t ncmp, const stru
 		json_set_str(o, "target", target_names[x->target]);
 		json_set_str(o, "result", result_names[x->result]);
 		if (x->target == ETCD_CMP_VALUE)
-			json_set(o, "value", b64_json(x->value ? x->value : "",
-						      x->value ? strlen(x->value) : 0));
+			json_set(
+			    o, "value",
+			    b64_json(x->value ? x->value : "", x->value ? strlen(x->value) : 0));
 		else
 			json_set(o, target_fields[x->target], i64_string(x->revision));
 		json_push(cmps, o);
@@ -1114,7 +1117,7 @@ void etcd_member_status(struct etcd *c, struct etcd_member *m, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		char url[256], errbuf[CURL_ERROR_SIZE] = "";
-		struct etcd_buf body = {0};
+		struct etcd_buf body = { 0 };
 		struct err e;
 		CURL *h;
 
@@ -1165,8 +1168,8 @@ int etcd_member_add(struct etcd *c, const char *peer_url, uint64_t *id, struct e
 	if (call(c, "/v3/cluster/member/add", req, &resp, e) < 0)
 		return -1;
 	int rc = get_u64(json_get(resp, "member"), "ID", id, e) == 1
-			 ? 0
-			 : err_set(e, "etcd %s: member/add: no member ID", etcd_current_endpoint(c));
+		     ? 0
+		     : err_set(e, "etcd %s: member/add: no member ID", etcd_current_endpoint(c));
 	json_free(resp);
 	return rc;
 }
@@ -1185,8 +1188,8 @@ struct etcd_watch {
 	char errbuf[CURL_ERROR_SIZE];
 	char *req;
 	struct etcd_buf in; /* bytes not yet split into lines */
-	size_t member;      /* the member it runs on */
-	size_t tried;       /* members tried since it last ran */
+	size_t member;	    /* the member it runs on */
+	size_t tried;	    /* members tried since it last ran */
 	bool running, created, ended;
 	int64_t next_revision, compacted;
 };
@@ -1270,11 +1273,13 @@ static int watch_lines(struct etcd_watch *w, bool at_eof, struct err *e)
 			err_set(e, "etcd %s: watch: %s", w->cfg.endpoints[w->member], le.msg);
 			rc = -1;
 		} else if (r == 1) {
-			err_set(e, "etcd %s: watch stopped by its caller", w->cfg.endpoints[w->member]);
+			err_set(e, "etcd %s: watch stopped by its caller",
+				w->cfg.endpoints[w->member]);
 			rc = -1;
 		} else if (compact > 0) {
 			w->compacted = compact;
-			err_set(e, "etcd %s: watch: revision %" PRId64 " compacted (from %" PRId64 ")",
+			err_set(e,
+				"etcd %s: watch: revision %" PRId64 " compacted (from %" PRId64 ")",
 				w->cfg.endpoints[w->member], w->next_revision, compact);
 			rc = -1;
 		} else if (canceled) {

@@ -30,7 +30,7 @@
 struct etcd_cfg {
 	const char *endpoints[ETCD_MAX_MEMBERS]; /* "https://10.0.0.1:2379" (http:// too) */
 	size_t nendpoints;
-	const char *ca;   /* PEM file of the cluster CA (NULL: no TLS verification setup) */
+	const char *ca;	  /* PEM file of the cluster CA (NULL: no TLS verification setup) */
 	const char *cert; /* client certificate (PEM), NULL for none */
 	const char *key;  /* its key (PEM) */
 	long timeout_ms;  /* per attempt on one member; 0 means 2000 */
@@ -42,10 +42,10 @@ struct etcd;
 enum etcd_errkind {
 	ETCD_OK = 0,
 	ETCD_EUNAVAILABLE, /* no member answered in time (all tried), or no leader */
-	ETCD_ENOTFOUND,    /* lease not found (revoke, timetolive on a revoked lease) */
+	ETCD_ENOTFOUND,	   /* lease not found (revoke, timetolive on a revoked lease) */
 	ETCD_ECOMPACTED,   /* a watch or range asked for a compacted revision */
-	ETCD_EPROTO,       /* the answer was not what the gateway sends */
-	ETCD_EREQUEST,     /* the server refused the request (400) */
+	ETCD_EPROTO,	   /* the answer was not what the gateway sends */
+	ETCD_EREQUEST,	   /* the server refused the request (400) */
 };
 
 int etcd_open(struct etcd **out, const struct etcd_cfg *cfg, struct err *e);
@@ -104,13 +104,13 @@ struct etcd_op {
 	enum etcd_opkind kind;
 	const char *key;
 	const char *value; /* PUT; NUL-terminated */
-	int64_t lease;     /* PUT: 0 = none (a put without lease detaches the key's lease) */
-	bool prefix;       /* DELETE, GET: the whole prefix */
+	int64_t lease;	   /* PUT: 0 = none (a put without lease detaches the key's lease) */
+	bool prefix;	   /* DELETE, GET: the whole prefix */
 };
 struct etcd_txn_result {
 	bool succeeded;
-	int64_t revision;           /* header revision after the txn */
-	struct etcd_range *ranges;  /* one per ETCD_OP_GET of the branch that ran, in order */
+	int64_t revision;	   /* header revision after the txn */
+	struct etcd_range *ranges; /* one per ETCD_OP_GET of the branch that ran, in order */
 	size_t nranges;
 };
 void etcd_txn_result_free(struct etcd_txn_result *t);
@@ -132,9 +132,9 @@ struct etcd_member {
 	char name[64];
 	char client_url[128]; /* first client URL */
 	char peer_url[128];   /* first peer URL */
-	bool reachable;       /* its status answered */
+	bool reachable;	      /* its status answered */
 	bool is_leader;
-	uint64_t leader;      /* the leader it sees (status), 0 unknown */
+	uint64_t leader; /* the leader it sees (status), 0 unknown */
 	int64_t raft_term, db_size;
 };
 int etcd_members(struct etcd *c, struct etcd_member *out, size_t max, size_t *n, struct err *e);
@@ -151,7 +151,7 @@ int etcd_member_add(struct etcd *c, const char *peer_url, uint64_t *id, struct e
 enum etcd_evtype { ETCD_EV_PUT, ETCD_EV_DELETE };
 struct etcd_event {
 	enum etcd_evtype type;
-	struct etcd_kv kv;      /* on DELETE: key and mod_revision only */
+	struct etcd_kv kv;	/* on DELETE: key and mod_revision only */
 	struct etcd_kv prev_kv; /* if asked and present */
 	bool has_prev;
 };
@@ -190,8 +190,8 @@ int etcd_parse_watch_line(const char *line, size_t len, etcd_watch_fn fn, void *
  * (e untouched) if body is JSON without an error; ETCD_EPROTO if it is not JSON. */
 enum etcd_errkind etcd_parse_error(const char *body, size_t len, struct err *e);
 /* cluster/member/list: up to max members into out, *n the number stored. */
-int etcd_parse_members(const char *body, size_t len, struct etcd_member *out, size_t max,
-		       size_t *n, struct err *e);
+int etcd_parse_members(const char *body, size_t len, struct etcd_member *out, size_t max, size_t *n,
+		       struct err *e);
 /* maintenance/status of one member into m (leader, is_leader against m->id, raft_term,
  * db_size; reachable set). */
 int etcd_parse_status(const char *body, size_t len, struct etcd_member *m, struct err *e);
