@@ -13,11 +13,13 @@
 
 #define CLI_WIDTH 80
 
-/* Write text wrapped at CLI_WIDTH, every line indented by indent spaces (the first by
- * first spaces: the caller may have written something there already). */
-static void cli_wrap(FILE *f, const char *text, int first, int indent)
+/* Write text wrapped at CLI_WIDTH, every line indented by indent spaces; the first line
+ * starts after `first` spaces at column col0 + first (the caller may have written col0
+ * columns there already). */
+static void cli_wrap_at(FILE *f, const char *text, int col0, int first, int indent)
 {
-	int col = first;
+	int col = col0 + first;
+	bool words = false; /* a word on the current line already */
 	const char *p = text;
 
 	fprintf(f, "%*s", first, "");
@@ -30,6 +32,7 @@ static void cli_wrap(FILE *f, const char *text, int first, int indent)
 			if (*p)
 				fprintf(f, "\n%*s", indent, "");
 			col = indent;
+			words = false;
 			continue;
 		}
 		if (*p == ' ') {
@@ -38,18 +41,24 @@ static void cli_wrap(FILE *f, const char *text, int first, int indent)
 		}
 		size_t n = strcspn(p, " \n");
 
-		if (col > indent && col + 1 + (int)n > CLI_WIDTH) {
+		if (words && col + 1 + (int)n > CLI_WIDTH) {
 			fprintf(f, "\n%*s", indent, "");
 			col = indent;
-		} else if (col > indent) {
+		} else if (words) {
 			fputc(' ', f);
 			col++;
 		}
 		fprintf(f, "%.*s", (int)n, p);
 		col += (int)n;
 		p += n;
+		words = true;
 	}
 	fputc('\n', f);
+}
+
+static void cli_wrap(FILE *f, const char *text, int first, int indent)
+{
+	cli_wrap_at(f, text, 0, first, indent);
 }
 
 static void cli_synopsis(FILE *f, const struct cli_cmd *c)
@@ -100,7 +109,7 @@ static void cli_opts(FILE *f, const struct cli_opt *opts)
 			fputc('\n', f);
 			w = 0;
 		}
-		cli_wrap(f, help, 28 - w, 28);
+		cli_wrap_at(f, help, w, 28 - w, 28);
 	}
 }
 
@@ -122,7 +131,7 @@ void cli_help_cmd(FILE *f, const struct cli_cmd *c)
 		fprintf(f, "\nOptions:\n");
 		cli_opts(f, c->opts);
 	}
-	fprintf(f, "\nGlobal options (--config-dir, --endpoint, --cert, --key, --secret-file, "
+	fprintf(f, "\nGlobal options (--config-dir, --endpoint, --cert, --key, --secret-file,\n"
 		   "--json, --verbose): see 'ferry help'.\n");
 }
 
@@ -136,7 +145,7 @@ static void cli_list(FILE *f, const char *group)
 			continue;
 		cli_cmd_words(c, words, sizeof(words));
 		fprintf(f, "  %-16s", words);
-		cli_wrap(f, c->summary, 0, 20);
+		cli_wrap_at(f, c->summary, 18, 0, 18);
 	}
 }
 
