@@ -419,17 +419,15 @@ json_t *cli_vm_spec(const struct cli_args *a, struct err *e)
 	return o;
 }
 
-/* "cl7: stopped" lines from a VM answer. */
-static void cli_vm_line(const json_t *vm, const char *what)
+/* One line from a VM answer: "cl7: running on vh01", then what the command adds. */
+static void cli_vm_line(const json_t *vm, const char *fallback, const char *what)
 {
 	const char *name = json_string_value(json_get(vm, "name"));
 	const char *state = json_string_value(json_get(vm, "state"));
 	const char *host = json_string_value(json_get(vm, "host"));
 
-	printf("%s: %s", name ? name : "?", what);
-	if (state)
-		printf(" (%s%s%s)", state, host ? " on " : "", host ? host : "");
-	printf("\n");
+	printf("%s: %s%s%s%s%s\n", name ? name : fallback, state ? state : "?", host ? " on " : "",
+	       host ? host : "", what ? " - " : "", what ? what : "");
 }
 
 int cli_run_vm_create(const struct cli_args *a)
@@ -513,7 +511,7 @@ static int cli_vm_action(const struct cli_args *a, const char *action, json_t *b
 	if (cli_json(a))
 		cli_format_json(stdout, v);
 	else
-		cli_vm_line(v, what);
+		cli_vm_line(v, name, what);
 	json_free(v);
 	return CLI_OK;
 }
@@ -534,7 +532,7 @@ int cli_run_vm_start(const struct cli_args *a)
 		}
 		json_set_str(body, "on", host);
 	}
-	rc = cli_vm_action(a, "start", body, "started");
+	rc = cli_vm_action(a, "start", body, NULL);
 	json_free(body);
 	return rc;
 }

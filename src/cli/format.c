@@ -297,6 +297,8 @@ int cli_format_vm(FILE *f, const json_t *vm, struct err *e)
 	fprintf(f, "host:     %s\n", v.host ? v.host : "- (never started)");
 	if (json_get_int(vm, "pid", &pid, e) == 1 && pid > 0)
 		fprintf(f, "pid:      %" PRId64 "\n", pid);
+	if (cli_opt_str(vm, "reason"))
+		fprintf(f, "reason:   %s\n", cli_opt_str(vm, "reason"));
 	if (cli_opt_str(vm, "since"))
 		fprintf(f, "since:    %s\n", cli_opt_str(vm, "since"));
 	fprintf(f, "memory:   %s\n", mem);

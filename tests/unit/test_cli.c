@@ -386,11 +386,14 @@ static void test_format_vms(void **state)
 	free(t);
 	json_free(v);
 
-	v = parse_json("{\"name\": \"cl9\", \"state\": \"lost\", \"host\": \"vh02\", \"spec\": "
-		       "{\"memory\": 16777216}}");
+	v = parse_json(
+	    "{\"name\": \"cl9\", \"state\": \"lost\", \"host\": \"vh02\", \"pid\": null, "
+	    "\"reason\": \"its host's agent is gone\", \"spec\": {\"memory\": 16777216}}");
 	assert_int_equal(cli_format_vm(cap_open(&c), v, &e), 0);
 	t = cap_close(&c);
 	assert_non_null(strstr(t, "lost (its host's agent is gone"));
+	assert_non_null(strstr(t, "reason:   its host's agent is gone\n"));
+	assert_null(strstr(t, "pid:"));
 	free(t);
 	json_free(v);
 
