@@ -298,48 +298,47 @@ static json_t *hostconf_json(const struct hostconf *c)
 	return o;
 }
 
-int hostconf_save(const struct hostconf *c, const char *path, struct err *e)
+int hostconf_write_file(const char *path, const char *text, unsigned mode, struct err *e)
 {
 	char tmp[PATH_MAX];
+	size_t len = strlen(text);
+	int fd;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
+		return err_set(e, "%s: path too long", path);
+	fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600 until fchmod */
+	if (fd < 0)
+		return err_errno(e, "%s", tmp);
+	if (fchmod(fd, (mode_t)mode) < 0 || write(fd, text, len) != (ssize_t)len ||
+	    write(fd, "\n", 1) != 1 || fsync(fd) < 0) {
+		err_errno(e, "%s: write", tmp);
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	if (close(fd) < 0) {
+		err_errno(e, "%s: close", tmp);
+		unlink(tmp);
+		return -1;
+	}
+	if (rename(tmp, path) < 0) {
+		err_errno(e, "rename %s to %s", tmp, path);
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+int hostconf_save(const struct hostconf *c, const char *path, struct err *e)
+{
 	json_t *o = hostconf_json(c);
 	char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-	size_t len;
-	int fd;
+	int rc;
 
 	json_free(o);
 	if (!text)
 		return err_set(e, "%s: out of memory", path);
-	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp)) {
-		free(text);
-		return err_set(e, "%s: path too long", path);
-	}
-	fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600 */
-	if (fd < 0) {
-		free(text);
-		return err_errno(e, "%s", tmp);
-	}
-	len = strlen(text);
-	text[len] = '\0';
-	if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) < 0) {
-		err_errno(e, "%s: write", tmp);
-		goto fail;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		err_errno(e, "%s: close", tmp);
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0) {
-		err_errno(e, "rename %s to %s", tmp, path);
-		goto fail;
-	}
+	rc = hostconf_write_file(path, text, 0600, e);
 	free(text);
-	return 0;
-fail:
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	free(text);
-	return -1;
+	return rc;
 }
