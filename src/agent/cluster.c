@@ -510,10 +510,7 @@ static int put_state(struct agent *a, struct etcd *c, const char *vm, const char
 	if (!text)
 		return err_set(e, "out of memory");
 	snprintf(key, sizeof(key), "/ferry/vms/%s/state", vm);
-	struct etcd_op op = { .kind = ETCD_OP_PUT, .key = key, .value = text, .lease = lease };
-	struct etcd_txn_result res = { 0 };
-	int rc = etcd_txn(c, NULL, 0, &op, 1, NULL, 0, &res, e);
-	etcd_txn_result_free(&res);
+	int rc = etcd_put(c, key, text, lease, NULL, e);
 	free(text);
 	return rc;
 }
