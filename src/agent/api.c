@@ -134,8 +134,10 @@ static enum MHD_Result send_json(struct MHD_Connection *c, int status, json_t *j
 	size_t len = 0;
 	char *text = json_encode(j, &len);
 	json_free(j);
-	if (!text)
+	if (!text) {
+		log_error("answering %d: the JSON could not be encoded (out of memory?)", status);
 		return MHD_NO;
+	}
 	char *t2 = realloc(text, len + 2);
 	if (t2) {
 		text = t2;
@@ -451,12 +453,16 @@ static bool is_forwarded(struct MHD_Connection *c)
 	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, PEER_HEADER) != NULL;
 }
 
-static enum MHD_Result reply(struct MHD_Connection *c, int rc, int okstatus, json_t *out,
+/* out is read after rc was computed (a pointer, so `reply(c, f(&out), 200, &out, ...)` does
+ * not depend on the order in which arguments are evaluated). */
+static enum MHD_Result reply(struct MHD_Connection *c, int rc, int okstatus, json_t **out,
 			     const struct aerr *ae)
 {
-	if (rc < 0)
+	if (rc < 0) {
+		json_free(*out);
 		return send_err(c, ae);
-	return send_json(c, okstatus, out);
+	}
+	return send_json(c, okstatus, *out);
 }
 
 static enum MHD_Result route_vm(struct agent *a, struct MHD_Connection *c, const char *method,
@@ -469,7 +475,7 @@ static enum MHD_Result route_vm(struct agent *a, struct MHD_Connection *c, const
 	if (!action) {
 		if (strcmp(method, "GET") == 0) {
 			rc = cluster_vm_get(a, vm, &out, &ae);
-			return reply(c, rc, 200, out, &ae);
+			return reply(c, rc, 200, &out, &ae);
 		}
 		if (strcmp(method, "DELETE") == 0) {
 			rc = cluster_vm_remove(a, vm, &ae);
@@ -477,7 +483,7 @@ static enum MHD_Result route_vm(struct agent *a, struct MHD_Connection *c, const
 				out = json_object();
 				json_set_str(out, "removed", vm);
 			}
-			return reply(c, rc, 200, out, &ae);
+			return reply(c, rc, 200, &out, &ae);
 		}
 		return fail(c, 405, "%s is not allowed on /v1/vms/%s (GET, DELETE)", method, vm);
 	}
@@ -557,7 +563,7 @@ static enum MHD_Result route_vm(struct agent *a, struct MHD_Connection *c, const
 		return local_log(a, c, vm, lines);
 	else
 		return local_console(a, c, vm);
-	return reply(c, rc, 200, out, &ae);
+	return reply(c, rc, 200, &out, &ae);
 }
 
 static enum MHD_Result route(struct agent *a, struct MHD_Connection *c, const char *url,
@@ -600,7 +606,7 @@ static enum MHD_Result route(struct agent *a, struct MHD_Connection *c, const ch
 	}
 	if (n == 1 && strcmp(segs[0], "cluster") == 0) {
 		ONLY("GET", "GET");
-		return reply(c, cluster_status(a, &out, &ae), 200, out, &ae);
+		return reply(c, cluster_status(a, &out, &ae), 200, &out, &ae);
 	}
 	if (n == 1 && strcmp(segs[0], "events") == 0) {
 		ONLY("GET", "GET");
@@ -608,31 +614,31 @@ static enum MHD_Result route(struct agent *a, struct MHD_Connection *c, const ch
 	}
 	if (n == 1 && strcmp(segs[0], "hosts") == 0) {
 		ONLY("GET", "GET");
-		return reply(c, cluster_host_list(a, &out, &ae), 200, out, &ae);
+		return reply(c, cluster_host_list(a, &out, &ae), 200, &out, &ae);
 	}
 	if (n == 2 && strcmp(segs[0], "hosts") == 0) {
 		if (name_normalize(segs[1], name, "host", &e) < 0)
 			return fail(c, 400, "%s", e.msg);
 		if (get)
-			return reply(c, cluster_host_get(a, name, &out, &ae), 200, out, &ae);
+			return reply(c, cluster_host_get(a, name, &out, &ae), 200, &out, &ae);
 		ONLY("DELETE", "GET, DELETE");
 		int rc = cluster_host_remove(a, name, &ae);
 		if (rc == 0) {
 			out = json_object();
 			json_set_str(out, "removed", name);
 		}
-		return reply(c, rc, 200, out, &ae);
+		return reply(c, rc, 200, &out, &ae);
 	}
 	if (n == 1 && strcmp(segs[0], "vms") == 0) {
 		if (get)
-			return reply(c, cluster_vm_list(a, &out, &ae), 200, out, &ae);
+			return reply(c, cluster_vm_list(a, &out, &ae), 200, &out, &ae);
 		ONLY("POST", "GET, POST");
 		json_t *b = api_parse_body((const char *)body->p, body->len, &ae);
 		if (!b)
 			return send_err(c, &ae);
 		int rc = cluster_vm_create(a, b, &out, &ae);
 		json_free(b);
-		return reply(c, rc, 201, out, &ae);
+		return reply(c, rc, 201, &out, &ae);
 	}
 	if ((n == 2 || n == 3) && strcmp(segs[0], "vms") == 0) {
 		if (name_normalize(segs[1], name, "VM", &e) < 0)
