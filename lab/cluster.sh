@@ -204,6 +204,7 @@ cluster_forward() { # P [PORT]: 127.0.0.1:PORT on this machine -> vh01's API
 		>>"$LAB_DIR/cluster/forward.log" 2>&1 &
 	pid=$!
 	echo "$pid" >"$LAB_DIR/cluster/forward.pid"
+	echo "$port" >"$LAB_DIR/cluster/forward.port"
 	printf '%s %s %s %s %s\n' "$pid" "$(_lab_starttime "$pid" || echo -)" admin \
 		"$(printf '%q' "$LAB_DIR/cluster/forward.log")" socat >>"$LAB_DIR/procs"
 	echo "127.0.0.1:$port"
