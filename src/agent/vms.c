@@ -804,7 +804,6 @@ struct vms_launch {
 static __attribute__((noreturn)) void vms_child(const struct vms_launch *l)
 {
 	int err, tap = -1, disk = -1;
-	int fl;
 
 	if (setsid() < 0)
 		goto fail;
@@ -821,9 +820,6 @@ static __attribute__((noreturn)) void vms_child(const struct vms_launch *l)
 		goto fail;
 	/* Everything else the agent has open stays behind at exec. */
 	syscall(SYS_close_range, VMS_CHILD_DISK + 1, ~0U, CLOSE_RANGE_CLOEXEC);
-	fl = fcntl(l->errpipe, F_GETFD);
-	if (fl < 0)
-		goto fail;
 	if (setpriority(PRIO_PROCESS, 0, l->nice) != 0)
 		goto fail;
 	if (l->cgroup_procs) {
