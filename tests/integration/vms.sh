@@ -232,4 +232,33 @@ else
 	fail "and is listed exited" "$(cat "$T/exit")"
 fi
 
+# 9. ferry-vm's inherited descriptors refused with exit status 2 and a message naming them.
+vmrc() {
+	local want=$1 msg=$2 name=$3
+	shift 3
+	out=$("$@" 2>&1 </dev/null)
+	rc=$?
+	if [ $rc -eq "$want" ] && [[ $out == *"$msg"* ]]; then pass "$name"; else fail "$name" "exit $rc" "$out"; fi
+}
+vmrc 2 "descriptor 7 is not open" "ferry-vm --disk fd:7 with 7 closed: exit 2" \
+	"$FERRY_VM" --kernel "$img" --disk fd:7 --lease "$T/l"
+vmrc 2 "not open for reading and writing" "ferry-vm --disk fd:N read-only: exit 2" \
+	bash -c '"$0" --kernel "$1" --disk fd:7 --lease "$2" 7<"$3"' "$FERRY_VM" "$img" "$T/l" "$T/disk2.img"
+vmrc 2 "needs --lease FILE" "ferry-vm --disk fd:N without --lease: exit 2" \
+	bash -c '"$0" --kernel "$1" --disk fd:7 7<>"$2"' "$FERRY_VM" "$img" "$T/disk2.img"
+vmrc 2 "not an attached TAP device" "ferry-vm --net tapfd:N on a file: exit 2" \
+	bash -c '"$0" --kernel "$1" --net tapfd:7 7<>"$2"' "$FERRY_VM" "$img" "$T/disk2.img"
+vmrc 2 "expected tapfd:N" "ferry-vm --net tapfd:x: exit 2" "$FERRY_VM" --kernel "$img" --net tapfd:x
+# A TAP attached without IFF_VNET_HDR (python3 makes one and passes it as descriptor 7).
+if command -v python3 >/dev/null; then
+	vmrc 2 "not attached with IFF_NO_PI and IFF_VNET_HDR" "ferry-vm --net tapfd:N on a TAP without IFF_VNET_HDR: exit 2" \
+		ip netns exec "$ns" python3 -c '
+import fcntl, os, struct, sys
+fd = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH", b"fvnohdr", 0x0002 | 0x1000))
+os.dup2(fd, 7)
+os.execv(sys.argv[1], [sys.argv[1], "--kernel", sys.argv[2], "--net", "tapfd:7"])
+' "$FERRY_VM" "$img"
+fi
+
 finish integration-vms
