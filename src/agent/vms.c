@@ -829,7 +829,16 @@ static __attribute__((noreturn)) void vms_child(const struct vms_launch *l)
 			goto fail;
 		close(fd);
 	}
-	signal(SIGPIPE, SIG_DFL);
+	/* What the agent blocked or ignored is not the VM's business: signals as at boot. */
+	{
+		static const int sigs[] = { SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGQUIT };
+		sigset_t none;
+
+		for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+			signal(sigs[i], SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+	}
 	execv(l->argv[0], (char *const *)l->argv);
 fail:
 	err = errno;

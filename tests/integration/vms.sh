@@ -38,6 +38,7 @@ cleanup() {
 	done
 	[ -n "$probe_pid" ] && kill -0 "$probe_pid" 2>/dev/null && kill -9 "$probe_pid" 2>/dev/null
 	ip netns del "$ns" 2>/dev/null
+	[ -n "$cg" ] && [ -d "$cg" ] && rmdir "$cg" 2>/dev/null
 	rm -rf "$FERRY_TMP"
 }
 trap cleanup EXIT
@@ -48,9 +49,10 @@ ip -n "$ns" link add "$br" type bridge
 ip -n "$ns" addr add "$net.1/24" dev "$br"
 ip -n "$ns" link set "$br" up
 
+probe_extra=()
 probe() {
 	ip netns exec "$ns" timeout 300 "$probe_bin" --run "$T/run" --logs "$T/log" --vm "$FERRY_VM" \
-		--bridge "$br" --nice 10 "$@"
+		--bridge "$br" --nice 10 "${probe_extra[@]}" "$@"
 }
 # In the background, without timeout(1) in between: $! is the probe itself.
 probe_bg() {
@@ -259,6 +261,28 @@ fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH", b"fvnohdr", 0x0002 | 0x1000))
 os.dup2(fd, 7)
 os.execv(sys.argv[1], [sys.argv[1], "--kernel", sys.argv[2], "--net", "tapfd:7"])
 ' "$FERRY_VM" "$img"
+fi
+
+# 10. With a cgroup (v2) set, the VM runs in it; the directory is created if missing.
+cgroot=
+for d in /sys/fs/cgroup /sys/fs/cgroup/unified; do
+	[ -e "$d/cgroup.procs" ] && [ "$(stat -f -c %T "$d")" = cgroup2fs ] && cgroot=$d && break
+done
+if [ -n "$cgroot" ]; then
+	cg=$cgroot/fvt$$-vms
+	probe_extra=(--cgroup "$cg")
+	probe start vm4 --kernel "$img" --initrd "$rd" --memory 64M \
+		--append "$(append "$net.4" "ferry.work=idle")" list >"$T/cg" 2>"$T/cg.err"
+	p4=$(jget '.[0].pid' <"$T/cg")
+	vm_pids+=("$p4")
+	if [ -d "$cg" ] && grep -q "^0::/fvt$$-vms\$" /proc/"$p4"/cgroup 2>/dev/null; then
+		pass "with --cgroup the VM runs in that (new) cgroup"
+	else
+		fail "with --cgroup the VM runs in that cgroup" "$(cat "$T/cg" "$T/cg.err" /proc/"$p4"/cgroup 2>&1)"
+	fi
+	probe stop vm4 >/dev/null 2>&1
+	probe_extra=()
+	for _ in $(seq 1 50); do rmdir "$cg" 2>/dev/null && break; sleep 0.1; done
 fi
 
 finish integration-vms
