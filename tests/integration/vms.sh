@@ -49,10 +49,9 @@ ip -n "$ns" link add "$br" type bridge
 ip -n "$ns" addr add "$net.1/24" dev "$br"
 ip -n "$ns" link set "$br" up
 
-probe_extra=()
 probe() {
 	ip netns exec "$ns" timeout 300 "$probe_bin" --run "$T/run" --logs "$T/log" --vm "$FERRY_VM" \
-		--bridge "$br" --nice 10 "${probe_extra[@]}" "$@"
+		--bridge "$br" --nice 10 "$@"
 }
 # In the background, without timeout(1) in between: $! is the probe itself.
 probe_bg() {
@@ -270,8 +269,12 @@ for d in /sys/fs/cgroup /sys/fs/cgroup/unified; do
 done
 if [ -n "$cgroot" ]; then
 	cg=$cgroot/fvt$$-vms
-	probe_extra=(--cgroup "$cg")
-	probe start vm4 --kernel "$img" --initrd "$rd" --memory 64M \
+	# Outside the network namespace: `ip netns exec` mounts a /sys without the cgroup mounts.
+	probe_host() {
+		timeout 300 "$probe_bin" --run "$T/run" --logs "$T/log" --vm "$FERRY_VM" --nice 10 \
+			--cgroup "$cg" "$@"
+	}
+	probe_host start vm4 --kernel "$img" --initrd "$rd" --memory 64M \
 		--append "$(append "$net.4" "ferry.work=idle")" list >"$T/cg" 2>"$T/cg.err"
 	p4=$(jget '.[0].pid' <"$T/cg")
 	vm_pids+=("$p4")
@@ -280,8 +283,7 @@ if [ -n "$cgroot" ]; then
 	else
 		fail "with --cgroup the VM runs in that cgroup" "$(cat "$T/cg" "$T/cg.err" /proc/"$p4"/cgroup 2>&1)"
 	fi
-	probe stop vm4 >/dev/null 2>&1
-	probe_extra=()
+	probe_host stop vm4 >/dev/null 2>&1
 	for _ in $(seq 1 50); do rmdir "$cg" 2>/dev/null && break; sleep 0.1; done
 fi
 
