@@ -996,16 +996,20 @@ int vms_start(struct vms *v, const struct vm_spec *s, struct err *e)
 	close(pipefd[1]);
 	pipefd[1] = -1;
 	x.pidfd = vms_pidfd_open(pid);
+	int pidfd_errno = errno;
+
 	do
 		r = read(pipefd[0], &child_err, sizeof(child_err));
 	while (r < 0 && errno == EINTR);
 	close(pipefd[0]);
 	pipefd[0] = -1;
 	if (r > 0 || x.pidfd < 0) {
-		int saved = r > 0 ? child_err : errno;
+		int saved = r > 0 ? child_err : pidfd_errno;
 
 		if (x.pidfd < 0)
 			kill(pid, SIGKILL);
+		else
+			close(x.pidfd);
 		waitpid(pid, NULL, 0);
 		errno = saved;
 		err_errno(e, "VM '%s': cannot start %s", s->name, argv[0]);
