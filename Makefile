@@ -141,3 +141,9 @@ $(O)/fuzz/%: $(O)/fuzz/obj/tests/fuzz/%.o $(patsubst %.c,$(O)/fuzz/obj/%.o,$(LIB
 	@$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(LDLIBS)
 
 fuzz: $(FUZZ_TARGETS)
+
+# The VM supervisor's driver for tests/integration/vms.sh.
+$(O)/tests/vmsprobe: $(call objs,rel,tests/integration/vmsprobe.c src/agent/vms.c $(COMMON_SRC))
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	@$(CC) $(OPT) -o $@ $^ -lxxhash $(JSON_LIBS)

@@ -25,6 +25,8 @@
 #include "common/fault.h"
 #include "vmm/board/machine.h"
 #include "vmm/devices/devices.h"
+#include "vmm/devices/vblk.h"
+#include "vmm/devices/vnet.h"
 #include "vmm/migrate/handover.h"
 #include "vmm/migrate/migrate.h"
 #include "vmm/state/snapshot.h"
@@ -35,7 +37,8 @@
 static const char usage[] =
     "usage: ferry-vm --kernel Image [--initrd FILE] [--memory SIZE] [--append \"ARGS\"]\n"
     "                [--console stdio|unix:PATH|null] [--control unix:PATH]\n"
-    "                [--net tap:NAME[,mac=MAC]] [--disk FILE] [--no-rng]\n"
+    "                [--net tap:NAME[,mac=MAC]|tapfd:N[,mac=MAC]] [--disk FILE|fd:N]\n"
+    "                [--no-rng]\n"
     "                [--journal FILE] [--clock host|icount] [--paused] [--log LEVEL]\n"
     "       ferry-vm --restore FILE [--kernel Image [--initrd FILE]] [options]\n"
     "       ferry-vm --incoming ADDRS (--token-file PATH | --token-fd N) [options]\n"
@@ -51,7 +54,11 @@ static const char usage[] =
     "                    listen on a unix socket that one client at a time attaches to,\n"
     "                    or null\n"
     "  --net tap:NAME[,mac=MAC]  virtio-net on an existing TAP device (up to 2)\n"
+    "  --net tapfd:N[,mac=MAC]   ... or on inherited descriptor N, already attached to a\n"
+    "                    TAP with IFF_TAP|IFF_NO_PI|IFF_VNET_HDR (needs no privilege)\n"
     "  --disk FILE       virtio-blk on a raw image file, locked while in use (up to 2)\n"
+    "  --disk fd:N       ... or on inherited descriptor N, opened read-write (O_RDWR) and\n"
+    "                    locked the same way; --lease FILE is then required\n"
     "  --no-rng          no virtio-rng entropy device (present by default)\n"
     "  --control SPEC    JSON control socket (QMP-like), unix:PATH; see docs/control.md\n"
     "  --journal FILE    append every run/pause transition with its monotonic time\n"
@@ -66,7 +73,8 @@ static const char usage[] =
     "  --token-file PATH the one-time token the incoming migration must present, read\n"
     "                    from a file only its owner can read (mode 600 or stricter)\n"
     "  --token-fd N      ... or from inherited descriptor N (read to EOF or a newline)\n"
-    "  --lease FILE      the VM's ownership record (default: first disk + .lease)\n"
+    "  --lease FILE      the VM's ownership record (default: first disk + .lease;\n"
+    "                    no default with a --disk fd:N: it must be given)\n"
     "  --name NAME       this VM process's name in the lease (default host:pid)\n"
     "  --log LEVEL       error, warn (default), info or debug; also FERRY_LOG\n"
     "  --help            this text\n"
@@ -464,6 +472,26 @@ int main(int argc, char **argv)
 	if (cfg.incoming && restore) {
 		fprintf(stderr, "ferry-vm: --incoming and --restore exclude each other\n");
 		return EXIT_USAGE;
+	}
+	for (int i = 0; i < cfg.nnets; i++) {
+		if (vnet_check_spec(cfg.nets[i], &e) < 0) {
+			fprintf(stderr, "ferry-vm: %s\n", e.msg);
+			return EXIT_USAGE;
+		}
+	}
+	for (int i = 0; i < cfg.ndisks; i++) {
+		if (vblk_check_spec(cfg.disks[i], &e) < 0) {
+			fprintf(stderr, "ferry-vm: %s\n", e.msg);
+			return EXIT_USAGE;
+		}
+		if (strncmp(cfg.disks[i], "fd:", 3) == 0 && !cfg.lease) {
+			fprintf(
+			    stderr,
+			    "ferry-vm: --disk %s needs --lease FILE: the lease's default is the "
+			    "first disk's path + \".lease\", and a descriptor has no path\n",
+			    cfg.disks[i]);
+			return EXIT_USAGE;
+		}
 	}
 	if (token_file && token_fd) {
 		fprintf(stderr, "ferry-vm: --token-file and --token-fd exclude each other\n");

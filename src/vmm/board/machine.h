@@ -157,12 +157,13 @@ struct machine_config {
 	bool restoring;		/* RAM and state will be loaded: read the kernel, don't place it */
 	uint64_t restore_epoch; /* restoring a save made at this lease epoch: take the lease only
 				 * if the record is still there (0: claim it as a fresh start) */
-	const char *nets[MACHINE_MAX_NETS]; /* "tap:NAME[,mac=...]" */
+	const char *nets[MACHINE_MAX_NETS]; /* "tap:NAME[,mac=...]" or "tapfd:N[,mac=...]" */
 	int nnets;
-	const char *disks[MACHINE_MAX_DISKS]; /* image paths */
+	const char *disks[MACHINE_MAX_DISKS]; /* image paths, or "fd:N" (inherited) */
 	int ndisks;
 	bool no_rng;
-	const char *lease;    /* ownership record; default: the first disk's path + ".lease" */
+	const char *lease;    /* ownership record; default: the first disk's path + ".lease"
+			       * (required when a disk is "fd:N") */
 	const char *incoming; /* destination of a migration: "host:port[,host:port...]" */
 	const char *token;    /* the one-time token an incoming migration must present */
 	const char *name;     /* this VM's owner name in the lease (default: host:pid) */

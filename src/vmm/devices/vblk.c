@@ -6,11 +6,19 @@
  * size, the data length (whole sectors, inside the disk), the status byte's
  * presence. A request that makes no sense gets VIRTIO_BLK_S_IOERR or _UNSUPP;
  * a chain that cannot even carry a status breaks the device (DEVICE_NEEDS_RESET).
+ *
+ * The image is a path (opened here) or an inherited descriptor (fd:N, opened read-write by
+ * a supervisor that may open what ferry-vm may not). Either way it is locked with flock
+ * while in use, so two VMs never write one image. Handing the disk to another host
+ * (release) closes a path's descriptor but only unlocks an inherited one (it could not be
+ * opened again); acquiring locks it again.
  */
 #include "vmm/devices/vblk.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -278,19 +286,70 @@ static int vblk_size(struct vblk *b, int fd, uint64_t *size, struct err *e)
 	return 0;
 }
 
+/* "N" of fd:N: a decimal descriptor number, 0..INT_MAX. */
+static int vblk_parse_fd(const char *s, int *fd)
+{
+	char *end;
+	long v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v > INT_MAX)
+		return -1;
+	*fd = (int)v;
+	return 0;
+}
+
+/* Is fd an image opened as a disk needs it (read-write unless readonly)? */
+static int vblk_check_fd(int fd, bool readonly, struct err *e)
+{
+	struct stat st;
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0)
+		return err_set(e, "--disk fd:%d: descriptor %d is not open", fd, fd);
+	if (fstat(fd, &st) != 0)
+		return err_errno(e, "--disk fd:%d", fd);
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+		return err_set(e, "--disk fd:%d: not a regular file or block device", fd);
+	if (!readonly && (fl & O_ACCMODE) != O_RDWR)
+		return err_set(e, "--disk fd:%d: not open for reading and writing (O_RDWR)", fd);
+	return 0;
+}
+
+int vblk_check_spec(const char *spec, struct err *e)
+{
+	int fd;
+
+	if (strncmp(spec, "fd:", 3) != 0)
+		return 0;
+	if (vblk_parse_fd(spec + 3, &fd) < 0)
+		return err_set(e, "--disk '%s': expected fd:N with N a descriptor number", spec);
+	return vblk_check_fd(fd, false, e);
+}
+
 int vblk_open(struct vblk *b, struct err *e)
 {
 	uint64_t size;
 
 	if (b->fd >= 0)
 		return 0;
-	b->fd = open(b->path, (b->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-	if (b->fd < 0)
-		return err_errno(e, "cannot open disk '%s'", b->path);
+	if (b->given_fd >= 0) {
+		if (vblk_check_fd(b->given_fd, b->readonly, e) < 0)
+			return -1;
+		b->fd = b->given_fd;
+	} else {
+		b->fd = open(b->path, (b->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+		if (b->fd < 0)
+			return err_errno(e, "cannot open disk '%s'", b->path);
+	}
 	if (flock(b->fd, (b->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
 		int saved = errno;
 
-		close(b->fd);
+		if (b->given_fd < 0)
+			close(b->fd);
 		b->fd = -1;
 		if (saved == EWOULDBLOCK)
 			return err_set(e, "disk '%s' is in use by another VM (locked)", b->path);
@@ -314,7 +373,10 @@ int vblk_release(struct vblk *b, struct err *e)
 		return 0;
 	if (fdatasync(b->fd) != 0)
 		rc = err_errno(e, "flushing disk '%s'", b->path);
-	close(b->fd); /* drops the lock */
+	if (b->given_fd >= 0)
+		flock(b->fd, LOCK_UN); /* kept open: it could not be opened again */
+	else
+		close(b->fd); /* drops the lock */
 	b->fd = -1;
 	return rc;
 }
@@ -354,11 +416,24 @@ int vblk_init(struct vblk *b, struct machine *m, const char *path, bool readonly
 
 	memset(b, 0, sizeof(*b));
 	b->fd = -1;
+	b->given_fd = -1;
 	if (strlen(path) >= sizeof(b->path))
 		return err_set(e, "disk path too long");
 	snprintf(b->path, sizeof(b->path), "%s", path);
 	b->readonly = readonly;
-	if (vblk_size(b, -1, &size, e) < 0)
+	if (strncmp(path, "fd:", 3) == 0) {
+		int fd;
+
+		if (vblk_parse_fd(path + 3, &fd) < 0)
+			return err_set(e, "--disk '%s': expected fd:N with N a descriptor number",
+				       path);
+		if (vblk_check_fd(fd, readonly, e) < 0)
+			return -1;
+		if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0)
+			return err_errno(e, "--disk %s", path);
+		b->given_fd = fd;
+	}
+	if (vblk_size(b, b->given_fd, &size, e) < 0)
 		return -1;
 	if (size < VBLK_SECTOR)
 		return err_set(e, "disk '%s' is smaller than one 512-byte sector", path);
@@ -369,19 +444,35 @@ int vblk_init(struct vblk *b, struct machine *m, const char *path, bool readonly
 	b->capacity = size / VBLK_SECTOR;
 	if (!defer_open && vblk_open(b, e) < 0)
 		return -1;
-	/* The serial: the image's name, as much as fits. */
-	const char *base = strrchr(path, '/');
+	/* The serial: the image's name, as much as fits (an inherited one's from /proc). */
+	char real[4096];
+	const char *base;
 
-	snprintf(b->serial, sizeof(b->serial), "%s", base ? base + 1 : path);
+	if (b->given_fd >= 0) {
+		char link[64];
+		ssize_t n;
+
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", b->given_fd);
+		n = readlink(link, real, sizeof(real) - 1);
+		real[n > 0 ? n : 0] = '\0';
+		if (n > 0)
+			path = real;
+	}
+	base = strrchr(path, '/');
+
+	snprintf(b->serial, sizeof(b->serial), "%.*s", VBLK_ID_LEN, base ? base + 1 : path);
 	return virtio_mmio_init(&b->vio, m, readonly ? &vblk_ops_ro : &vblk_ops_rw, b, &vblk_state,
 				&hooks, e);
 }
 
 void vblk_destroy(struct vblk *b)
 {
-	if (b->fd >= 0) {
+	if (b->fd >= 0)
 		fdatasync(b->fd);
+	if (b->fd >= 0 && b->fd != b->given_fd)
 		close(b->fd);
-	}
+	if (b->given_fd >= 0)
+		close(b->given_fd);
 	b->fd = -1;
+	b->given_fd = -1;
 }

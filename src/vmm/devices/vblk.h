@@ -21,7 +21,8 @@ struct vblk {
 	struct virtio_mmio vio;
 	uint64_t capacity; /* in 512-byte sectors (guest-visible: travels in the config) */
 	bool readonly;
-	int fd;
+	int fd;	      /* the open image while it is used, else -1 */
+	int given_fd; /* fd:N: the inherited descriptor (kept while released), else -1 */
 	char path[4096];
 	char serial[VBLK_ID_LEN + 1];
 	uint64_t reads, writes, flushes, bytes_read, bytes_written, io_errors;
@@ -39,6 +40,10 @@ int vblk_open(struct vblk *b, struct err *e);
 /* Flush and close the image, releasing its lock (handing the disk to another host). */
 int vblk_release(struct vblk *b, struct err *e);
 void vblk_destroy(struct vblk *b);
+/* Check an fd:N spec's descriptor before anything is built (the command line's check: an
+ * error here is a usage error): open, a regular file or block device, O_RDWR. 0 for a
+ * path, which is checked when opened. */
+int vblk_check_spec(const char *spec, struct err *e);
 /* Make every completed write durable (fdatasync). */
 int vblk_flush(struct vblk *b, struct err *e);
 

@@ -8,11 +8,18 @@
  * queue, as a real NIC would).
  * TX: on a notify of the transmit queue, gather each chain (header + frame)
  * and write it to the TAP; a frame the TAP cannot take now is dropped.
+ *
+ * The TAP is opened by name (tap:NAME, which needs CAP_NET_ADMIN unless the device is
+ * owned by the caller) or inherited already attached (tapfd:N, from a supervisor that
+ * holds the privilege). An inherited descriptor must be what the name path would have
+ * made: a TAP (not a TUN) with IFF_NO_PI and IFF_VNET_HDR, checked with TUNGETIFF; the
+ * header size, the offloads, O_NONBLOCK and FD_CLOEXEC are then set here as for a name.
  */
 #include "vmm/devices/vnet.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <net/if.h>
 #include <poll.h>
 #include <stdio.h>
@@ -274,10 +281,81 @@ const struct state_desc vnet_state = {
 	.post_load = vnet_post_load,
 };
 
+/* "N" of tapfd:N: a decimal descriptor number, 0..INT_MAX. */
+static int vnet_parse_fd(const char *s, int *fd)
+{
+	char *end;
+	long v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v > INT_MAX)
+		return -1;
+	*fd = (int)v;
+	return 0;
+}
+
+/* Is fd an attached TAP as ferry-vm needs it? Fills ifname (IFNAMSIZ bytes). */
+static int vnet_check_tapfd(int fd, char *ifname, struct err *e)
+{
+	struct ifreq ifr;
+	const short need = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+
+	if (fcntl(fd, F_GETFD) < 0)
+		return err_set(e, "--net tapfd:%d: descriptor %d is not open", fd, fd);
+	memset(&ifr, 0, sizeof(ifr));
+	if (ioctl(fd, TUNGETIFF, &ifr) != 0)
+		return err_set(e, "--net tapfd:%d: descriptor %d is not an attached TAP device", fd,
+			       fd);
+	if ((ifr.ifr_flags & (IFF_TUN | IFF_TAP)) != IFF_TAP)
+		return err_set(e, "--net tapfd:%d: '%.16s' is a TUN device, not a TAP", fd,
+			       ifr.ifr_name);
+	if ((ifr.ifr_flags & need) != need)
+		return err_set(e,
+			       "--net tapfd:%d: TAP '%.16s' was not attached with IFF_NO_PI and "
+			       "IFF_VNET_HDR",
+			       fd, ifr.ifr_name);
+	if ((fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDWR)
+		return err_set(e, "--net tapfd:%d: not open for reading and writing", fd);
+	if (ifname)
+		snprintf(ifname, IFNAMSIZ, "%.15s", ifr.ifr_name);
+	return 0;
+}
+
+int vnet_check_spec(const char *spec, struct err *e)
+{
+	char buf[128], *comma;
+	int fd;
+
+	if (strncmp(spec, "tapfd:", 6) != 0)
+		return 0; /* tap:NAME is checked when it is opened */
+	snprintf(buf, sizeof(buf), "%s", spec + 6);
+	comma = strchr(buf, ',');
+	if (comma)
+		*comma = '\0';
+	if (vnet_parse_fd(buf, &fd) < 0)
+		return err_set(
+		    e, "--net '%s': expected tapfd:N[,mac=MAC] with N a descriptor number", spec);
+	return vnet_check_tapfd(fd, NULL, e);
+}
+
+/* Header size and offloads, on a TAP opened here or inherited. */
+static int vnet_setup_tap(struct vnet *n, struct err *e)
+{
+	int hdr = VNET_HDR_LEN;
+
+	if (ioctl(n->tap, TUNSETVNETHDRSZ, &hdr) != 0)
+		return err_errno(e, "TAP device '%s': virtio-net header size", n->ifname);
+	if (ioctl(n->tap, TUNSETOFFLOAD, 0) != 0)
+		return err_errno(e, "TAP device '%s': offloads", n->ifname);
+	return 0;
+}
+
 static int vnet_open_tap(struct vnet *n, struct err *e)
 {
 	struct ifreq ifr;
-	int hdr = VNET_HDR_LEN;
 
 	n->tap = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (n->tap < 0)
@@ -287,11 +365,22 @@ static int vnet_open_tap(struct vnet *n, struct err *e)
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", n->ifname);
 	if (ioctl(n->tap, TUNSETIFF, &ifr) != 0)
 		return err_errno(e, "cannot attach to TAP device '%s'", n->ifname);
-	if (ioctl(n->tap, TUNSETVNETHDRSZ, &hdr) != 0)
-		return err_errno(e, "TAP device '%s': virtio-net header size", n->ifname);
-	if (ioctl(n->tap, TUNSETOFFLOAD, 0) != 0)
-		return err_errno(e, "TAP device '%s': offloads", n->ifname);
-	return 0;
+	return vnet_setup_tap(n, e);
+}
+
+/* Take an inherited TAP descriptor: checked, then made non-blocking and close-on-exec. */
+static int vnet_take_tapfd(struct vnet *n, int fd, struct err *e)
+{
+	int fl;
+
+	if (vnet_check_tapfd(fd, n->ifname, e) < 0)
+		return -1;
+	n->tap = fd;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) != 0)
+		return err_errno(e, "--net tapfd:%d", fd);
+	return vnet_setup_tap(n, e);
 }
 
 _Static_assert(VNET_HDR_LEN == MACHINE_FRAME_HDR && VNET_MAX_FRAME == MACHINE_FRAME_MAX,
@@ -336,14 +425,27 @@ int vnet_init(struct vnet *n, struct machine *m, const char *spec, struct err *e
 	/* A locally administered default MAC, as QEMU's 52:54:00 prefix. */
 	memcpy(n->mac, (uint8_t[]){ 0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + m->nvirtio) },
 	       6);
-	if (strncmp(spec, "tap:", 4) != 0)
-		return err_set(e, "--net '%s': expected tap:NAME[,mac=XX:XX:XX:XX:XX:XX]", spec);
-	snprintf(buf, sizeof(buf), "%s", spec + 4);
+	bool byfd = strncmp(spec, "tapfd:", 6) == 0;
+	int fd = -1;
+
+	if (!byfd && strncmp(spec, "tap:", 4) != 0)
+		return err_set(e,
+			       "--net '%s': expected tap:NAME[,mac=XX:XX:XX:XX:XX:XX] or "
+			       "tapfd:N[,mac=...]",
+			       spec);
+	snprintf(buf, sizeof(buf), "%s", spec + (byfd ? 6 : 4));
 	opt = strtok_r(buf, ",", &save);
-	if (!opt || !*opt || strlen(opt) >= IFNAMSIZ)
-		return err_set(e, "--net '%s': TAP name missing or longer than %d characters", spec,
-			       IFNAMSIZ - 1);
-	snprintf(n->ifname, sizeof(n->ifname), "%s", opt);
+	if (byfd) {
+		if (!opt || vnet_parse_fd(opt, &fd) < 0)
+			return err_set(e, "--net '%s': expected tapfd:N with N a descriptor number",
+				       spec);
+	} else {
+		if (!opt || !*opt || strlen(opt) >= IFNAMSIZ)
+			return err_set(e,
+				       "--net '%s': TAP name missing or longer than %d characters",
+				       spec, IFNAMSIZ - 1);
+		snprintf(n->ifname, sizeof(n->ifname), "%s", opt);
+	}
 	while ((opt = strtok_r(NULL, ",", &save))) {
 		if (strncmp(opt, "mac=", 4) == 0) {
 			if (mac_parse(opt + 4, n->mac, e) < 0)
@@ -355,7 +457,7 @@ int vnet_init(struct vnet *n, struct machine *m, const char *spec, struct err *e
 			return err_set(e, "--net: unknown option '%s'", opt);
 		}
 	}
-	if (vnet_open_tap(n, e) < 0)
+	if ((byfd ? vnet_take_tapfd(n, fd, e) : vnet_open_tap(n, e)) < 0)
 		return -1;
 	p.opaque = n;
 	n->slot = machine_add_pollfd(m, &p, e);

@@ -25,23 +25,28 @@ struct vnet {
 	uint8_t mac[6]; /* guest-visible: travels in the config */
 	char ifname[16];
 	int tap;
-	int slot;	/* the machine's pollfd slot for the TAP */
-	bool running;	/* the machine is not paused */
-	bool rx_wait;	/* a frame is waiting for RX buffers: TAP polling is off */
+	int slot;     /* the machine's pollfd slot for the TAP */
+	bool running; /* the machine is not paused */
+	bool rx_wait; /* a frame is waiting for RX buffers: TAP polling is off */
 	uint64_t rx_frames, tx_frames, rx_dropped, tx_dropped;
-	struct buf backlog;	/* frames handed in (vnet_inject), delivered before the TAP's */
+	struct buf backlog; /* frames handed in (vnet_inject), delivered before the TAP's */
 	size_t backlog_off;
 	int backlog_n;
 };
 
-#define VNET_BACKLOG_MAX 1024	     /* frames ... */
+#define VNET_BACKLOG_MAX 1024	      /* frames ... */
 #define VNET_BACKLOG_BYTES (4u << 20) /* ... and bytes held at most */
 
 extern const struct state_desc vnet_state;
 
-/* spec: "tap:NAME[,mac=52:54:00:12:34:56]". */
+/* spec: "tap:NAME[,mac=52:54:00:12:34:56]" (open the TAP by name) or "tapfd:N[,mac=...]"
+ * (an inherited descriptor already attached to a TAP with IFF_TAP|IFF_NO_PI|IFF_VNET_HDR;
+ * it is the device's from then on). */
 int vnet_init(struct vnet *n, struct machine *m, const char *spec, struct err *e);
 void vnet_destroy(struct vnet *n);
+/* Check a tapfd: spec's descriptor before anything is built (the command line's check: an
+ * error here is a usage error). 0 for a tap: spec, whose name is checked when opened. */
+int vnet_check_spec(const char *spec, struct err *e);
 /* Broadcast a RARP announcement from the guest's MAC on the TAP, so switches learn the
  * guest's new port after a migration (as QEMU's self-announce does). Returns 0 if sent. */
 int vnet_announce(struct vnet *n);
