@@ -4,6 +4,7 @@
 #   make check           unit tests, optimised build and sanitizer build
 #   make guest           the guest kernel and initramfs (guest/build.sh)
 #   make format          clang-format the sources in place
+#   make install         programs, man pages, bash completion, systemd units (PREFIX, DESTDIR)
 #   make clean
 
 CC ?= cc
@@ -112,13 +113,67 @@ $(O)/bin/ferry-counter: $(call objs,rel,src/tools/counter.c $(COMMON_SRC))
 $(O)/bin/ferryd: $(call objs,rel,src/agent/main.c $(AGENT_SRC) $(COMMON_SRC))
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
-	@$(CC) $(OPT) -o $@ $^ -lxxhash $(AGENT_LIBS)
+	@$(CC) $(OPT) $(LDFLAGS) -o $@ $^ -lxxhash $(AGENT_LIBS)
 
 # The command line.
 $(O)/bin/ferry: $(call objs,rel,src/cli/main.c $(CLI_SRC) $(COMMON_SRC))
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
-	@$(CC) $(OPT) -o $@ $^ -lxxhash $(CLI_LIBS)
+	@$(CC) $(OPT) $(LDFLAGS) -o $@ $^ -lxxhash $(CLI_LIBS)
+
+# ---- installation ----------------------------------------------------------------------------
+# `make install [PREFIX=/usr/local] [DESTDIR=DIR]`: the programs; their man pages (ferry's
+# written by `ferry --man` from its command table, the others' by help2man from their --help
+# and --version); ferry's bash completion (`ferry --completion`); ferryd's systemd units, in
+# /lib/systemd/system when PREFIX is /usr. CFLAGS and LDFLAGS given to make are used.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MAN1DIR ?= $(PREFIX)/share/man/man1
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+SYSTEMDUNITDIR ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+INSTALL ?= install
+HELP2MAN ?= help2man
+INSTALL_PROGS := ferry-vm ferry-vmctl $(if $(wildcard src/agent/main.c),ferryd) \
+	$(if $(wildcard src/cli/main.c),ferry)
+MAN_PAGES := $(patsubst %,$(O)/man/%.1,$(INSTALL_PROGS))
+MAN_NAME_ferry-vm := a RISC-V virtual machine that migrates live
+MAN_NAME_ferry-vmctl := send commands to a ferry-vm control socket
+MAN_NAME_ferryd := the host agent of a Ferry cluster
+
+$(O)/man/ferry.1: $(O)/bin/ferry
+	@mkdir -p $(dir $@)
+	@echo "  MAN     $@"
+	@$< --man >$@.tmp && mv $@.tmp $@
+
+$(O)/man/%.1: $(O)/bin/%
+	@mkdir -p $(dir $@)
+	@echo "  MAN     $@"
+	@command -v $(HELP2MAN) >/dev/null || { echo "$(HELP2MAN) is needed for $@ (apt-get install help2man)" >&2; exit 1; }
+	@$(HELP2MAN) --no-info --no-discard-stderr --section 1 --name "$(MAN_NAME_$*)" --output $@.tmp $< && mv $@.tmp $@
+
+$(O)/share/ferry.bash: $(O)/bin/ferry
+	@mkdir -p $(dir $@)
+	@echo "  GEN     $@"
+	@$< --completion >$@.tmp && mv $@.tmp $@
+
+.PHONY: man install
+man: $(MAN_PAGES)
+
+install: all man $(if $(wildcard src/cli/main.c),$(O)/share/ferry.bash)
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MAN1DIR)
+	$(INSTALL) -m 0755 $(addprefix $(O)/bin/,$(INSTALL_PROGS)) $(DESTDIR)$(BINDIR)/
+	$(INSTALL) -m 0644 $(MAN_PAGES) $(DESTDIR)$(MAN1DIR)/
+ifneq ($(wildcard src/cli/main.c),)
+	$(INSTALL) -d $(DESTDIR)$(BASHCOMPDIR)
+	$(INSTALL) -m 0644 $(O)/share/ferry.bash $(DESTDIR)$(BASHCOMPDIR)/ferry
+endif
+ifneq ($(wildcard src/agent/main.c),)
+	$(INSTALL) -d $(DESTDIR)$(SYSTEMDUNITDIR) $(O)/share
+	for u in ferryd.service ferryd@.service; do \
+		sed 's|@BINDIR@|$(BINDIR)|g' dist/$$u >$(O)/share/$$u.tmp && \
+		$(INSTALL) -m 0644 $(O)/share/$$u.tmp $(DESTDIR)$(SYSTEMDUNITDIR)/$$u && rm -f $(O)/share/$$u.tmp || exit 1; \
+	done
+endif
 
 # A pinger that keeps its pace through a blackout (benchmarks, tests, the demo).
 $(O)/bin/ferry-ping: $(call objs,rel,src/tools/ping.c)

@@ -55,5 +55,8 @@ void hostconf_defaults(struct hostconf *c);
 int hostconf_load(struct hostconf *c, const char *path, struct err *e);
 /* Write atomically (a temporary file in the same directory, mode 0600, then rename). */
 int hostconf_save(const struct hostconf *c, const char *path, struct err *e);
+/* Write text (and a newline) to path the same way, with the given mode: for the other files
+ * of a configuration directory (cluster.json). */
+int hostconf_write_file(const char *path, const char *text, unsigned mode, struct err *e);
 
 #endif

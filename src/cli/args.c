@@ -1,0 +1,210 @@
+/* args.c - ferry's command line parsed against the command table (table.c).
+ *
+ * The shape is `ferry [GLOBAL OPTIONS] GROUP COMMAND [ARGS] [OPTIONS]`, options anywhere
+ * (before or after the words, as git and kubectl take them), `--opt VALUE` or
+ * `--opt=VALUE`, `--` ending the options. Command words are case-insensitive like names.
+ * An option is looked up in the command's options first, then in the global ones, so a
+ * command may not reuse a global name. Every refusal is a message that names the word or
+ * the option; main() prints it with a hint to `ferry help COMMAND` and exits 2.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cli/cli.h"
+
+void cli_cmd_words(const struct cli_cmd *c, char *out, size_t size)
+{
+	if (c->group)
+		snprintf(out, size, "%s %s", c->group, c->name);
+	else
+		snprintf(out, size, "%s", c->name);
+}
+
+static bool cli_is_group(const char *w)
+{
+	for (size_t i = 0; cli_groups[i]; i++)
+		if (!strcasecmp(cli_groups[i], w))
+			return true;
+	return false;
+}
+
+const struct cli_cmd *cli_find(const char *group, const char *name)
+{
+	for (size_t i = 0; i < cli_ncommands; i++) {
+		const struct cli_cmd *c = &cli_commands[i];
+
+		if ((group == NULL) != (c->group == NULL))
+			continue;
+		if (group && strcasecmp(group, c->group))
+			continue;
+		if (!strcasecmp(name, c->name) || (c->alias && !strcasecmp(name, c->alias)))
+			return c;
+	}
+	return NULL;
+}
+
+static int cli_opt_index(const struct cli_opt *opts, const char *name, size_t len)
+{
+	for (int i = 0; opts[i].name; i++) {
+		if (strlen(opts[i].name) == len && !strncmp(opts[i].name, name, len))
+			return i;
+		if (opts[i].alias && strlen(opts[i].alias) == len &&
+		    !strncmp(opts[i].alias, name, len))
+			return i;
+	}
+	return -1;
+}
+
+static int cli_store(struct cli_values *v, const struct cli_opt *o, const char *value,
+		     struct err *e)
+{
+	if (v->n && !(o->flags & CLI_REPEAT))
+		return err_set(e, "--%s given twice", o->name);
+	if (v->n == CLI_MAX_VALUES)
+		return err_set(e, "--%s given more than %d times", o->name, CLI_MAX_VALUES);
+	v->v[v->n++] = value;
+	return 0;
+}
+
+/* One option at argv[*i]: find it, take its value, store it. */
+static int cli_option(int argc, char **argv, int *i, struct cli_args *a, struct err *e)
+{
+	const char *arg = argv[*i] + 2, *eq = strchr(arg, '=');
+	size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+	const struct cli_opt *o;
+	struct cli_values *v;
+	const char *value;
+	int k = -1;
+
+	if (a->cmd)
+		k = cli_opt_index(a->cmd->opts, arg, len);
+	if (k >= 0) {
+		o = &a->cmd->opts[k];
+		v = &a->opt[k];
+	} else {
+		k = cli_opt_index(cli_global_opts, arg, len);
+		if (k < 0) {
+			if (a->cmd) {
+				char words[64];
+
+				cli_cmd_words(a->cmd, words, sizeof(words));
+				return err_set(e, "unknown option --%.*s for '%s'", (int)len, arg,
+					       words);
+			}
+			return err_set(e, "unknown option --%.*s", (int)len, arg);
+		}
+		o = &cli_global_opts[k];
+		v = &a->global[k];
+	}
+	if (!o->arg) {
+		if (eq)
+			return err_set(e, "--%s takes no value", o->name);
+		value = "";
+	} else if (eq) {
+		value = eq + 1;
+	} else {
+		if (*i + 1 >= argc)
+			return err_set(e, "--%s needs a value (%s)", o->name, o->arg);
+		value = argv[++*i];
+	}
+	if (!strcmp(o->name, "help"))
+		a->help = true;
+	return cli_store(v, o, value, e);
+}
+
+/* A word that is not an option: the group, the command, or a positional argument. */
+static int cli_word(const char *w, const char **group, struct cli_args *a, struct err *e)
+{
+	if (a->cmd) {
+		if (a->npos == CLI_MAX_POS || a->npos >= a->cmd->npos_max) {
+			char words[64];
+
+			cli_cmd_words(a->cmd, words, sizeof(words));
+			return err_set(e, "'%s' takes %s: '%s' is one too many", words,
+				       a->cmd->npos_max ? "one argument" : "no arguments", w);
+		}
+		a->pos[a->npos++] = w;
+		return 0;
+	}
+	if (*group) {
+		a->cmd = cli_find(*group, w);
+		if (!a->cmd)
+			return err_set(e, "'%s' is not a '%s' command (see 'ferry help %s')", w,
+				       *group, *group);
+		a->group = NULL;
+		return 0;
+	}
+	if (cli_is_group(w)) {
+		for (size_t i = 0; cli_groups[i]; i++)
+			if (!strcasecmp(cli_groups[i], w))
+				*group = cli_groups[i];
+		a->group = *group;
+		return 0;
+	}
+	a->cmd = cli_find(NULL, w);
+	if (!a->cmd)
+		return err_set(e, "'%s' is not a command (see 'ferry help')", w);
+	return 0;
+}
+
+int cli_parse(int argc, char **argv, struct cli_args *a, struct err *e)
+{
+	const char *group = NULL;
+	bool options = true;
+
+	memset(a, 0, sizeof(*a));
+	for (int i = 1; i < argc; i++) {
+		const char *w = argv[i];
+
+		if (options && !strcmp(w, "--")) {
+			options = false;
+		} else if (options && !strncmp(w, "--", 2)) {
+			if (cli_option(argc, argv, &i, a, e) < 0)
+				return -1;
+		} else if (options && !strcmp(w, "-h")) {
+			a->help = true;
+		} else if (options && w[0] == '-' && w[1]) {
+			return err_set(e, "unknown option %s (options are spelled --name)", w);
+		} else if (cli_word(w, &group, a, e) < 0) {
+			return -1;
+		}
+	}
+	if (!a->cmd || a->help)
+		return 0;
+	if (a->npos < a->cmd->npos_min) {
+		char words[64];
+
+		cli_cmd_words(a->cmd, words, sizeof(words));
+		return err_set(e, "'%s' needs %s", words, a->cmd->args);
+	}
+	for (int k = 0; a->cmd->opts[k].name; k++)
+		if ((a->cmd->opts[k].flags & CLI_REQUIRED) && !a->opt[k].n)
+			return err_set(e, "--%s is required", a->cmd->opts[k].name);
+	return 0;
+}
+
+const struct cli_values *cli_get_all(const struct cli_args *a, const char *name)
+{
+	int k;
+
+	if (a->cmd) {
+		k = cli_opt_index(a->cmd->opts, name, strlen(name));
+		if (k >= 0)
+			return &a->opt[k];
+	}
+	k = cli_opt_index(cli_global_opts, name, strlen(name));
+	return k >= 0 ? &a->global[k] : NULL;
+}
+
+const char *cli_get(const struct cli_args *a, const char *name)
+{
+	const struct cli_values *v = cli_get_all(a, name);
+
+	return v && v->n ? v->v[v->n - 1] : NULL;
+}
+
+bool cli_flag(const struct cli_args *a, const char *name)
+{
+	return cli_get(a, name) != NULL;
+}
