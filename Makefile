@@ -141,3 +141,9 @@ $(O)/fuzz/%: $(O)/fuzz/obj/tests/fuzz/%.o $(patsubst %.c,$(O)/fuzz/obj/%.o,$(LIB
 	@$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(LDLIBS)
 
 fuzz: $(FUZZ_TARGETS)
+
+# The etcd client's driver for tests/integration/etcd.sh.
+$(O)/tests/etcdprobe: $(call objs,rel,tests/integration/etcdprobe.c src/agent/etcd.c $(COMMON_SRC))
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	@$(CC) $(OPT) -o $@ $^ -lxxhash $(AGENT_LIBS)
