@@ -2,13 +2,14 @@
  *
  * Usage: etcdprobe [--ca F] [--cert F] [--key F] [--timeout MS] --endpoints URL[,URL...] OP...
  * Operations run in order; each prints one line of JSON on stdout with "op", "ok", the time
- * it took in "ms" and what it returned (or "error" and "kind"):
+ * it took in "ms", when it ended in "at" (ms since the epoch) and what it returned (or "error" and "kind"):
  *   put KEY VALUE LEASE (0: none) get KEY                 prefix PREFIX [LIMIT]
  *   cas-create KEY VALUE       (txn: create_revision == 0 ? put : get)
  *   cas-mod KEY REV VALUE      (txn: mod_revision == REV ? put : get)
  *   grant TTL                  keepalive ID             ttl ID          revoke ID
  *   members                    (list, then the status of each)
- *   puts KEY N                 (N puts of KEY=0..N-1, one line each, going on after failures)
+ *   puts KEY N MS              (N puts of KEY=0..N-1, MS apart, one line each, going on after
+ *                              failures)
  *   watch PREFIX FROM SECONDS COUNT
  *                              (events, one line each, until COUNT events or SECONDS; a watch
  *                              that ends is reopened on the next member from its next revision)
@@ -48,6 +49,9 @@ static json_t *result(const char *op, double t0)
 	json_t *o = json_object();
 	json_set_str(o, "op", op);
 	json_set_decimal(o, "ms", now_ms() - t0, 1);
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	json_set_int(o, "at", (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000);
 	return o;
 }
 
@@ -317,9 +321,12 @@ int main(int argc, char **argv)
 				json_set(o, "members", arr);
 				emit(o);
 			}
-		} else if (strcmp(op, "puts") == 0 && left >= 2) {
+		} else if (strcmp(op, "puts") == 0 && left >= 3) {
 			long n = strtol(argv[i + 1], NULL, 10);
+			useconds_t pause = (useconds_t)arg_i64(argv[i + 2]) * 1000;
 			for (long k = 0; k < n; k++) {
+				if (k)
+					usleep(pause);
 				char v[24];
 				int64_t rev;
 				snprintf(v, sizeof v, "%ld", k);
@@ -337,7 +344,7 @@ int main(int argc, char **argv)
 				json_set_str(o, "endpoint", etcd_current_endpoint(c));
 				emit(o);
 			}
-			i += 2;
+			i += 3;
 		} else if (strcmp(op, "watch") == 0 && left >= 4) {
 			bad |= do_watch(&cfg, argv[i], arg_i64(argv[i + 1]),
 					strtod(argv[i + 2], NULL), (int)arg_i64(argv[i + 3]));
