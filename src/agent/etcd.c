@@ -722,12 +722,20 @@ static struct curl_slist *make_headers(bool watch)
 }
 
 /* "connection refused", "timed out after 2000 ms": the cause of a transport failure. */
-static void curl_cause(CURLcode rc, const char *errbuf, long timeout_ms, char *out, size_t n)
+static void curl_cause(CURL *h, CURLcode rc, const char *errbuf, long timeout_ms, char *out,
+		       size_t n)
 {
+	long oserr = 0;
+
 	switch (rc) {
 	case CURLE_COULDNT_CONNECT:
-		snprintf(out, n, "%s",
-			 strstr(errbuf, "refused") ? "connection refused" : "cannot connect");
+		curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &oserr);
+		if (oserr == ECONNREFUSED)
+			snprintf(out, n, "connection refused");
+		else if (oserr)
+			snprintf(out, n, "cannot connect: %s", strerror((int)oserr));
+		else
+			snprintf(out, n, "cannot connect");
 		break;
 	case CURLE_OPERATION_TIMEDOUT:
 		snprintf(out, n, "timed out after %ld ms", timeout_ms);
@@ -813,7 +821,7 @@ static int attempt(struct etcd *c, size_t i, const char *path, const char *req, 
 		return -1;
 	}
 	if (rc != CURLE_OK) {
-		curl_cause(rc, m->errbuf, c->cfg.timeout_ms, cause, n);
+		curl_cause(m->h, rc, m->errbuf, c->cfg.timeout_ms, cause, n);
 		return -1;
 	}
 	curl_easy_getinfo(m->h, CURLINFO_RESPONSE_CODE, &c->status);
@@ -1117,7 +1125,7 @@ void etcd_member_status(struct etcd *c, struct etcd_member *m, size_t n)
 				log_debug("etcd %s: status: %s", m[i].client_url, e.msg);
 		} else {
 			char cause[300];
-			curl_cause(rc, errbuf, c->cfg.timeout_ms, cause, sizeof cause);
+			curl_cause(h, rc, errbuf, c->cfg.timeout_ms, cause, sizeof cause);
 			log_debug("etcd %s: status: %s", m[i].client_url,
 				  rc == CURLE_OK ? "not HTTP 200" : cause);
 		}
@@ -1379,7 +1387,7 @@ int etcd_watch_poll(struct etcd_watch *w, int timeout_ms, struct err *e)
 		if (result == CURLE_OK)
 			snprintf(cause, sizeof cause, "stream closed");
 		else
-			curl_cause(result, w->errbuf, w->cfg.timeout_ms, cause, sizeof cause);
+			curl_cause(w->h, result, w->errbuf, w->cfg.timeout_ms, cause, sizeof cause);
 		return watch_failed(w, cause, e);
 	}
 	if (!w->created && now_ms() - w->started_ms >= (double)w->cfg.timeout_ms) {

@@ -126,7 +126,24 @@ wait_healthy() { # NAME...
 for m in m1 m2 m3; do start_member "$m"; done
 if ! wait_healthy m1 m2 m3; then
 	fail "3 members up with mutual TLS" "$(tail -3 "$run/m1.log")"
-	finish integration-etcd
+	
+# ---- quorum lost: bounded failure, and a watch told there is no leader ------------------------
+alive=()
+for m in m1 m2 m3; do [ -n "${mpid[$m]:-}" ] && alive+=("$m"); done
+"$PROBE" "${TLS[@]}" --endpoints "$(url "${alive[0]}")" watch it/q/ 0 8 1 >"$tmp/qwatch" 2>&1 &
+qwatch=$!
+bgpids+=("$qwatch")
+sleep 0.5
+kill -9 "${mpid[${alive[1]}]}"
+wait "${mpid[${alive[1]}]}" 2>/dev/null
+unset "mpid[${alive[1]}]"
+"$PROBE" "${TLS[@]}" --timeout 1000 --endpoints "$ALL" put it/q/x 1 0 >"$tmp/qput" 2>&1
+check "quorum lost: a put fails as unavailable within 3 attempts of 1 s ($(jq .ms "$tmp/qput") ms)" jqt '(.ok | not) and .kind == 1 and .ms < 4000' "$tmp/qput"
+echo "# $(jq -r .error "$tmp/qput")"
+wait "$qwatch"
+check "quorum lost: the open watch ends with \"no leader\" (an error inside its 200 stream)" jqt -s 'any(.[]; .op == "watch-ended" and (.error | test("no leader")))' "$tmp/qwatch"
+
+finish integration-etcd
 fi
 pass "3 members up with mutual TLS (ports ${cport[m1]} ${cport[m2]} ${cport[m3]})"
 ALL="$(url m1),$(url m2),$(url m3)"
@@ -238,5 +255,22 @@ jq -s -c '[.[] | select(.op == "event") | [.kv.mod_revision, .kv.value]]' "$tmp/
 n_seen=$(jq length "$tmp/seen")
 check "the reopened watch missed no event and repeated none ($n_seen events, as a fresh watch from $from)" cmp -s "$tmp/seen" "$tmp/truth"
 check "every put reported ok is in the watch" jqt -s --slurpfile seen "$tmp/seen" '[.[] | select(.ok) | .value] - [$seen[0][][1]] | length == 0' "$tmp/lputs"
+
+
+# ---- quorum lost: bounded failure, and a watch told there is no leader ------------------------
+alive=()
+for m in m1 m2 m3; do [ -n "${mpid[$m]:-}" ] && alive+=("$m"); done
+"$PROBE" "${TLS[@]}" --endpoints "$(url "${alive[0]}")" watch it/q/ 0 8 1 >"$tmp/qwatch" 2>&1 &
+qwatch=$!
+bgpids+=("$qwatch")
+sleep 0.5
+kill -9 "${mpid[${alive[1]}]}"
+wait "${mpid[${alive[1]}]}" 2>/dev/null
+unset "mpid[${alive[1]}]"
+"$PROBE" "${TLS[@]}" --timeout 1000 --endpoints "$ALL" put it/q/x 1 0 >"$tmp/qput" 2>&1
+check "quorum lost: a put fails as unavailable within 3 attempts of 1 s ($(jq .ms "$tmp/qput") ms)" jqt '(.ok | not) and .kind == 1 and .ms < 4000' "$tmp/qput"
+echo "# $(jq -r .error "$tmp/qput")"
+wait "$qwatch"
+check "quorum lost: the open watch ends with \"no leader\" (an error inside its 200 stream)" jqt -s 'any(.[]; .op == "watch-ended" and (.error | test("no leader")))' "$tmp/qwatch"
 
 finish integration-etcd
