@@ -5,7 +5,7 @@
 #   P=$(lab_up --hosts 3 [--rate 100mbit] [--prefix P])   build a run, print its prefix
 #   trap lab_down EXIT                      tear down every run this shell owns
 #   lab_down [P...] / lab_status [P] / lab_sweep
-#   lab_exec P HOST CMD...                  run CMD in HOST's namespace (vh01.., client, sw)
+#   lab_exec P HOST CMD...                  run CMD in HOST's namespace (vh01.., client, admin, sw)
 #   lab_spawn P HOST LOG CMD...             start CMD there in the background; sets LAB_PID,
 #                                           prints it; lab_down ends it
 #   lab_tap P HOST NAME / lab_untap P HOST NAME
@@ -32,6 +32,7 @@ LAB_VM_MASK=255.255.255.0
 LAB_VM_FIRST=10.10.0.100
 LAB_VM_LAST=10.10.0.199
 LAB_CLIENT_ADDR=10.10.0.2
+LAB_ADMIN_ADDR=10.20.0.2
 LAB_MGMT_NET=10.20.0.0/24
 LAB_MIG_NET_a=10.31.0.0/16
 LAB_MIG_NET_b=10.32.0.0/16
@@ -53,14 +54,14 @@ _lab_hostname() { printf 'vh%02d' "$1"; }
 
 _lab_valid_node() { # HOST: vhNN, client or sw
 	case ${1:-} in
-	client | sw) return 0 ;;
+	client | admin | sw) return 0 ;;
 	esac
 	_lab_hostidx "$1" >/dev/null
 }
 
 lab_ns() { # P HOST
 	if [ $# -ne 2 ] || ! _lab_valid_prefix "$1" || ! _lab_valid_node "$2"; then
-		_lab_err "usage: lab_ns P HOST (P: 2-6 of [a-z0-9], HOST: vh01.., client, sw)"
+		_lab_err "usage: lab_ns P HOST (P: 2-6 of [a-z0-9], HOST: vh01.., client, admin, sw)"
 		return 2
 	fi
 	echo "ferry-$1-$2"
@@ -83,7 +84,7 @@ _lab_has_host() {
 	local dir
 	dir=$(_lab_rundir "$1") || return 1
 	case $2 in
-	client | sw) return 0 ;;
+	client | admin | sw) return 0 ;;
 	esac
 	local hosts
 	hosts=$(source "$dir/env" && echo "$LAB_HOSTS")
@@ -111,6 +112,10 @@ lab_addr() { # P HOST vm|mgmt   or   P HOST mig PEER [a|b]
 		echo "10.10.0.$((10 + i))"
 		;;
 	mgmt)
+		if [ "$host" = admin ]; then
+			echo "$LAB_ADMIN_ADDR"
+			return 0
+		fi
 		i=$(_lab_hostidx "$host") || { _lab_err "lab_addr: no management address for '$host'"; return 1; }
 		echo "10.20.0.$((10 + i))"
 		;;

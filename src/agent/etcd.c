@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/json.h"
 #include "common/log.h"
@@ -46,6 +47,13 @@
 #define ETCD_MAX_BODY (64u << 20) /* an answer larger than this is refused */
 
 /* ---- small helpers ------------------------------------------------------------------------ */
+
+static double now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
 
 struct etcd_buf {
 	char *p;
@@ -714,12 +722,20 @@ static struct curl_slist *make_headers(bool watch)
 }
 
 /* "connection refused", "timed out after 2000 ms": the cause of a transport failure. */
-static void curl_cause(CURLcode rc, const char *errbuf, long timeout_ms, char *out, size_t n)
+static void curl_cause(CURL *h, CURLcode rc, const char *errbuf, long timeout_ms, char *out,
+		       size_t n)
 {
+	long oserr = 0;
+
 	switch (rc) {
 	case CURLE_COULDNT_CONNECT:
-		snprintf(out, n, "%s",
-			 strstr(errbuf, "refused") ? "connection refused" : "cannot connect");
+		curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &oserr);
+		if (oserr == ECONNREFUSED)
+			snprintf(out, n, "connection refused");
+		else if (oserr)
+			snprintf(out, n, "cannot connect: %s", strerror((int)oserr));
+		else
+			snprintf(out, n, "cannot connect");
 		break;
 	case CURLE_OPERATION_TIMEDOUT:
 		snprintf(out, n, "timed out after %ld ms", timeout_ms);
@@ -805,7 +821,7 @@ static int attempt(struct etcd *c, size_t i, const char *path, const char *req, 
 		return -1;
 	}
 	if (rc != CURLE_OK) {
-		curl_cause(rc, m->errbuf, c->cfg.timeout_ms, cause, n);
+		curl_cause(m->h, rc, m->errbuf, c->cfg.timeout_ms, cause, n);
 		return -1;
 	}
 	curl_easy_getinfo(m->h, CURLINFO_RESPONSE_CODE, &c->status);
@@ -814,17 +830,16 @@ static int attempt(struct etcd *c, size_t i, const char *path, const char *req, 
 	return 0;
 }
 
-/* POST req to path, member after member from the one that worked last, one turn at most.
- * Returns 0 with the parsed answer in *resp (an HTTP 200 without an error object), or -1
- * with e set and c->last the kind. */
-static int call(struct etcd *c, const char *path, json_t *req, json_t **resp, struct err *e)
+/* POST req (taken) to path, member after member from the one that worked last, one turn at
+ * most. Returns 0 with an HTTP 200 answer that is no error in c->body, or -1 with e set and
+ * c->last the kind. */
+static int call(struct etcd *c, const char *path, json_t *req, struct err *e)
 {
 	size_t reqlen;
 	char *text = json_encode(req, &reqlen);
 	size_t n = c->cfg.nendpoints;
 	char all[sizeof e->msg] = "";
 
-	*resp = NULL;
 	json_free(req);
 	if (!text) {
 		c->last = ETCD_EPROTO;
@@ -838,15 +853,10 @@ static int call(struct etcd *c, const char *path, json_t *req, json_t **resp, st
 		if (attempt(c, i, path, text, reqlen, cause, sizeof cause) == 0) {
 			enum etcd_errkind kind = etcd_parse_error(c->body.p, c->body.len, &ae);
 			if (kind == ETCD_OK && c->status == 200) {
-				json_t *root = json_parse(c->body.p, c->body.len, &ae);
-				if (root) {
-					free(text);
-					c->cur = i;
-					c->last = ETCD_OK;
-					*resp = root;
-					return 0;
-				}
-				kind = ETCD_EPROTO;
+				free(text);
+				c->cur = i;
+				c->last = ETCD_OK;
+				return 0;
 			}
 			if (kind == ETCD_OK) {
 				kind = ETCD_EPROTO;
@@ -874,25 +884,28 @@ static int call(struct etcd *c, const char *path, json_t *req, json_t **resp, st
 	return err_set(e, "%s", all);
 }
 
+/* After a parser refused an answer call() took: the kind and the member in the message. */
+static int bad_answer(struct etcd *c, struct err *e)
+{
+	c->last = ETCD_EPROTO;
+	return err_prefix(e, "etcd %s: bad answer", etcd_current_endpoint(c));
+}
+
 /* ---- key-value ------------------------------------------------------------------------------ */
 
 int etcd_get(struct etcd *c, const char *key, struct etcd_kv *kv, bool *found, int64_t *revision,
 	     struct err *e)
 {
-	json_t *req = json_object(), *resp;
+	json_t *req = json_object();
 	struct etcd_range r;
 
 	memset(kv, 0, sizeof *kv);
 	*found = false;
 	set_key(req, key, false);
-	if (call(c, "/v3/kv/range", req, &resp, e) < 0)
+	if (call(c, "/v3/kv/range", req, e) < 0)
 		return -1;
-	int rc = range_from_json(resp, &r, e);
-	json_free(resp);
-	if (rc < 0) {
-		c->last = ETCD_EPROTO;
-		return err_prefix(e, "etcd %s: bad answer", etcd_current_endpoint(c));
-	}
+	if (etcd_parse_range(c->body.p, c->body.len, &r, e) < 0)
+		return bad_answer(c, e);
 	if (revision)
 		*revision = r.revision;
 	if (r.n > 0) {
@@ -907,54 +920,44 @@ int etcd_get(struct etcd *c, const char *key, struct etcd_kv *kv, bool *found, i
 int etcd_get_prefix(struct etcd *c, const char *prefix, size_t limit, struct etcd_range *r,
 		    struct err *e)
 {
-	json_t *req = json_object(), *resp;
+	json_t *req = json_object();
 
 	memset(r, 0, sizeof *r);
 	set_key(req, prefix, true);
 	if (limit)
 		json_set(req, "limit", i64_string((int64_t)limit));
-	if (call(c, "/v3/kv/range", req, &resp, e) < 0)
+	if (call(c, "/v3/kv/range", req, e) < 0)
 		return -1;
-	int rc = range_from_json(resp, r, e);
-	json_free(resp);
-	if (rc < 0) {
-		c->last = ETCD_EPROTO;
-		return err_prefix(e, "etcd %s: bad answer", etcd_current_endpoint(c));
-	}
+	if (etcd_parse_range(c->body.p, c->body.len, r, e) < 0)
+		return bad_answer(c, e);
 	return 0;
 }
 
 int etcd_put(struct etcd *c, const char *key, const char *value, int64_t lease, int64_t *revision,
 	     struct err *e)
 {
-	json_t *req = json_object(), *resp;
+	json_t *req = json_object();
 
 	set_key(req, key, false);
 	json_set(req, "value", b64_json(value, strlen(value)));
 	if (lease)
 		json_set(req, "lease", i64_string(lease));
-	if (call(c, "/v3/kv/put", req, &resp, e) < 0)
+	if (call(c, "/v3/kv/put", req, e) < 0)
 		return -1;
-	int64_t rev = 0;
-	get_header_rev(resp, &rev, NULL);
-	if (revision)
-		*revision = rev;
-	json_free(resp);
+	if (etcd_parse_put(c->body.p, c->body.len, revision, NULL, e) < 0)
+		return bad_answer(c, e);
 	return 0;
 }
 
 int etcd_delete(struct etcd *c, const char *key, bool prefix, int64_t *deleted, struct err *e)
 {
-	json_t *req = json_object(), *resp;
+	json_t *req = json_object();
 
 	set_key(req, key, prefix);
-	if (call(c, "/v3/kv/deleterange", req, &resp, e) < 0)
+	if (call(c, "/v3/kv/deleterange", req, e) < 0)
 		return -1;
-	int64_t d = 0;
-	get_i64(resp, "deleted", &d, NULL);
-	if (deleted)
-		*deleted = d;
-	json_free(resp);
+	if (etcd_parse_put(c->body.p, c->body.len, NULL, deleted, e) < 0)
+		return bad_answer(c, e);
 	return 0;
 }
 
@@ -982,6 +985,10 @@ static json_t *op_json(const struct etcd_op *op)
 		set_key(o, op->key, op->prefix);
 		json_set(w, "request_range", o);
 		break;
+	default:
+		json_free(o);
+		json_free(w);
+		return NULL;
 	}
 	return w;
 }
@@ -991,21 +998,22 @@ int etcd_txn(struct etcd *c, const struct etcd_cmp *cmp, size_t ncmp, const stru
 	     struct err *e)
 {
 	json_t *req = json_object(), *cmps = json_array(), *oks = json_array(),
-	       *fails = json_array(), *resp;
+	       *fails = json_array();
 
 	memset(res, 0, sizeof *res);
+	/* json_set takes the arrays now, so one json_free(req) drops everything on an error */
+	json_set(req, "compare", cmps);
+	json_set(req, "success", oks);
+	json_set(req, "failure", fails);
 	for (size_t i = 0; i < ncmp; i++) {
 		const struct etcd_cmp *x = &cmp[i];
-		json_t *o = json_object();
+		/* etcd takes an unknown enum number as true (etcd-gateway.md): never send one */
 		if ((unsigned)x->target > ETCD_CMP_VALUE || (unsigned)x->result > ETCD_CMP_LESS) {
 			json_free(req);
-			json_free(cmps);
-			json_free(oks);
-			json_free(fails);
-			json_free(o);
 			c->last = ETCD_EREQUEST;
 			return err_set(e, "etcd: compare %zu has an unknown target or result", i);
 		}
+		json_t *o = json_object();
 		set_key(o, x->key, false);
 		json_set_str(o, "target", target_names[x->target]);
 		json_set_str(o, "result", result_names[x->result]);
@@ -1017,100 +1025,78 @@ int etcd_txn(struct etcd *c, const struct etcd_cmp *cmp, size_t ncmp, const stru
 			json_set(o, target_fields[x->target], i64_string(x->revision));
 		json_push(cmps, o);
 	}
-	for (size_t i = 0; i < nok; i++)
-		json_push(oks, op_json(&ok[i]));
-	for (size_t i = 0; i < nfail; i++)
-		json_push(fails, op_json(&fail[i]));
-	json_set(req, "compare", cmps);
-	json_set(req, "success", oks);
-	json_set(req, "failure", fails);
-	if (call(c, "/v3/kv/txn", req, &resp, e) < 0)
-		return -1;
-	char *text = json_encode(resp, NULL);
-	json_free(resp);
-	int rc = text ? etcd_parse_txn(text, strlen(text), res, e) : err_set(e, "out of memory");
-	free(text);
-	if (rc < 0) {
-		c->last = ETCD_EPROTO;
-		return err_prefix(e, "etcd %s: bad answer", etcd_current_endpoint(c));
+	for (size_t i = 0; i < nok + nfail; i++) {
+		const struct etcd_op *op = i < nok ? &ok[i] : &fail[i - nok];
+		json_t *o = op_json(op);
+		if (!o) {
+			json_free(req);
+			c->last = ETCD_EREQUEST;
+			return err_set(e, "etcd: operation %zu has an unknown kind", i);
+		}
+		json_push(i < nok ? oks : fails, o);
 	}
+	if (call(c, "/v3/kv/txn", req, e) < 0)
+		return -1;
+	if (etcd_parse_txn(c->body.p, c->body.len, res, e) < 0)
+		return bad_answer(c, e);
 	return 0;
 }
 
 /* ---- leases --------------------------------------------------------------------------------- */
 
-static int lease_call(struct etcd *c, const char *path, json_t *req, int64_t *id, int64_t *ttl,
+/* req (taken) to path; the answer's ID (got_id may be NULL) and TTL. */
+static int lease_call(struct etcd *c, const char *path, json_t *req, int64_t *got_id, int64_t *ttl,
 		      struct err *e)
 {
-	json_t *resp;
+	int64_t dummy;
 
-	if (call(c, path, req, &resp, e) < 0)
+	if (call(c, path, req, e) < 0)
 		return -1;
-	const json_t *o = json_get(resp, "result") ? json_get(resp, "result") : resp;
-	int rc = 0;
-	if (get_i64(o, "ID", id, e) < 0 || get_i64(o, "TTL", ttl, e) < 0) {
-		c->last = ETCD_EPROTO;
-		rc = err_prefix(e, "etcd %s: bad answer", etcd_current_endpoint(c));
-	}
-	json_free(resp);
-	return rc;
+	if (etcd_parse_lease(c->body.p, c->body.len, got_id ? got_id : &dummy, ttl, e) < 0)
+		return bad_answer(c, e);
+	return 0;
+}
+
+static json_t *lease_req(const char *field, int64_t v)
+{
+	json_t *req = json_object();
+	json_set(req, field, i64_string(v));
+	return req;
 }
 
 int etcd_lease_grant(struct etcd *c, int64_t ttl, int64_t *id, int64_t *granted, struct err *e)
 {
-	json_t *req = json_object();
-
-	json_set(req, "TTL", i64_string(ttl));
-	return lease_call(c, "/v3/lease/grant", req, id, granted, e);
+	/* no ID: etcd chooses one */
+	return lease_call(c, "/v3/lease/grant", lease_req("TTL", ttl), id, granted, e);
 }
 
 int etcd_lease_keepalive(struct etcd *c, int64_t id, int64_t *ttl, struct err *e)
 {
-	json_t *req = json_object();
-	int64_t got = 0;
-
-	json_set(req, "ID", i64_string(id));
+	/* no TTL in the answer: the lease is gone (the gateway answers 200 then) */
 	*ttl = 0;
-	if (lease_call(c, "/v3/lease/keepalive", req, &got, ttl, e) < 0)
-		return -1;
-	return 0; /* no TTL: the lease is gone (the gateway answers 200 then) */
-}
-
-int etcd_lease_revoke(struct etcd *c, int64_t id, struct err *e)
-{
-	json_t *req = json_object(), *resp;
-
-	json_set(req, "ID", i64_string(id));
-	if (call(c, "/v3/lease/revoke", req, &resp, e) < 0)
-		return -1;
-	json_free(resp);
-	return 0;
+	return lease_call(c, "/v3/lease/keepalive", lease_req("ID", id), NULL, ttl, e);
 }
 
 int etcd_lease_ttl(struct etcd *c, int64_t id, int64_t *ttl, struct err *e)
 {
-	json_t *req = json_object();
-	int64_t got = 0;
+	return lease_call(c, "/v3/lease/timetolive", lease_req("ID", id), NULL, ttl, e);
+}
 
-	json_set(req, "ID", i64_string(id));
-	return lease_call(c, "/v3/lease/timetolive", req, &got, ttl, e);
+int etcd_lease_revoke(struct etcd *c, int64_t id, struct err *e)
+{
+	return call(c, "/v3/lease/revoke", lease_req("ID", id), e);
 }
 
 /* ---- the cluster -------------------------------------------------------------------------- */
 
 int etcd_members(struct etcd *c, struct etcd_member *out, size_t max, size_t *n, struct err *e)
 {
-	json_t *resp;
-
 	*n = 0;
-	if (call(c, "/v3/cluster/member/list", json_object(), &resp, e) < 0)
+	if (call(c, "/v3/cluster/member/list", json_object(), e) < 0)
 		return -1;
-	char *text = json_encode(resp, NULL);
-	json_free(resp);
-	int rc = text ? etcd_parse_members(text, strlen(text), out, max, n, e)
-		      : err_set(e, "out of memory");
-	free(text);
-	return rc;
+	if (etcd_parse_members(c->body.p, c->body.len, out, max, n, e) < 0)
+		return bad_answer(c, e);
+	return 0;
 }
 
 void etcd_member_status(struct etcd *c, struct etcd_member *m, size_t n)
@@ -1139,7 +1125,7 @@ void etcd_member_status(struct etcd *c, struct etcd_member *m, size_t n)
 				log_debug("etcd %s: status: %s", m[i].client_url, e.msg);
 		} else {
 			char cause[300];
-			curl_cause(rc, errbuf, c->cfg.timeout_ms, cause, sizeof cause);
+			curl_cause(h, rc, errbuf, c->cfg.timeout_ms, cause, sizeof cause);
 			log_debug("etcd %s: status: %s", m[i].client_url,
 				  rc == CURLE_OK ? "not HTTP 200" : cause);
 		}
@@ -1150,28 +1136,28 @@ void etcd_member_status(struct etcd *c, struct etcd_member *m, size_t n)
 
 int etcd_member_remove(struct etcd *c, uint64_t id, struct err *e)
 {
-	json_t *req = json_object(), *resp;
+	json_t *req = json_object();
 
 	json_set(req, "ID", u64_string(id));
-	if (call(c, "/v3/cluster/member/remove", req, &resp, e) < 0)
-		return -1;
-	json_free(resp);
-	return 0;
+	return call(c, "/v3/cluster/member/remove", req, e);
 }
 
 int etcd_member_add(struct etcd *c, const char *peer_url, uint64_t *id, struct err *e)
 {
-	json_t *req = json_object(), *urls = json_array(), *resp;
+	json_t *req = json_object(), *urls = json_array();
 
 	json_push(urls, json_string(peer_url));
 	json_set(req, "peerURLs", urls);
-	if (call(c, "/v3/cluster/member/add", req, &resp, e) < 0)
+	if (call(c, "/v3/cluster/member/add", req, e) < 0)
 		return -1;
-	int rc = get_u64(json_get(resp, "member"), "ID", id, e) == 1
-		     ? 0
-		     : err_set(e, "etcd %s: member/add: no member ID", etcd_current_endpoint(c));
-	json_free(resp);
-	return rc;
+	json_t *root = json_parse(c->body.p, c->body.len, e);
+	int rc = root && get_u64(json_get(root, "member"), "ID", id, e) == 1 ? 0 : -1;
+	json_free(root);
+	if (rc < 0) {
+		err_set(e, "no member ID");
+		return bad_answer(c, e);
+	}
+	return 0;
 }
 
 /* ---- watches -------------------------------------------------------------------------------- */
@@ -1187,10 +1173,11 @@ struct etcd_watch {
 	struct curl_slist *headers;
 	char errbuf[CURL_ERROR_SIZE];
 	char *req;
-	struct etcd_buf in; /* bytes not yet split into lines */
-	size_t member;	    /* the member it runs on */
-	size_t tried;	    /* members tried since it last ran */
-	bool running, created, ended;
+	struct etcd_buf in;    /* bytes not yet split into lines */
+	size_t member;	       /* the member it runs on */
+	size_t tried;	       /* members tried since it last ran */
+	bool running, created; /* created: a first line came */
+	double started_ms;     /* when it started on this member (monotonic) */
 	int64_t next_revision, compacted;
 };
 
@@ -1230,7 +1217,8 @@ static int watch_start(struct etcd_watch *w, size_t member, struct err *e)
 	curl_easy_setopt(w->h, CURLOPT_WRITEDATA, &w->in);
 	ebuf_reset(&w->in);
 	w->errbuf[0] = '\0';
-	w->created = w->ended = false;
+	w->created = false;
+	w->started_ms = now_ms();
 	if (curl_multi_add_handle(w->multi, w->h) != CURLM_OK)
 		return err_set(e, "etcd: cannot start a watch");
 	w->running = true;
@@ -1318,9 +1306,13 @@ int etcd_watch_open(struct etcd_watch **out, const struct etcd_cfg *cfg, const c
 	w->next_revision = start_revision;
 	w->multi = curl_multi_init();
 	w->headers = make_headers(true);
-	if (!w->key || !w->multi || !w->headers || watch_start(w, 0, e) < 0) {
+	if (!w->key || !w->multi || !w->headers) {
 		etcd_watch_close(w);
-		return err_set(e, "etcd: cannot open a watch");
+		return err_set(e, "etcd: out of memory");
+	}
+	if (watch_start(w, 0, e) < 0) {
+		etcd_watch_close(w);
+		return -1;
 	}
 	w->tried = 1;
 	*out = w;
@@ -1335,64 +1327,73 @@ int etcd_watch_reopen(struct etcd_watch *w, struct err *e)
 	return watch_start(w, (w->member + 1) % w->cfg.nendpoints, e);
 }
 
+/* The watch failed on its member (cause): if it never got going there, the next member, one
+ * turn at most (returns 0); else it ends (-1, e set). */
+static int watch_failed(struct etcd_watch *w, const char *cause, struct err *e)
+{
+	if (!w->created && w->tried < w->cfg.nendpoints) {
+		log_debug("etcd %s: watch: %s (trying the next member)",
+			  w->cfg.endpoints[w->member], cause);
+		w->tried++;
+		return watch_start(w, (w->member + 1) % w->cfg.nendpoints, e);
+	}
+	err_set(e, "etcd %s: watch: %s", w->cfg.endpoints[w->member], cause);
+	watch_stop(w);
+	return -1;
+}
+
 int etcd_watch_poll(struct etcd_watch *w, int timeout_ms, struct err *e)
 {
-	int still = 0;
+	int still = 0, left;
+	CURLMsg *msg;
+	bool done = false;
+	CURLcode result = CURLE_OK;
+	char cause[300];
 
 	if (!w->running)
 		return err_set(e, "etcd %s: watch has ended", w->cfg.endpoints[w->member]);
 	curl_multi_perform(w->multi, &still);
-	if (still)
-		curl_multi_poll(w->multi, NULL, 0, timeout_ms, NULL);
-	curl_multi_perform(w->multi, &still);
-
-	int rc = 0;
-	CURLMsg *msg;
-	int left;
-	bool done = false;
-	CURLcode result = CURLE_OK;
+	if (still) {
+		/* not past the deadline for the first line */
+		int wait = timeout_ms;
+		if (!w->created) {
+			double left_ms = w->started_ms + (double)w->cfg.timeout_ms - now_ms();
+			if (left_ms < wait)
+				wait = left_ms > 0 ? (int)left_ms + 1 : 0;
+		}
+		curl_multi_poll(w->multi, NULL, 0, wait, NULL);
+		curl_multi_perform(w->multi, &still);
+	}
 	while ((msg = curl_multi_info_read(w->multi, &left)))
 		if (msg->msg == CURLMSG_DONE && msg->easy_handle == w->h) {
 			done = true;
 			result = msg->data.result;
 		}
 	long status = 0;
-	if (w->h)
-		curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &status);
 	if (status != 0 && status != 200) {
 		if (!done)
 			return 0; /* wait for the whole error body */
 		struct err pe;
-		enum etcd_errkind k = etcd_parse_error(w->in.p ? w->in.p : "", w->in.len, &pe);
-		(void)k;
-		err_set(e, "etcd %s: watch: HTTP %ld: %s", w->cfg.endpoints[w->member], status,
-			pe.msg);
-		watch_stop(w);
-		return -1;
+		etcd_parse_error(w->in.p ? w->in.p : "", w->in.len, &pe);
+		snprintf(cause, sizeof cause, "HTTP %ld: %.200s", status, pe.msg);
+		return watch_failed(w, cause, e);
 	}
-	rc = watch_lines(w, done, e);
-	if (rc < 0) {
+	if (watch_lines(w, done, e) < 0) {
 		watch_stop(w);
 		return -1;
 	}
 	if (done) {
-		char cause[300];
 		if (result == CURLE_OK)
 			snprintf(cause, sizeof cause, "stream closed");
 		else
-			curl_cause(result, w->errbuf, w->cfg.timeout_ms, cause, sizeof cause);
-		if (!w->created && w->tried < w->cfg.nendpoints) {
-			/* never got going on this member: the next one, one turn at most */
-			log_debug("etcd %s: watch: %s (trying the next member)",
-				  w->cfg.endpoints[w->member], cause);
-			w->tried++;
-			if (watch_start(w, (w->member + 1) % w->cfg.nendpoints, e) < 0)
-				return -1;
-			return 0;
-		}
-		err_set(e, "etcd %s: watch: %s", w->cfg.endpoints[w->member], cause);
-		watch_stop(w);
-		return -1;
+			curl_cause(w->h, result, w->errbuf, w->cfg.timeout_ms, cause, sizeof cause);
+		return watch_failed(w, cause, e);
+	}
+	if (!w->created && now_ms() - w->started_ms >= (double)w->cfg.timeout_ms) {
+		/* connected maybe, but not even "created" in time: a member that hangs */
+		snprintf(cause, sizeof cause, "not created within %ld ms", w->cfg.timeout_ms);
+		return watch_failed(w, cause, e);
 	}
 	return 0;
 }

@@ -804,7 +804,6 @@ struct vms_launch {
 static __attribute__((noreturn)) void vms_child(const struct vms_launch *l)
 {
 	int err, tap = -1, disk = -1;
-	int fl;
 
 	if (setsid() < 0)
 		goto fail;
@@ -821,9 +820,6 @@ static __attribute__((noreturn)) void vms_child(const struct vms_launch *l)
 		goto fail;
 	/* Everything else the agent has open stays behind at exec. */
 	syscall(SYS_close_range, VMS_CHILD_DISK + 1, ~0U, CLOSE_RANGE_CLOEXEC);
-	fl = fcntl(l->errpipe, F_GETFD);
-	if (fl < 0)
-		goto fail;
 	if (setpriority(PRIO_PROCESS, 0, l->nice) != 0)
 		goto fail;
 	if (l->cgroup_procs) {
@@ -833,7 +829,16 @@ static __attribute__((noreturn)) void vms_child(const struct vms_launch *l)
 			goto fail;
 		close(fd);
 	}
-	signal(SIGPIPE, SIG_DFL);
+	/* What the agent blocked or ignored is not the VM's business: signals as at boot. */
+	{
+		static const int sigs[] = { SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGQUIT };
+		sigset_t none;
+
+		for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+			signal(sigs[i], SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+	}
 	execv(l->argv[0], (char *const *)l->argv);
 fail:
 	err = errno;
@@ -991,16 +996,20 @@ int vms_start(struct vms *v, const struct vm_spec *s, struct err *e)
 	close(pipefd[1]);
 	pipefd[1] = -1;
 	x.pidfd = vms_pidfd_open(pid);
+	int pidfd_errno = errno;
+
 	do
 		r = read(pipefd[0], &child_err, sizeof(child_err));
 	while (r < 0 && errno == EINTR);
 	close(pipefd[0]);
 	pipefd[0] = -1;
 	if (r > 0 || x.pidfd < 0) {
-		int saved = r > 0 ? child_err : errno;
+		int saved = r > 0 ? child_err : pidfd_errno;
 
 		if (x.pidfd < 0)
 			kill(pid, SIGKILL);
+		else
+			close(x.pidfd);
 		waitpid(pid, NULL, 0);
 		errno = saved;
 		err_errno(e, "VM '%s': cannot start %s", s->name, argv[0]);

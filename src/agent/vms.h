@@ -67,7 +67,7 @@ int vms_open(struct vms **out, const struct vms_cfg *cfg, struct err *e);
 void vms_close(struct vms *v);
 
 /* Start a VM (fails if one of that name runs here). Returns once the process runs and its
- * control socket answers, or with e saying why not (the VM's log's last line included). */
+ * control socket answers, or with e saying why not (the last lines of its vm.log included). */
 int vms_start(struct vms *v, const struct vm_spec *s, struct err *e);
 /* Hard power-off: the VM is stopped at once, as if its power were cut (its guest is not
  * asked to shut down; what it had not written to its disk is lost). Waits for the exit. */

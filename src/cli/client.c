@@ -22,6 +22,7 @@
 #include "cli/cli.h"
 #include "common/addr.h"
 #include "common/buf.h"
+#include "common/names.h"
 #include "common/json.h"
 
 #define CLI_CONNECT_TIMEOUT 5L
@@ -155,8 +156,16 @@ int cli_conn_setup(struct cli_conn *c, const struct cli_args *a, struct err *e)
 		endpoint = getenv("FERRY_ENDPOINT");
 	if (endpoint && *endpoint) {
 		struct addr ad;
+		const char *eq = strchr(endpoint, '=');
+		char name[NAME_MAX_LEN + 1], given[NAME_MAX_LEN + 2];
 
-		if (addr_parse(endpoint, "7443", 0, &ad, e) < 0)
+		if (eq) {
+			snprintf(given, sizeof(given), "%.*s", (int)(eq - endpoint), endpoint);
+			if ((size_t)(eq - endpoint) > NAME_MAX_LEN ||
+			    name_normalize(given, name, "host", e) < 0)
+				return err_prefix(e, "--endpoint NAME=ADDR:PORT");
+		}
+		if (addr_parse(eq ? eq + 1 : endpoint, "7443", 0, &ad, e) < 0)
 			return err_prefix(e, "--endpoint");
 		cli_conn_add(c, endpoint);
 	}
@@ -179,15 +188,34 @@ void cli_reply_free(struct cli_reply *r)
 	r->len = 0;
 }
 
-/* The URL of path on an endpoint (host:port, [v6]:port, or a host with the default port). */
-static int cli_url(const char *endpoint, const char *path, char *out, size_t size, struct err *e)
+/* The URL of path on an endpoint (host:port, [v6]:port, or a host with the default port).
+ * NAME=ADDR:PORT reaches the agent of host NAME at ADDR:PORT (a port forwarded to loopback,
+ * say): the URL names NAME, which its certificate carries, and *connect_to tells curl
+ * where to connect instead ("NAME:PORT:ADDR:PORT", CURLOPT_CONNECT_TO). */
+static int cli_url(const char *endpoint, const char *path, char *out, size_t size,
+		   char *connect_to, size_t csize, struct err *e)
 {
 	struct addr ad;
 	char hp[ADDR_STR_MAX];
+	const char *eq = strchr(endpoint, '=');
 
-	if (addr_parse(endpoint, "7443", 0, &ad, e) < 0)
+	connect_to[0] = '\0';
+	if (addr_parse(eq ? eq + 1 : endpoint, "7443", 0, &ad, e) < 0)
 		return -1;
 	addr_format(&ad, hp);
+	if (eq) {
+		const char *port = strrchr(hp, ':');
+		int nlen = (int)(eq - endpoint);
+
+		if (!port)
+			return err_set(e, "endpoint %s: no port", endpoint);
+		if ((size_t)snprintf(out, size, "https://%.*s%s%s", nlen, endpoint, port, path) >=
+			    size ||
+		    (size_t)snprintf(connect_to, csize, "%.*s%s:%s", nlen, endpoint, port, hp) >=
+			    csize)
+			return err_set(e, "URL too long");
+		return 0;
+	}
 	if ((size_t)snprintf(out, size, "https://%s%s", hp, path) >= size)
 		return err_set(e, "URL too long");
 	return 0;
@@ -278,7 +306,8 @@ static int cli_perform(struct cli_conn *c, const char *method, const char *path,
 		       struct cli_sink *sink, long timeout, long *status, struct err *e)
 {
 	char url[1024], auth[300], errbuf[CURL_ERROR_SIZE], tried[400] = "";
-	struct curl_slist *hdr = NULL;
+	char connect_to[2 * ADDR_STR_MAX + 80];
+	struct curl_slist *hdr = NULL, *connect = NULL;
 	int rc = -1;
 
 	cli_curl_init();
@@ -299,9 +328,16 @@ static int cli_perform(struct cli_conn *c, const char *method, const char *path,
 				curl_easy_cleanup(h);
 			break;
 		}
-		if (cli_url(c->endpoints[i], path, url, sizeof(url), e) < 0) {
+		if (cli_url(c->endpoints[i], path, url, sizeof(url), connect_to,
+			    sizeof(connect_to), e) < 0) {
 			curl_easy_cleanup(h);
 			break;
+		}
+		curl_slist_free_all(connect);
+		connect = NULL;
+		if (connect_to[0]) {
+			connect = curl_slist_append(NULL, connect_to);
+			curl_easy_setopt(h, CURLOPT_CONNECT_TO, connect);
 		}
 		errbuf[0] = '\0';
 		buf_reset(&sink->body);
@@ -363,6 +399,7 @@ static int cli_perform(struct cli_conn *c, const char *method, const char *path,
 		curl_easy_cleanup(h);
 	}
 	curl_slist_free_all(hdr);
+	curl_slist_free_all(connect);
 	return rc;
 }
 

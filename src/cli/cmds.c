@@ -539,9 +539,8 @@ int cli_run_vm_start(const struct cli_args *a)
 
 int cli_run_vm_stop(const struct cli_args *a)
 {
-	return cli_vm_action(
-	    a, "stop", NULL,
-	    "powered off hard (a hard stop: its guest was not asked to shut down)");
+	return cli_vm_action(a, "stop", NULL,
+			     "powered off hard: its guest was not asked to shut down");
 }
 
 int cli_run_vm_rm(const struct cli_args *a)

@@ -15,7 +15,9 @@ const struct cli_opt cli_global_opts[] = {
 	  "The cluster's configuration directory (also FERRY_CONFIG_DIR; default /etc/ferry)." },
 	{ "endpoint", "HOST:PORT",
 	  "The agent to talk to (also FERRY_ENDPOINT; default: the first host of cluster.json). "
-	  "If it does not answer, the other hosts of cluster.json are tried in order." },
+	  "If it does not answer, the other hosts of cluster.json are tried in order. "
+	  "NAME=ADDR:PORT reaches host NAME's agent at ADDR:PORT (a port forwarded to "
+	  "loopback): its certificate is checked for NAME." },
 	{ "cert", "FILE",
 	  "A client certificate of the cluster (default DIR/admin.crt, if readable)." },
 	{ "key", "FILE", "The client certificate's key (default DIR/admin.key)." },

@@ -60,9 +60,9 @@ if [ $rc -ne 0 ] || ! _lab_valid_prefix "$P"; then
 fi
 pass "lab up --hosts 3 gives run $P in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s"
 lab_load "$P"
-want="ferry-$P-client ferry-$P-sw ferry-$P-vh01 ferry-$P-vh02 ferry-$P-vh03"
+want="ferry-$P-admin ferry-$P-client ferry-$P-sw ferry-$P-vh01 ferry-$P-vh02 ferry-$P-vh03"
 got=$(ns_list | grep -- "^ferry-$P-" | sort | tr '\n' ' ')
-if [ "${got% }" = "$want" ]; then pass "five namespaces: sw, client, vh01..vh03"; else fail "five namespaces" "got: $got"; fi
+if [ "${got% }" = "$want" ]; then pass "six namespaces: sw, client, admin, vh01..vh03"; else fail "six namespaces" "got: $got"; fi
 bad=
 for ns in $want; do
 	ip -n "$ns" -o link show dev lo | grep -q "alias ferry-lab:$P" || bad="$bad $ns"
@@ -94,6 +94,9 @@ fi
 bad=
 for h in $LAB_HOSTS; do ping_ok "$P" client "$(lab_addr "$P" "$h" vm)" || bad="$bad $h"; done
 if [ -z "$bad" ]; then pass "client reaches every host's bridge on the VMs' network through sw"; else fail "client reaches hosts' bridges" "unreachable:$bad"; fi
+bad=
+for h in $LAB_HOSTS; do ping_ok "$P" admin "$(lab_addr "$P" "$h" mgmt)" || bad="$bad $h"; done
+if [ -z "$bad" ]; then pass "admin reaches every host on the management network"; else fail "admin reaches hosts" "unreachable:$bad"; fi
 for net in mgmt a b; do
 	bad=
 	n=0
@@ -115,6 +118,8 @@ bad=
 ping_ok "$P" vh03 "$(lab_addr "$P" vh01 mig vh02 a)" && bad="$bad vh03->vh01's-link-to-vh02"
 ping_ok "$P" client "$(lab_addr "$P" vh01 mgmt)" && bad="$bad client->management"
 ping_ok "$P" client "$(lab_addr "$P" vh01 mig vh02 a)" && bad="$bad client->migration"
+ping_ok "$P" admin "$(lab_addr "$P" vh01 mig vh02 a)" && bad="$bad admin->migration"
+ping_ok "$P" admin "$(lab_addr "$P" vh01 vm)" && bad="$bad admin->VMs' network"
 ping_ok "$P" vh01 127.0.0.1 || bad="$bad loopback-in-host"
 if [ -z "$bad" ]; then pass "networks are isolated: no client access to management or migration, links point to point"; else fail "isolation" "reachable:$bad"; fi
 
@@ -275,8 +280,8 @@ kill -KILL "$cpid"
 for _ in $(seq 50); do running "$cpid" || break; sleep 0.1; done
 "$LAB" sweep 2>"$FERRY_TMP/sweepC.err"
 left=$(leftovers "$C")
-if [ "$n" -eq 5 ] && [ -z "$left" ]; then
-	pass "an up killed half way (5 namespaces made) is removed by sweep"
+if [ "$n" -eq 6 ] && [ -z "$left" ]; then
+	pass "an up killed half way (6 namespaces made) is removed by sweep"
 else
 	fail "an up killed half way is removed by sweep" "namespaces at kill: $n" "$left" "$(cat "$FERRY_TMP/sweepC.err")"
 fi

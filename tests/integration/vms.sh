@@ -38,6 +38,7 @@ cleanup() {
 	done
 	[ -n "$probe_pid" ] && kill -0 "$probe_pid" 2>/dev/null && kill -9 "$probe_pid" 2>/dev/null
 	ip netns del "$ns" 2>/dev/null
+	[ -n "$cg" ] && [ -d "$cg" ] && rmdir "$cg" 2>/dev/null
 	rm -rf "$FERRY_TMP"
 }
 trap cleanup EXIT
@@ -230,6 +231,60 @@ if [ "$(sed -n 2p "$T/exit" | jget '.[0].run')" = exited ]; then
 	pass "and is listed exited (once, until forgotten)"
 else
 	fail "and is listed exited" "$(cat "$T/exit")"
+fi
+
+# 9. ferry-vm's inherited descriptors refused with exit status 2 and a message naming them.
+vmrc() {
+	local want=$1 msg=$2 name=$3
+	shift 3
+	out=$("$@" 2>&1 </dev/null)
+	rc=$?
+	if [ $rc -eq "$want" ] && [[ $out == *"$msg"* ]]; then pass "$name"; else fail "$name" "exit $rc" "$out"; fi
+}
+vmrc 2 "descriptor 7 is not open" "ferry-vm --disk fd:7 with 7 closed: exit 2" \
+	"$FERRY_VM" --kernel "$img" --disk fd:7 --lease "$T/l"
+vmrc 2 "not open for reading and writing" "ferry-vm --disk fd:N read-only: exit 2" \
+	bash -c '"$0" --kernel "$1" --disk fd:7 --lease "$2" 7<"$3"' "$FERRY_VM" "$img" "$T/l" "$T/disk2.img"
+vmrc 2 "needs --lease FILE" "ferry-vm --disk fd:N without --lease: exit 2" \
+	bash -c '"$0" --kernel "$1" --disk fd:7 7<>"$2"' "$FERRY_VM" "$img" "$T/disk2.img"
+vmrc 2 "not an attached TAP device" "ferry-vm --net tapfd:N on a file: exit 2" \
+	bash -c '"$0" --kernel "$1" --net tapfd:7 7<>"$2"' "$FERRY_VM" "$img" "$T/disk2.img"
+vmrc 2 "expected tapfd:N" "ferry-vm --net tapfd:x: exit 2" "$FERRY_VM" --kernel "$img" --net tapfd:x
+# A TAP attached without IFF_VNET_HDR (python3 makes one and passes it as descriptor 7).
+if command -v python3 >/dev/null; then
+	vmrc 2 "not attached with IFF_NO_PI and IFF_VNET_HDR" "ferry-vm --net tapfd:N on a TAP without IFF_VNET_HDR: exit 2" \
+		ip netns exec "$ns" python3 -c '
+import fcntl, os, struct, sys
+fd = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH", b"fvnohdr", 0x0002 | 0x1000))
+os.dup2(fd, 7)
+os.execv(sys.argv[1], [sys.argv[1], "--kernel", sys.argv[2], "--net", "tapfd:7"])
+' "$FERRY_VM" "$img"
+fi
+
+# 10. With a cgroup (v2) set, the VM runs in it; the directory is created if missing.
+cgroot=
+for d in /sys/fs/cgroup /sys/fs/cgroup/unified; do
+	[ -e "$d/cgroup.procs" ] && [ "$(stat -f -c %T "$d")" = cgroup2fs ] && cgroot=$d && break
+done
+if [ -n "$cgroot" ]; then
+	cg=$cgroot/fvt$$-vms
+	# Outside the network namespace: `ip netns exec` mounts a /sys without the cgroup mounts.
+	probe_host() {
+		timeout 300 "$probe_bin" --run "$T/run" --logs "$T/log" --vm "$FERRY_VM" --nice 10 \
+			--cgroup "$cg" "$@"
+	}
+	probe_host start vm4 --kernel "$img" --initrd "$rd" --memory 64M \
+		--append "$(append "$net.4" "ferry.work=idle")" list >"$T/cg" 2>"$T/cg.err"
+	p4=$(jget '.[0].pid' <"$T/cg")
+	vm_pids+=("$p4")
+	if [ -d "$cg" ] && grep -q "^0::/fvt$$-vms\$" /proc/"$p4"/cgroup 2>/dev/null; then
+		pass "with --cgroup the VM runs in that (new) cgroup"
+	else
+		fail "with --cgroup the VM runs in that cgroup" "$(cat "$T/cg" "$T/cg.err" /proc/"$p4"/cgroup 2>&1)"
+	fi
+	probe_host stop vm4 >/dev/null 2>&1
+	for _ in $(seq 1 50); do rmdir "$cg" 2>/dev/null && break; sleep 0.1; done
 fi
 
 finish integration-vms

@@ -271,6 +271,13 @@ static void test_open_drops_stale(void **state)
 	snprintf(s.kernel, sizeof(s.kernel), "%s/no-such-Image", tdir);
 	assert_int_equal(vms_start(v, &s, &e), -1);
 	assert_non_null(strstr(e.msg, "no-such-Image"));
+	/* A kernel that exists, a ferry-vm that does not: the exec's error comes back. */
+	snprintf(s.kernel, sizeof(s.kernel), "%s/Image", tdir);
+	write_text(s.kernel, "not really a kernel");
+	assert_int_equal(vms_start(v, &s, &e), -1);
+	assert_non_null(strstr(e.msg, "cannot start /nonexistent/ferry-vm"));
+	assert_non_null(strstr(e.msg, "No such file"));
+	assert_int_equal(vms_list(v, list, 4), 0);
 	assert_int_equal(vms_stop(v, "cl-7", &e), -1);
 	assert_non_null(strstr(e.msg, "no VM 'cl-7'"));
 	vms_close(v);
