@@ -51,8 +51,10 @@ struct agent {
 	/* the VM supervisor */
 	pthread_mutex_t vms_lock;
 	struct vms *vms;
-	char stopping[AGENT_MAX_VMS]
-		     [VM_NAME_MAX + 1]; /* names stopped by request, under vms_lock */
+	/* names stopped by request, under vms_lock */
+	char stopping[AGENT_MAX_VMS][VM_NAME_MAX + 1];
+	/* starts in flight (admitted, not yet running), under vms_lock */
+	char starting[AGENT_MAX_VMS][VM_NAME_MAX + 1];
 
 	/* registration, under reg_lock */
 	pthread_mutex_t reg_lock;

@@ -389,6 +389,8 @@ void cluster_random_mac(char out[18])
 	snprintf(out, 18, "02:fe:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3]);
 }
 
+static bool name_mark(char (*set)[VM_NAME_MAX + 1], const char *name, bool add);
+
 /* ---- snapshots ------------------------------------------------------------------------------ */
 
 struct snap {
@@ -721,17 +723,18 @@ int cluster_keepalive(struct agent *a, struct err *e)
 	pthread_mutex_lock(&a->reg_lock);
 	a->registered = false;
 	pthread_mutex_unlock(&a->reg_lock);
-	return cluster_register(a, "registered again", e);
+	if (cluster_register(a, "registered again", e) < 0)
+		return -1;
+	struct err re;
+	if (cluster_reconcile_alloc(a, &re) < 0)
+		log_warn("reconciling the alloc key: %s", re.msg);
+	return 0;
 }
 
 int cluster_reconcile_alloc(struct agent *a, struct err *e)
 {
 	static struct vm_info infos[AGENT_MAX_VMS];
-	pthread_mutex_lock(&a->vms_lock);
-	size_t n = a->vms ? vms_list(a->vms, infos, AGENT_MAX_VMS) : 0;
-	pthread_mutex_unlock(&a->vms_lock);
-	if (n > AGENT_MAX_VMS)
-		n = AGENT_MAX_VMS;
+	static char starting[AGENT_MAX_VMS][VM_NAME_MAX + 1];
 	struct etcd *c = agent_etcd(a, e);
 	if (!c)
 		return -1;
@@ -743,6 +746,15 @@ int cluster_reconcile_alloc(struct agent *a, struct err *e)
 		bool found = false;
 		if (etcd_get(c, key, &kv, &found, NULL, e) < 0)
 			break;
+		/* what runs here, listed after the read: a start admitted since then is in flight
+		 * (its entry kept below) or runs (listed) */
+		pthread_mutex_lock(&a->vms_lock);
+		size_t n = a->vms ? vms_list(a->vms, infos, AGENT_MAX_VMS) : 0;
+		memcpy(starting, a->starting, sizeof(starting));
+		pthread_mutex_unlock(&a->vms_lock);
+		if (n > AGENT_MAX_VMS)
+			n = AGENT_MAX_VMS;
+		json_t *old = found ? kv_json(&kv) : NULL;
 		json_t *nv = cluster_alloc_with(NULL, "", 0, 0);
 		for (size_t i = 0; i < n; i++) {
 			if (infos[i].run == VM_EXITED)
@@ -752,6 +764,19 @@ int cluster_reconcile_alloc(struct agent *a, struct err *e)
 			json_free(nv);
 			nv = x;
 		}
+		for (size_t i = 0; i < AGENT_MAX_VMS; i++) {
+			const json_t *ent =
+			    starting[i][0] ? json_get(json_get(old, "vms"), starting[i]) : NULL;
+			uint64_t m = 0, v = 0;
+			struct err je;
+			if (!ent || json_get_u64(ent, "memory", &m, &je) < 0 ||
+			    json_get_u64(ent, "vcpus", &v, &je) < 0 || !m)
+				continue;
+			json_t *x = cluster_alloc_with(nv, starting[i], m, (unsigned)v);
+			json_free(nv);
+			nv = x;
+		}
+		json_free(old);
 		char *text = json_encode(nv, NULL);
 		json_free(nv);
 		bool same = found && text && strcmp(kv.value, text) == 0;
@@ -765,6 +790,10 @@ int cluster_reconcile_alloc(struct agent *a, struct err *e)
 			rc = 0;
 			break;
 		}
+		if (found)
+			log_info(
+			    "the alloc key of %s did not match the VMs running here: rewritten",
+			    a->conf.name);
 		struct etcd_op op = { .kind = ETCD_OP_PUT, .key = key, .value = text };
 		struct etcd_txn_result res = { 0 };
 		int r = text ? etcd_txn(c, &cmp, 1, &op, 1, NULL, 0, &res, e) : -1;
@@ -1203,21 +1232,35 @@ int cluster_vm_remove(struct agent *a, const char *name, struct aerr *ae)
 	return rc;
 }
 
-static bool stopping_take(struct agent *a, const char *name, bool set)
+/* A small set of names (under vms_lock): set adds name, else it is taken out. Returns whether
+ * it was there. */
+static bool name_mark(char (*set)[VM_NAME_MAX + 1], const char *name, bool add)
 {
 	for (size_t i = 0; i < AGENT_MAX_VMS; i++)
-		if (strcmp(a->stopping[i], name) == 0) {
-			if (!set)
-				a->stopping[i][0] = '\0';
+		if (strcmp(set[i], name) == 0) {
+			if (!add)
+				set[i][0] = '\0';
 			return true;
 		}
-	if (set)
+	if (add)
 		for (size_t i = 0; i < AGENT_MAX_VMS; i++)
-			if (!a->stopping[i][0]) {
-				snprintf(a->stopping[i], sizeof(a->stopping[i]), "%s", name);
+			if (!set[i][0]) {
+				snprintf(set[i], sizeof(set[i]), "%s", name);
 				break;
 			}
 	return false;
+}
+
+static bool stopping_take(struct agent *a, const char *name, bool set)
+{
+	return name_mark(a->stopping, name, set);
+}
+
+static void starting_mark(struct agent *a, const char *name, bool add)
+{
+	pthread_mutex_lock(&a->vms_lock);
+	name_mark(a->starting, name, add);
+	pthread_mutex_unlock(&a->vms_lock);
 }
 
 bool agent_stopping_take(struct agent *a, const char *name)
@@ -1252,6 +1295,7 @@ int cluster_vm_start_local(struct agent *a, const char *name, json_t **out, stru
 			goto out;
 		}
 	}
+	starting_mark(a, name, true);
 	for (int t = 0; t < TXN_TRIES && !admitted; t++) {
 		struct snap s;
 		struct err e;
@@ -1356,6 +1400,7 @@ int cluster_vm_start_local(struct agent *a, const char *name, json_t **out, stru
 	int sr = vms_start(a->vms, &spec, &e);
 	if (sr == 0)
 		vms_get(a->vms, name, &vi);
+	name_mark(a->starting, name, false);
 	pthread_mutex_unlock(&a->vms_lock);
 	if (sr < 0) {
 		char reason[600];
@@ -1373,6 +1418,7 @@ int cluster_vm_start_local(struct agent *a, const char *name, json_t **out, stru
 		log_error("%s: writing its state: %s", name, e.msg);
 	rc = 0;
 out:
+	starting_mark(a, name, false);
 	agent_etcd_put(a, c);
 	if (rc == 0)
 		return cluster_vm_get(a, name, out, ae);

@@ -341,17 +341,23 @@ int main(int argc, char **argv)
 	timerfd_settime(tfd, 0, &its, NULL);
 
 	static struct exits exits;
+	unsigned ticks_since_reconcile = 0;
 	struct pollfd fds[2 + AGENT_MAX_VMS];
 	while (!a.quit) {
 		fds[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		fds[1] = (struct pollfd){ .fd = tfd, .events = POLLIN };
-		pthread_mutex_lock(&a.vms_lock);
-		size_t nv = vms_pollfds(a.vms, fds + 2, AGENT_MAX_VMS);
-		pthread_mutex_unlock(&a.vms_lock);
+		/* a request may hold the VMs for a while (a start waits for the VM's control
+		 * socket): the keepalive must not wait for it, so the VMs are skipped then */
+		size_t nv = 0;
+		bool have_vms = pthread_mutex_trylock(&a.vms_lock) == 0;
+		if (have_vms) {
+			nv = vms_pollfds(a.vms, fds + 2, AGENT_MAX_VMS);
+			pthread_mutex_unlock(&a.vms_lock);
+		}
 		if (nv > AGENT_MAX_VMS)
 			nv = AGENT_MAX_VMS;
 		/* the pollfds may change while we sleep (a VM started by a request): wake often */
-		int r = poll(fds, 2 + nv, 1000);
+		int r = poll(fds, 2 + nv, have_vms ? 1000 : 100);
 		if (r < 0 && errno != EINTR) {
 			log_error("poll: %s", strerror(errno));
 			break;
@@ -364,9 +370,16 @@ int main(int argc, char **argv)
 				a.quit = 1;
 			}
 		}
-		pthread_mutex_lock(&a.vms_lock);
-		vms_handle(a.vms, fds + 2, nv, on_vm, &exits);
-		pthread_mutex_unlock(&a.vms_lock);
+		/* the descriptors polled may be stale by now (a request stopped or started a
+		 * VM meanwhile): ask again, under the lock, which are ready */
+		if (nv && (r > 0) && pthread_mutex_trylock(&a.vms_lock) == 0) {
+			size_t n2 = vms_pollfds(a.vms, fds + 2, AGENT_MAX_VMS);
+			if (n2 > AGENT_MAX_VMS)
+				n2 = AGENT_MAX_VMS;
+			if (n2 && poll(fds + 2, n2, 0) > 0)
+				vms_handle(a.vms, fds + 2, n2, on_vm, &exits);
+			pthread_mutex_unlock(&a.vms_lock);
+		}
 		handle_exits(&a, &exits);
 		if (fds[1].revents & POLLIN) {
 			uint64_t ticks;
@@ -378,7 +391,13 @@ int main(int argc, char **argv)
 			int kr = reg ? cluster_keepalive(&a, &e) : register_all(&a, !ready, &e);
 			if (kr < 0)
 				log_warn("%s: %s", reg ? "keepalive" : "registering", e.msg);
-			else if (!ready) {
+			/* now and then, the alloc key checked against what runs here (an exit
+			 * whose release failed while etcd was away); a read unless it differs */
+			if (kr == 0 && reg && ++ticks_since_reconcile >= 10) {
+				ticks_since_reconcile = 0;
+				if (cluster_reconcile_alloc(&a, &e) < 0)
+					log_warn("reconciling the alloc key: %s", e.msg);
+			} else if (!ready) {
 				sd_notify(0, "READY=1\nSTATUS=registered and serving");
 				ready = true;
 			}

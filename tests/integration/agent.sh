@@ -160,11 +160,17 @@ agent vh02
 a2=$apid
 sleep 2
 r "restarted: adopted again" 200 '"state": "running", "host": "vh02"' "$U/v1/vms/cl7"
+# a stale entry in vh02's alloc (a release that failed while etcd was away): gone once the
+# agent registers again
+$E put /ferry/hosts/vh02/alloc "$($E get /ferry/hosts/vh02/alloc --print-value-only |
+	jq -c '.vms.ghost = {"memory": 1048576, "vcpus": 1}')" >/dev/null
+r "a stale alloc entry put behind the agent's back" 200 '"ghost"' "$U/v1/hosts/vh02"
 for l in $($E lease list | tail -n +2); do
 	$E lease timetolive "$l" --keys | grep -q "ferry/hosts/vh02" && $E lease revoke "$l" >/dev/null
 done
 sleep 4
 r "its lease revoked: registered again" 200 '"reason": "registered again"' "$U/v1/vms/cl7"
+r "... and its alloc reconciled (the stale entry gone, cl7 kept)" 200 '"vms": ["cl7"]' "$U/v1/hosts/vh02"
 kill -9 "$(jq -r .pid "$T"/vh02/run/vms/cl7.json)"
 sleep 1.5
 r "a VM killed from outside: stopped, why" 200 "exited by itself" "$U/v1/vms/cl7"
