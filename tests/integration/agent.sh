@@ -180,6 +180,37 @@ r "stop: hard power-off" 200 "stopped by request (hard power-off)" -X POST "$U/v
 r "stop again: 409" 409 "not running" -X POST "$U/v1/vms/cl7/stop"
 r "rm cl7" 200 '"removed": "cl7"' -X DELETE "$U/v1/vms/cl7"
 r "rm big" 200 '"removed": "big"' -X DELETE "$U/v1/vms/big"
+# two starts racing for the same room (vh02 offers 256 MiB), one through each agent: the
+# compare-and-swap on vh02's alloc admits exactly one
+r "create r1" 201 '"r1"' -X POST -d "$(spec r1 160M)" "$U/v1/vms"
+r "create r2" 201 '"r2"' -X POST -d "$(spec r2 160M)" "$U/v1/vms"
+for v in r1 r2; do
+	port=$A1
+	[ $v = r2 ] && port=$A2
+	curl -sS --cacert "$P/ca.crt" "${ADM[@]}" -o "$T/$v.out" -w '%{http_code}' -X POST -d '{"on":"vh02"}' \
+		"https://127.0.0.1:$port/v1/vms/$v/start" >"$T/$v.code" &
+done
+wait_for() { for _ in $(seq 100); do [ -s "$T/r1.code" ] && [ -s "$T/r2.code" ] && return; sleep 0.1; done; }
+wait_for
+codes=$(cat "$T/r1.code" "$T/r2.code" | fold -w3 | sort | tr '\n' ' ')
+if [ "$codes" = "200 422 " ]; then pass "racing starts: one admitted, one refused"; else
+	fail "racing starts: one admitted, one refused" "got $codes: $(cat "$T/r1.out" "$T/r2.out")"; fi
+for v in r1 r2; do
+	curl -sS --cacert "$P/ca.crt" "${ADM[@]}" -o /dev/null -X POST "$U/v1/vms/$v/stop"
+	r "rm $v" 200 "\"removed\": \"$v\"" -X DELETE "$U/v1/vms/$v"
+done
+# more connections than the API serves at once: the next one gets 503
+cpids=()
+for _ in $(seq 66); do
+	curl -sS -N --cacert "$P/ca.crt" "${ADM[@]}" "$U/v1/events" >/dev/null 2>&1 &
+	cpids+=($!)
+done
+sleep 3
+r "too many connections: 503" 503 "too many connections" "$U/v1/version"
+kill "${cpids[@]}" 2>/dev/null
+wait "${cpids[@]}" 2>/dev/null
+sleep 1.5
+r "... and served again once they closed" 200 '"version"' "$U/v1/version"
 r "no VM left" 200 '{"vms": []}' "$U/v1/vms"
 r "remove the answering host: 409" 409 "the host answering" -X DELETE "$U/v1/hosts/vh01"
 r "remove vh02 (alive, no VM)" 200 '"removed": "vh02"' -X DELETE "$U/v1/hosts/vh02"
