@@ -709,10 +709,13 @@ static void api_notify(void *cls, struct MHD_Connection *c, void **socket_contex
 {
 	(void)c, (void)socket_context;
 	struct api *s = cls;
+	int n;
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
-		atomic_fetch_add(&s->conns, 1);
+		n = atomic_fetch_add(&s->conns, 1) + 1;
 	else
-		atomic_fetch_sub(&s->conns, 1);
+		n = atomic_fetch_sub(&s->conns, 1) - 1;
+	log_debug("connection %s: %d open",
+		  toe == MHD_CONNECTION_NOTIFY_STARTED ? "opened" : "closed", n);
 }
 
 static void api_log(void *cls, const char *fmt, va_list ap)
