@@ -59,6 +59,14 @@ static const char usage[] =
     "It runs under systemd as a Type=notify service (ferryd.service): READY=1 once it is\n"
     "registered and serving, STOPPING=1 when it stops.\n"
     "\n"
+    "Signals: SIGTERM and SIGINT stop it cleanly: its VMs keep running, its lease in the\n"
+    "cluster store lapses within 10 s (its VMs show \"lost\" until it is back) and the next\n"
+    "run adopts them again. SIGHUP is ignored.\n"
+    "\n"
+    "Files: the configuration names them: run_dir/vms/NAME.json, the record of each VM it\n"
+    "started (what lets a new run adopt it); log_dir/NAME/console.log and vm.log, each VM's\n"
+    "console and log.\n"
+    "\n"
     "Exit status: 0 stopped by SIGTERM or SIGINT; 1 error; 2 bad command line.\n"
     "The API is described in docs/api.md.\n";
 
