@@ -731,10 +731,39 @@ int cluster_keepalive(struct agent *a, struct err *e)
 	return 0;
 }
 
+/* The VMs the alloc key admitted here that do not run here (they ended while the agent was
+ * away, or their release failed): their state says so, if they still exist. */
+static void reconcile_gone(struct agent *a, struct etcd *c, const json_t *old, const json_t *nv,
+			   char (*stopping)[VM_NAME_MAX + 1])
+{
+	const json_t *ov = json_get(old, "vms");
+	const char *k;
+	json_t *v;
+	if (!json_is_object(ov))
+		return;
+	json_object_foreach((json_t *)ov, k, v)
+	{
+		if (json_get(json_get(nv, "vms"), k) || name_mark(stopping, k, false))
+			continue; /* still runs, or a stop by request writes its own state */
+		char key[256];
+		struct etcd_kv kv = { 0 };
+		bool found = false;
+		struct err e;
+		snprintf(key, sizeof(key), "/ferry/vms/%s/spec", k);
+		if (etcd_get(c, key, &kv, &found, NULL, &e) == 0 && found &&
+		    put_state(a, c, k, "exited", 0, "not running here when its agent came back",
+			      cur_lease(a), &e) < 0)
+			log_warn("%s: writing its state: %s", k, e.msg);
+		etcd_kv_free(&kv);
+		log_info("%s was admitted here but does not run: its admission released", k);
+	}
+}
+
 int cluster_reconcile_alloc(struct agent *a, struct err *e)
 {
 	static struct vm_info infos[AGENT_MAX_VMS];
 	static char starting[AGENT_MAX_VMS][VM_NAME_MAX + 1];
+	static char stopping[AGENT_MAX_VMS][VM_NAME_MAX + 1];
 	struct etcd *c = agent_etcd(a, e);
 	if (!c)
 		return -1;
@@ -751,6 +780,7 @@ int cluster_reconcile_alloc(struct agent *a, struct err *e)
 		pthread_mutex_lock(&a->vms_lock);
 		size_t n = a->vms ? vms_list(a->vms, infos, AGENT_MAX_VMS) : 0;
 		memcpy(starting, a->starting, sizeof(starting));
+		memcpy(stopping, a->stopping, sizeof(stopping));
 		pthread_mutex_unlock(&a->vms_lock);
 		if (n > AGENT_MAX_VMS)
 			n = AGENT_MAX_VMS;
@@ -776,9 +806,7 @@ int cluster_reconcile_alloc(struct agent *a, struct err *e)
 			json_free(nv);
 			nv = x;
 		}
-		json_free(old);
 		char *text = json_encode(nv, NULL);
-		json_free(nv);
 		bool same = found && text && strcmp(kv.value, text) == 0;
 		struct etcd_cmp cmp = { .key = key,
 					.target = found ? ETCD_CMP_MOD : ETCD_CMP_CREATE,
@@ -786,6 +814,7 @@ int cluster_reconcile_alloc(struct agent *a, struct err *e)
 					.revision = found ? kv.mod_revision : 0 };
 		etcd_kv_free(&kv);
 		if (same) {
+			json_free(old), json_free(nv);
 			free(text);
 			rc = 0;
 			break;
@@ -800,6 +829,9 @@ int cluster_reconcile_alloc(struct agent *a, struct err *e)
 		bool ok = res.succeeded;
 		etcd_txn_result_free(&res);
 		free(text);
+		if (ok)
+			reconcile_gone(a, c, old, nv, stopping);
+		json_free(old), json_free(nv);
 		if (r < 0)
 			break;
 		if (ok) {

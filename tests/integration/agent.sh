@@ -176,6 +176,15 @@ sleep 1.5
 r "a VM killed from outside: stopped, why" 200 "exited by itself" "$U/v1/vms/cl7"
 r "... its memory released" 200 '"used": {"memory": 0, "vcpus": 0}' "$U/v1/hosts/vh02"
 r "start it again (where it last ran)" 200 '"host": "vh02"' -X POST "$U/v1/vms/cl7/start"
+# the VM ends while its agent is away: the next run finds it admitted but not running
+kill -9 $a2
+kill -9 "$(jq -r .pid "$T"/vh02/run/vms/cl7.json)"
+agent vh02
+a2=$apid
+sleep 2
+r "a VM that ended while its agent was away: stopped, why" 200 "not running here when its agent came back" "$U/v1/vms/cl7"
+r "... its memory released" 200 '"used": {"memory": 0, "vcpus": 0}' "$U/v1/hosts/vh02"
+r "start it once more" 200 '"state": "running"' -X POST "$U/v1/vms/cl7/start"
 r "stop: hard power-off" 200 "stopped by request (hard power-off)" -X POST "$U/v1/vms/cl7/stop"
 r "stop again: 409" 409 "not running" -X POST "$U/v1/vms/cl7/stop"
 r "rm cl7" 200 '"removed": "cl7"' -X DELETE "$U/v1/vms/cl7"
