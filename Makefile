@@ -202,3 +202,9 @@ $(O)/tests/vmsprobe: $(call objs,rel,tests/integration/vmsprobe.c src/agent/vms.
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) $(OPT) -o $@ $^ -lxxhash $(JSON_LIBS)
+
+# The etcd client's driver for tests/integration/etcd.sh.
+$(O)/tests/etcdprobe: $(call objs,rel,tests/integration/etcdprobe.c src/agent/etcd.c $(COMMON_SRC))
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	@$(CC) $(OPT) -o $@ $^ -lxxhash $(AGENT_LIBS)
