@@ -244,9 +244,9 @@ static void test_header_versions(void **state)
 	assert_int_equal(read_header_of(h, 20, &v, &e), -1);
 	expect_err(e, "machine state version 0");
 	/* A newer format, and format 0. */
-	le_put_u32(h + 8, 3);
+	le_put_u32(h + 8, 4);
 	assert_int_equal(read_header_of(h, 20, &v, &e), -1);
-	expect_err(e, "stream format 3, this ferry-vm reads formats 1 to 2");
+	expect_err(e, "stream format 4, this ferry-vm reads formats 1 to 3");
 	le_put_u32(h + 8, 0);
 	assert_int_equal(read_header_of(h, 20, &v, &e), -1);
 	expect_err(e, "stream format 0");
@@ -600,8 +600,10 @@ static void test_versions_check(void **state)
 	assert_int_equal(stream_versions_check(&(struct stream_versions){ 1, 1 }, &e), 0);
 	assert_int_equal(stream_versions_check(&(struct stream_versions){ 2, STATE_VERSION }, &e),
 			 0);
-	assert_int_equal(stream_versions_check(&(struct stream_versions){ 3, 1 }, &e), -1);
-	expect_err(e, "stream format 3, this ferry-vm reads formats 1 to 2");
+	assert_int_equal(stream_versions_check(&(struct stream_versions){ 3, STATE_VERSION }, &e),
+			 0);
+	assert_int_equal(stream_versions_check(&(struct stream_versions){ 4, 1 }, &e), -1);
+	expect_err(e, "stream format 4, this ferry-vm reads formats 1 to 3");
 	assert_int_equal(stream_versions_check(&(struct stream_versions){ 2, 9 }, &e), -1);
 	expect_err(e, "machine state version 9, this ferry-vm reads state versions 1 to 1");
 }
