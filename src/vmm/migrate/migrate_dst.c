@@ -647,8 +647,8 @@ static void dst_ctrl(struct mig *g, const uint8_t *p, uint32_t len)
 		    live <= 0 || live >= (1 << MIG_MAX_CHANNELS)) {
 			dst_abort(g, "malformed end message");
 		} else if (g->peer.format >= MIG_FORMAT_ANNOUNCE && v != g->src_round) {
-			dst_abort(g, "end at round %lld, the source announced round %u", (long long)v,
-				  g->src_round);
+			dst_abort(g, "end at round %lld, the source announced round %u",
+				  (long long)v, g->src_round);
 		} else {
 			g->have_end = true;
 			g->end_round = (uint32_t)v;

@@ -37,7 +37,7 @@
 #define MIG_PENDING_PER_PEER 2		       /* ... of them from one address */
 #define MIG_HELLO_MS 3000		       /* a HELLO is complete this long after accept */
 #define MIG_PEERS 32			       /* addresses remembered */
-#define MIG_BLOCK_MIN_MS 1000 /* an address whose HELLO was refused waits this long, ... */
+#define MIG_BLOCK_MIN_MS 1000  /* an address whose HELLO was refused waits this long, ... */
 #define MIG_BLOCK_MAX_MS 60000 /* ... doubling with each refusal up to this */
 #define MIG_FRAMES_MAX 1024    /* frames the source forwards in the blackout (as vnet.h holds) */
 #define MIG_FRAME_BYTES (4u << 20)
@@ -67,11 +67,11 @@ struct mig_chan {
 	int slot;  /* the machine's pollfd slot */
 	int index; /* 0: the control channel; 1..: data channels */
 	bool alive;
-	bool connecting; /* source: non-blocking connect in progress */
-	bool hello;	 /* destination: HELLO checked */
-	char addr[64];	 /* source: the destination's host:port; destination: the peer's host */
+	bool connecting;     /* source: non-blocking connect in progress */
+	bool hello;	     /* destination: HELLO checked */
+	char addr[64];	     /* source: the destination's host:port; destination: the peer's host */
 	int64_t accepted_ns; /* destination: when the connection was accepted */
-	struct buf out; /* bytes waiting to be written */
+	struct buf out;	     /* bytes waiting to be written */
 	size_t out_off;
 	uint8_t *in; /* bytes read and not yet parsed */
 	size_t in_len;

@@ -559,8 +559,8 @@ static void src_settled(void *opaque, const struct own_answer *a)
 	switch (a->status) {
 	case OWN_OK:
 		if (g->dst_said_resumed)
-			log_warn("migration: the destination said it runs the VM, but the record "
-				 "is still ours: resuming here");
+			mig_fail(g, "the destination said it runs the VM, but the record is still "
+				    "ours: resuming here");
 		else
 			log_warn("migration: the destination never committed; resuming here");
 		src_resume_here(g, SRC_FAILED);
