@@ -108,6 +108,7 @@ void mig_chan_close(struct mig *g, struct mig_chan *c)
 	free(c->in);
 	c->in = NULL;
 	c->in_len = 0;
+	c->in_cap = 0;
 }
 
 /* Socket options every channel gets: no Nagle delay for control messages, a bound on how long
@@ -133,7 +134,10 @@ int mig_chan_attach(struct mig *g, struct mig_chan *c, int fd,
 		mig_sockopts(fd);
 	c->fd = fd;
 	c->alive = true;
-	c->in = malloc(MIG_IN_BUF);
+	/* Small at first (a HELLO fits): it grows with what arrives, up to one largest record,
+	 * so a connection that has not shown the token holds little. */
+	c->in_cap = MIG_IN_START;
+	c->in = malloc(c->in_cap);
 	if (!c->in)
 		return err_set(e, "out of memory for a migration channel");
 	c->in_len = 0;
@@ -225,8 +229,20 @@ int mig_chan_flush(struct mig *g, struct mig_chan *c)
 
 int mig_chan_fill(struct mig *g, struct mig_chan *c)
 {
-	while (c->fd >= 0 && c->in_len < MIG_IN_BUF) {
-		ssize_t n = mig_recv(g, c->fd, c->in + c->in_len, MIG_IN_BUF - c->in_len);
+	while (c->fd >= 0 && c->in) {
+		if (c->in_len == c->in_cap) {
+			size_t cap = c->in_cap * 2 < MIG_IN_BUF ? c->in_cap * 2 : MIG_IN_BUF;
+			uint8_t *p;
+
+			if (c->in_cap >= MIG_IN_BUF)
+				break;
+			p = realloc(c->in, cap);
+			if (!p)
+				return -1;
+			c->in = p;
+			c->in_cap = cap;
+		}
+		ssize_t n = mig_recv(g, c->fd, c->in + c->in_len, c->in_cap - c->in_len);
 
 		if (n < 0 && errno == EINTR)
 			continue;

@@ -484,6 +484,7 @@ static void dst_promote(struct mig *g, struct mig_chan *p)
 	p->slot = -1;
 	p->in = NULL;
 	p->in_len = 0;
+	p->in_cap = 0;
 	p->alive = false;
 	p->connecting = false;
 	if (c->index > g->ndata)

@@ -25,6 +25,7 @@
 #define MIG_HELLO_FIXED 24 /* magic, version, role, channel, token length */
 #define MIG_HELLO_MAX (MIG_HELLO_FIXED + MIG_TOKEN_MAX + 4)
 #define MIG_IN_BUF (STREAM_RECORD_MAX + 64) /* one whole record of the largest size */
+#define MIG_IN_START 4096		    /* a channel's input buffer at first */
 #define MIG_OUT_HIGH (512u << 10)	    /* stop filling a channel's buffer above this */
 #define MIG_ROLE_CONTROL 0
 #define MIG_ROLE_DATA 1
@@ -74,7 +75,7 @@ struct mig_chan {
 	struct buf out;	     /* bytes waiting to be written */
 	size_t out_off;
 	uint8_t *in; /* bytes read and not yet parsed */
-	size_t in_len;
+	size_t in_len, in_cap;
 	uint64_t sent, recvd;
 	int64_t last_rx_ns;
 	int64_t progress_ns; /* last time bytes left our side (or nothing was waiting) */
