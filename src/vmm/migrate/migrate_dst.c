@@ -364,6 +364,12 @@ static int dst_hello(struct mig *g, struct mig_chan *c, const char **why, struct
 			return -2;
 		}
 		g->peer = v;
+		if (v.format < MIG_FORMAT_ANNOUNCE)
+			log_warn(
+			    "incoming migration: a format %u source announces neither its data "
+			    "channels nor its rounds: its data channels are taken on the token "
+			    "alone",
+			    v.format);
 	} else if (role != MIG_ROLE_DATA || index < 1 || index > MIG_MAX_CHANNELS) {
 		return -1;
 	} else if (g->ctl.fd < 0) {
