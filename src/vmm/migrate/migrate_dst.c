@@ -208,8 +208,9 @@ static bool dst_token_ok(const struct mig *g, const uint8_t *tok, uint32_t len)
  * them): at most MIG_PENDING_PER_PEER per address, for at most MIG_HELLO_MS from its accept
  * (reading bytes does not renew it). When every slot is taken the oldest pending connection
  * makes room, so idle connections cannot keep the source's out. An address whose HELLO was
- * refused (a wrong token, a malformed HELLO, too slow) has its connections closed unread for
- * a while, doubling with each refusal: token guesses are paced. Every refusal is counted (by
+ * refused (a wrong token, a malformed HELLO, too slow) more often than a whole source's
+ * attempt (MIG_FREE_REFUSALS) has its connections closed unread for a while, doubling with
+ * each further refusal: token guesses are paced. Every refusal is counted (by
  * reason, in migrate-status) and logged, at most 10 lines a second. */
 
 static struct mig_peer *dst_peer(struct mig *g, const char *host, int64_t now)
@@ -281,14 +282,14 @@ static void dst_refused(struct mig *g, const char *host, enum dst_refusal kind, 
 		g->refused_limit++;
 	else
 		g->refused_address++;
-	if (p && kind != DST_REFUSE_LIMIT) {
+	if (p && kind != DST_REFUSE_LIMIT && ++p->refusals > MIG_FREE_REFUSALS) {
 		int64_t ms = MIG_BLOCK_MIN_MS;
 
-		for (unsigned i = 0; i < p->refusals && ms < MIG_BLOCK_MAX_MS; i++)
+		for (unsigned i = MIG_FREE_REFUSALS + 1; i < p->refusals && ms < MIG_BLOCK_MAX_MS;
+		     i++)
 			ms *= 2;
 		if (ms > MIG_BLOCK_MAX_MS)
 			ms = MIG_BLOCK_MAX_MS;
-		p->refusals++;
 		p->blocked_until = now + ms * 1000000LL;
 	}
 	dst_log_refusal(g, host, why, now);

@@ -34,11 +34,12 @@
 #define MIG_FORMAT_ANNOUNCE 3
 
 /* What a peer that has not shown the token may hold on the destination. */
-#define MIG_PENDING_MAX (MIG_MAX_CHANNELS * 2) /* connections whose HELLO is not read yet */
-#define MIG_PENDING_PER_PEER 2		       /* ... of them from one address */
-#define MIG_HELLO_MS 3000		       /* a HELLO is complete this long after accept */
-#define MIG_PEERS 32			       /* addresses remembered */
-#define MIG_BLOCK_MIN_MS 1000  /* an address whose HELLO was refused waits this long, ... */
+#define MIG_PENDING_MAX (MIG_MAX_CHANNELS * 2)	 /* connections whose HELLO is not read yet */
+#define MIG_PENDING_PER_PEER 2			 /* ... of them from one address */
+#define MIG_HELLO_MS 3000			 /* a HELLO is complete this long after accept */
+#define MIG_PEERS 32				 /* addresses remembered */
+#define MIG_FREE_REFUSALS (MIG_MAX_CHANNELS + 1) /* one whole wrong attempt costs nothing; */
+#define MIG_BLOCK_MIN_MS 1000  /* then an address whose HELLO was refused waits this long, ... */
 #define MIG_BLOCK_MAX_MS 60000 /* ... doubling with each refusal up to this */
 #define MIG_FRAMES_MAX 1024    /* frames the source forwards in the blackout (as vnet.h holds) */
 #define MIG_FRAME_BYTES (4u << 20)
