@@ -95,7 +95,7 @@ int __sanitizer_get_ownership(const volatile void *p) __attribute__((weak));
 static const char token[] = "fuzz-token-5f3a9c0e7b214d68a1c9e03b";
 #define EPOCH 5 /* the lease's epoch at the start of every input: the source's */
 #define HART_STEPS 20000 /* instructions run once the VM runs here */
-static char lease_dir[64], lease_path[96];
+static char lease_dir[4096], lease_path[4200];
 
 static struct machine *m;
 static struct handover ho; /* the machine's ownership record and migration */
@@ -847,8 +847,11 @@ static void init(void)
 	/* What main() sets for --incoming: paused, nothing placed. */
 	cfg.incoming = "127.0.0.1:0";
 	cfg.token = token;
-	/* A lease on tmpfs, so that commits run (and cost little). */
-	snprintf(lease_dir, sizeof(lease_dir), "/dev/shm/ferry-fuzz.XXXXXX");
+	/* A lease on tmpfs, so that commits run (and cost little), under FERRY_FUZZ_TMP if set
+	 * (run.sh and long.sh give a directory they remove: libFuzzer ends the process without
+	 * running its clean-up). */
+	const char *tmp = getenv("FERRY_FUZZ_TMP");
+	snprintf(lease_dir, sizeof(lease_dir), "%s/ferry-fuzz.XXXXXX", tmp && *tmp ? tmp : "/dev/shm");
 	if (!mkdtemp(lease_dir))
 		fail("mkdtemp", strerror(errno));
 	snprintf(lease_path, sizeof(lease_path), "%s/vm.lease", lease_dir);
