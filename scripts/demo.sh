@@ -51,6 +51,8 @@ say "the migration engine on its own: cl7 is powered off in the cluster and run 
 ferry vm stop cl7
 vm_start "$P" cl7 vh01 --work idle,counter
 ip=$(vm_var "$P" cl7 ip)
+# (the lab gives it a MAC of its own: the client forgets the cluster's one)
+lab_exec "$P" client ip neigh flush all
 for _ in $(seq 1 100); do grep -q '^ferry-work: heartbeat 2' "$(vm_var "$P" cl7 console)" && break; sleep 0.1; done
 grep -E '^ferry-init|^ferry-work: heartbeat' "$(vm_var "$P" cl7 console)" | head -3 | sed 's/^/   guest: /'
 

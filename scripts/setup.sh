@@ -10,10 +10,11 @@ set -eu
 build="gcc make libc6-dev pkg-config libfdt-dev libcmocka-dev libjansson-dev libxxhash-dev
 	locales"
 # the cluster: etcd (the store), libcurl (its JSON gateway; the CLI), libmicrohttpd (the
-# agent's API), GnuTLS (certificates, TLS; certtool for the lab's checks), socat (the lab's
-# port forwarded to loopback), help2man (man pages from the programs' --help)
+# agent's API), libsystemd (its readiness for systemd, Type=notify), GnuTLS (certificates,
+# TLS; certtool for the lab's checks), socat (the lab's port forwarded to loopback),
+# help2man (man pages from the programs' --help)
 cluster="etcd-server etcd-client libcurl4-gnutls-dev libmicrohttpd-dev libgnutls28-dev
-	gnutls-bin socat help2man"
+	gnutls-bin socat help2man libsystemd-dev"
 # the guest: Linux from linux-source-6.1, cross-built; the init and programs are built
 # against nolibc, which includes the riscv64 kernel and libc headers (only Recommends of
 # gcc-riscv64-linux-gnu)

@@ -1236,7 +1236,9 @@ static int watch_deliver(void *arg, const struct etcd_event *ev)
 	return w->fn ? w->fn(w->arg, ev) : 0;
 }
 
-/* Split what arrived into lines and handle each. Returns 0, or -1 when the watch ended (e set). */
+/* Split what arrived into lines and handle each. Returns 0; -1 when the watch ended (e set:
+ * compacted, canceled, stopped by the caller); -2 on an error line from the member ({"error":
+ * ...}, "no leader" say) or a malformed one, with the cause in e. */
 static int watch_lines(struct etcd_watch *w, bool at_eof, struct err *e)
 {
 	size_t start = 0;
@@ -1258,9 +1260,13 @@ static int watch_lines(struct etcd_watch *w, bool at_eof, struct err *e)
 		int r = etcd_parse_watch_line(line, len, watch_deliver, w, &compact, &canceled,
 					      &hrev, &le);
 		if (r < 0) {
-			err_set(e, "etcd %s: watch: %s", w->cfg.endpoints[w->member], le.msg);
-			rc = -1;
-		} else if (r == 1) {
+			err_set(e, "%s", le.msg);
+			rc = -2;
+			break;
+		}
+		w->created = true; /* a result line: it runs on this member */
+		w->tried = 0;
+		if (r == 1) {
 			err_set(e, "etcd %s: watch stopped by its caller",
 				w->cfg.endpoints[w->member]);
 			rc = -1;
@@ -1274,13 +1280,12 @@ static int watch_lines(struct etcd_watch *w, bool at_eof, struct err *e)
 			err_set(e, "etcd %s: watch canceled", w->cfg.endpoints[w->member]);
 			rc = -1;
 		}
-		w->created = true;
-		w->tried = 0;
 	}
-	memmove(w->in.p, w->in.p + start, w->in.len - start);
-	w->in.len -= start;
-	if (w->in.p)
+	if (start) {
+		memmove(w->in.p, w->in.p + start, w->in.len - start);
+		w->in.len -= start;
 		w->in.p[w->in.len] = '\0';
+	}
 	return rc;
 }
 
@@ -1379,7 +1384,12 @@ int etcd_watch_poll(struct etcd_watch *w, int timeout_ms, struct err *e)
 		snprintf(cause, sizeof cause, "HTTP %ld: %.200s", status, pe.msg);
 		return watch_failed(w, cause, e);
 	}
-	if (watch_lines(w, done, e) < 0) {
+	int rc = watch_lines(w, done, e);
+	if (rc == -2) {
+		snprintf(cause, sizeof cause, "%.290s", e->msg);
+		return watch_failed(w, cause, e);
+	}
+	if (rc < 0) {
 		watch_stop(w);
 		return -1;
 	}

@@ -133,7 +133,9 @@ static int parse_size(const char *s, uint64_t *out)
  *
  * Never on the command line: every local user can read /proc/PID/cmdline. The token is
  * the first line of what the file or the descriptor holds (the newline, and a CR before
- * it, are not part of it): 1 to MIG_TOKEN_MAX printable ASCII characters, no spaces. */
+ * it, are not part of it): MIG_TOKEN_MIN to MIG_TOKEN_MAX printable ASCII characters, no
+ * spaces. The minimum makes it at least 128 bits as 32 hex digits (`head -c 16 /dev/urandom |
+ * od -An -tx1 | tr -d ' \n'`); a shorter one could be guessed. */
 
 #define TOKEN_FD_WAIT_MS 5000
 
@@ -147,9 +149,11 @@ static int token_take(const char *text, size_t len, const char *from)
 
 	if (n && text[n - 1] == '\r')
 		n--;
-	if (n == 0 || n > MIG_TOKEN_MAX) {
-		fprintf(stderr, "ferry-vm: the token from %s must be 1 to %d characters\n", from,
-			MIG_TOKEN_MAX);
+	if (n < MIG_TOKEN_MIN || n > MIG_TOKEN_MAX) {
+		fprintf(stderr,
+			"ferry-vm: the token from %s has %zu characters: it must have %d to %d (at "
+			"least 128 bits, e.g. 32 hex digits from /dev/urandom)\n",
+			from, n, MIG_TOKEN_MIN, MIG_TOKEN_MAX);
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {

@@ -59,6 +59,7 @@
  * FERRY_FUZZ_STATS=1 prints at exit how deep the inputs got.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -71,8 +72,10 @@
 #include "common/buf.h"
 #include "common/hash.h"
 #include "common/json.h"
+#include "common/log.h"
 #include "vmm/board/machine.h"
 #include "vmm/devices/devices.h"
+#include "vmm/migrate/commit.h"
 #include "vmm/migrate/handover.h"
 #include "vmm/migrate/migrate.h"
 #include "vmm/migrate/migrate_int.h"
@@ -89,7 +92,10 @@ int __sanitizer_get_ownership(const volatile void *p) __attribute__((weak));
 #define RX_MAX (64u << 10)
 #define SEND_RETRIES 256
 
-static const char token[] = "fuzz-token-5f3a9c";
+static const char token[] = "fuzz-token-5f3a9c0e7b214d68a1c9e03b";
+#define EPOCH 5 /* the lease's epoch at the start of every input: the source's */
+#define HART_STEPS 20000 /* instructions run once the VM runs here */
+static char lease_dir[4096], lease_path[4200];
 
 static struct machine *m;
 static struct handover ho; /* the machine's ownership record and migration */
@@ -103,15 +109,12 @@ static struct mig tmpl;
 static uint8_t *tmpl_hash;
 
 struct conn {
-	int peer; /* our end; -1 when not open */
+	int peer; /* its descriptor (an fconn); -1 when not open */
 	bool eof; /* we shut our writing side down */
-	uint8_t rx[RX_MAX];
-	size_t rxlen;
 };
 
 static struct conn conns[NCONN];
-static int extra[MAX_EXTRA]; /* flooding connections: our ends, kept to the end of the input */
-static int nextra;
+static int nextra; /* flooding connections, kept to the end of the input */
 static int opens;
 static bool seen_accept;
 static bool ready_seen;
@@ -119,7 +122,7 @@ static uint64_t pages_at_ready;
 
 static struct {
 	unsigned long inputs, accept, refuse, ready, ready_no_config, failed, no_lease, bad_json,
-	    devs_full, pages_applied, late_pages;
+	    devs_full, pages_applied, late_pages, committed, resumed, hart_runs, refused;
 } st;
 
 /* ---- input reading ------------------------------------------------------------------------ */
@@ -166,6 +169,88 @@ static const uint8_t *bytes(struct in *in, size_t *n)
 	return p;
 }
 
+/* ---- connections, in process ------------------------------------------------------------------
+ *
+ * No sockets: the destination's channels reach these through its mig_io hooks. Each open is
+ * one fconn, its descriptor FD_BASE + its number (never a real descriptor). */
+
+#define FD_BASE (1 << 24)
+
+struct fconn {
+	struct buf to_dst; /* what we sent and the destination has not read */
+	size_t off;
+	bool eof;	 /* we shut our writing side down */
+	bool closed;	 /* the destination closed its end */
+	uint8_t rx[RX_MAX]; /* what the destination wrote, not yet parsed */
+	size_t rxlen;
+};
+
+static struct fconn fc[MAX_OPENS];
+
+static struct fconn *fc_of(int fd)
+{
+	return fd >= FD_BASE && fd < FD_BASE + opens ? &fc[fd - FD_BASE] : NULL;
+}
+
+static ssize_t io_recv(void *opaque, int fd, void *buf, size_t len)
+{
+	struct fconn *c = fc_of(fd);
+	size_t n;
+
+	(void)opaque;
+	if (!c || c->closed) {
+		errno = EBADF;
+		return -1;
+	}
+	n = c->to_dst.len - c->off;
+	if (n == 0) {
+		if (c->eof)
+			return 0;
+		errno = EAGAIN;
+		return -1;
+	}
+	if (n > len)
+		n = len;
+	memcpy(buf, c->to_dst.p + c->off, n);
+	c->off += n;
+	if (c->off == c->to_dst.len) {
+		buf_reset(&c->to_dst);
+		c->off = 0;
+	}
+	return (ssize_t)n;
+}
+
+static ssize_t io_send(void *opaque, int fd, const void *buf, size_t len)
+{
+	struct fconn *c = fc_of(fd);
+
+	(void)opaque;
+	if (!c || c->closed) {
+		errno = EBADF;
+		return -1;
+	}
+	if (len > RX_MAX - c->rxlen)
+		len = RX_MAX - c->rxlen;
+	if (len == 0) {
+		errno = EAGAIN;
+		return -1;
+	}
+	memcpy(c->rx + c->rxlen, buf, len);
+	c->rxlen += len;
+	return (ssize_t)len;
+}
+
+static void io_close(void *opaque, int fd)
+{
+	struct fconn *c = fc_of(fd);
+
+	(void)opaque;
+	if (c)
+		c->closed = true;
+}
+
+static const struct mig_io fuzz_io = { io_recv, io_send, io_close, NULL };
+
 /* ---- the destination's replies ------------------------------------------------------------ */
 
 static void fail(const char *what, const char *detail)
@@ -203,75 +288,88 @@ static void reply(const uint8_t *p, uint32_t len)
 			if (strict)
 				fail("state declared complete but no config was accepted", text);
 		}
+	} else if (strcmp(msg, "resumed") == 0) {
+		st.resumed++;
 	}
 	json_free(j);
 }
 
-/* Read what the destination wrote to connection k; every record must be well framed. */
+/* Parse what the destination wrote to connection k; every record must be well framed. */
 static void drain_replies(int k)
 {
-	struct conn *c = &conns[k];
+	struct fconn *c;
 
-	while (c->peer >= 0) {
-		ssize_t n;
+	if (conns[k].peer < 0)
+		return;
+	c = &fc[conns[k].peer - FD_BASE];
+	for (;;) {
+		uint32_t type, plen;
+		const uint8_t *pl;
+		size_t used;
+		struct err e;
+		int rc = stream_parse(c->rx, c->rxlen, &type, &pl, &plen, &used, &e);
 
-		if (c->rxlen == RX_MAX)
-			fail("a reply larger than the receive buffer", NULL);
-		n = recv(c->peer, c->rx + c->rxlen, RX_MAX - c->rxlen, MSG_DONTWAIT);
-		if (n <= 0)
+		if (rc < 0)
+			fail("the destination wrote a malformed record", e.msg);
+		if (rc == 0) {
+			if (c->rxlen == RX_MAX)
+				fail("a reply larger than the receive buffer", NULL);
 			break;
-		c->rxlen += (size_t)n;
-		for (;;) {
-			uint32_t type, plen;
-			const uint8_t *pl;
-			size_t used;
-			struct err e;
-			int rc = stream_parse(c->rx, c->rxlen, &type, &pl, &plen, &used, &e);
-
-			if (rc < 0)
-				fail("the destination wrote a malformed record", e.msg);
-			if (rc == 0)
-				break;
-			if (type != STREAM_CTRL)
-				fail("the destination wrote a record other than ctrl",
-				     stream_type_name(type));
-			reply(pl, plen);
-			memmove(c->rx, c->rx + used, c->rxlen - used);
-			c->rxlen -= used;
 		}
+		if (type != STREAM_CTRL)
+			fail("the destination wrote a record other than ctrl", stream_type_name(type));
+		reply(pl, plen);
+		memmove(c->rx, c->rx + used, c->rxlen - used);
+		c->rxlen -= used;
 	}
 }
 
+/* One look of the run loop at the hand-over: the migration and the record's answers. */
 static void tick(void)
 {
-	mig_tick(&ho);
+	for (int i = 0; i < m->nclients; i++)
+		if (m->clients[i].tick)
+			m->clients[i].tick(m->clients[i].opaque);
 	for (int k = 0; k < NCONN; k++)
 		drain_replies(k);
 }
 
 /* ---- connections ----------------------------------------------------------------------------- */
 
+static const char *const hosts[NCONN] = { "10.0.0.1", "10.0.0.2", "10.0.0.3" };
+
 static void conn_close(int k)
 {
-	if (conns[k].peer >= 0)
-		close(conns[k].peer);
 	conns[k].peer = -1;
 	conns[k].eof = false;
-	conns[k].rxlen = 0;
+}
+
+/* A new in-process connection from host, adopted by the destination: its descriptor. */
+static int fc_open(const char *host)
+{
+	struct fconn *c;
+
+	if (opens >= MAX_OPENS)
+		return -1;
+	c = &fc[opens];
+	buf_reset(&c->to_dst);
+	c->off = 0;
+	c->eof = c->closed = false;
+	c->rxlen = 0;
+	opens++;
+	mig_dst_adopt(ho.mig, FD_BASE + opens - 1, host);
+	return FD_BASE + opens - 1;
 }
 
 static int conn_open(int k)
 {
-	int sv[2];
+	int fd;
 
 	conn_close(k);
-	if (opens >= MAX_OPENS)
+	fd = fc_open(hosts[k]);
+	if (fd < 0)
 		return -1;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
-		fail("socketpair", strerror(errno));
-	opens++;
-	conns[k].peer = sv[1];
-	mig_dst_adopt(ho.mig, sv[0]); /* the destination owns sv[0] from here */
+	conns[k].peer = fd;
 	return 0;
 }
 
@@ -283,33 +381,17 @@ static int conn_get(int k)
 	return conns[k].eof ? -1 : conns[k].peer;
 }
 
-/* Write to connection k; a full socket buffer is drained by ticking, a bounded number of
- * times, then the rest is dropped. */
+/* Write to connection k (kept until the destination reads it, or dropped if it closed). */
 static void send_to(int k, const void *data, size_t len)
 {
-	const uint8_t *p = data;
-	int fd = conn_get(k), tries = 0;
+	int fd = conn_get(k);
+	struct fconn *c;
 
 	if (fd < 0)
 		return;
-	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (n > 0) {
-			p += n;
-			len -= (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && tries++ < SEND_RETRIES) {
-			tick();
-			if (conns[k].peer != fd)
-				return;
-			continue;
-		}
-		return; /* the destination closed its end, or it does not read */
-	}
+	c = &fc[fd - FD_BASE];
+	if (len && !c->closed && c->to_dst.len < (16u << 20))
+		buf_put(&c->to_dst, data, len);
 }
 
 static void send_record(int k, uint32_t type, const void *payload, size_t len)
@@ -372,7 +454,7 @@ static void op_hello(struct in *in, int k, unsigned v)
 				b.p[b.len - 4] = (uint8_t)(s / 16 + 2); /* a newer state version */
 			} else {
 				b.p[8] =
-				    (uint8_t)(s / 16 == 1 ? 0 : s / 16 + 3); /* format 0 or newer */
+				    (uint8_t)(s / 16 == 1 ? 0 : s / 16 + STREAM_VERSION + 1); /* format 0 or newer */
 			}
 			break;
 		case 2: /* token length 0, or above the maximum */
@@ -543,7 +625,7 @@ static void op_ctrl(struct in *in, int k)
 	size_t n;
 	const uint8_t *p;
 
-	switch (kind % 11) {
+	switch (kind % 14) {
 	case 0: {
 		uint8_t round = u8(in), live = u8(in);
 
@@ -593,6 +675,17 @@ static void op_ctrl(struct in *in, int k)
 		send_ctrl(k, json_pack("{s:o}", "msg", json_text(s)));
 		break;
 	}
+	case 11: /* a data channel announced, from one of the connections' addresses */
+		n = u8(in);
+		send_ctrl(k, json_pack("{s:s, s:i, s:s}", "msg", "channel", "index", (int)(n & 15),
+				       "addr", n & 0x80 ? "10.0.9.9" : hosts[(n >> 4) % NCONN]));
+		break;
+	case 12: /* the source's round */
+		send_ctrl(k, json_pack("{s:s, s:i}", "msg", "round", "round", u8(in)));
+		break;
+	case 13:
+		send_ctrl(k, json_pack("{s:s, s:I}", "msg", "round", "round", (json_int_t)u64(in)));
+		break;
 	default:
 		send_ctrl(k, json_pack("{s:i}", "msg", u8(in)));
 		break;
@@ -605,23 +698,23 @@ static void op_flood(struct in *in)
 {
 	uint8_t n = u8(in), cut = u8(in);
 	struct buf b;
+	char host[32];
 
 	buf_init(&b);
 	for (unsigned i = 0; i <= n % 18u && nextra < MAX_EXTRA && opens < MAX_OPENS; i++) {
-		int sv[2];
+		int fd;
 
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
-			fail("socketpair", strerror(errno));
-		opens++;
-		extra[nextra++] = sv[1];
-		mig_dst_adopt(ho.mig, sv[0]);
+		/* From a few addresses (the per-address bound), sometimes the source's own. */
+		snprintf(host, sizeof(host), "10.0.%u.%u", (n >> 5) & 1, 1 + (n / 18u + i) % 6);
+		fd = fc_open(host);
+		if (fd < 0)
+			break;
+		nextra++;
 		buf_reset(&b);
 		mig_hello(&b, token, MIG_ROLE_DATA, 1 + (n / 18u + i) % MIG_MAX_CHANNELS);
-		if (!b.oom &&
-		    send(sv[1], b.p, cut % (b.len + 1) ? cut % (b.len + 1) : b.len,
-			 MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
-		    errno != EPIPE)
-			fail("send", strerror(errno));
+		if (!b.oom && !fc[fd - FD_BASE].closed)
+			buf_put(&fc[fd - FD_BASE].to_dst, b.p,
+				cut % (b.len + 1) ? cut % (b.len + 1) : b.len);
 		tick();
 	}
 	buf_free(&b);
@@ -635,8 +728,12 @@ static void age(int64_t d)
 
 	g->ctl.last_rx_ns -= d;
 	g->ctl.progress_ns -= d;
-	for (size_t i = 0; i < sizeof(g->pending) / sizeof(g->pending[0]); i++)
+	for (size_t i = 0; i < sizeof(g->pending) / sizeof(g->pending[0]); i++) {
 		g->pending[i].progress_ns -= d;
+		g->pending[i].accepted_ns -= d;
+	}
+	for (int i = 0; i < MIG_PEERS; i++)
+		g->peers[i].blocked_until -= d;
 	for (int i = 0; i < MIG_MAX_CHANNELS; i++) {
 		g->data[i].last_rx_ns -= d;
 		g->data[i].progress_ns -= d;
@@ -678,7 +775,7 @@ static void send_hello(int k, uint32_t role, uint32_t index)
 }
 
 /* A complete migration the way the source sends it, minus the skipped steps. */
-static void op_script(struct in *in)
+static void op_script(struct in *in, unsigned v)
 {
 	uint8_t skip = u8(in), round = u8(in);
 
@@ -686,6 +783,13 @@ static void op_script(struct in *in)
 		send_hello(0, MIG_ROLE_CONTROL, 0);
 	if (!(skip & 2))
 		send_record(0, STREAM_CONFIG, own_cfg.p, own_cfg.len);
+	/* What a format 3 source announces: its data channel, from connection 1's address, and
+	 * the round (V2 leaves them out). */
+	if (v != 2) {
+		send_ctrl(0, json_pack("{s:s, s:i, s:s}", "msg", "channel", "index", 1, "addr",
+				       hosts[1]));
+		send_ctrl(0, json_pack("{s:s, s:i}", "msg", "round", "round", round ? round : 1));
+	}
 	tick();
 	if (!(skip & 4))
 		send_hello(1, MIG_ROLE_DATA, 1);
@@ -720,6 +824,13 @@ static void op_script(struct in *in)
 	if (!(skip & 128))
 		send_ctrl(0, json_pack("{s:s, s:i, s:i}", "msg", "end", "round", round ? round : 1,
 				       "live", 1));
+	/* V1 and V3: and the commit at the lease's epoch (V3: then an hb while it runs). */
+	if (v & 1)
+		send_ctrl(0, json_pack("{s:s, s:i}", "msg", "commit", "epoch", EPOCH));
+	if (v == 3) {
+		tick();
+		send_ctrl(0, json_pack("{s:s}", "msg", "hb"));
+	}
 }
 
 /* ---- set-up, checks, reset ------------------------------------------------------------------ */
@@ -730,10 +841,21 @@ static void init(void)
 	struct err e;
 
 	strict = true;
+	/* Refusals and failures are logged by the thousand: only errors, unless asked. */
+	log_set_level(getenv("FERRY_FUZZ_LOG") ? LOG_INFO : LOG_ERROR);
 	stats = getenv("FERRY_FUZZ_STATS") && atoi(getenv("FERRY_FUZZ_STATS"));
 	/* What main() sets for --incoming: paused, nothing placed. */
 	cfg.incoming = "127.0.0.1:0";
 	cfg.token = token;
+	/* A lease on tmpfs, so that commits run (and cost little), under FERRY_FUZZ_TMP if set
+	 * (run.sh and long.sh give a directory they remove: libFuzzer ends the process without
+	 * running its clean-up). */
+	const char *tmp = getenv("FERRY_FUZZ_TMP");
+	snprintf(lease_dir, sizeof(lease_dir), "%s/ferry-fuzz.XXXXXX", tmp && *tmp ? tmp : "/dev/shm");
+	if (!mkdtemp(lease_dir))
+		fail("mkdtemp", strerror(errno));
+	snprintf(lease_path, sizeof(lease_path), "%s/vm.lease", lease_dir);
+	cfg.lease = lease_path;
 	cfg.start_paused = true;
 	cfg.restoring = true;
 	m = calloc(1, sizeof(*m));
@@ -741,8 +863,8 @@ static void init(void)
 		fprintf(stderr, "fuzz_migstream: %s\n", e.msg);
 		abort();
 	}
-	if (ho.has_lease || !m->paused)
-		fail("the machine was expected paused and without a lease", NULL);
+	if (!ho.has_lease || !m->paused)
+		fail("the machine was expected paused and with a lease", NULL);
 	base_npollfds = m->npollfds;
 	buf_init(&own_cfg);
 	snapshot_config_text(m, 0, &own_cfg);
@@ -755,6 +877,8 @@ static void init(void)
 	}
 	for (int k = 0; k < NCONN; k++)
 		conns[k].peer = -1;
+	for (int i = 0; i < MAX_OPENS; i++)
+		buf_init(&fc[i].to_dst);
 	fresh = getenv("FERRY_FUZZ_FRESH") && atoi(getenv("FERRY_FUZZ_FRESH"));
 	if (mig_incoming(&ho, "127.0.0.1:0", token, &e) < 0)
 		fail("mig_incoming", e.msg);
@@ -791,6 +915,7 @@ static void new_incoming(void)
 	if (fresh) {
 		if (mig_incoming(&ho, "127.0.0.1:0", token, &e) < 0)
 			fail("mig_incoming", e.msg);
+		ho.mig->io = &fuzz_io;
 		return;
 	}
 	g = malloc(sizeof(*g));
@@ -806,6 +931,7 @@ static void new_incoming(void)
 	for (int i = 0; i < MIG_MAX_CHANNELS; i++)
 		g->listen_fd[i] = -1;
 	g->t_start = gclock_host_ns();
+	g->io = &fuzz_io;
 	ho.mig = g;
 	m->wake_ns = g->t_start + 50 * 1000000LL;
 }
@@ -818,9 +944,11 @@ static void report(void)
 	    stderr,
 	    "fuzz_migstream: %lu inputs, %lu failed (%lu at the missing lease), config accepted "
 	    "%lu / refused %lu, all device records %lu, ready %lu (%lu without a config), "
-	    "%lu pages applied (%lu times after ready), %lu replies not JSON\n",
+	    "%lu pages applied (%lu times after ready), %lu replies not JSON, %lu committed, "
+	    "%lu resumed, %lu hart runs, %lu connections refused\n",
 	    st.inputs, st.failed, st.no_lease, st.accept, st.refuse, st.devs_full, st.ready,
-	    st.ready_no_config, st.pages_applied, st.late_pages, st.bad_json);
+	    st.ready_no_config, st.pages_applied, st.late_pages, st.bad_json, st.committed,
+	    st.resumed, st.hart_runs, st.refused);
 }
 
 /* The guest's view after the state was applied: read every register, ring the queue. */
@@ -839,8 +967,25 @@ static void probe_devices(void)
 	machine_update_timer(m);
 }
 
+static bool runs_here(const struct mig *g)
+{
+	return g->dst == DST_COMMITTED || g->dst == DST_RUNNING;
+}
+
 static void check(struct mig *g)
 {
+	if (runs_here(g)) {
+		/* Committed: only after the whole state, at the source's epoch, by the record. */
+		if (g->phase != MIG_COMPLETED)
+			fail("committed but not completed", mig_phase_name(g->phase));
+		if (!g->have_end || !g->have_clock || g->ndevrecs != ndev || !seen_accept)
+			fail("committed without the whole state", NULL);
+		if (g->commit_expect != EPOCH || handover_token(&ho) != EPOCH + 1)
+			fail("committed from another epoch than the record's", NULL);
+		if (g->dst == DST_RUNNING && m->paused)
+			fail("running here but paused", NULL);
+		return;
+	}
 	if (g->phase != MIG_INCOMING && g->phase != MIG_FAILED)
 		fail("incoming migration in an impossible phase", mig_phase_name(g->phase));
 	if (!m->paused)
@@ -861,6 +1006,43 @@ static void check(struct mig *g)
 		if (strict)
 			fail("pages applied after the state was declared complete", NULL);
 	}
+	/* A format 3 source's pages never run ahead of its announced round. */
+	if (g->peer.format >= MIG_FORMAT_ANNOUNCE)
+		for (uint64_t pfn = 0; pfn < 16; pfn++)
+			if (g->page_round[pfn] > g->src_round)
+				fail("a page applied at a round the source never announced", NULL);
+}
+
+/* The lease as the source leaves it at its commit: at EPOCH, unlocked. */
+static void reset_lease(void)
+{
+	char rec[COMMIT_RECORD_SIZE];
+	int fd, n;
+
+	commit_unlock(&ho.lease);
+	ho.lease.epoch = 0;
+	ho.lease.pending = false;
+	ho.asking = false;
+	ho.done = NULL;
+	ho.done_opaque = NULL;
+	memset(rec, ' ', sizeof(rec));
+	n = snprintf(rec, sizeof(rec), "ferry-lease v1 epoch=%d owner=source", EPOCH);
+	rec[n] = ' ';
+	rec[sizeof(rec) - 1] = '\n';
+	fd = open(lease_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, rec, sizeof(rec)) != (ssize_t)sizeof(rec))
+		fail("cannot write the lease", strerror(errno));
+	close(fd);
+}
+
+static void cleanup(void)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), "%s.lock", lease_path);
+	unlink(path);
+	unlink(lease_path);
+	rmdir(lease_dir);
 }
 
 /* Back to the machine as built: device state, RAM (only the pages written), descriptors. */
@@ -887,6 +1069,9 @@ static void restore_machine(bool devices)
 		}
 	}
 	memset(m->ram.dirty, 0, m->ram.nwords * sizeof(m->ram.dirty[0]));
+	cpu_dcache_flush(&m->cpu);
+	gclock_set_ns(&m->clock, 0);
+	m->paused = true;
 	m->npollfds = base_npollfds;
 	m->exit = MACHINE_RUNNING;
 	m->wake_ns = 0;
@@ -903,8 +1088,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!m) {
 		init();
 		atexit(report);
+		atexit(cleanup);
 	}
 	st.inputs++;
+	reset_lease();
 	new_incoming();
 	g = ho.mig;
 	opens = 0;
@@ -967,7 +1154,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			break;
 		case 11:
-			op_script(&in);
+			op_script(&in, v);
 			break;
 		case 12:
 			if (((op >> 4) & 3) == 3)
@@ -998,21 +1185,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	tick();
 	tick();
 	check(g);
+	if (g->dst == DST_RUNNING) {
+		/* The VM runs here: a bounded run of the hart on what was loaded, the migration
+		 * still ticking (the source's late frames, announcements). */
+		st.hart_runs++;
+		for (int i = 0; i < 4 && m->exit == MACHINE_RUNNING; i++) {
+			cpu_run(&m->cpu, HART_STEPS / 4);
+			tick();
+		}
+		check(g);
+	}
+	st.committed += runs_here(g);
+	st.refused += g->refused;
 	if (g->phase == MIG_FAILED) {
 		st.failed++;
 		if (strstr(g->error, "no lease path"))
 			st.no_lease++;
 	}
 	st.pages_applied += g->pages_applied;
-	devices = g->ndevrecs == ndev;
+	devices = g->ndevrecs == ndev || runs_here(g);
 	st.devs_full += devices;
 	if (g->dst == DST_READY)
 		probe_devices();
 	mig_destroy(&ho);
 	for (int k = 0; k < NCONN; k++)
 		conn_close(k);
-	for (int i = 0; i < nextra; i++)
-		close(extra[i]);
 	restore_machine(devices);
 	return 0;
 }

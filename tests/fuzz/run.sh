@@ -6,6 +6,10 @@ secs=${1:-${FERRY_FUZZ_SECONDS:-30}}
 pass=0
 fail=0
 n=0
+# The targets' own files (fuzz_migstream's lease) go here, removed at the end.
+FERRY_FUZZ_TMP=$(mktemp -d /dev/shm/ferry-fuzz-run.XXXXXX) || exit 1
+export FERRY_FUZZ_TMP
+trap 'rm -rf "$FERRY_FUZZ_TMP"' EXIT
 for t in build/fuzz/fuzz_*; do
 	[ -x "$t" ] || continue
 	name=$(basename "$t")

@@ -219,11 +219,15 @@ fi
 out=$(timeout 10 "$FERRY_VM" --incoming 127.0.0.1:1 --memory 128M 2>&1)
 rc=$?
 [ $rc -eq 2 ] && echo "$out" | grep -q -- '--token-file' && pass "--incoming without a token is refused" || fail "--incoming without a token is refused" "exit $rc: $out"
-echo "tok-$$-file" >"$FERRY_TMP/token.open"
+echo "tok-$$-file-5f3a9c0e7b214d68a1c9e03b7f52d4a6" >"$FERRY_TMP/token.open"
 chmod 644 "$FERRY_TMP/token.open"
 out=$(timeout 10 "$FERRY_VM" --incoming 127.0.0.1:1 --token-file "$FERRY_TMP/token.open" --memory 128M 2>&1)
 rc=$?
 [ $rc -eq 1 ] && echo "$out" | grep -q 'mode 644' && pass "a token file others can read is refused" || fail "a token file others can read is refused" "exit $rc: $out"
+(umask 077 && echo "0123456789abcdef0123456789abcde" >"$FERRY_TMP/token.short")
+out=$(timeout 10 "$FERRY_VM" --incoming 127.0.0.1:1 --token-file "$FERRY_TMP/token.short" --memory 128M 2>&1)
+rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q 'has 31 characters: it must have 32 to 128 (at least 128 bits' && pass "a token under 128 bits (31 characters) is refused at start" || fail "a token under 128 bits is refused at start" "exit $rc: $out"
 
 # Three processes hand one VM on over loopback: vm2 (paused, source) -> d1 (token from a
 # descriptor) -> d2 (token from a file). They share one lease file.
@@ -281,14 +285,14 @@ else
 fi
 
 # d1: token from descriptor 3. A wrong token is refused; the right one moves the VM.
-start_vm d1 --incoming "127.0.0.1:$port" --token-fd 3 3<<<"tok-$$-fd" || fail "destination with --token-fd starts" "$(cat "$FERRY_TMP/d1.out")"
+start_vm d1 --incoming "127.0.0.1:$port" --token-fd 3 3<<<"tok-$$-fd-5f3a9c0e7b214d68a1c9e03b7f52d4a6" || fail "destination with --token-fd starts" "$(cat "$FERRY_TMP/d1.out")"
 out=$("$ctl" --timeout 20 "$s2" migrate - <<<"{\"addresses\": [\"127.0.0.1:$port\"], \"token\": \"wrong\", \"wait\": true}")
 if echo "$out" | grep -q '"phase": "failed"' && [ "$("$ctl" "$FERRY_TMP/d1.sock" --get refused_connections migrate-status)" -ge 1 ]; then
 	pass "a wrong token is refused by the destination"
 else
 	fail "a wrong token is refused by the destination" "$out"
 fi
-out=$("$ctl" --timeout 30 "$s2" migrate - <<<"{\"addresses\": [\"127.0.0.1:$port\"], \"token\": \"tok-$$-fd\", \"wait\": true}")
+out=$("$ctl" --timeout 30 "$s2" migrate - <<<"{\"addresses\": [\"127.0.0.1:$port\"], \"token\": \"tok-$$-fd-5f3a9c0e7b214d68a1c9e03b7f52d4a6\", \"wait\": true}")
 wait_exit "$pid_vm2" 10
 rc=$?
 if echo "$out" | grep -q '"phase": "completed"' && [ $rc -eq 0 ] && [ "$("$ctl" "$FERRY_TMP/d1.sock" --get status status)" = running ]; then
@@ -297,9 +301,9 @@ else
 	fail "the token from --token-fd is accepted" "source exit $rc: $out" "$(tail -3 "$FERRY_TMP/d1.out")"
 fi
 # d2: token from a file of mode 600.
-(umask 077 && echo "tok-$$-file" >"$FERRY_TMP/token")
+(umask 077 && echo "tok-$$-file-5f3a9c0e7b214d68a1c9e03b7f52d4a6" >"$FERRY_TMP/token")
 start_vm d2 --incoming "127.0.0.1:$((port + 1))" --token-file "$FERRY_TMP/token" || fail "destination with --token-file starts" "$(cat "$FERRY_TMP/d2.out")"
-out=$("$ctl" --timeout 30 "$FERRY_TMP/d1.sock" migrate - <<<"{\"addresses\": [\"127.0.0.1:$((port + 1))\"], \"token\": \"tok-$$-file\", \"wait\": true}")
+out=$("$ctl" --timeout 30 "$FERRY_TMP/d1.sock" migrate - <<<"{\"addresses\": [\"127.0.0.1:$((port + 1))\"], \"token\": \"tok-$$-file-5f3a9c0e7b214d68a1c9e03b7f52d4a6\", \"wait\": true}")
 wait_exit "$pid_d1" 10
 rc=$?
 if echo "$out" | grep -q '"phase": "completed"' && [ $rc -eq 0 ] && [ "$("$ctl" "$FERRY_TMP/d2.sock" --get status status)" = running ]; then

@@ -114,8 +114,8 @@ healthy() { # NAME: a linearizable read answers
 		-X POST -d '{"key":"AA=="}' "$(url "$1")/v3/kv/range" >/dev/null 2>&1
 }
 wait_healthy() { # NAME...
-	local i m ok
-	for i in $(seq 150); do
+	local m ok
+	for _ in $(seq 150); do
 		ok=1
 		for m in "$@"; do healthy "$m" || ok=0; done
 		[ "$ok" = 1 ] && return 0
@@ -168,7 +168,7 @@ live=$(jq -rs '.[0].id' "$tmp/grant")
 dead=$(jq -rs '.[1].id' "$tmp/grant")
 check "lease granted (TTL 2, ID $live above 2^53: $(jq -n "$live > 9007199254740992"))" jqt -s '.[0].ok and .[0].ttl == 2' "$tmp/grant"
 probe put it/live x "$live" put it/dead x "$dead" >/dev/null 2>&1
-for i in 1 2 3 4 5 6 7; do
+for _ in 1 2 3 4 5 6 7; do
 	probe keepalive "$live" >>"$tmp/keep" 2>&1
 	sleep 0.5
 done

@@ -109,7 +109,7 @@ start_source() {
 
 start_destination() { # FERRY_FAULT
 	lab_tap "$P" vh02 "$P-d"
-	(umask 077 && echo "tok$CASE" >"$CASE_DIR/token")
+	(umask 077 && echo "tok$CASE-5f3a9c0e7b214d68a1c9e03b7f52d4a6" >"$CASE_DIR/token")
 	lab_spawn "$P" vh02 "$CASE_DIR/dst.log" env FERRY_FAULT="$1" "$FERRY_VM" --incoming "$addrs" \
 		--token-file "$CASE_DIR/token" --memory "$mem" --net "tap:$P-d,mac=$mac" --disk "$CASE_DIR/disk.img" \
 		--control "unix:$CASE_DIR/dst.sock" --journal "$CASE_DIR/dst.journal" --name dst >/dev/null
@@ -204,7 +204,7 @@ run_case() { # side point action
 	fi
 	start_counter
 	start_destination "$dfault"
-	"$ctl" "$CASE_DIR/src.sock" migrate - <<<"{\"addresses\": [$addr_list], \"token\": \"tok$CASE\"}" >"$CASE_DIR/migrate" 2>&1
+	"$ctl" "$CASE_DIR/src.sock" migrate - <<<"{\"addresses\": [$addr_list], \"token\": \"tok$CASE-5f3a9c0e7b214d68a1c9e03b7f52d4a6\"}" >"$CASE_DIR/migrate" 2>&1
 	if [ "$side" = src ]; then home=$SPID peer=$DPID; else home=$DPID peer=$SPID; fi
 	case $action in
 	kill)

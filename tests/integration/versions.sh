@@ -15,15 +15,17 @@ fx=$FERRY_ROOT/tests/fixtures/stream-v1.save
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$FERRY_TMP"' EXIT
 port=$((20000 + $$ % 20000))
+# A destination takes tokens of 128 bits or more (32 characters).
+tok=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 
-# A destination of BINARY on 127.0.0.1:$port with token "tok"; $dpid its pid. This release
+# A destination of BINARY on 127.0.0.1:$port with token $tok; $dpid its pid. This release
 # reads the token from a descriptor; the previous one took it on its command line.
 destination() { # binary name
-	local tok=(--token-fd 3)
-	[ "$1" = "${FERRY_VM_PREV:-}" ] && tok=(--token tok)
-	"$1" --incoming "127.0.0.1:$port" "${tok[@]}" --memory 16M --console null \
+	local targ=(--token-fd 3)
+	[ "$1" = "${FERRY_VM_PREV:-}" ] && targ=(--token "$tok")
+	"$1" --incoming "127.0.0.1:$port" "${targ[@]}" --memory 16M --console null \
 		--lease "$FERRY_TMP/lease" --control "unix:$FERRY_TMP/$2.sock" </dev/null \
-		>"$FERRY_TMP/$2.out" 2>&1 3<<<tok &
+		>"$FERRY_TMP/$2.out" 2>&1 3<<<"$tok" &
 	dpid=$!
 	pids+=("$dpid")
 	wait_sock "$FERRY_TMP/$2.sock"
@@ -63,25 +65,25 @@ ended_with() { # pid status
 	[ $? -eq "$2" ]
 }
 
-# A HELLO of stream format 3.
+# A HELLO of stream format 4.
 check "a destination starts" destination "$FERRY_VM" d1
-reply=$(hello 3 tok)
+reply=$(hello 4 "$tok")
 echo "# reply: $reply"
-if echo "$reply" | grep -q "stream format 3, this ferry-vm reads formats 1 to 2"; then
-	pass "a format 3 source is told which formats this ferry-vm reads"
+if echo "$reply" | grep -q "stream format 4, this ferry-vm reads formats 1 to 3"; then
+	pass "a format 4 source is told which formats this ferry-vm reads"
 else
-	fail "a format 3 source is told which formats this ferry-vm reads" "reply: $reply"
+	fail "a format 4 source is told which formats this ferry-vm reads" "reply: $reply"
 fi
 check "the destination ends with status 1" ended_with "$dpid" 1
-if grep -q "incoming migration failed: the source's HELLO: stream format 3" "$FERRY_TMP/d1.out"; then
+if grep -q "incoming migration failed: the source's HELLO: stream format 4" "$FERRY_TMP/d1.out"; then
 	pass "the destination's log names the format"
 else
 	fail "the destination's log names the format" "$(tail -3 "$FERRY_TMP/d1.out")"
 fi
 
-# A HELLO of format 2 at a machine state version above this build's.
+# A HELLO of format 3 at a machine state version above this build's.
 check "a destination starts" destination "$FERRY_VM" d2
-reply=$(hello 2 tok 99)
+reply=$(hello 3 "$tok" 99)
 if echo "$reply" | grep -q "machine state version 99, this ferry-vm reads state versions 1 to"; then
 	pass "a source of a newer machine state version is told which versions this ferry-vm reads"
 else
@@ -91,7 +93,7 @@ check "the destination ends with status 1" ended_with "$dpid" 1
 
 # The same with a wrong token: nothing is said, and the destination waits on.
 check "a destination starts" destination "$FERRY_VM" d3
-reply=$(hello 3 bad)
+reply=$(hello 4 "xyz${tok#???}")
 if [ -z "$(echo "$reply" | tr -d ' ')" ] && kill -0 "$dpid" 2>/dev/null; then
 	pass "a wrong token hears nothing, whatever its version, and the destination waits on"
 else
@@ -109,7 +111,7 @@ if [ -n "${FERRY_VM_PREV:-}" ]; then
 	# status says an unknown expected downtime as 2^64-1, which this release's strict JSON
 	# reader refuses (every integer is within int64 now).
 	prev_ctl=$(dirname "$FERRY_VM_PREV")/ferry-vmctl
-	args="{\"addresses\": [\"127.0.0.1:$port\"], \"token\": \"tok\", \"wait\": true}"
+	args="{\"addresses\": [\"127.0.0.1:$port\"], \"token\": \"$tok\", \"wait\": true}"
 	if [ -x "$prev_ctl" ]; then
 		out=$("$prev_ctl" --timeout 60 "$FERRY_TMP/s4.sock" migrate "$args")
 	else
@@ -138,9 +140,9 @@ if [ -n "${FERRY_VM_PREV:-}" ]; then
 	check "this release runs the machine" source_vm "$FERRY_VM" s5
 	check "the previous release waits for it" destination "$FERRY_VM_PREV" d5
 	out=$("$ctl" --timeout 60 "$FERRY_TMP/s5.sock" migrate - \
-		<<<"{\"addresses\": [\"127.0.0.1:$port\"], \"token\": \"tok\", \"wait\": true}")
+		<<<"{\"addresses\": [\"127.0.0.1:$port\"], \"token\": \"$tok\", \"wait\": true}")
 	if echo "$out" | grep -q '"phase": "failed"' &&
-		echo "$out" | grep -q "does not read stream format 2"; then
+		echo "$out" | grep -q "does not read stream format 3"; then
 		pass "a move to the previous release fails, the format named"
 	else
 		fail "a move to the previous release fails, the format named" "$out"

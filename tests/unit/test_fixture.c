@@ -399,9 +399,9 @@ static void test_damaged_fixture_refused(void **state)
 	assert_non_null(q);
 	/* A format this build does not know. */
 	memcpy(q, p, len);
-	le_put_u32(q + 8, 3);
+	le_put_u32(q + 8, 4);
 	assert_int_equal(load_bytes(q, len, &e), -1);
-	expect_err(e, "stream format 3, this ferry-vm reads formats 1 to 2");
+	expect_err(e, "stream format 4, this ferry-vm reads formats 1 to 3");
 	/* The first pages record (after the config): a byte of its payload damaged. */
 	at = STREAM_HEADER_SIZE_V1 + STREAM_RECORD_OVERHEAD + le_get_u32(p + 20);
 	assert_int_equal(le_get_u32(p + at), STREAM_PAGES);

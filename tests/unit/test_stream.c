@@ -201,12 +201,12 @@ static void test_header_v2_layout(void **state)
 	assert_int_equal(w.bytes, STREAM_HEADER_SIZE);
 	assert_int_equal(pread(fd, h, sizeof(h), 0), STREAM_HEADER_SIZE);
 	assert_memory_equal(h, "FERRYVM\0", 8);
-	assert_int_equal(le_get_u32(h + 8), 2);
+	assert_int_equal(le_get_u32(h + 8), 3); /* format 3 has the layout of format 2 */
 	assert_int_equal(le_get_u32(h + 12), 0);
 	assert_int_equal(le_get_u32(h + 16), STATE_VERSION);
 	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
 	assert_int_equal(stream_read_header(fd, &v, &e), 0);
-	assert_int_equal(v.format, 2);
+	assert_int_equal(v.format, 3);
 	assert_int_equal(v.state, STATE_VERSION);
 	close(fd);
 }
@@ -244,9 +244,9 @@ static void test_header_versions(void **state)
 	assert_int_equal(read_header_of(h, 20, &v, &e), -1);
 	expect_err(e, "machine state version 0");
 	/* A newer format, and format 0. */
-	le_put_u32(h + 8, 3);
+	le_put_u32(h + 8, 4);
 	assert_int_equal(read_header_of(h, 20, &v, &e), -1);
-	expect_err(e, "stream format 3, this ferry-vm reads formats 1 to 2");
+	expect_err(e, "stream format 4, this ferry-vm reads formats 1 to 3");
 	le_put_u32(h + 8, 0);
 	assert_int_equal(read_header_of(h, 20, &v, &e), -1);
 	expect_err(e, "stream format 0");
@@ -600,8 +600,10 @@ static void test_versions_check(void **state)
 	assert_int_equal(stream_versions_check(&(struct stream_versions){ 1, 1 }, &e), 0);
 	assert_int_equal(stream_versions_check(&(struct stream_versions){ 2, STATE_VERSION }, &e),
 			 0);
-	assert_int_equal(stream_versions_check(&(struct stream_versions){ 3, 1 }, &e), -1);
-	expect_err(e, "stream format 3, this ferry-vm reads formats 1 to 2");
+	assert_int_equal(stream_versions_check(&(struct stream_versions){ 3, STATE_VERSION }, &e),
+			 0);
+	assert_int_equal(stream_versions_check(&(struct stream_versions){ 4, 1 }, &e), -1);
+	expect_err(e, "stream format 4, this ferry-vm reads formats 1 to 3");
 	assert_int_equal(stream_versions_check(&(struct stream_versions){ 2, 9 }, &e), -1);
 	expect_err(e, "machine state version 9, this ferry-vm reads state versions 1 to 1");
 }

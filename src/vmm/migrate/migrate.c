@@ -9,6 +9,7 @@
 #include "vmm/migrate/migrate.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -54,10 +55,48 @@ void mig_chan_init(struct mig_chan *c, int index)
 	buf_init(&c->out);
 }
 
+ssize_t mig_recv(struct mig *g, int fd, void *buf, size_t len)
+{
+	if (g->io)
+		return g->io->recv(g->io->opaque, fd, buf, len);
+	return recv(fd, buf, len, MSG_DONTWAIT);
+}
+
+static ssize_t mig_send(struct mig *g, int fd, const void *buf, size_t len)
+{
+	if (g->io)
+		return g->io->send(g->io->opaque, fd, buf, len);
+	return send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+void mig_close_fd(struct mig *g, int fd)
+{
+	if (g->io)
+		g->io->close(g->io->opaque, fd);
+	else
+		close(fd);
+}
+
+void mig_sockaddr_host(const void *sa, unsigned salen, char *out, size_t cap)
+{
+	const struct sockaddr *s = sa;
+
+	out[0] = 0;
+	if (!s || salen < sizeof(sa_family_t) ||
+	    getnameinfo(s, salen, out, (socklen_t)cap, NULL, 0, NI_NUMERICHOST) != 0) {
+		out[0] = 0;
+		return;
+	}
+	/* A dual-stack listener sees an IPv4 peer as ::ffff:a.b.c.d; the peer knows itself as
+	 * a.b.c.d. */
+	if (s->sa_family == AF_INET6 && strncmp(out, "::ffff:", 7) == 0 && strchr(out + 7, '.'))
+		memmove(out, out + 7, strlen(out + 7) + 1);
+}
+
 void mig_chan_close(struct mig *g, struct mig_chan *c)
 {
 	if (c->fd >= 0)
-		close(c->fd);
+		mig_close_fd(g, c->fd);
 	if (c->slot >= 0)
 		machine_free_pollfd(g->m, c->slot);
 	c->slot = -1;
@@ -69,6 +108,7 @@ void mig_chan_close(struct mig *g, struct mig_chan *c)
 	free(c->in);
 	c->in = NULL;
 	c->in_len = 0;
+	c->in_cap = 0;
 }
 
 /* Socket options every channel gets: no Nagle delay for control messages, a bound on how long
@@ -90,10 +130,14 @@ int mig_chan_attach(struct mig *g, struct mig_chan *c, int fd,
 {
 	struct machine_pollfd p = { .fd = fd, .events = POLLIN, .ready = ready, .opaque = g };
 
-	mig_sockopts(fd);
+	if (!g->io)
+		mig_sockopts(fd);
 	c->fd = fd;
 	c->alive = true;
-	c->in = malloc(MIG_IN_BUF);
+	/* Small at first (a HELLO fits): it grows with what arrives, up to one largest record,
+	 * so a connection that has not shown the token holds little. */
+	c->in_cap = MIG_IN_START;
+	c->in = malloc(c->in_cap);
 	if (!c->in)
 		return err_set(e, "out of memory for a migration channel");
 	c->in_len = 0;
@@ -157,7 +201,7 @@ int mig_chan_flush(struct mig *g, struct mig_chan *c)
 	if (c->fd < 0 || c->connecting)
 		return c->fd < 0 ? -1 : 0;
 	while (mig_chan_pending(c)) {
-		ssize_t n = send(c->fd, c->out.p + c->out_off, mig_chan_pending(c), MSG_NOSIGNAL);
+		ssize_t n = mig_send(g, c->fd, c->out.p + c->out_off, mig_chan_pending(c));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -185,9 +229,20 @@ int mig_chan_flush(struct mig *g, struct mig_chan *c)
 
 int mig_chan_fill(struct mig *g, struct mig_chan *c)
 {
-	(void)g;
-	while (c->fd >= 0 && c->in_len < MIG_IN_BUF) {
-		ssize_t n = recv(c->fd, c->in + c->in_len, MIG_IN_BUF - c->in_len, 0);
+	while (c->fd >= 0 && c->in) {
+		if (c->in_len == c->in_cap) {
+			size_t cap = c->in_cap * 2 < MIG_IN_BUF ? c->in_cap * 2 : MIG_IN_BUF;
+			uint8_t *p;
+
+			if (c->in_cap >= MIG_IN_BUF)
+				break;
+			p = realloc(c->in, cap);
+			if (!p)
+				return -1;
+			c->in = p;
+			c->in_cap = cap;
+		}
+		ssize_t n = mig_recv(g, c->fd, c->in + c->in_len, c->in_cap - c->in_len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -202,11 +257,11 @@ int mig_chan_fill(struct mig *g, struct mig_chan *c)
 	return 0;
 }
 
-void mig_chan_discard(struct mig_chan *c)
+void mig_chan_discard(struct mig *g, struct mig_chan *c)
 {
 	uint8_t sink[4096];
 
-	while (c->fd >= 0 && recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+	while (c->fd >= 0 && mig_recv(g, c->fd, sink, sizeof(sink)) > 0)
 		;
 	c->in_len = 0;
 }
@@ -361,6 +416,9 @@ json_t *mig_status(struct handover *h)
 		json_set_u64(o, "pages_applied", g->pages_applied);
 		json_set_u64(o, "pages_stale", g->pages_stale);
 		json_set_u64(o, "refused_connections", g->refused);
+		json_set_u64(o, "refused_hello", g->refused_token);
+		json_set_u64(o, "refused_limit", g->refused_limit);
+		json_set_u64(o, "refused_address", g->refused_address);
 		json_set_u64(o, "frames_received", g->frames_received);
 		json_set_u64(o, "frames_dropped", g->frames_dropped);
 	}

@@ -46,6 +46,7 @@ struct handover;
 
 #define MIG_MAX_CHANNELS 8 /* data channels */
 #define MIG_TOKEN_MAX 128
+#define MIG_TOKEN_MIN 32 /* a destination's token: 128 bits at least (32 hex digits) */
 #define MIG_DEFAULT_DOWNTIME_MS 20
 #define MIG_STALL_MS 3000 /* a channel without progress this long is dead */
 #define MIG_HEARTBEAT_MS 250

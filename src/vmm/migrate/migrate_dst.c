@@ -202,17 +202,124 @@ static bool dst_token_ok(const struct mig *g, const uint8_t *tok, uint32_t len)
 	return diff == 0;
 }
 
+/* ---- what an unauthenticated peer may hold ---------------------------------------------------
+ *
+ * Until its HELLO has shown the token, a connection is a pending slot (MIG_PENDING_MAX of
+ * them): at most MIG_PENDING_PER_PEER per address, for at most MIG_HELLO_MS from its accept
+ * (reading bytes does not renew it). When every slot is taken the oldest pending connection
+ * makes room, so idle connections cannot keep the source's out. An address whose HELLO was
+ * refused (a wrong token, a malformed HELLO, too slow) more often than a whole source's
+ * attempt (MIG_FREE_REFUSALS) has its connections closed unread for a while, doubling with
+ * each further refusal: token guesses are paced. Every refusal is counted (by
+ * reason, in migrate-status) and logged, at most 10 lines a second. */
+
+static struct mig_peer *dst_peer(struct mig *g, const char *host, int64_t now)
+{
+	struct mig_peer *free_p = NULL, *lru = NULL;
+
+	for (int i = 0; i < MIG_PEERS; i++) {
+		struct mig_peer *p = &g->peers[i];
+
+		if (p->addr[0] && strcmp(p->addr, host) == 0) {
+			p->last_ns = now;
+			return p;
+		}
+		if (!p->addr[0] && !free_p)
+			free_p = p;
+		if (p->addr[0] && p->pending == 0 && now >= p->blocked_until &&
+		    (!lru || p->last_ns < lru->last_ns))
+			lru = p;
+	}
+	if (!free_p) {
+		/* Forget the least recently seen address that holds nothing and is not blocked; if
+		 * every one is (more blocked addresses than the table holds), the oldest blocked. */
+		if (!lru)
+			for (int i = 0; i < MIG_PEERS; i++)
+				if (g->peers[i].pending == 0 &&
+				    (!lru || g->peers[i].last_ns < lru->last_ns))
+					lru = &g->peers[i];
+		free_p = lru;
+	}
+	if (!free_p)
+		return NULL;
+	memset(free_p, 0, sizeof(*free_p));
+	snprintf(free_p->addr, sizeof(free_p->addr), "%s", host);
+	free_p->last_ns = now;
+	return free_p;
+}
+
+static void dst_log_refusal(struct mig *g, const char *host, const char *why, int64_t now)
+{
+	if (now - g->log_window_ns >= 1000000000LL) {
+		if (g->log_suppressed)
+			log_warn("incoming migration: %u more refusals not logged",
+				 g->log_suppressed);
+		g->log_window_ns = now;
+		g->log_lines = 0;
+		g->log_suppressed = 0;
+	}
+	if (g->log_lines >= 10) {
+		g->log_suppressed++;
+		return;
+	}
+	g->log_lines++;
+	log_warn("incoming migration: refused a connection from %s: %s (%llu refused so far)",
+		 host[0] ? host : "?", why, (unsigned long long)g->refused);
+}
+
+enum dst_refusal { DST_REFUSE_HELLO, DST_REFUSE_LIMIT, DST_REFUSE_ADDRESS };
+
+/* Count and log a refusal; a refused HELLO also blocks its address for a while. */
+static void dst_refused(struct mig *g, const char *host, enum dst_refusal kind, const char *why)
+{
+	int64_t now = gclock_host_ns();
+	struct mig_peer *p = dst_peer(g, host, now);
+
+	g->refused++;
+	if (kind == DST_REFUSE_HELLO)
+		g->refused_token++;
+	else if (kind == DST_REFUSE_LIMIT)
+		g->refused_limit++;
+	else
+		g->refused_address++;
+	if (p && kind != DST_REFUSE_LIMIT && ++p->refusals > MIG_FREE_REFUSALS) {
+		int64_t ms = MIG_BLOCK_MIN_MS;
+
+		for (unsigned i = MIG_FREE_REFUSALS + 1; i < p->refusals && ms < MIG_BLOCK_MAX_MS;
+		     i++)
+			ms *= 2;
+		if (ms > MIG_BLOCK_MAX_MS)
+			ms = MIG_BLOCK_MAX_MS;
+		p->blocked_until = now + ms * 1000000LL;
+	}
+	dst_log_refusal(g, host, why, now);
+}
+
+/* Close a pending connection (refused, or promoted elsewhere: then only its slot goes). */
+static void dst_pending_drop(struct mig *g, struct mig_chan *c, bool close_it)
+{
+	struct mig_peer *p = dst_peer(g, c->addr, gclock_host_ns());
+
+	if (p && p->pending > 0)
+		p->pending--;
+	if (close_it) {
+		mig_chan_close(g, c);
+		buf_init(&c->out);
+	}
+}
+
 /* Read the HELLO of a pending connection, exactly its bytes and no more. Returns 1 when it is
  * complete and valid (the connection then becomes a channel); 0 if more bytes are needed (or,
- * for a data channel, the control channel); -1 if the connection is refused; -2 if it is the
- * source's control channel (the token is right) but speaks a format or state version this
- * ferry-vm cannot read: why is then set. */
-static int dst_hello(struct mig *g, struct mig_chan *c, struct err *why)
+ * for a data channel, the control channel or its announcement); -1 if the connection is
+ * refused (*why says why; -3: a data channel from an address not announced); -2 if it is the source's control channel (the token is right) but
+ * speaks a format or state version this ferry-vm cannot read: e is then set. */
+static int dst_hello(struct mig *g, struct mig_chan *c, const char **why, struct err *e)
 {
 	uint32_t version = 0, role, index, toklen = 0;
 	size_t need = MIG_HELLO_FIXED;
 	struct stream_versions v;
 
+	*why = "malformed HELLO";
 	for (;;) {
 		if (c->in_len >= MIG_HELLO_FIXED) {
 			version = le_get_u32(c->in + 8);
@@ -229,30 +336,41 @@ static int dst_hello(struct mig *g, struct mig_chan *c, struct err *why)
 		}
 		if (c->in_len >= need)
 			break;
-		ssize_t n = recv(c->fd, c->in + c->in_len, need - c->in_len, 0);
+		ssize_t n = mig_recv(g, c->fd, c->in + c->in_len, need - c->in_len);
 
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return 0;
-		if (n <= 0)
+		if (n <= 0) {
+			*why = "closed before its HELLO was complete";
 			return -1;
+		}
 		c->in_len += (size_t)n;
 	}
 	role = le_get_u32(c->in + 12);
 	index = le_get_u32(c->in + 16);
-	if (!dst_token_ok(g, c->in + MIG_HELLO_FIXED, toklen))
+	if (!dst_token_ok(g, c->in + MIG_HELLO_FIXED, toklen)) {
+		*why = "wrong token";
 		return -1;
+	}
 	v.format = version;
 	v.state = version >= 2 && version <= STREAM_VERSION
 		      ? le_get_u32(c->in + MIG_HELLO_FIXED + toklen)
 		      : 1;
 	if (role == MIG_ROLE_CONTROL) {
-		if (index != 0 || g->ctl.fd >= 0)
+		*why = "a second control channel";
+		if (index != 0 || g->ctl.fd >= 0 || g->dst != DST_LISTENING)
 			return -1;
-		if (stream_versions_check(&v, why) < 0) {
+		if (stream_versions_check(&v, e) < 0) {
 			c->index = 0;
 			return -2;
 		}
 		g->peer = v;
+		if (v.format < MIG_FORMAT_ANNOUNCE)
+			log_warn(
+			    "incoming migration: a format %u source announces neither its data "
+			    "channels nor its rounds: its data channels are taken on the token "
+			    "alone",
+			    v.format);
 	} else if (role != MIG_ROLE_DATA || index < 1 || index > MIG_MAX_CHANNELS) {
 		return -1;
 	} else if (g->ctl.fd < 0) {
@@ -260,10 +378,22 @@ static int dst_hello(struct mig *g, struct mig_chan *c, struct err *why)
 		 * that first, but on another link a data channel's HELLO can come first: it waits
 		 * (within the HELLO's time) instead of being refused. */
 		return 0;
-	} else if (g->data[index - 1].fd >= 0 || v.format != g->peer.format ||
+	} else if ((g->used_mask >> (index - 1)) & 1 || v.format != g->peer.format ||
 		   v.state != g->peer.state) {
-		/* Each index once, in the control channel's versions. */
+		/* Each index once (never again after it closed), in the control channel's
+		 * versions. */
+		*why = "a data channel index already used, or versions other than the control "
+		       "channel's";
 		return -1;
+	} else if (g->peer.format >= MIG_FORMAT_ANNOUNCE) {
+		/* Only what the source announced on its control channel, from the address it
+		 * announced: the announcement may still be on its way. */
+		if (!((g->announced_mask >> (index - 1)) & 1))
+			return 0;
+		if (strcmp(g->announced[index - 1], c->addr) != 0) {
+			*why = "a data channel from an address the source did not announce";
+			return -3;
+		}
 	}
 	c->index = (int)index;
 	c->in_len = 0;
@@ -272,39 +402,84 @@ static int dst_hello(struct mig *g, struct mig_chan *c, struct err *why)
 
 static void dst_accept(struct mig *g, int lfd)
 {
-	int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	/* A bounded number per look, so that a flood cannot keep the loop here. */
+	for (int i = 0; i < MIG_PENDING_MAX; i++) {
+		struct sockaddr_storage sa;
+		socklen_t salen = sizeof(sa);
+		char host[64];
+		int fd = accept4(lfd, (struct sockaddr *)&sa, &salen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-	if (fd >= 0)
-		mig_dst_adopt(g, fd);
+		if (fd < 0)
+			return;
+		mig_sockaddr_host(&sa, salen, host, sizeof(host));
+		mig_dst_adopt(g, fd, host);
+	}
 }
 
-void mig_dst_adopt(struct mig *g, int fd)
+void mig_dst_adopt(struct mig *g, int fd, const char *host)
 {
+	struct mig_chan *slot = NULL, *oldest = NULL;
+	int64_t now = gclock_host_ns();
+	struct mig_peer *p = dst_peer(g, host, now);
 	struct err e;
 
+	if (p && now < p->blocked_until) {
+		mig_close_fd(g, fd);
+		dst_refused(g, host, DST_REFUSE_LIMIT, "its last HELLO was refused: wait");
+		return;
+	}
+	if (!p || p->pending >= MIG_PENDING_PER_PEER) {
+		mig_close_fd(g, fd);
+		dst_refused(g, host, DST_REFUSE_LIMIT,
+			    "too many connections without a HELLO from this address");
+		return;
+	}
 	for (size_t i = 0; i < sizeof(g->pending) / sizeof(g->pending[0]); i++) {
 		struct mig_chan *c = &g->pending[i];
 
-		if (c->fd >= 0)
-			continue;
-		if (mig_chan_attach(g, c, fd, dst_ready, &e) < 0) {
-			log_warn("incoming migration: refused a connection: %s", e.msg);
-			mig_chan_close(g, c);
-			buf_init(&c->out);
-			g->refused++;
+		if (c->fd < 0) {
+			slot = c;
+			break;
+		}
+		if (!oldest || c->accepted_ns < oldest->accepted_ns)
+			oldest = c;
+	}
+	if (!slot) {
+		/* Every slot is taken: the oldest makes room. */
+		char old[64];
+
+		snprintf(old, sizeof(old), "%s", oldest->addr);
+		dst_pending_drop(g, oldest, true);
+		dst_refused(g, old, DST_REFUSE_LIMIT,
+			    "every pending slot was taken: the oldest made room");
+		slot = oldest;
+		p = dst_peer(g, host, now); /* the table entry may have been reused */
+		if (!p) {
+			mig_close_fd(g, fd);
 			return;
 		}
-		c->connecting = true; /* here: HELLO not read yet */
+	}
+	snprintf(slot->addr, sizeof(slot->addr), "%s", host);
+	if (mig_chan_attach(g, slot, fd, dst_ready, &e) < 0) {
+		log_warn("incoming migration: refused a connection: %s", e.msg);
+		mig_chan_close(g, slot);
+		buf_init(&slot->out);
+		g->refused++;
 		return;
 	}
-	close(fd); /* too many connections at once */
-	g->refused++;
+	slot->connecting = true; /* here: HELLO not read yet */
+	slot->accepted_ns = now;
+	p->pending++;
 }
 
 /* Promote a pending connection whose HELLO checked out. */
 static void dst_promote(struct mig *g, struct mig_chan *p)
 {
 	struct mig_chan *c = p->index == 0 ? &g->ctl : &g->data[p->index - 1];
+
+	dst_pending_drop(g, p, false);
+	if (p->index > 0)
+		g->used_mask |= 1u << (p->index - 1);
 	/* The channel is closed (dst_hello checked), so it holds no slot: it takes the pending
 	 * connection's. */
 	*c = *p;
@@ -316,6 +491,7 @@ static void dst_promote(struct mig *g, struct mig_chan *p)
 	p->slot = -1;
 	p->in = NULL;
 	p->in_len = 0;
+	p->in_cap = 0;
 	p->alive = false;
 	p->connecting = false;
 	if (c->index > g->ndata)
@@ -452,6 +628,25 @@ static void dst_ctrl(struct mig *g, const uint8_t *p, uint32_t len)
 	}
 	if (strcmp(msg, "hb") == 0) {
 		mig_chan_ctrl(&g->ctl, json_pack("{s:s}", "msg", "hb"));
+	} else if (strcmp(msg, "channel") == 0 && g->peer.format >= MIG_FORMAT_ANNOUNCE) {
+		const char *addr = NULL;
+
+		/* A data channel the source opens, and the address it comes from: each once. */
+		if (json_get_int(j, "index", &v, &e) != 1 || v < 1 || v > MIG_MAX_CHANNELS ||
+		    json_get_str(j, "addr", &addr, &e) != 1 || !addr[0] ||
+		    strlen(addr) >= sizeof(g->announced[0]) ||
+		    ((g->announced_mask >> (v - 1)) & 1)) {
+			dst_abort(g, "malformed channel message");
+		} else {
+			snprintf(g->announced[v - 1], sizeof(g->announced[0]), "%s", addr);
+			g->announced_mask |= 1u << (v - 1);
+		}
+	} else if (strcmp(msg, "round") == 0 && g->peer.format >= MIG_FORMAT_ANNOUNCE) {
+		/* Pages of this round may come now: rounds only go forward. */
+		if (json_get_int(j, "round", &v, &e) != 1 || v <= g->src_round || v > UINT32_MAX)
+			dst_abort(g, "malformed round message");
+		else
+			g->src_round = (uint32_t)v;
 	} else if (strcmp(msg, "end") == 0) {
 		int64_t live = 0;
 
@@ -459,6 +654,9 @@ static void dst_ctrl(struct mig *g, const uint8_t *p, uint32_t len)
 		    json_get_int(j, "live", &live, &e) != 1 || v < 1 || v > UINT32_MAX ||
 		    live <= 0 || live >= (1 << MIG_MAX_CHANNELS)) {
 			dst_abort(g, "malformed end message");
+		} else if (g->peer.format >= MIG_FORMAT_ANNOUNCE && v != g->src_round) {
+			dst_abort(g, "end at round %lld, the source announced round %u",
+				  (long long)v, g->src_round);
 		} else {
 			g->have_end = true;
 			g->end_round = (uint32_t)v;
@@ -488,13 +686,26 @@ static void dst_ctrl(struct mig *g, const uint8_t *p, uint32_t len)
 	json_free(j);
 }
 
-static void dst_record(struct mig *g, struct mig_chan *c, uint32_t type, const uint8_t *p,
-		       uint32_t len)
+/* Has a format 3 source not yet announced the round of this pages or drain record (the
+ * announcement is on the control channel, which may lag behind a data channel)? */
+static bool dst_ahead(const struct mig *g, uint32_t type, const uint8_t *p, uint32_t len)
+{
+	if (g->peer.format < MIG_FORMAT_ANNOUNCE || len < 4 ||
+	    (type != STREAM_PAGES && type != STREAM_DRAIN))
+		return false;
+	return le_get_u32(p) > g->src_round;
+}
+
+/* Act on one record. Returns 1 if it must wait (left unread: its round is not announced). */
+static int dst_record(struct mig *g, struct mig_chan *c, uint32_t type, const uint8_t *p,
+		      uint32_t len)
 {
 	struct machine *m = g->m;
 	struct err e;
 
 	if (c != &g->ctl) {
+		if (g->dst == DST_RECEIVING && dst_ahead(g, type, p, len))
+			return 1;
 		if (g->dst == DST_LISTENING) {
 			dst_abort(g, "channel %d: %s record before the configuration was accepted",
 				  c->index, stream_type_name(type));
@@ -521,25 +732,25 @@ static void dst_record(struct mig *g, struct mig_chan *c, uint32_t type, const u
 			dst_abort(g, "channel %d: unexpected %s record", c->index,
 				  stream_type_name(type));
 		}
-		return;
+		return 0;
 	}
 	if (g->dst == DST_LISTENING && type != STREAM_CONFIG) {
 		dst_abort(g, "%s record before the configuration was accepted",
 			  stream_type_name(type));
-		return;
+		return 0;
 	}
 	switch (type) {
 	case STREAM_CONFIG:
 		if (g->dst != DST_LISTENING) {
 			dst_abort(g, "a second configuration record");
-			return;
+			return 0;
 		}
 		if (snapshot_config_check(m, p, len, &e) < 0) {
 			mig_chan_ctrl(&g->ctl, json_pack("{s:s, s:o}", "msg", "refuse", "reason",
 							 json_text(e.msg)));
 			mig_chan_flush(g, &g->ctl);
 			dst_abort(g, "refused the configuration: %s", e.msg);
-			return;
+			return 0;
 		}
 		mig_dst_enter(g, DST_RECEIVING);
 		mig_chan_ctrl(&g->ctl, json_pack("{s:s, s:i, s:i}", "msg", "accept", "format",
@@ -551,7 +762,7 @@ static void dst_record(struct mig *g, struct mig_chan *c, uint32_t type, const u
 	case STREAM_DEVICE:
 		if (g->ndevrecs >= snapshot_device_count(m)) {
 			dst_abort(g, "more device records than devices");
-			return;
+			return 0;
 		}
 		buf_put_u32(&g->devrecs, len);
 		buf_put(&g->devrecs, p, len);
@@ -562,7 +773,7 @@ static void dst_record(struct mig *g, struct mig_chan *c, uint32_t type, const u
 
 		if (stream_clock_decode(p, len, &clk, &e) < 0) {
 			dst_abort(g, "%s", e.msg);
-			return;
+			return 0;
 		}
 		g->clock_guest_ns = clk.guest_ns;
 		g->clock_src_rt = clk.realtime_ns;
@@ -577,12 +788,12 @@ static void dst_record(struct mig *g, struct mig_chan *c, uint32_t type, const u
 
 		if (len < 4 + MACHINE_FRAME_HDR || len > 4 + MACHINE_FRAME_MAX) {
 			dst_abort(g, "frame record of %u bytes", len);
-			return;
+			return 0;
 		}
 		net = le_get_u32(p);
 		if (net >= (uint32_t)m->cfg.nnets) {
 			dst_abort(g, "frame for network %u of %d", net, m->cfg.nnets);
-			return;
+			return 0;
 		}
 		/* The device holds it until the guest runs here and has a buffer for it. */
 		if (machine_put_frame(m, net, p + 4, len - 4) > 0)
@@ -595,6 +806,7 @@ static void dst_record(struct mig *g, struct mig_chan *c, uint32_t type, const u
 		dst_abort(g, "unexpected %s record on the control channel", stream_type_name(type));
 		break;
 	}
+	return 0;
 }
 
 /* Everything arrived: apply the device state and tell the source we are ready. */
@@ -664,7 +876,8 @@ static void dst_read(struct mig *g, struct mig_chan *c)
 	}
 	while (c->fd >= 0 && g->dst != DST_FAILED &&
 	       (rc = mig_chan_next(c, &type, &p, &len, &e)) == 1) {
-		dst_record(g, c, type, p, len);
+		if (dst_record(g, c, type, p, len) == 1)
+			return; /* again when the control channel has said more */
 		if (c->fd >= 0 && c->in)
 			mig_chan_consume(c, len);
 	}
@@ -696,12 +909,13 @@ void mig_dst_tick(struct mig *g)
 
 	for (size_t i = 0; i < sizeof(g->pending) / sizeof(g->pending[0]); i++) {
 		struct mig_chan *c = &g->pending[i];
-		struct err why;
+		const char *why = "";
+		struct err ve;
 		int rc;
 
 		if (c->fd < 0)
 			continue;
-		rc = dst_hello(g, c, &why);
+		rc = dst_hello(g, c, &why, &ve);
 		if (rc == 1) {
 			dst_promote(g, c);
 			if (!had_ctl && g->ctl.fd >= 0) {
@@ -712,15 +926,16 @@ void mig_dst_tick(struct mig *g)
 		} else if (rc == -2) {
 			/* The source we wait for, in a version we cannot read: tell it why, and end. */
 			dst_promote(g, c);
-			dst_abort(g, "the source's HELLO: %s", why.msg);
-			mig_chan_discard(&g->ctl);
+			dst_abort(g, "the source's HELLO: %s", ve.msg);
+			mig_chan_discard(g, &g->ctl);
 			return;
-		} else if (rc < 0 || now - c->progress_ns > DST_HELLO_MS * 1000000LL) {
-			log_warn("incoming migration: refused a connection (bad or missing "
-				 "HELLO/token)");
-			g->refused++;
-			mig_chan_close(g, c);
-			buf_init(&c->out);
+		} else if (rc < 0 || now - c->accepted_ns > MIG_HELLO_MS * 1000000LL) {
+			char host[64];
+
+			snprintf(host, sizeof(host), "%s", c->addr);
+			dst_pending_drop(g, c, true);
+			dst_refused(g, host, rc == -3 ? DST_REFUSE_ADDRESS : DST_REFUSE_HELLO,
+				    rc < 0 ? why : "no complete HELLO in time");
 		}
 	}
 	if (g->dst == DST_FAILED)
@@ -759,8 +974,9 @@ int mig_incoming(struct handover *h, const char *addrs, const char *token, struc
 	struct mig *g;
 	char list[1024], *a, *save = NULL;
 
-	if (!token || !*token || strlen(token) > MIG_TOKEN_MAX)
-		return err_set(e, "--incoming needs a token (1 to %d characters)", MIG_TOKEN_MAX);
+	if (!token || strlen(token) < MIG_TOKEN_MIN || strlen(token) > MIG_TOKEN_MAX)
+		return err_set(e, "--incoming needs a token of %d to %d characters", MIG_TOKEN_MIN,
+			       MIG_TOKEN_MAX);
 	g = calloc(1, sizeof(*g));
 	if (!g)
 		return err_set(e, "out of memory");

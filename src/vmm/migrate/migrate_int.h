@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/buf.h"
 #include "vmm/migrate/converge.h"
@@ -24,9 +25,42 @@
 #define MIG_HELLO_FIXED 24 /* magic, version, role, channel, token length */
 #define MIG_HELLO_MAX (MIG_HELLO_FIXED + MIG_TOKEN_MAX + 4)
 #define MIG_IN_BUF (STREAM_RECORD_MAX + 64) /* one whole record of the largest size */
+#define MIG_IN_START 4096		    /* a channel's input buffer at first */
 #define MIG_OUT_HIGH (512u << 10)	    /* stop filling a channel's buffer above this */
 #define MIG_ROLE_CONTROL 0
 #define MIG_ROLE_DATA 1
+/* From this stream format on the source announces, on its control channel, each data channel
+ * with the address it comes from and each round before its pages (docs/migration-stream.md). */
+#define MIG_FORMAT_ANNOUNCE 3
+
+/* What a peer that has not shown the token may hold on the destination. */
+#define MIG_PENDING_MAX (MIG_MAX_CHANNELS * 2)	 /* connections whose HELLO is not read yet */
+#define MIG_PENDING_PER_PEER 2			 /* ... of them from one address */
+#define MIG_HELLO_MS 3000			 /* a HELLO is complete this long after accept */
+#define MIG_PEERS 32				 /* addresses remembered */
+#define MIG_FREE_REFUSALS (MIG_MAX_CHANNELS + 1) /* one whole wrong attempt costs nothing; */
+#define MIG_BLOCK_MIN_MS 1000  /* then an address whose HELLO was refused waits this long, ... */
+#define MIG_BLOCK_MAX_MS 60000 /* ... doubling with each refusal up to this */
+#define MIG_FRAMES_MAX 1024    /* frames the source forwards in the blackout (as vnet.h holds) */
+#define MIG_FRAME_BYTES (4u << 20)
+
+/* How channels reach the network: sockets (NULL), or something in process (the fuzz target
+ * drives the destination without sockets). fd is the channel's descriptor as adopted. */
+struct mig_io {
+	ssize_t (*recv)(void *opaque, int fd, void *buf, size_t len); /* -1/EAGAIN: none yet */
+	ssize_t (*send)(void *opaque, int fd, const void *buf, size_t len);
+	void (*close)(void *opaque, int fd);
+	void *opaque;
+};
+
+/* Destination: an address connections came from (IPv4-mapped IPv6 written as IPv4). */
+struct mig_peer {
+	char addr[64];
+	int pending;	       /* its connections whose HELLO is not read yet */
+	unsigned refusals;     /* its HELLOs refused (wrong token, malformed, too slow) */
+	int64_t blocked_until; /* its connections are closed unread until then */
+	int64_t last_ns;
+};
 
 struct machine;
 
@@ -35,13 +69,14 @@ struct mig_chan {
 	int slot;  /* the machine's pollfd slot */
 	int index; /* 0: the control channel; 1..: data channels */
 	bool alive;
-	bool connecting; /* source: non-blocking connect in progress */
-	bool hello;	 /* destination: HELLO checked */
-	char addr[64];
-	struct buf out; /* bytes waiting to be written */
+	bool connecting;     /* source: non-blocking connect in progress */
+	bool hello;	     /* destination: HELLO checked */
+	char addr[64];	     /* source: the destination's host:port; destination: the peer's host */
+	int64_t accepted_ns; /* destination: when the connection was accepted */
+	struct buf out;	     /* bytes waiting to be written */
 	size_t out_off;
 	uint8_t *in; /* bytes read and not yet parsed */
-	size_t in_len;
+	size_t in_len, in_cap;
 	uint64_t sent, recvd;
 	int64_t last_rx_ns;
 	int64_t progress_ns; /* last time bytes left our side (or nothing was waiting) */
@@ -126,13 +161,24 @@ struct mig {
 	uint64_t final_pages;
 	uint32_t fault_round;	   /* the fault switch's round point fired for this round */
 	uint64_t frames_forwarded; /* source: frames that reached its TAP after the pause */
+	uint64_t frame_bytes;	   /* ... and their bytes */
+	bool dst_said_resumed;	   /* source: the destination said so (the record decides) */
 	uint64_t frames_received, frames_dropped; /* destination: forwarded frames */
 
 	/* destination */
 	int listen_fd[MIG_MAX_CHANNELS];
 	int listen_slot[MIG_MAX_CHANNELS];
 	int nlisten;
-	struct mig_chan pending[MIG_MAX_CHANNELS * 2]; /* accepted, HELLO not yet read */
+	struct mig_chan pending[MIG_PENDING_MAX]; /* accepted, HELLO not yet read */
+	struct mig_peer peers[MIG_PEERS];
+	const struct mig_io *io; /* NULL: sockets */
+	/* what a format 3 source announced on its control channel */
+	char announced[MIG_MAX_CHANNELS][64]; /* data channel i + 1 comes from this address */
+	uint32_t announced_mask, used_mask;   /* data channels announced; ever accepted */
+	uint32_t src_round;		      /* the newest round announced */
+	uint64_t refused_token, refused_limit, refused_address; /* refusals by reason */
+	int64_t log_window_ns;					/* refusal logging: this second */
+	unsigned log_lines, log_suppressed;
 	uint32_t *page_round; /* per page: newest round applied (0: none) */
 	uint8_t *page_hash;   /* per page: hash of its content as applied (common/hash.h) */
 	uint64_t zero_page_hash;
@@ -170,7 +216,12 @@ int mig_chan_flush(struct mig *g, struct mig_chan *c);
 int mig_chan_fill(struct mig *g, struct mig_chan *c);
 /* Drop what the socket has received (before closing a connection we refused: closing with
  * unread bytes would reset it, and the peer might lose our answer). */
-void mig_chan_discard(struct mig_chan *c);
+void mig_chan_discard(struct mig *g, struct mig_chan *c);
+/* Socket I/O of a channel, through g->io when set. */
+ssize_t mig_recv(struct mig *g, int fd, void *buf, size_t len);
+void mig_close_fd(struct mig *g, int fd);
+/* The numeric host of a socket address (IPv4-mapped IPv6 as IPv4); "" if none. */
+void mig_sockaddr_host(const void *sa, unsigned salen, char *out, size_t cap);
 /* Next complete record (1), none yet (0), malformed (-1, e set). */
 int mig_chan_next(struct mig_chan *c, uint32_t *type, const uint8_t **payload, uint32_t *len,
 		  struct err *e);
@@ -199,9 +250,10 @@ void mig_src_tick(struct mig *g);
 void mig_src_ready(void *opaque, short revents);
 void mig_src_destroy(struct mig *g);
 void mig_dst_tick(struct mig *g);
-/* Take a connected, non-blocking socket as if just accepted (its HELLO is read next). The fuzz
- * target feeds the parser this way. */
-void mig_dst_adopt(struct mig *g, int fd);
+/* Take a connected, non-blocking socket from the peer address host as if just accepted (its
+ * HELLO is read next), or refuse it (closed: the peer holds too many, or is blocked). The fuzz
+ * target and the unit tests feed the destination this way. */
+void mig_dst_adopt(struct mig *g, int fd, const char *host);
 void mig_dst_destroy(struct mig *g);
 
 #endif

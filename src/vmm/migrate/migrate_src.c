@@ -90,6 +90,9 @@ void mig_src_enter(struct mig *g, enum mig_src_state to)
 	g->phase = src_phase[to];
 }
 
+static void src_channel_dead(struct mig *g, int ch, const char *why);
+static void src_announce(struct mig *g, struct mig_chan *c);
+
 static bool src_ended(const struct mig *g)
 {
 	return g->src == SRC_DONE || g->src == SRC_FAILED || g->src == SRC_CANCELLED;
@@ -124,12 +127,33 @@ static int src_connect(struct mig *g, struct mig_chan *c, const char *addr, uint
 	if (mig_chan_attach(g, c, fd, mig_src_ready, e) < 0)
 		return -1;
 	c->connecting = rc != 0;
+	if (!c->connecting)
+		src_announce(g, c);
 	buf_init(&hello);
 	mig_hello(&hello, g->p.token, role, (uint32_t)c->index);
 	buf_put(&c->out, hello.p, hello.len);
 	buf_free(&hello);
 	mig_chan_set_poll(g, c);
 	return 0;
+}
+
+/* A data channel is connected: tell the destination, on the control channel, which address it
+ * comes from (it accepts no other data channel). */
+static void src_announce(struct mig *g, struct mig_chan *c)
+{
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof(sa);
+	char host[64];
+
+	if (c == &g->ctl)
+		return;
+	if (getsockname(c->fd, (struct sockaddr *)&sa, &len) != 0) {
+		src_channel_dead(g, c->index - 1, strerror(errno));
+		return;
+	}
+	mig_sockaddr_host(&sa, len, host, sizeof(host));
+	mig_chan_ctrl(&g->ctl, json_pack("{s:s, s:i, s:s}", "msg", "channel", "index", c->index,
+					 "addr", host));
 }
 
 static int src_live(struct mig *g, int *list)
@@ -224,6 +248,9 @@ static void src_new_round(struct mig *g)
 {
 	src_batches_out(g);
 	g->round++;
+	/* Announced before any of its pages: the destination applies none of a later round. */
+	mig_chan_ctrl(&g->ctl,
+		      json_pack("{s:s, s:I}", "msg", "round", "round", (json_int_t)g->round));
 	for (int i = 0; i < g->ndata; i++)
 		stream_pages_begin(&g->batch[i], g->round);
 	g->cursor = 0;
@@ -371,11 +398,15 @@ static void src_forward_frames(struct mig *g)
 	uint32_t net;
 	ssize_t len;
 
-	while (g->ctl.alive &&
+	/* No more than the destination holds (what is beyond stays in the TAP, whose queue the
+	 * kernel bounds), and not while the control channel is backed up. */
+	while (g->ctl.alive && g->frames_forwarded < MIG_FRAMES_MAX &&
+	       g->frame_bytes < MIG_FRAME_BYTES && mig_chan_pending(&g->ctl) < MIG_OUT_HIGH &&
 	       (len = machine_take_frame(m, &net, frame + 4, sizeof(frame) - 4)) > 0) {
 		le_put_u32(frame, net);
 		mig_chan_record(&g->ctl, STREAM_FRAME, frame, (size_t)len + 4);
 		g->frames_forwarded++;
+		g->frame_bytes += (uint64_t)len;
 	}
 	/* Frames come at any time: look again soon while the blackout lasts. */
 	machine_wake_at(m, gclock_host_ns() + 1000000);
@@ -527,7 +558,11 @@ static void src_settled(void *opaque, const struct own_answer *a)
 	g->settling = false;
 	switch (a->status) {
 	case OWN_OK:
-		log_warn("migration: the destination never committed; resuming here");
+		if (g->dst_said_resumed)
+			mig_fail(g, "the destination said it runs the VM, but the record is still "
+				    "ours: resuming here");
+		else
+			log_warn("migration: the destination never committed; resuming here");
 		src_resume_here(g, SRC_FAILED);
 		break;
 	case OWN_REFUSED:
@@ -625,7 +660,10 @@ static void src_handle_ctrl(struct mig *g, const uint8_t *p, uint32_t len)
 			g->dst_resume_ns = v;
 		g->t_done = gclock_host_ns();
 		fault_point("before-confirm", 0);
-		src_done(g);
+		/* A message is no proof: the record says whether the VM is there. */
+		g->dst_said_resumed = true;
+		mig_src_enter(g, SRC_IN_DOUBT);
+		src_in_doubt(g);
 	} else {
 		mig_fail(g, "unexpected control message '%s' in phase %s", msg,
 			 mig_phase_name(g->phase));
@@ -663,6 +701,7 @@ void mig_src_ready(void *opaque, short revents)
 			continue;
 		}
 		c->connecting = false;
+		src_announce(g, c);
 		mig_chan_set_poll(g, c);
 	}
 	mig_src_tick(g);
@@ -873,9 +912,7 @@ int mig_start(struct handover *h, const struct mig_params *p, struct err *e)
 	h->mig = g;
 	if (src_connect(g, &g->ctl, p->addrs[0], MIG_ROLE_CONTROL, e) < 0)
 		goto fail;
-	for (int i = 0; i < g->ndata; i++)
-		if (src_connect(g, &g->data[i], p->addrs[i % p->naddrs], MIG_ROLE_DATA, e) < 0)
-			goto fail;
+	/* The config first: the data channels' announcements follow it. */
 	buf_init(&cfg);
 	if (snapshot_config_text(m, handover_token(h), &cfg) < 0) {
 		buf_free(&cfg);
@@ -884,6 +921,9 @@ int mig_start(struct handover *h, const struct mig_params *p, struct err *e)
 	}
 	mig_chan_record(&g->ctl, STREAM_CONFIG, cfg.p, cfg.len);
 	buf_free(&cfg);
+	for (int i = 0; i < g->ndata; i++)
+		if (src_connect(g, &g->data[i], p->addrs[i % p->naddrs], MIG_ROLE_DATA, e) < 0)
+			goto fail;
 	src_flush_all(g);
 	machine_wake_at(m, gclock_host_ns() + 50 * 1000000LL);
 	log_info("migration: connecting to %s with %d data channel(s)", p->addrs[0], g->ndata);

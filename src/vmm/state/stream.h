@@ -24,7 +24,7 @@
 #include "vmm/core/ram.h"
 
 #define STREAM_MAGIC "FERRYVM" /* 8 bytes with its NUL */
-#define STREAM_VERSION 2       /* the format this ferry-vm writes */
+#define STREAM_VERSION 3       /* the format this ferry-vm writes */
 #define STREAM_VERSION_MIN 1   /* the oldest it reads */
 #define STREAM_HEADER_SIZE 20  /* format 2; format 1's was 16 */
 #define STREAM_HEADER_SIZE_V1 16
