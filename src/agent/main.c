@@ -17,6 +17,7 @@
 #include <gnutls/gnutls.h>
 #include <poll.h>
 #include <pthread.h>
+#include <time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -415,7 +416,17 @@ int main(int argc, char **argv)
 	sd_notify(0, "STOPPING=1");
 	events_shutdown(a.events);
 	api_stop(api);
-	pthread_join(w.thread, NULL);
+	/* The watch thread sees a.quit within its poll (0.5 s), unless it is opening the watch
+	 * on members that do not answer (up to a timeout per member, as when the whole cluster
+	 * stops at once): then the process ends without it, since nothing it holds needs
+	 * closing (etcd forgets a watch whose connection goes). */
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 1;
+	if (pthread_timedjoin_np(w.thread, NULL, &until) != 0) {
+		log_info("stopped (the watch of the cluster store was still connecting)");
+		return 0;
+	}
 	if (w.w)
 		etcd_watch_close(w.w);
 	pthread_mutex_lock(&a.vms_lock);
