@@ -192,8 +192,8 @@ void cli_reply_free(struct cli_reply *r)
  * NAME=ADDR:PORT reaches the agent of host NAME at ADDR:PORT (a port forwarded to loopback,
  * say): the URL names NAME, which its certificate carries, and *connect_to tells curl
  * where to connect instead ("NAME:PORT:ADDR:PORT", CURLOPT_CONNECT_TO). */
-static int cli_url(const char *endpoint, const char *path, char *out, size_t size,
-		   char *connect_to, size_t csize, struct err *e)
+static int cli_url(const char *endpoint, const char *path, char *out, size_t size, char *connect_to,
+		   size_t csize, struct err *e)
 {
 	struct addr ad;
 	char hp[ADDR_STR_MAX];
@@ -210,9 +210,9 @@ static int cli_url(const char *endpoint, const char *path, char *out, size_t siz
 		if (!port)
 			return err_set(e, "endpoint %s: no port", endpoint);
 		if ((size_t)snprintf(out, size, "https://%.*s%s%s", nlen, endpoint, port, path) >=
-			    size ||
+			size ||
 		    (size_t)snprintf(connect_to, csize, "%.*s%s:%s", nlen, endpoint, port, hp) >=
-			    csize)
+			csize)
 			return err_set(e, "URL too long");
 		return 0;
 	}
@@ -328,8 +328,8 @@ static int cli_perform(struct cli_conn *c, const char *method, const char *path,
 				curl_easy_cleanup(h);
 			break;
 		}
-		if (cli_url(c->endpoints[i], path, url, sizeof(url), connect_to,
-			    sizeof(connect_to), e) < 0) {
+		if (cli_url(c->endpoints[i], path, url, sizeof(url), connect_to, sizeof(connect_to),
+			    e) < 0) {
 			curl_easy_cleanup(h);
 			break;
 		}
