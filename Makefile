@@ -94,7 +94,7 @@ format:
 	clang-format -i $(shell find src -name "*.[ch]") tests/unit/*.[ch] guest/init/*.c guest/lib/*.h guest/progs/*.c
 
 clean:
-	rm -rf $(O)/rel $(O)/san $(O)/bin $(O)/tests $(O)/version
+	rm -rf $(O)/rel $(O)/san $(O)/bin $(O)/tests $(O)/version $(O)/man $(O)/share
 
 -include $(shell find $(O)/rel $(O)/san $(O)/fuzz -name "*.d" 2>/dev/null)
 
