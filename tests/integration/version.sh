@@ -7,7 +7,7 @@ scratch
 bin=$FERRY_ROOT/build/bin
 want=$(cat "$FERRY_ROOT/build/version" 2>/dev/null)
 if [ -n "$want" ]; then pass "the build recorded version '$want'"; else fail "the build recorded a version in build/version"; fi
-for p in ferry-vm ferry-vmctl ferry-counter ferry-ping; do
+for p in ferry-vm ferry-vmctl ferry-counter ferry-ping ferryd ferry; do
 	"$bin/$p" --version >"$FERRY_TMP/out" 2>"$FERRY_TMP/err" </dev/null
 	rc=$?
 	got=$(cat "$FERRY_TMP/out")
