@@ -1,7 +1,8 @@
 /* main.c - ferryd, the host agent: command line, start-up, the main loop, a clean stop.
  *
  * Start-up: the host's configuration, the VM supervisor (which adopts the VMs still running
- * from an earlier run), the etcd watch of /ferry/ (on a thread of its own, feeding the event
+ * from an earlier run), the host's own etcd member if its configuration says it runs one
+ * (member.c: adopted or started detached, then waited for, bounded), the etcd watch of /ferry/ (on a thread of its own, feeding the event
  * bus), the API, then registration in etcd (a lease, the host key, the state keys of adopted
  * VMs, the alloc key reconciled). READY=1 goes to systemd once registered and serving.
  *
@@ -32,10 +33,14 @@
 #include "agent/api.h"
 #include "agent/cluster.h"
 #include "agent/events.h"
+#include "agent/member.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/pki.h"
 #include "common/version.h"
+
+/* How long start-up waits for its own etcd member to answer before going on. */
+#define MEMBER_WAIT_S 30
 
 static const char usage[] =
     "Usage: ferryd --config FILE [--log-level LEVEL]\n"
@@ -49,6 +54,17 @@ static const char usage[] =
     "answers any request, forwarding it to the host concerned. Clients authenticate with\n"
     "a client certificate of the cluster's CA or the cluster secret. Stopping a VM is a\n"
     "hard power-off. Stopping ferryd (SIGTERM) leaves its VMs running.\n"
+    "\n"
+    "On a one-machine cluster (`ferry cluster init` without --etcd: \"etcd_member\" in the\n"
+    "configuration) ferryd also runs the store's one member itself, before it connects:\n"
+    "etcd (/usr/bin/etcd unless the configuration names another) with its data in\n"
+    "state_dir/etcd (0700), client URL https://ADDR:2379 and peer URL https://ADDR:2380\n"
+    "on the host's address, mutual TLS with the host's certificate and the cluster's CA.\n"
+    "The member is started detached (its own session; under systemd its own scope,\n"
+    "ferry-etcd-NAME) and logs to log_dir/etcd.log; ferryd waits up to 30 s for it to\n"
+    "answer. Stopping or restarting ferryd leaves the member running: the next run\n"
+    "adopts it (run_dir/etcd.pid, or its client URL answering) instead of starting\n"
+    "another. To stop the store, stop that process (kill $(jq .pid run_dir/etcd.pid)).\n"
     "\n"
     "Options:\n"
     "  --config FILE       the host's configuration, /etc/ferry/hosts/NAME.json (written\n"
@@ -66,7 +82,8 @@ static const char usage[] =
     "\n"
     "Files: the configuration names them: run_dir/vms/NAME.json, the record of each VM it\n"
     "started (what lets a new run adopt it); log_dir/NAME/console.log and vm.log, each VM's\n"
-    "console and log.\n"
+    "console and log; run_dir/etcd.pid and log_dir/etcd.log, the etcd member's (if it\n"
+    "runs one).\n"
     "\n"
     "Exit status: 0 stopped by SIGTERM or SIGINT; 1 error; 2 bad command line.\n"
     "The API is described in docs/api.md.\n";
@@ -311,6 +328,27 @@ int main(int argc, char **argv)
 	if (agent_init(&a, &e) < 0) {
 		log_error("%s", e.msg);
 		return 1;
+	}
+
+	/* a one-machine cluster's store: its member, run by this agent (adopted if it runs) */
+	if (a.conf.etcd_member.enabled) {
+		struct member m;
+		int r;
+
+		if (member_ensure(&a.conf, &m, &e) < 0) {
+			log_error("%s", e.msg);
+			return 1;
+		}
+		r = member_wait(&a.conf, &m, MEMBER_WAIT_S, &e);
+		if (r < 0) {
+			log_error("%s", e.msg);
+			return 1;
+		}
+		if (r > 0)
+			log_warn("the etcd member does not answer at %s after %d s (see %s): going "
+				 "on, registering is tried again every %d s",
+				 a.conf.etcd_member.client_url, MEMBER_WAIT_S, m.log,
+				 CLUSTER_KEEPALIVE_S);
 	}
 
 	/* the watch first, from the store's revision now, so nothing we write is missed */

@@ -195,6 +195,7 @@ struct cli_host_spec {
 	const char *migration[HOSTCONF_MAX_PEERS]; /* PEER=ADDR[,ADDR] */
 	size_t nmigration;
 	const char *etcd_url; /* this host's etcd member, or NULL */
+	bool etcd_member;     /* ferryd runs that member itself (cluster init without --etcd) */
 	const char *state_dir, *run_dir, *log_dir;
 };
 /* Parse PEER=ADDR[,ADDR...] into p. */

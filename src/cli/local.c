@@ -11,7 +11,9 @@
  * `cluster init` and `host add` run offline (the files exist before any agent does) and
  * all-or-nothing: what a failed call wrote is removed again, and nothing existing is ever
  * written over (a cluster or a host that exists is refused by name). Every path written
- * into a host's file is absolute, since ferryd does not run where ferry ran.
+ * into a host's file is absolute, since ferryd does not run where ferry ran. A cluster made
+ * without --etcd is a one-machine cluster: the first host's file gets "etcd_member", and its
+ * ferryd runs the store's one member itself.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -372,6 +374,24 @@ int cli_host_add(const char *dir_in, const struct cli_host_spec *s, struct pki_i
 		err_set(e, "--state-dir, --run-dir and --log-dir must be absolute paths");
 		goto out;
 	}
+	if (s->etcd_member) {
+		/* the one member of a one-machine store, run by this host's ferryd */
+		char hp[100];
+
+		h->etcd_member.enabled = true;
+		if (s->etcd_url)
+			snprintf(h->etcd_member.client_url, sizeof(h->etcd_member.client_url), "%s",
+				 s->etcd_url);
+		cli_hostport(s->address, 2380, hp, sizeof(hp));
+		if (strlen(s->address) + 10 >= sizeof(hp)) {
+			err_set(e, "--address is too long for the etcd member's URLs");
+			goto out;
+		}
+		snprintf(h->etcd_member.peer_url, sizeof(h->etcd_member.peer_url), "https://%s",
+			 hp);
+		if (hostconf_member_resolve(h, e) < 0)
+			goto out;
+	}
 
 	if (cli_mkdir(dir, 0755, e) < 0 || CLI_PATH(conf, e, "%s/hosts", dir) < 0 ||
 	    cli_mkdir(conf, 0755, e) < 0 || CLI_PATH(conf, e, "%s/hosts/%s.json", dir, s->name) < 0)
@@ -491,6 +511,10 @@ int cli_cluster_init(const char *dir_in, const char *name, const struct cli_host
 			snprintf(url, sizeof(url), "https://%s", hp);
 			h.etcd_url = url;
 		}
+		/* ... and, with no store given, its ferryd runs that member (a one-machine
+		 * cluster; more hosts join it as the store's clients) */
+		if (!netcd)
+			h.etcd_member = true;
 		if (cli_host_add(dir, &h, NULL, e) < 0)
 			goto undo;
 	}

@@ -31,10 +31,14 @@
 
 /* The members a file may have; anything else is refused. */
 static const char *const hostconf_members[] = {
-	"cluster",   "name",	"api",	   "etcd",	"ca",	   "cert",
-	"key",	     "secret",	"memory",  "vcpus",	"bridge",  "migration",
-	"state_dir", "run_dir", "log_dir", "vm_binary", "vm_nice", "vm_cgroup",
+	"cluster", "name",	"api",	   "etcd",	"ca",	       "cert",	    "key",
+	"secret",  "memory",	"vcpus",   "bridge",	"migration",   "state_dir", "run_dir",
+	"log_dir", "vm_binary", "vm_nice", "vm_cgroup", "etcd_member",
 };
+
+/* The members "etcd_member" may have. */
+static const char *const hostconf_member_keys[] = { "binary", "data_dir", "client_url",
+						    "peer_url" };
 
 static void hostconf_copy(char *dst, size_t size, const char *src)
 {
@@ -138,6 +142,84 @@ static int hostconf_migration(struct hostconf *c, const json_t *m, struct err *e
 	return 0;
 }
 
+/* The host part of "api" ("10.0.0.1", "[fe80::1]", "vh01"), brackets kept. */
+static int hostconf_api_host(const struct hostconf *c, char *out, size_t size, struct err *e)
+{
+	const char *colon = strrchr(c->api, ':');
+	size_t n = colon ? (size_t)(colon - c->api) : 0;
+
+	if (!n || n >= size)
+		return err_set(e, "'api' has no host part to make the etcd member's URLs of");
+	memcpy(out, c->api, n);
+	out[n] = '\0';
+	return 0;
+}
+
+int hostconf_member_resolve(struct hostconf *c, struct err *e)
+{
+	struct hostconf_member *m = &c->etcd_member;
+	char host[100];
+	bool found = false;
+
+	if (!m->enabled)
+		return 0;
+	if (!m->binary[0])
+		hostconf_copy(m->binary, sizeof(m->binary), "/usr/bin/etcd");
+	if (!m->data_dir[0] && snprintf(m->data_dir, sizeof(m->data_dir), "%s/etcd",
+					c->state_dir) >= (int)sizeof(m->data_dir))
+		return err_set(e, "'etcd_member': state_dir is too long for its data_dir");
+	if (!m->client_url[0] || !m->peer_url[0]) {
+		if (hostconf_api_host(c, host, sizeof(host), e) < 0)
+			return -1;
+		if (!m->client_url[0])
+			snprintf(m->client_url, sizeof(m->client_url), "https://%s:2379", host);
+		if (!m->peer_url[0])
+			snprintf(m->peer_url, sizeof(m->peer_url), "https://%s:2380", host);
+	}
+	if (m->binary[0] != '/' || m->data_dir[0] != '/')
+		return err_set(e, "'etcd_member': binary and data_dir must be absolute paths");
+	if (strncmp(m->client_url, "https://", 8) || strncmp(m->peer_url, "https://", 8))
+		return err_set(e, "'etcd_member': client_url and peer_url must be https:// URLs");
+	for (size_t i = 0; i < c->netcd; i++)
+		found |= !strcmp(c->etcd[i], m->client_url);
+	if (!found)
+		return err_set(e, "'etcd_member': its client_url %s is not one of 'etcd'",
+			       m->client_url);
+	return 0;
+}
+
+static int hostconf_member(struct hostconf *c, const json_t *v, struct err *e)
+{
+	struct hostconf_member *m = &c->etcd_member;
+	const char *key;
+	json_t *x;
+
+	memset(m, 0, sizeof(*m));
+	if (json_is_boolean(v)) {
+		m->enabled = json_is_true(v);
+		return hostconf_member_resolve(c, e);
+	}
+	if (!json_is_object(v))
+		return err_set(e, "'etcd_member' is not true, false or an object");
+	json_object_foreach((json_t *)v, key, x)
+	{
+		size_t i, count = sizeof(hostconf_member_keys) / sizeof(hostconf_member_keys[0]);
+
+		for (i = 0; i < count; i++)
+			if (!strcmp(key, hostconf_member_keys[i]))
+				break;
+		if (i == count)
+			return err_set(e, "'etcd_member': unknown member '%s'", key);
+	}
+	if (hostconf_str(v, "binary", m->binary, sizeof(m->binary), false, e) < 0 ||
+	    hostconf_str(v, "data_dir", m->data_dir, sizeof(m->data_dir), false, e) < 0 ||
+	    hostconf_str(v, "client_url", m->client_url, sizeof(m->client_url), false, e) < 0 ||
+	    hostconf_str(v, "peer_url", m->peer_url, sizeof(m->peer_url), false, e) < 0)
+		return err_prefix(e, "'etcd_member'");
+	m->enabled = true;
+	return hostconf_member_resolve(c, e);
+}
+
 static int hostconf_parse(struct hostconf *c, const json_t *o, struct err *e)
 {
 	const char *key;
@@ -218,6 +300,9 @@ static int hostconf_parse(struct hostconf *c, const json_t *o, struct err *e)
 	v = json_get(o, "migration");
 	if (v && hostconf_migration(c, v, e) < 0)
 		return -1;
+	v = json_get(o, "etcd_member");
+	if (v && hostconf_member(c, v, e) < 0)
+		return -1;
 	return 0;
 }
 
@@ -295,6 +380,15 @@ static json_t *hostconf_json(const struct hostconf *c)
 	json_set_str(o, "vm_binary", c->vm_binary);
 	json_set_int(o, "vm_nice", c->vm_nice);
 	json_set_str(o, "vm_cgroup", c->vm_cgroup);
+	if (c->etcd_member.enabled) {
+		json_t *m = json_object();
+
+		json_set_str(m, "binary", c->etcd_member.binary);
+		json_set_str(m, "data_dir", c->etcd_member.data_dir);
+		json_set_str(m, "client_url", c->etcd_member.client_url);
+		json_set_str(m, "peer_url", c->etcd_member.peer_url);
+		json_set(o, "etcd_member", m);
+	}
 	return o;
 }
 

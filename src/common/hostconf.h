@@ -12,11 +12,23 @@
  *    "bridge": "br0",                          the bridge VM TAPs join
  *    "migration": {"vh02": ["10.78.1.1", "10.78.2.1"]},   this host's address per link to a peer
  *    "state_dir": "/var/lib/ferry", "run_dir": "/run/ferry", "log_dir": "/var/log/ferry",
- *    "vm_binary": "/usr/bin/ferry-vm", "vm_nice": 10, "vm_cgroup": ""}
+ *    "vm_binary": "/usr/bin/ferry-vm", "vm_nice": 10, "vm_cgroup": "",
+ *    "etcd_member": {"binary": "/usr/bin/etcd", "data_dir": "/var/lib/ferry/etcd",
+ *                    "client_url": "https://10.77.0.11:2379",
+ *                    "peer_url": "https://10.77.0.11:2380"}}
+ *
+ * "etcd_member" (optional) says that ferryd runs this host's member of the cluster store
+ * itself: the one member of a one-machine cluster, written by `ferry cluster init` when no
+ * --etcd is given. Absent or false: no member (the store runs elsewhere, as etcd.service or
+ * the lab's). true, or an object that leaves members out, takes the defaults: binary
+ * /usr/bin/etcd, data_dir STATE_DIR/etcd, client_url https://API-HOST:2379, peer_url
+ * https://API-HOST:2380 (API-HOST is the host part of "api"). The client URL must be one of
+ * "etcd". A loaded configuration has every member resolved; a saved one writes them all.
  */
 #ifndef FERRY_HOSTCONF_H
 #define FERRY_HOSTCONF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +42,15 @@ struct hostconf_peer {
 	char name[64];
 	char addrs[HOSTCONF_MAX_LINKS][64];
 	size_t naddrs;
+};
+
+/* The etcd member ferryd runs itself (enabled false: none). */
+struct hostconf_member {
+	bool enabled;
+	char binary[4096];
+	char data_dir[4096];
+	char client_url[128];
+	char peer_url[128];
 };
 
 struct hostconf {
@@ -47,10 +68,14 @@ struct hostconf {
 	char state_dir[4096], run_dir[4096], log_dir[4096], vm_binary[4096];
 	int vm_nice;
 	char vm_cgroup[4096];
+	struct hostconf_member etcd_member;
 };
 
 /* Defaults for what a file may leave out (dirs, vm_nice 10, vm_binary next to ferryd). */
 void hostconf_defaults(struct hostconf *c);
+/* Fill what is empty in c->etcd_member from the defaults (see above; needs api and
+ * state_dir) and check it; nothing to do when it is not enabled. */
+int hostconf_member_resolve(struct hostconf *c, struct err *e);
 /* Read and validate; e names the file and the member. */
 int hostconf_load(struct hostconf *c, const char *path, struct err *e);
 /* Write atomically (a temporary file in the same directory, mode 0600, then rename). */
