@@ -649,6 +649,28 @@ static void test_migration_arg(void **state)
 	assert_non_null(strstr(e.msg, "more than 4"));
 }
 
+/* With --etcd the store runs elsewhere: no member for ferryd to run. */
+static void test_init_etcd_elsewhere(void **state)
+{
+	(void)state;
+	char cfg[128], path[256];
+	const char *const etcd[] = { "https://10.77.0.5:2379" };
+	struct cli_host_spec h = {
+		.name = "vh01", .address = "10.77.0.11", .memory = 1ULL << 30, .vcpus = 4
+	};
+	struct hostconf *hc = malloc(sizeof(*hc));
+	struct err e;
+
+	snprintf(cfg, sizeof(cfg), "%s/cfg-elsewhere", dir);
+	assert_int_equal(cli_cluster_init(cfg, "lab", &h, etcd, 1, &e), 0);
+	snprintf(path, sizeof(path), "%s/hosts/vh01.json", cfg);
+	assert_int_equal(hostconf_load(hc, path, &e), 0);
+	assert_false(hc->etcd_member.enabled);
+	assert_int_equal(hc->netcd, 1);
+	assert_string_equal(hc->etcd[0], "https://10.77.0.5:2379");
+	free(hc);
+}
+
 static void test_init_add_forget(void **state)
 {
 	(void)state;
@@ -685,6 +707,12 @@ static void test_init_add_forget(void **state)
 	assert_string_equal(hc->bridge, "br0");
 	assert_non_null(strstr(hc->ca, "/cfg/ca.crt"));
 	assert_true(hc->ca[0] == '/');
+	/* no --etcd: a one-machine cluster, whose first host's ferryd runs the member */
+	assert_true(hc->etcd_member.enabled);
+	assert_string_equal(hc->etcd_member.client_url, "https://10.77.0.11:2379");
+	assert_string_equal(hc->etcd_member.peer_url, "https://10.77.0.11:2380");
+	assert_string_equal(hc->etcd_member.data_dir, "/var/lib/ferry/etcd");
+	assert_string_equal(hc->etcd_member.binary, "/usr/bin/etcd");
 	/* a second init is refused and changes nothing */
 	assert_int_equal(cli_cluster_init(cfg, "other", &h, NULL, 0, &e), -1);
 	assert_non_null(strstr(e.msg, "holds a cluster already"));
@@ -708,12 +736,14 @@ static void test_init_add_forget(void **state)
 	assert_int_equal(hc->netcd, 2);
 	assert_string_equal(hc->etcd[0], "https://[fd00::12]:2379");
 	assert_string_equal(hc->state_dir, "/tmp/lab/vh02/state");
+	assert_false(hc->etcd_member.enabled); /* host add leaves its member to the operator */
 	/* the first host learnt the new member, its own staying first */
 	snprintf(path, sizeof(path), "%s/hosts/vh01.json", cfg);
 	assert_int_equal(hostconf_load(hc, path, &e), 0);
 	assert_int_equal(hc->netcd, 2);
 	assert_string_equal(hc->etcd[0], "https://10.77.0.11:2379");
 	assert_string_equal(hc->etcd[1], "https://[fd00::12]:2379");
+	assert_true(hc->etcd_member.enabled); /* kept when its file is written again */
 	/* the same host again: refused */
 	assert_int_equal(cli_host_add(cfg, &h2, &info, &e), -1);
 	assert_non_null(strstr(e.msg, "exists already"));
@@ -758,6 +788,7 @@ int main(void)
 		cmocka_unit_test(test_conn_setup),
 		cmocka_unit_test(test_migration_arg),
 		cmocka_unit_test(test_init_add_forget),
+		cmocka_unit_test(test_init_etcd_elsewhere),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

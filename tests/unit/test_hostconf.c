@@ -1,4 +1,5 @@
-/* test_hostconf.c - a host's configuration file (common/hostconf.h): save, load, refusals. */
+/* test_hostconf.c - a host's configuration file (common/hostconf.h): save, load, refusals,
+ * the etcd member's defaults. */
 #include "harness.h"
 
 #include <stdio.h>
@@ -179,13 +180,119 @@ static void test_refused(void **state)
 	assert_non_null(strstr(e.msg, "No such file"));
 }
 
+#define MINIMAL                                                                                    \
+	"{\"cluster\": \"ferry\", \"name\": \"vh01\", \"api\": \"10.0.0.1:7443\", \"etcd\": "      \
+	"[\"https://10.0.0.1:2379\"], \"ca\": \"/c\", \"cert\": \"/t\", \"key\": \"/k\", "         \
+	"\"memory\": 268435456, \"vcpus\": 1, \"state_dir\": \"/srv/ferry\""
+
+/* The etcd member: saved whole and read back; absent by default and not written then. */
+static void test_member_round_trip(void **state)
+{
+	(void)state;
+	struct hostconf c, d;
+	struct err e;
+	char path[128], cmd[256];
+
+	sample(&c);
+	snprintf(path, sizeof(path), "%s/m.json", dir);
+	assert_false(c.etcd_member.enabled);
+	assert_int_equal(hostconf_save(&c, path, &e), 0);
+	snprintf(cmd, sizeof(cmd), "grep -q etcd_member '%s'", path);
+	assert_int_not_equal(system(cmd), 0);
+	assert_int_equal(hostconf_load(&d, path, &e), 0);
+	assert_false(d.etcd_member.enabled);
+
+	c.etcd_member.enabled = true;
+	strcpy(c.etcd_member.binary, "/opt/etcd/bin/etcd");
+	strcpy(c.etcd_member.client_url, "https://10.77.0.12:2379");
+	strcpy(c.etcd_member.peer_url, "https://10.77.0.12:2390");
+	assert_int_equal(hostconf_member_resolve(&c, &e), 0);
+	assert_string_equal(c.etcd_member.data_dir, "/tmp/lab/vh01/state/etcd");
+	assert_int_equal(hostconf_save(&c, path, &e), 0);
+	assert_int_equal(hostconf_load(&d, path, &e), 0);
+	assert_true(d.etcd_member.enabled);
+	assert_string_equal(d.etcd_member.binary, "/opt/etcd/bin/etcd");
+	assert_string_equal(d.etcd_member.data_dir, "/tmp/lab/vh01/state/etcd");
+	assert_string_equal(d.etcd_member.client_url, "https://10.77.0.12:2379");
+	assert_string_equal(d.etcd_member.peer_url, "https://10.77.0.12:2390");
+}
+
+/* true and a partial object take the defaults from api and state_dir; false is none. */
+static void test_member_defaults(void **state)
+{
+	(void)state;
+	struct hostconf c;
+	struct err e;
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/md.json", dir);
+	write_file(path, MINIMAL ", \"etcd_member\": true}");
+	assert_int_equal(hostconf_load(&c, path, &e), 0);
+	assert_true(c.etcd_member.enabled);
+	assert_string_equal(c.etcd_member.binary, "/usr/bin/etcd");
+	assert_string_equal(c.etcd_member.data_dir, "/srv/ferry/etcd");
+	assert_string_equal(c.etcd_member.client_url, "https://10.0.0.1:2379");
+	assert_string_equal(c.etcd_member.peer_url, "https://10.0.0.1:2380");
+
+	write_file(path, MINIMAL ", \"etcd_member\": {\"data_dir\": \"/d/etcd\"}}");
+	assert_int_equal(hostconf_load(&c, path, &e), 0);
+	assert_true(c.etcd_member.enabled);
+	assert_string_equal(c.etcd_member.data_dir, "/d/etcd");
+	assert_string_equal(c.etcd_member.client_url, "https://10.0.0.1:2379");
+
+	write_file(path, MINIMAL ", \"etcd_member\": false}");
+	assert_int_equal(hostconf_load(&c, path, &e), 0);
+	assert_false(c.etcd_member.enabled);
+
+	/* IPv6: the brackets stay */
+	write_file(path,
+		   "{\"cluster\": \"ferry\", \"name\": \"vh01\", \"api\": \"[fd00::1]:7443\","
+		   " \"etcd\": [\"https://[fd00::1]:2379\"], \"ca\": \"/c\", \"cert\": \"/t\","
+		   " \"key\": \"/k\", \"memory\": 268435456, \"vcpus\": 1,"
+		   " \"etcd_member\": true}");
+	assert_int_equal(hostconf_load(&c, path, &e), 0);
+	assert_string_equal(c.etcd_member.peer_url, "https://[fd00::1]:2380");
+	assert_string_equal(c.etcd_member.data_dir, "/var/lib/ferry/etcd");
+}
+
+static void test_member_refused(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text, *msg;
+	} bad[] = {
+		{ MINIMAL ", \"etcd_member\": 1}",
+		  "'etcd_member' is not true, false or an object" },
+		{ MINIMAL ", \"etcd_member\": \"yes\"}", "'etcd_member' is not true" },
+		{ MINIMAL ", \"etcd_member\": {\"dir\": \"/x\"}}",
+		  "'etcd_member': unknown member 'dir'" },
+		{ MINIMAL ", \"etcd_member\": {\"binary\": 7}}", "'etcd_member'" },
+		{ MINIMAL ", \"etcd_member\": {\"binary\": \"etcd\"}}", "absolute paths" },
+		{ MINIMAL ", \"etcd_member\": {\"peer_url\": \"http://10.0.0.1:2380\"}}",
+		  "https:// URLs" },
+		{ MINIMAL ", \"etcd_member\": {\"client_url\": \"https://10.0.0.9:2379\"}}",
+		  "its client_url https://10.0.0.9:2379 is not one of 'etcd'" },
+	};
+	char path[128];
+	struct hostconf c;
+	struct err e;
+
+	snprintf(path, sizeof(path), "%s/mbad.json", dir);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_file(path, bad[i].text);
+		assert_int_equal(hostconf_load(&c, path, &e), -1);
+		if (!strstr(e.msg, bad[i].msg) || !strstr(e.msg, path))
+			fail_msg("case %zu: '%s' lacks '%s'", i, e.msg, bad[i].msg);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_minimal_and_case),
-		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_defaults),	  cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_minimal_and_case),  cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_member_round_trip), cmocka_unit_test(test_member_defaults),
+		cmocka_unit_test(test_member_refused),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
