@@ -243,8 +243,6 @@ static __attribute__((noreturn)) void member_child(const char *const *argv, int 
 	struct member_msg msg = { 2, 0 };
 	pid_t g;
 
-	if (setsid() < 0)
-		goto fail;
 	g = fork();
 	if (g < 0)
 		goto fail;
@@ -252,6 +250,9 @@ static __attribute__((noreturn)) void member_child(const char *const *argv, int 
 		msg = (struct member_msg){ 1, (int)g };
 		_exit(write(wr, &msg, sizeof(msg)) == sizeof(msg) ? 0 : 1);
 	}
+	/* the member itself: a session of its own, which it leads */
+	if (setsid() < 0)
+		goto fail;
 	if (dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
 		goto fail;
 	syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
