@@ -63,14 +63,19 @@ const struct cli_cmd cli_commands[] = {
 			"admin.key (0600), the client certificate ferry uses by default; "
 			"cluster.json, the cluster's name, etcd endpoints and hosts; and the first "
 			"host's files, as `ferry host add` writes them.\n\n"
+			"Without --etcd the cluster is a one-machine cluster: the store's only "
+			"endpoint is https://ADDR:2379 and the first host's file gets "
+			"\"etcd_member\", so its ferryd runs that member itself (data in "
+			"STATE_DIR/etcd, peer URL https://ADDR:2380) and leaves it running when it "
+			"stops.\n\n"
 			"It works offline, before any agent runs, and refuses to touch a directory "
 			"that holds a cluster already.",
 		.opts = {
 			{ "name", "NAME", "The cluster's name.", CLI_REQUIRED },
 			{ "host", "HOST", "The first host's name.", CLI_REQUIRED },
 			{ "etcd", "URL[,URL]",
-			  "The cluster store's client URLs (default https://ADDR:2379 of the first "
-			  "host)." },
+			  "The cluster store's client URLs, run elsewhere (default: "
+			  "https://ADDR:2379, a member run by the first host's ferryd)." },
 			HOST_OPTS,
 		},
 		.run = cli_run_cluster_init,
