@@ -6,7 +6,9 @@
  * member that is not in the list below is an error (a misspelled "memroy" must not leave the
  * capacity at a default), and the message names the file and the member. What a file may
  * leave out has the defaults of hostconf_defaults(); what ferryd cannot run without
- * (cluster, name, api, etcd, ca, cert, key, memory, vcpus) is required.
+ * (cluster, name, api, etcd, ca, cert, key, memory, vcpus) is required. "etcd_member" is
+ * resolved as it is read (hostconf_member_resolve: its defaults from api and state_dir, its
+ * client URL checked against etcd), so ferryd gets every path and URL it will use.
  *
  * Writing goes through a temporary file in the same directory (mode 0600: the file names
  * the key and the secret) that is flushed and renamed over the old one, so a reader sees
