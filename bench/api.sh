@@ -53,8 +53,8 @@ for i in 1 2 3 4; do mkvm "idle$i" "$i"; done
 
 echo "== API latency (vh01's agent, from the admin node, $reqs requests)"
 urls=()
-for _ in $(seq "$reqs"); do urls+=("$API/v1/vms"); done
-lab_exec "$P" admin curl -s "${adm[@]}" -o /dev/null -w '%{time_total}\n' "${urls[@]}" >"$tmp/ls" 2>/dev/null
+for _ in $(seq "$reqs"); do urls+=(-o /dev/null "$API/v1/vms"); done
+lab_exec "$P" admin curl -s "${adm[@]}" -w '%{time_total}\n' "${urls[@]}" >"$tmp/ls" 2>/dev/null
 # The first request carries the TLS handshake.
 tail -n +2 "$tmp/ls" | ms >"$tmp/ls.ms"
 printf '  vm ls (kept-alive):      median %s ms, p99 %s ms (n=%s)\n' "$(pct 50 <"$tmp/ls.ms")" "$(pct 99 <"$tmp/ls.ms")" "$(wc -l <"$tmp/ls.ms")"
