@@ -86,6 +86,8 @@ cluster_etcd_start() { # P HOST [new|existing]
 		--peer-cert-file "$etc/hosts/$h.crt" --peer-key-file "$etc/hosts/$h.key" \
 		--pre-vote --log-level warn) || return 1
 	echo "$pid" >"$(_cluster_pidfile etcd "$h")"
+	# lab down kills it outright (its data is thrown away with the run)
+	echo "$pid $(_lab_starttime "$pid" || echo -)" >>"$LAB_DIR/procs.kill"
 }
 
 cluster_etcd_kill() { # P HOST
