@@ -71,6 +71,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "vmm/core/gclock.h"
 #include "vmm/core/mmu.h"
 #include "vmm/core/ram.h"
 #include "common/state.h"
@@ -1284,12 +1285,13 @@ static bool cpu_step_uncached(struct cpu *c)
 	_(NOP) /* FENCE, FENCE.I, HINTs */                                                         \
 	_(JAL)                                                                                     \
 	_(JALR)                                                                                    \
-	_(BEQ) _(BNE) _(BLT) _(BGE) _(BLTU) _(BGEU) _(LB) _(LH) _(LW) _(LD) _(LBU) _(LHU) _(LWU)   \
-	    _(SB) _(SH) _(SW) _(SD) _(LUI) _(AUIPC) _(ADDI) _(SLTI) _(SLTIU) _(XORI) _(ORI)        \
-		_(ANDI) _(SLLI) _(SRLI) _(SRAI) _(ADDIW) _(SLLIW) _(SRLIW) _(SRAIW) _(ADD) _(SUB)  \
-		    _(SLL) _(SLT) _(SLTU) _(XOR) _(SRL) _(SRA) _(OR) _(AND) _(ADDW) _(SUBW)        \
-			_(SLLW) _(SRLW) _(SRAW) _(MUL) _(MULH) _(MULHSU) _(MULHU) _(DIV) _(DIVU)   \
-			    _(REM) _(REMU) _(MULW) _(DIVW) _(DIVUW) _(REMW) _(REMUW)
+	_(BEQ)                                                                                     \
+	_(BNE) _(BLT) _(BGE) _(BLTU) _(BGEU) _(LB) _(LH) _(LW) _(LD) _(LBU) _(LHU) _(LWU) _(SB)    \
+	    _(SH) _(SW) _(SD) _(LUI) _(AUIPC) _(ADDI) _(SLTI) _(SLTIU) _(XORI) _(ORI) _(ANDI)      \
+		_(SLLI) _(SRLI) _(SRAI) _(ADDIW) _(SLLIW) _(SRLIW) _(SRAIW) _(ADD) _(SUB) _(SLL)   \
+		    _(SLT) _(SLTU) _(XOR) _(SRL) _(SRA) _(OR) _(AND) _(ADDW) _(SUBW) _(SLLW)       \
+			_(SRLW) _(SRAW) _(MUL) _(MULH) _(MULHSU) _(MULHU) _(DIV) _(DIVU) _(REM)    \
+			    _(REMU) _(MULW) _(DIVW) _(DIVUW) _(REMW) _(REMUW)
 
 #define DOP_ENUM(name) D_##name,
 enum dop { DOPS(DOP_ENUM) D_COUNT };
@@ -1925,6 +1927,8 @@ static int cpu_post_load(void *obj, struct err *e)
 		return err_set(e, "field 'sie' or 'sip': bits beyond SSIP, STIP and SEIP");
 	if (c->stvec & 2)
 		return err_set(e, "field 'stvec': reserved mode");
+	if (c->pc & 1)
+		return err_set(e, "field 'pc': odd address"); /* fetches would straddle a page */
 	if (c->sepc & 1)
 		return err_set(e, "field 'sepc': odd address");
 	if (c->scounteren & ~7ull)
@@ -1948,7 +1952,9 @@ static int cpu_post_load(void *obj, struct err *e)
 static const struct state_field cpu_fields[] = {
 	STATE_ARRAY(struct cpu, x),
 	STATE_FIELD(struct cpu, pc),
-	STATE_FIELD(struct cpu, instret),
+	/* The icount clock counts GCLOCK_ICOUNT_NS per instruction: it stays within guest time's
+	 * bound (a machine retiring 10^9 a second takes 146 years to get there). */
+	STATE_FIELD_MAX(struct cpu, instret, GCLOCK_NS_MAX / GCLOCK_ICOUNT_NS),
 	STATE_FIELD(struct cpu, sstatus),
 	STATE_FIELD(struct cpu, sie),
 	STATE_FIELD(struct cpu, sip),
@@ -1965,7 +1971,9 @@ static const struct state_field cpu_fields[] = {
 	STATE_FIELD_MAX(struct cpu, hartid, 0),
 	STATE_FIELD_MAX(struct cpu, priv, PRIV_S),
 	STATE_FIELD_MAX(struct cpu, lr_valid, 1),
-	STATE_FIELD_MAX(struct cpu, hsm, HSM_SUSPENDED),
+	/* Only a started or a stopped hart exists here (hart_stop); the pending states and a
+	 * suspended hart (suspend is a WFI) are never reached, and nothing would leave them. */
+	STATE_FIELD_MAX(struct cpu, hsm, HSM_STOPPED),
 	STATE_FIELD_MAX(struct cpu, wfi, 1),
 };
 

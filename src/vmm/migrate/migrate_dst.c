@@ -416,8 +416,12 @@ static void dst_committed(void *opaque, const struct own_answer *a)
 	t2 = gclock_host_ns();
 	/* Continue the guest clock, advanced by the real time the blackout took, never back. */
 	rt = gclock_realtime_ns();
-	gclock_set_ns(&m->clock, g->clock_guest_ns +
-				     (rt > g->clock_src_rt ? (uint64_t)(rt - g->clock_src_rt) : 0));
+	int64_t gap;
+
+	/* Both clocks are bounded (stream_clock_decode); a host clock off the scale adds nothing. */
+	if (__builtin_sub_overflow(rt, g->clock_src_rt, &gap) || gap < 0)
+		gap = 0;
+	gclock_set_ns(&m->clock, g->clock_guest_ns + (uint64_t)gap);
 	fault_point("before-resume", 0);
 	machine_resume(m, "migration");
 	mig_dst_enter(g, DST_RUNNING);
