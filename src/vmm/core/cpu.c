@@ -1285,13 +1285,12 @@ static bool cpu_step_uncached(struct cpu *c)
 	_(NOP) /* FENCE, FENCE.I, HINTs */                                                         \
 	_(JAL)                                                                                     \
 	_(JALR)                                                                                    \
-	_(BEQ)                                                                                     \
-	_(BNE) _(BLT) _(BGE) _(BLTU) _(BGEU) _(LB) _(LH) _(LW) _(LD) _(LBU) _(LHU) _(LWU) _(SB)    \
-	    _(SH) _(SW) _(SD) _(LUI) _(AUIPC) _(ADDI) _(SLTI) _(SLTIU) _(XORI) _(ORI) _(ANDI)      \
-		_(SLLI) _(SRLI) _(SRAI) _(ADDIW) _(SLLIW) _(SRLIW) _(SRAIW) _(ADD) _(SUB) _(SLL)   \
-		    _(SLT) _(SLTU) _(XOR) _(SRL) _(SRA) _(OR) _(AND) _(ADDW) _(SUBW) _(SLLW)       \
-			_(SRLW) _(SRAW) _(MUL) _(MULH) _(MULHSU) _(MULHU) _(DIV) _(DIVU) _(REM)    \
-			    _(REMU) _(MULW) _(DIVW) _(DIVUW) _(REMW) _(REMUW)
+	_(BEQ) _(BNE) _(BLT) _(BGE) _(BLTU) _(BGEU) _(LB) _(LH) _(LW) _(LD) _(LBU) _(LHU) _(LWU)   \
+	    _(SB) _(SH) _(SW) _(SD) _(LUI) _(AUIPC) _(ADDI) _(SLTI) _(SLTIU) _(XORI) _(ORI)        \
+		_(ANDI) _(SLLI) _(SRLI) _(SRAI) _(ADDIW) _(SLLIW) _(SRLIW) _(SRAIW) _(ADD) _(SUB)  \
+		    _(SLL) _(SLT) _(SLTU) _(XOR) _(SRL) _(SRA) _(OR) _(AND) _(ADDW) _(SUBW)        \
+			_(SLLW) _(SRLW) _(SRAW) _(MUL) _(MULH) _(MULHSU) _(MULHU) _(DIV) _(DIVU)   \
+			    _(REM) _(REMU) _(MULW) _(DIVW) _(DIVUW) _(REMW) _(REMUW)
 
 #define DOP_ENUM(name) D_##name,
 enum dop { DOPS(DOP_ENUM) D_COUNT };
