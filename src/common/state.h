@@ -7,8 +7,9 @@
  *   - save: every field written by name, width, count and value (little endian);
  *   - load: every field checked against the table (name, width, count, range and,
  *     where the table gives them, the valid bits) before anything is stored, errors
- *     naming the device and the field; then the device's post_load re-derives what is not state (interrupt lines,
- *     timers, caches) and checks what a range cannot (masks, combinations);
+ *     naming the device and the field; then the device's post_load re-derives what
+ *     is not state (interrupt lines, timers, caches) and checks what a range cannot
+ *     (combinations, values no table can list);
  *   - a debug dump as JSON.
  * State is never written as a raw struct, and a field cannot be saved but
  * forgotten on load, because both walk the same table.
