@@ -205,6 +205,42 @@ static void test_mask_checked_in_tables(void **state)
 	expect_err(e, "bits outside 0x81");
 }
 
+/* ---- the run loop when the guest stopped its last hart ------------------------------------------ */
+
+struct ticker {
+	struct machine *m;
+	int ticks;
+};
+
+static void ticker_tick(void *opaque)
+{
+	struct ticker *t = opaque;
+
+	if (++t->ticks == 3)
+		machine_request_exit(t->m, MACHINE_QUIT);
+	machine_wake_at(t->m, gclock_host_ns() + 1000000);
+}
+
+/* After SBI HSM hart_stop of the only hart, the clients (a migration, the ownership record)
+ * still get their turn: the loop used to sleep in poll() forever without them. */
+static void test_stopped_hart_still_ticks(void **state)
+{
+	struct machine *m = th_machine(0);
+	struct ticker t = { m, 0 };
+	struct err e;
+
+	(void)state;
+	assert_int_equal(
+	    machine_add_client(m, &(struct machine_client){ ticker_tick, NULL, &t }, &e), 0);
+	m->cpu.hsm = HSM_STOPPED;
+	machine_wake_at(m, gclock_host_ns());
+	alarm(20); /* without the ticks the loop never ends: the alarm fails the test */
+	assert_int_equal(machine_run(m, &e), MACHINE_QUIT);
+	alarm(0);
+	assert_int_equal(t.ticks, 3);
+	th_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -215,6 +251,7 @@ int main(void)
 		cmocka_unit_test(test_rng_reseeded_on_host_clock),
 		cmocka_unit_test(test_uart_masked_bits_refused),
 		cmocka_unit_test(test_mask_checked_in_tables),
+		cmocka_unit_test(test_stopped_hart_still_ticks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -604,6 +604,7 @@ static void machine_wfi(struct machine *m)
 		} else {
 			machine_poll(m, -1);
 		}
+		machine_tick_clients(m);
 		return;
 	}
 	machine_poll(m, c->timecmp == UINT64_MAX ? -1 : gclock_ns_until(&m->clock, c->timecmp));
@@ -653,8 +654,11 @@ enum machine_exit machine_run(struct machine *m, struct err *e)
 		}
 		machine_update_timer(m);
 		if (c->hsm != HSM_STARTED) {
-			/* Every hart stopped: nothing can run again but a quit. */
+			/* Every hart stopped: nothing can run again but a quit. The clients still
+			 * get their turn (a migration of the stopped VM goes on, the record's
+			 * answers come in). */
 			machine_poll(m, -1);
+			machine_tick_clients(m);
 			continue;
 		}
 		if (c->wfi) {
