@@ -21,6 +21,8 @@
 #include "vmm/core/gclock.h"
 #include "vmm/devices/uart.h"
 #include "vmm/devices/vrng.h"
+#include "vmm/migrate/commit.h"
+#include "vmm/state/snapshot.h"
 #include "vmm/state/stream.h"
 
 #define expect_err(e, sub)                                                                         \
@@ -241,6 +243,141 @@ static void test_stopped_hart_still_ticks(void **state)
 	th_free(m);
 }
 
+/* ---- save files and the lease ------------------------------------------------------------------ */
+
+static char tdir[64];
+
+static void tdir_make(void)
+{
+	snprintf(tdir, sizeof(tdir), "/tmp/ferry-test-trust.XXXXXX");
+	assert_non_null(mkdtemp(tdir));
+}
+
+static void tdir_remove(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tdir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void put_file(const char *path, const char *text, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+}
+
+static void expect_file(const char *path, const char *text)
+{
+	char buf[64] = { 0 };
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_true(read(fd, buf, sizeof(buf) - 1) >= 0);
+	close(fd);
+	assert_string_equal(buf, text);
+}
+
+/* save writes FILE.tmp: a link planted under that name is not followed (what it points at is
+ * untouched), a file left there with another mode does not lend it its mode: the save is a
+ * new file, mode 0600. */
+static void test_save_tmp_not_followed(void **state)
+{
+	struct machine *m = th_machine(0);
+	char save[128], tmp[140], victim[128];
+	struct stat st;
+	struct err e;
+
+	(void)state;
+	tdir_make();
+	snprintf(save, sizeof(save), "%s/vm.save", tdir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", save);
+	snprintf(victim, sizeof(victim), "%s/victim", tdir);
+	put_file(victim, "precious", 0644);
+	assert_int_equal(symlink(victim, tmp), 0);
+	assert_int_equal(snapshot_save(m, save, 0, &e), 0);
+	expect_file(victim, "precious");
+	assert_int_equal(lstat(save, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(lstat(tmp, &st), -1);
+	/* A world-readable leftover under the temporary name. */
+	unlink(save);
+	put_file(tmp, "old", 0644);
+	assert_int_equal(snapshot_save(m, save, 0, &e), 0);
+	assert_int_equal(stat(save, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_true(st.st_size > 100);
+	th_free(m);
+	tdir_remove();
+}
+
+/* The restore reads the configuration (and the lease epoch it checks) and the state from one
+ * open file: a file swapped in under the name in between is not what loads. */
+static void test_restore_reads_one_file(void **state)
+{
+	struct machine *a = th_machine(0), *b = th_machine(0), *c = th_machine(0);
+	char good[128], other[128];
+	struct snapshot_file f;
+	uint64_t ra, rb, rc, da, dc;
+	struct err e;
+
+	(void)state;
+	tdir_make();
+	snprintf(good, sizeof(good), "%s/good.save", tdir);
+	snprintf(other, sizeof(other), "%s/other.save", tdir);
+	ram_fill(&a->ram, TH_RAM + 0x5000, 0x11, 4096);
+	a->cpu.pc = TH_RAM + 0x5000;
+	ram_fill(&b->ram, TH_RAM + 0x7000, 0x22, 4096);
+	assert_int_equal(snapshot_save(a, good, 7, &e), 0);
+	assert_int_equal(snapshot_save(b, other, 9, &e), 0);
+	assert_int_equal(snapshot_file_open(good, &f, &e), 0);
+	assert_int_equal(f.cfg.lease_epoch, 7);
+	/* The name now holds another save (made at another epoch). */
+	assert_int_equal(rename(other, good), 0);
+	assert_int_equal(snapshot_file_load(c, &f, &e), 0);
+	snapshot_file_close(&f);
+	snapshot_hash(b, &rb, &da);
+	snapshot_hash(c, &rc, &dc);
+	snapshot_hash(a, &ra, &da);
+	assert_int_equal(rc, ra);
+	assert_int_not_equal(rc, rb);
+	assert_int_equal(dc, da);
+	th_free(a);
+	th_free(b);
+	th_free(c);
+	tdir_remove();
+}
+
+/* The lease and its lock are never opened through a link. */
+static void test_lease_not_followed(void **state)
+{
+	char lease[128], lock[140], victim[128];
+	struct commit c;
+	struct err e;
+
+	(void)state;
+	tdir_make();
+	snprintf(lease, sizeof(lease), "%s/disk.lease", tdir);
+	snprintf(lock, sizeof(lock), "%s.lock", lease);
+	snprintf(victim, sizeof(victim), "%s/victim", tdir);
+	put_file(victim, "precious", 0644);
+	assert_int_equal(symlink(victim, lock), 0);
+	commit_init(&c, lease, "me");
+	assert_int_equal(commit_lock(&c, 0, &e), -1);
+	unlink(lock);
+	assert_int_equal(symlink(victim, lease), 0);
+	assert_int_equal(commit_lock(&c, 0, &e), 0);
+	assert_int_equal(commit_claim(&c, &e), -1);
+	commit_unlock(&c);
+	expect_file(victim, "precious");
+	tdir_remove();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -252,6 +389,9 @@ int main(void)
 		cmocka_unit_test(test_uart_masked_bits_refused),
 		cmocka_unit_test(test_mask_checked_in_tables),
 		cmocka_unit_test(test_stopped_hart_still_ticks),
+		cmocka_unit_test(test_save_tmp_not_followed),
+		cmocka_unit_test(test_restore_reads_one_file),
+		cmocka_unit_test(test_lease_not_followed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
