@@ -316,6 +316,14 @@ static int cmd_stats(struct control *c, const json_t *args, json_t *out, struct 
 	return 0;
 }
 
+/* Is a migration under way (either side), one that a save or the dirty log would disturb? */
+static bool control_migrating(struct control *c)
+{
+	enum mig_phase p = mig_phase(c->h);
+
+	return c->h->mig && (mig_owns_run_state(c->h) || p == MIG_SETUP || p == MIG_PRECOPY);
+}
+
 static int cmd_dirty_log(struct control *c, const json_t *args, json_t *out, struct err *e)
 {
 	struct machine *m = c->m;
@@ -327,6 +335,12 @@ static int cmd_dirty_log(struct control *c, const json_t *args, json_t *out, str
 		return -1;
 	if (rc == 0)
 		return err_set(e, "'action' (start, collect or stop) is required");
+	/* The migration's rounds are built from the dirty log: a collection here would take
+	 * pages from them (never sent again: the destination's copy would be stale), a start or
+	 * stop would restart or end the logging under them. */
+	if (control_migrating(c))
+		return err_set(e, "the dirty log belongs to the migration in progress (phase %s)",
+			       mig_phase_name(mig_phase(c->h)));
 	if (strcmp(action, "start") == 0) {
 		machine_dirty_start(m);
 	} else if (strcmp(action, "stop") == 0) {
@@ -381,8 +395,7 @@ static int cmd_save(struct control *c, const json_t *args, json_t *out, struct e
 		return -1;
 	if (m->exit != MACHINE_RUNNING)
 		return err_set(e, "the machine has stopped");
-	if (c->h->mig && (mig_owns_run_state(c->h) || mig_phase(c->h) == MIG_SETUP ||
-			  mig_phase(c->h) == MIG_PRECOPY))
+	if (control_migrating(c))
 		return err_set(e, "a migration is in progress (phase %s)",
 			       mig_phase_name(mig_phase(c->h)));
 	if (release && !handover_holds(c->h))

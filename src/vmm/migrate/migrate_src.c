@@ -387,13 +387,17 @@ static void src_request_commit(struct mig *g)
 {
 	struct err e;
 
+	/* The RAM as it stands, paused: the destination commits only if what it holds hashes the
+	 * same (a page the rounds missed would otherwise go unnoticed until after the commit). */
+	g->ram_hash_src = ram_hash(&g->m->ram);
 	if (handover_release(g->h, &g->src_epoch, &e) < 0) {
 		mig_fail(g, "%s", e.msg);
 		return;
 	}
 	mig_src_enter(g, SRC_COMMIT_ASKED);
 	mig_chan_ctrl(&g->ctl,
-		      json_pack("{s:s, s:o}", "msg", "commit", "epoch", json_u64(g->src_epoch)));
+		      json_pack("{s:s, s:o, s:o}", "msg", "commit", "epoch", json_u64(g->src_epoch),
+				"ram_hash", json_word(g->ram_hash_src)));
 	g->t_commit_sent = gclock_host_ns();
 	src_flush_all(g);
 	fault_point("commit-request", 0);
@@ -408,6 +412,12 @@ static void src_send_state(struct mig *g)
 
 	g->t_final_queued = gclock_host_ns();
 	fault_point("last-page", 0);
+	if (fault_take_scribble()) {
+		/* Test only: a page changed after its last copy left, as if the rounds missed it. */
+		uint64_t gpa = m->ram.base + m->ram.size / 2;
+
+		ram_store(&m->ram, gpa, ram_load(&m->ram, gpa, 1) ^ 0x5a, 1);
+	}
 	buf_init(&rec);
 	for (int i = 0; i < snapshot_device_count(m); i++) {
 		buf_reset(&rec);
@@ -495,8 +505,15 @@ static void src_resume_here(struct mig *g, enum mig_src_state to)
 	mig_chan_close(g, &g->ctl);
 	for (int i = 0; i < g->ndata; i++)
 		mig_chan_close(g, &g->data[i]);
-	if (m->paused)
+	/* A save kept here before this migration holds the token we take back: it must not be
+	 * restorable once the VM runs on here (the resume after a save makes it stale too). */
+	if (m->paused && handover_leave_save(g->h, &e) < 0) {
+		log_error("migration %s, but the VM cannot leave its save behind: %s; it stays "
+			  "paused",
+			  mig_src_state_name(to), e.msg);
+	} else if (m->paused) {
 		machine_resume(m, "migration-failed");
+	}
 	log_warn("migration %s: the VM runs here (%s)", mig_src_state_name(to),
 		 g->error[0] ? g->error : "cancelled");
 	machine_wake_at(m, 0);
@@ -511,7 +528,8 @@ static void src_done(struct mig *g)
 	mig_src_enter(g, SRC_DONE);
 	g->t_end = gclock_host_ns();
 	g->cpu_end_ns = mig_cpu_ns();
-	/* Off the blackout path: the destination already runs. */
+	/* Off the blackout path: the destination already runs. (The RAM hash was taken before the
+	 * commit was asked; RAM has not changed since, paused.) */
 	g->ram_hash_src = ram_hash(&m->ram);
 	g->dev_hash_src = snapshot_dev_hash(m);
 	mig_event(g);
