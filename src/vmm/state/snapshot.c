@@ -116,7 +116,7 @@ static int snapshot_dir(const char *path, char *name, size_t cap, struct err *e)
 		return err_set(e, "snapshot path too long");
 	snprintf(dir, sizeof(dir), "%s", path);
 	if (slash)
-		dir[slash - path ? slash - path : 1] = '\0';
+		dir[slash > path ? (size_t)(slash - path) : 1] = '\0';
 	else
 		snprintf(dir, sizeof(dir), ".");
 	if (snprintf(name, cap, "%s", slash ? slash + 1 : path) >= (int)cap || !*name)
