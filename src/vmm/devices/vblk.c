@@ -252,9 +252,11 @@ static bool vblk_serve(struct vblk *b, uint64_t *budget)
 		*budget -= vblk_transfer(b, *budget);
 		any |= !b->busy;
 	}
+	if (v->status & VIRTIO_STATUS_NEEDS_RESET)
+		b->busy = false; /* broken: nothing goes on until the driver resets it */
 	if (any)
 		virtq_notify_guest(v, 0);
-	return more || b->busy;
+	return (more || b->busy) && !(v->status & VIRTIO_STATUS_NEEDS_RESET);
 }
 
 /* This turn's budget, renewed at each turn of the run loop. */
