@@ -120,7 +120,7 @@ struct mig {
 	int64_t rt_pause;				       /* realtime at the pause */
 	int64_t dst_commit_ns, dst_announce_ns, dst_resume_ns; /* durations at the destination */
 	int64_t dst_rt_resume;		     /* realtime when the destination resumed */
-	uint64_t ram_hash_src;		     /* RAM hash of the paused source, after the commit */
+	uint64_t ram_hash_src;		     /* RAM hash of the paused source, before the commit */
 	uint64_t ram_hash_dst;		     /* as the destination computed it */
 	uint64_t dev_hash_src, dev_hash_dst; /* every device's state, the same way */
 	uint64_t final_pages;
