@@ -15,8 +15,9 @@
  *                     down, stalls it, cancels) and sends SIGCONT; nothing races a sleep
  *           corrupt   flip one byte of the next record this process sends
  *           scribble  change guest RAM where the caller says, behind the migration's back
- *                     (source, last-page: a page the rounds missed, as a dirty log taken
- *                     from them would leave one)
+ *                     (source, after-pause: a byte of RAM once the last dirty pages are
+ *                     collected, a page the rounds missed, as a dirty log taken from them
+ *                     would leave one)
  *
  * A point fires once. round:K fires on the source when round K starts sending, on the
  * destination when the first page of round K arrives.

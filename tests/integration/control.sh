@@ -324,7 +324,7 @@ lease=$FERRY_TMP/vm3.lease
 (umask 077 && echo "tok-$$-3" >"$FERRY_TMP/token3")
 # The fault switch changes one byte of vm3's RAM after its last page left (as a dirty log
 # collected from under the rounds would have it): armed for the second migration below.
-FERRY_FAULT=last-page:scribble start_vm vm3 --kernel "$FERRY_GUEST/Image" --initrd "$FERRY_GUEST/initramfs.cpio" \
+FERRY_FAULT=after-pause:scribble start_vm vm3 --kernel "$FERRY_GUEST/Image" --initrd "$FERRY_GUEST/initramfs.cpio" \
 	--append "console=ttyS0 quiet ferry.work=idle" || fail "third VM starts" "$(cat "$FERRY_TMP/vm3.out")"
 s3=$FERRY_TMP/vm3.sock
 start_vm d3 --incoming "127.0.0.1:$((port + 20))" --token-file "$FERRY_TMP/token3" || fail "destination d3 starts" "$(cat "$FERRY_TMP/d3.out")"

@@ -9,6 +9,7 @@
 #ifndef FERRY_MIGRATE_INT_H
 #define FERRY_MIGRATE_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -119,7 +120,9 @@ struct mig {
 	int64_t t_pause, t_flush, t_final_queued, t_ready, t_commit_sent, t_done;
 	int64_t rt_pause;				       /* realtime at the pause */
 	int64_t dst_commit_ns, dst_announce_ns, dst_resume_ns; /* durations at the destination */
-	int64_t dst_rt_resume;		     /* realtime when the destination resumed */
+	int64_t dst_rt_resume; /* realtime when the destination resumed */
+	pthread_t hash_thread; /* hashing the paused source's RAM (hashing: not yet joined) */
+	bool hashing;
 	uint64_t ram_hash_src;		     /* RAM hash of the paused source, before the commit */
 	uint64_t ram_hash_dst;		     /* as the destination computed it */
 	uint64_t dev_hash_src, dev_hash_dst; /* every device's state, the same way */

@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -318,6 +319,35 @@ static void src_flush_all(struct mig *g)
 	}
 }
 
+/* The paused source's RAM hash, for the destination to check before it commits. Hashing a
+ * large RAM takes a while (some 100 ms a GiB), so a thread does it while the loop sends the
+ * last pages: RAM does not change while the hart is paused (devices hold what arrives). */
+static void *src_hash_main(void *opaque)
+{
+	struct mig *g = opaque;
+
+	g->ram_hash_src = ram_hash(&g->m->ram);
+	return NULL;
+}
+
+static void src_hash_start(struct mig *g)
+{
+	if (g->hashing)
+		return;
+	if (pthread_create(&g->hash_thread, NULL, src_hash_main, g) == 0)
+		g->hashing = true;
+	else
+		src_hash_main(g); /* no thread: in line */
+}
+
+static void src_hash_wait(struct mig *g)
+{
+	if (!g->hashing)
+		return;
+	pthread_join(g->hash_thread, NULL);
+	g->hashing = false;
+}
+
 static void src_pause_and_flush(struct mig *g)
 {
 	struct machine *m = g->m;
@@ -357,6 +387,13 @@ static void src_stop(struct mig *g)
 	g->final_pages = g->todo_left;
 	free(bits);
 	machine_dirty_stop(m);
+	if (fault_take_scribble()) {
+		/* Test only: a page changed after the last collection, as if the rounds missed it. */
+		uint64_t gpa = m->ram.base + m->ram.size / 2;
+
+		ram_store(&m->ram, gpa, ram_load(&m->ram, gpa, 1) ^ 0x5a, 1);
+	}
+	src_hash_start(g);
 	g->final_throttle = machine_throttle(m);
 	machine_set_throttle(m, 0);
 	mig_event(g);
@@ -389,7 +426,7 @@ static void src_request_commit(struct mig *g)
 
 	/* The RAM as it stands, paused: the destination commits only if what it holds hashes the
 	 * same (a page the rounds missed would otherwise go unnoticed until after the commit). */
-	g->ram_hash_src = ram_hash(&g->m->ram);
+	src_hash_wait(g);
 	if (handover_release(g->h, &g->src_epoch, &e) < 0) {
 		mig_fail(g, "%s", e.msg);
 		return;
@@ -412,12 +449,6 @@ static void src_send_state(struct mig *g)
 
 	g->t_final_queued = gclock_host_ns();
 	fault_point("last-page", 0);
-	if (fault_take_scribble()) {
-		/* Test only: a page changed after its last copy left, as if the rounds missed it. */
-		uint64_t gpa = m->ram.base + m->ram.size / 2;
-
-		ram_store(&m->ram, gpa, ram_load(&m->ram, gpa, 1) ^ 0x5a, 1);
-	}
 	buf_init(&rec);
 	for (int i = 0; i < snapshot_device_count(m); i++) {
 		buf_reset(&rec);
@@ -486,6 +517,7 @@ static void src_resume_here(struct mig *g, enum mig_src_state to)
 	struct machine *m = g->m;
 	struct err e;
 
+	src_hash_wait(g); /* the thread reads RAM: done before the hart writes it again */
 	if (machine_devs_acquire(m, &e) < 0) {
 		/* The disk cannot be opened again: the VM must not run without it. */
 		mig_fail(g, "%s", e.msg);
@@ -530,7 +562,7 @@ static void src_done(struct mig *g)
 	g->cpu_end_ns = mig_cpu_ns();
 	/* Off the blackout path: the destination already runs. (The RAM hash was taken before the
 	 * commit was asked; RAM has not changed since, paused.) */
-	g->ram_hash_src = ram_hash(&m->ram);
+	src_hash_wait(g);
 	g->dev_hash_src = snapshot_dev_hash(m);
 	mig_event(g);
 	machine_request_exit(m, MACHINE_MIGRATED);
@@ -929,6 +961,7 @@ int mig_cancel(struct handover *h, struct err *e)
 
 void mig_src_destroy(struct mig *g)
 {
+	src_hash_wait(g);
 	handover_forget(g->h, g);
 	if (g->batch)
 		for (int i = 0; i < g->ndata; i++)
