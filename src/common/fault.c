@@ -8,7 +8,7 @@
 #include "common/log.h"
 #include "common/fault.h"
 
-enum fault_action { FAULT_NONE, FAULT_KILL, FAULT_STOP, FAULT_CORRUPT };
+enum fault_action { FAULT_NONE, FAULT_KILL, FAULT_STOP, FAULT_CORRUPT, FAULT_SCRIBBLE };
 
 static const char *const fault_points[] = {
 	"config",	  "round",	    "before-pause",  "after-pause",   "last-page",
@@ -20,7 +20,7 @@ static struct {
 	char point[64];
 	uint32_t k;
 	enum fault_action action;
-	bool fired, corrupt_due;
+	bool fired, corrupt_due, scribble_due;
 } fault;
 
 int fault_init(struct err *e)
@@ -59,8 +59,12 @@ int fault_init(struct err *e)
 		fault.action = FAULT_STOP;
 	else if (strcmp(act, "corrupt") == 0)
 		fault.action = FAULT_CORRUPT;
+	else if (strcmp(act, "scribble") == 0)
+		fault.action = FAULT_SCRIBBLE;
 	else
-		return err_set(e, "FERRY_FAULT='%s': unknown action '%s' (kill, stop, corrupt)",
+		return err_set(e,
+			       "FERRY_FAULT='%s': unknown action '%s' (kill, stop, corrupt, "
+			       "scribble)",
 			       spec, act);
 	snprintf(fault.point, sizeof(fault.point), "%s", buf);
 	log_warn("fault switch armed: %s%s%.0u %s", fault.point, fault.k ? ":" : "", fault.k, act);
@@ -85,6 +89,9 @@ void fault_point(const char *point, uint32_t k)
 	case FAULT_CORRUPT:
 		fault.corrupt_due = true;
 		break;
+	case FAULT_SCRIBBLE:
+		fault.scribble_due = true;
+		break;
 	case FAULT_NONE:
 		break;
 	}
@@ -95,5 +102,13 @@ bool fault_take_corrupt(void)
 	bool due = fault.corrupt_due;
 
 	fault.corrupt_due = false;
+	return due;
+}
+
+bool fault_take_scribble(void)
+{
+	bool due = fault.scribble_due;
+
+	fault.scribble_due = false;
 	return due;
 }

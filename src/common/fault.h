@@ -14,6 +14,10 @@
  *           stop      SIGSTOP this process there: the test acts (kills the peer, takes a link
  *                     down, stalls it, cancels) and sends SIGCONT; nothing races a sleep
  *           corrupt   flip one byte of the next record this process sends
+ *           scribble  change guest RAM where the caller says, behind the migration's back
+ *                     (source, after-pause: a byte of RAM once the last dirty pages are
+ *                     collected, a page the rounds missed, as a dirty log taken from them
+ *                     would leave one)
  *
  * A point fires once. round:K fires on the source when round K starts sending, on the
  * destination when the first page of round K arrives.
@@ -33,5 +37,7 @@ int fault_init(struct err *e);
 void fault_point(const char *point, uint32_t k);
 /* A corruption is due: the caller damages what it sends next (returns true once). */
 bool fault_take_corrupt(void);
+/* A scribble is due: the caller changes guest RAM (returns true once). */
+bool fault_take_scribble(void);
 
 #endif

@@ -197,6 +197,21 @@ int state_load(const struct state_desc *d, void *obj, struct rbuf *in, struct er
 						(unsigned long long)f->max);
 				goto out;
 			}
+			if (f->mask && (v & ~f->mask)) {
+				if (count > 1)
+					err_set(e,
+						"device '%s' field '%s[%u]': value 0x%llx has bits "
+						"outside 0x%llx",
+						d->name, f->name, i, (unsigned long long)v,
+						(unsigned long long)f->mask);
+				else
+					err_set(e,
+						"device '%s' field '%s': value 0x%llx has bits "
+						"outside 0x%llx",
+						d->name, f->name, (unsigned long long)v,
+						(unsigned long long)f->mask);
+				goto out;
+			}
 			vals[vi++] = v;
 		}
 	}
@@ -267,6 +282,12 @@ int state_check_desc(const struct state_desc *d, struct err *e)
 			return err_set(e,
 				       "device '%s' field '%s': default 0x%llx above its maximum",
 				       d->name, f->name, (unsigned long long)f->def);
+		if (f->mask && (f->mask > f->max || (f->def & ~f->mask)))
+			return err_set(
+			    e,
+			    "device '%s' field '%s': valid bits 0x%llx above its maximum "
+			    "or not covering its default",
+			    d->name, f->name, (unsigned long long)f->mask);
 		if (state_field_since(f) > newest)
 			newest = state_field_since(f);
 		for (unsigned j = 0; j < k; j++)

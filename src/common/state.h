@@ -5,10 +5,11 @@
  * in the device struct, element width, element count, largest legal value,
  * the state version that added it and its default). The same table drives:
  *   - save: every field written by name, width, count and value (little endian);
- *   - load: every field checked against the table (name, width, count, range)
- *     before anything is stored, errors naming the device and the field; then
- *     the device's post_load re-derives what is not state (interrupt lines,
- *     timers, caches) and checks what a range cannot (masks, combinations);
+ *   - load: every field checked against the table (name, width, count, range and,
+ *     where the table gives them, the valid bits) before anything is stored, errors
+ *     naming the device and the field; then the device's post_load re-derives what
+ *     is not state (interrupt lines, timers, caches) and checks what a range cannot
+ *     (combinations, values no table can list);
  *   - a debug dump as JSON.
  * State is never written as a raw struct, and a field cannot be saved but
  * forgotten on load, because both walk the same table.
@@ -41,6 +42,7 @@ struct state_field {
 	uint8_t width;	/* bytes per element: 1, 2, 4 or 8 */
 	uint32_t count; /* elements */
 	uint64_t max;	/* largest legal value of each element */
+	uint64_t mask;	/* the bits an element may have set (0: any bit, up to max) */
 	uint32_t since; /* the state version that added the field (0 means 1, the first) */
 	uint64_t def;	/* each element's value when loading a section older than since */
 };
@@ -73,6 +75,13 @@ struct state_desc {
 	{                                                                                          \
 		.name = #m, .offset = offsetof(type, m), .width = STATE_MEMBER_SIZE(type, m),      \
 		.count = 1, .max = (mx), __VA_ARGS__                                               \
+	}
+/* A scalar field whose value may have only the bits of mk set (a register whose writes the
+ * device masks: a value with other bits is one the guest could never have made). */
+#define STATE_FIELD_MASK(type, m, mk, ...)                                                         \
+	{                                                                                          \
+		.name = #m, .offset = offsetof(type, m), .width = STATE_MEMBER_SIZE(type, m),      \
+		.count = 1, .max = (mk), .mask = (mk), __VA_ARGS__                                 \
 	}
 /* An array field, every element within max. */
 #define STATE_ARRAY_MAX(type, m, mx, ...)                                                          \

@@ -343,6 +343,7 @@ int main(int argc, char **argv)
 	static struct machine m; /* large (the TLB): not on the stack */
 	static struct control ctl;
 	static struct handover ho;
+	static struct snapshot_file snap = { .fd = -1 };
 	struct err e = { { 0 } };
 	enum machine_exit ex;
 	const char *control = NULL, *restore = NULL, *token_file = NULL, *token_fd = NULL;
@@ -523,15 +524,19 @@ int main(int argc, char **argv)
 	if (restore) {
 		struct snapshot_config sc;
 
-		if (snapshot_read_config(restore, &sc, &e) < 0) {
+		/* Opened once: the lease epoch checked below and the state loaded later come from
+		 * the same file, whatever happens to the path meanwhile. */
+		if (snapshot_file_open(restore, &snap, &e) < 0) {
 			fprintf(stderr, "ferry-vm: %s\n", e.msg);
 			return 1;
 		}
+		sc = snap.cfg;
 		if (memory_given && cfg.mem_size != sc.mem_size) {
 			fprintf(stderr,
 				"ferry-vm: --memory %lluM differs from the snapshot's %lluM\n",
 				(unsigned long long)(cfg.mem_size >> 20),
 				(unsigned long long)(sc.mem_size >> 20));
+			snapshot_file_close(&snap);
 			return 1;
 		}
 		cfg.mem_size = sc.mem_size;
@@ -542,15 +547,17 @@ int main(int argc, char **argv)
 	}
 
 	if (fault_init(&e) < 0 || devices_machine_init(&m, &cfg, &e) < 0 ||
-	    handover_init(&ho, &m, &e) < 0 || (restore && snapshot_load(&m, restore, &e) < 0) ||
+	    handover_init(&ho, &m, &e) < 0 || (restore && snapshot_file_load(&m, &snap, &e) < 0) ||
 	    (restore && handover_restore(&ho, &e) < 0) ||
 	    (cfg.incoming && mig_incoming(&ho, cfg.incoming, cfg.token, &e) < 0) ||
 	    (control && control_init(&ctl, &ho, control, &e) < 0) || setup_signals(&m, &e) < 0) {
 		fprintf(stderr, "ferry-vm: %s\n", e.msg);
+		snapshot_file_close(&snap);
 		control_destroy(&ctl);
 		machine_destroy(&m);
 		return 1;
 	}
+	snapshot_file_close(&snap);
 	explicit_bzero(token_buf, sizeof(token_buf)); /* the migration keeps its own copy */
 	if (restore) {
 		log_info("restored %s (%" PRIu64 " MiB)", restore, cfg.mem_size >> 20);

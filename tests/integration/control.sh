@@ -23,6 +23,7 @@ for _ in $(seq 1 100); do "$ctl" "$sock" status >/dev/null 2>&1 && break; sleep 
 
 c() { "$ctl" "$sock" "$@"; }
 raw() { "$ctl" "$sock" --raw "$1"; }
+raw_to() { "$ctl" "$1" --raw "$2"; } # SOCKET LINE
 # The reply to LINE satisfies the jq FILTER (jq -e: true, not false or null).
 expect_reply() { # name line filter
 	local out
@@ -108,6 +109,12 @@ expect_error "deep nesting" "$(printf '%.0s[' $(seq 1 100))" GenericError 'neste
 expect_reply "id echoed (integer)" '{"execute": "status", "id": 42}' '.id == 42 and (.return.status | strings)'
 expect_reply "id echoed (string)" '{"execute": "status", "id": "a\"b"}' '.id == "a\"b" and (.return.status | strings)'
 expect_error "bad id type" '{"execute": "status", "id": [1]}' GenericError "'id' must be"
+# An id of 63 bytes (escapes and multi-byte UTF-8 count as what they decode to) comes back whole
+# in a valid reply; one of 64 is refused, and the reply is valid JSON too.
+id63=$(printf 'x%.0s' $(seq 1 59))'\"éy'
+expect_reply "an id of 63 bytes is echoed whole" "{\"execute\": \"status\", \"id\": \"$id63\"}" \
+	'(.id | utf8bytelength) == 63 and (.return.status | strings)'
+expect_error "an id of 64 bytes is refused in valid JSON" "{\"execute\": \"status\", \"id\": \"x$id63\"}" GenericError "'id' must be"
 long=$(head -c 70000 /dev/zero | tr '\0' 'x')
 expect_error "a line over 64 KiB gets an error" "$long" GenericError 'longer than 65536'
 # A client that sends its request and shuts down its side still gets the reply, then EOF.
@@ -314,4 +321,61 @@ fi
 if grep -q "tok-$$" /proc/"$pid_d2"/cmdline 2>/dev/null; then fail "no token on the destination's command line"; else pass "no token on the destination's command line"; fi
 "$ctl" "$FERRY_TMP/d2.sock" quit >/dev/null
 wait_exit "$pid_d2" 10
+
+# ---- what a migration relies on is not the control socket's to take ---------------------------
+# vm3 (a lease of its own) migrates slowly to d3; the dirty log is the migration's meanwhile.
+lease=$FERRY_TMP/vm3.lease
+(umask 077 && echo "tok-$$-3" >"$FERRY_TMP/token3")
+# The fault switch changes one byte of vm3's RAM after its last page left (as a dirty log
+# collected from under the rounds would have it): armed for the second migration below.
+FERRY_FAULT=after-pause:scribble start_vm vm3 --kernel "$FERRY_GUEST/Image" --initrd "$FERRY_GUEST/initramfs.cpio" \
+	--append "console=ttyS0 quiet ferry.work=idle" || fail "third VM starts" "$(cat "$FERRY_TMP/vm3.out")"
+s3=$FERRY_TMP/vm3.sock
+start_vm d3 --incoming "127.0.0.1:$((port + 20))" --token-file "$FERRY_TMP/token3" || fail "destination d3 starts" "$(cat "$FERRY_TMP/d3.out")"
+"$ctl" "$s3" migrate - <<<"{\"addresses\": [\"127.0.0.1:$((port + 20))\"], \"token\": \"tok-$$-3\", \"bandwidth\": 1000000}" >/dev/null
+for _ in $(seq 1 100); do [ "$("$ctl" "$s3" --get phase migrate-status)" = precopy ] && break; sleep 0.05; done
+refused=0
+for a in collect start stop; do
+	out=$(raw_to "$s3" "{\"execute\": \"dirty-log\", \"arguments\": {\"action\": \"$a\"}}")
+	jq -e '.error.desc | strings | contains("migration in progress")' <<<"$out" >/dev/null 2>&1 && refused=$((refused + 1))
+done
+phase=$("$ctl" "$s3" --get phase migrate-status)
+if [ $refused -eq 3 ] && [ "$phase" = precopy ]; then
+	pass "dirty-log start, collect and stop are refused while a migration runs (its rounds rely on the log)"
+else
+	fail "dirty-log is refused while a migration runs" "$refused of 3 refused, phase $phase: $out"
+fi
+"$ctl" "$s3" migrate-cancel >/dev/null
+wait_exit "$pid_d3" 10
+# A page the rounds missed: the destination compares the RAM hashes before it commits, refuses,
+# and the VM runs on at the source.
+start_vm d4 --incoming "127.0.0.1:$((port + 21))" --token-file "$FERRY_TMP/token3" || fail "destination d4 starts" "$(cat "$FERRY_TMP/d4.out")"
+out=$("$ctl" --timeout 60 "$s3" migrate - <<<"{\"addresses\": [\"127.0.0.1:$((port + 21))\"], \"token\": \"tok-$$-3\", \"wait\": true}")
+wait_exit "$pid_d4" 10
+rc=$?
+if echo "$out" | grep -q '"phase": "failed"' && [ $rc -eq 1 ] && grep -q "differs from the source's" "$FERRY_TMP/d4.out" &&
+	[ "$("$ctl" "$s3" --get status status)" = running ]; then
+	pass "RAM hashes are compared before the commit: a missed page fails the migration, the VM runs on at the source"
+else
+	fail "RAM hashes are compared before the commit" "destination exit $rc: $out" "$(tail -3 "$FERRY_TMP/d4.out")"
+fi
+
+# ---- a save kept here stays stale once the VM runs on, also after a failed migration -----------
+"$ctl" "$s3" save - <<<"{\"file\": \"$FERRY_TMP/vm3.save\"}" >/dev/null
+[ "$("$ctl" "$s3" --get status status)" = paused ] || fail "save without release pauses"
+# Nothing listens there: the migration fails at once and the VM resumes here.
+out=$("$ctl" --timeout 20 "$s3" migrate - <<<"{\"addresses\": [\"127.0.0.1:$((port + 22))\"], \"token\": \"tok-$$-3\", \"wait\": true}")
+st=$("$ctl" "$s3" --get status status)
+"$ctl" "$s3" quit >/dev/null
+wait_exit "$pid_vm3" 10
+"$FERRY_VM" --restore "$FERRY_TMP/vm3.save" --console null --lease "$lease" </dev/null >"$FERRY_TMP/r3.out" 2>&1 &
+pid_r3=$!
+others="$others $pid_r3"
+wait_exit "$pid_r3" 10
+rc=$?
+if echo "$out" | grep -q '"phase": "failed"' && [ "$st" = running ] && [ $rc -eq 1 ] && grep -q "stale" "$FERRY_TMP/r3.out"; then
+	pass "a save without release is stale once a failed migration resumed the VM here"
+else
+	fail "a save without release is stale once a failed migration resumed the VM" "status $st, restore exit $rc: $(tail -2 "$FERRY_TMP/r3.out")" "$out"
+fi
 finish integration-control

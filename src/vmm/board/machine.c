@@ -604,10 +604,31 @@ static void machine_wfi(struct machine *m)
 		} else {
 			machine_poll(m, -1);
 		}
+		machine_tick_clients(m);
 		return;
 	}
 	machine_poll(m, c->timecmp == UINT64_MAX ? -1 : gclock_ns_until(&m->clock, c->timecmp));
 	machine_tick_clients(m);
+}
+
+void machine_work_pending(struct machine *m)
+{
+	m->work_pending = true;
+}
+
+/* One bounded piece of the work the devices have left. */
+static void machine_devs_work(struct machine *m)
+{
+	bool more = false;
+
+	if (!m->work_pending)
+		return;
+	m->work_pending = false;
+	for (int i = 0; i < m->ndevs; i++)
+		if (m->devs[i].work && m->devs[i].work(m->devs[i].opaque))
+			more = true;
+	if (more)
+		m->work_pending = true;
 }
 
 enum machine_exit machine_run(struct machine *m, struct err *e)
@@ -651,10 +672,21 @@ enum machine_exit machine_run(struct machine *m, struct err *e)
 			}
 			m->hart_idle_until = 0;
 		}
+		m->turns++;
+		machine_devs_work(m);
 		machine_update_timer(m);
+		if (m->work_pending && (c->hsm != HSM_STARTED || (c->wfi && !cpu_irq_waiting(c)))) {
+			/* Nothing to run, but a device is busy for the guest: no sleep. */
+			machine_poll(m, 0);
+			machine_tick_clients(m);
+			continue;
+		}
 		if (c->hsm != HSM_STARTED) {
-			/* Every hart stopped: nothing can run again but a quit. */
+			/* Every hart stopped: nothing can run again but a quit. The clients still
+			 * get their turn (a migration of the stopped VM goes on, the record's
+			 * answers come in). */
 			machine_poll(m, -1);
+			machine_tick_clients(m);
 			continue;
 		}
 		if (c->wfi) {

@@ -112,6 +112,11 @@ struct machine_dev {
 	 * none is left), or hand one in to be delivered once the guest runs (false: dropped). */
 	ssize_t (*take_frame)(void *opaque, uint8_t *buf, size_t cap);
 	bool (*put_frame)(void *opaque, const uint8_t *frame, size_t len);
+	/* Go on with work a guest's request left (a large disk transfer is served a bounded
+	 * piece a turn of the run loop, so the hart, the control socket and a migration keep
+	 * going): called once a turn while the machine runs and work is pending
+	 * (machine_work_pending). Returns true while some is left. */
+	bool (*work)(void *opaque);
 	void (*destroy)(void *opaque);
 };
 
@@ -227,6 +232,8 @@ struct machine {
 	int throttle_pct;	 /* auto-converge: share of time the hart sits out */
 	int64_t hart_idle_until; /* ... until this monotonic time, after its last slice */
 	int64_t wake_ns;	 /* the run loop must look again by this monotonic time (0: none) */
+	uint64_t turns;		 /* turns of the run loop so far (a device's budget is per turn) */
+	bool work_pending;	 /* a device has work left (machine_dev.work) */
 };
 
 /* Build the bare machine from its configuration: RAM, the hart, guest time, the boot blobs.
@@ -290,6 +297,9 @@ void machine_request_exit(struct machine *m, enum machine_exit why);
 void machine_wake_at(struct machine *m, int64_t ns);
 /* ... or sooner: by ns at the latest, whatever was asked before. */
 void machine_wake_by(struct machine *m, int64_t ns);
+/* A device has work left: the run loop calls the devices' work operations at its next turns
+ * (and does not sleep) until none has any. */
+void machine_work_pending(struct machine *m);
 /* Auto-converge: the share of time (0..95 %) the hart sits out; 0 runs it freely. */
 void machine_set_throttle(struct machine *m, int pct);
 int machine_throttle(const struct machine *m);

@@ -316,6 +316,14 @@ static int cmd_stats(struct control *c, const json_t *args, json_t *out, struct 
 	return 0;
 }
 
+/* Is a migration under way (either side), one that a save or the dirty log would disturb? */
+static bool control_migrating(struct control *c)
+{
+	enum mig_phase p = mig_phase(c->h);
+
+	return c->h->mig && (mig_owns_run_state(c->h) || p == MIG_SETUP || p == MIG_PRECOPY);
+}
+
 static int cmd_dirty_log(struct control *c, const json_t *args, json_t *out, struct err *e)
 {
 	struct machine *m = c->m;
@@ -327,6 +335,12 @@ static int cmd_dirty_log(struct control *c, const json_t *args, json_t *out, str
 		return -1;
 	if (rc == 0)
 		return err_set(e, "'action' (start, collect or stop) is required");
+	/* The migration's rounds are built from the dirty log: a collection here would take
+	 * pages from them (never sent again: the destination's copy would be stale), a start or
+	 * stop would restart or end the logging under them. */
+	if (control_migrating(c))
+		return err_set(e, "the dirty log belongs to the migration in progress (phase %s)",
+			       mig_phase_name(mig_phase(c->h)));
 	if (strcmp(action, "start") == 0) {
 		machine_dirty_start(m);
 	} else if (strcmp(action, "stop") == 0) {
@@ -381,13 +395,14 @@ static int cmd_save(struct control *c, const json_t *args, json_t *out, struct e
 		return -1;
 	if (m->exit != MACHINE_RUNNING)
 		return err_set(e, "the machine has stopped");
-	if (c->h->mig && (mig_owns_run_state(c->h) || mig_phase(c->h) == MIG_SETUP ||
-			  mig_phase(c->h) == MIG_PRECOPY))
+	if (control_migrating(c))
 		return err_set(e, "a migration is in progress (phase %s)",
 			       mig_phase_name(mig_phase(c->h)));
 	if (release && !handover_holds(c->h))
 		return err_set(
 		    e, "this VM holds no lease to hand over (start it with --disk or --lease)");
+	if (c->sandbox)
+		return err_set(e, "save is not available here");
 	/* A place we cannot write to is found before the guest is paused for it. */
 	char dir[4096];
 
@@ -473,7 +488,11 @@ static int cmd_migrate(struct control *c, const json_t *args, json_t *out, struc
 		return err_set(e, "'addresses' and 'token' are required");
 	if (json_get_bool(args, "wait", &wait, e) < 0)
 		return -1;
-	if (mig_parse_params(args, &p, e) < 0 || mig_start(c->h, &p, e) < 0)
+	if (mig_parse_params(args, &p, e) < 0)
+		return -1;
+	if (c->sandbox)
+		return err_set(e, "migrate is not available here");
+	if (mig_start(c->h, &p, e) < 0)
 		return -1;
 	if (wait && c->current) {
 		/* No reply now: control_event answers this connection when the migration ends. */
@@ -617,6 +636,8 @@ out:
 	json_decref(req);
 }
 
+static void control_take(struct control *c, struct control_client *cl, const char *buf, size_t n);
+
 static void control_read(struct control *c, struct control_client *cl)
 {
 	char buf[4096];
@@ -636,7 +657,19 @@ static void control_read(struct control *c, struct control_client *cl)
 		control_set_poll(c, cl);
 		return;
 	}
-	for (ssize_t i = 0; i < n && cl->fd >= 0; i++) {
+	control_take(c, cl, buf, (size_t)n);
+}
+
+void control_feed(struct control *c, int client, const char *buf, size_t n)
+{
+	if (client >= 0 && client < CONTROL_MAX_CLIENTS && c->clients[client].fd >= 0)
+		control_take(c, &c->clients[client], buf, n);
+}
+
+/* Bytes a client sent: whole lines are requests, run in order. */
+static void control_take(struct control *c, struct control_client *cl, const char *buf, size_t n)
+{
+	for (size_t i = 0; i < n && cl->fd >= 0; i++) {
 		char ch = buf[i];
 
 		if (ch == '\n') {
@@ -742,6 +775,15 @@ static void control_accept(void *opaque, short revents)
 		control_refuse(fd, "permission denied");
 		return;
 	}
+	if (control_adopt(c, fd, peer.pid, peer.uid) >= 0)
+		return;
+	log_warn("control: refused a client (pid %d): %d are connected already", (int)peer.pid,
+		 CONTROL_MAX_CLIENTS);
+	control_refuse(fd, "too many control clients");
+}
+
+int control_adopt(struct control *c, int fd, pid_t pid, uid_t uid)
+{
 	for (int i = 0; i < CONTROL_MAX_CLIENTS; i++) {
 		struct control_client *cl = &c->clients[i];
 
@@ -749,8 +791,8 @@ static void control_accept(void *opaque, short revents)
 			continue;
 		cl->fd = fd;
 		cl->conn = ++c->conns;
-		cl->pid = peer.pid;
-		cl->uid = peer.uid;
+		cl->pid = pid;
+		cl->uid = uid;
 		cl->in_len = 0;
 		cl->discarding = false;
 		cl->eof = false;
@@ -758,13 +800,11 @@ static void control_accept(void *opaque, short revents)
 		cl->out_off = 0;
 		control_set_poll(c, cl);
 		log_debug("control: client %llu (pid %d, uid %u) connected",
-			  (unsigned long long)cl->conn, (int)peer.pid, (unsigned)peer.uid);
+			  (unsigned long long)cl->conn, (int)pid, (unsigned)uid);
 		control_greet(c, cl);
-		return;
+		return i;
 	}
-	log_warn("control: refused a client (pid %d): %d are connected already", (int)peer.pid,
-		 CONTROL_MAX_CLIENTS);
-	control_refuse(fd, "too many control clients");
+	return -1;
 }
 
 int control_init(struct control *c, struct handover *h, const char *spec, struct err *e)

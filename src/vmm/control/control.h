@@ -73,6 +73,9 @@ struct control {
 	/* the client whose request is being run, and its id */
 	struct control_client *current;
 	json_t *current_id;
+	/* no files written, no connections made: save and migrate stop after their arguments
+	 * are checked (the in-process fuzz target) */
+	bool sandbox;
 	/* for the MIPS figure of `stats` */
 	uint64_t stats_instret;
 	int64_t stats_ns;
@@ -80,6 +83,11 @@ struct control {
 
 /* spec: "unix:PATH". */
 int control_init(struct control *c, struct handover *h, const char *spec, struct err *e);
+/* Serve a connected stream socket as a client (control_accept does this once the peer is
+ * allowed): its slot, or -1 if every slot is taken (fd is then not ours). */
+int control_adopt(struct control *c, int fd, pid_t pid, uid_t uid);
+/* Take bytes as if client slot `client` had sent them (tests and fuzzing: no socket read). */
+void control_feed(struct control *c, int client, const char *buf, size_t n);
 /* Close every client (what is still queued for them gets a short, bounded chance to leave:
  * the machine has stopped by then) and remove the socket. */
 void control_destroy(struct control *c);

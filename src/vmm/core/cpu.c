@@ -71,6 +71,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "vmm/core/gclock.h"
 #include "vmm/core/mmu.h"
 #include "vmm/core/ram.h"
 #include "common/state.h"
@@ -1925,6 +1926,8 @@ static int cpu_post_load(void *obj, struct err *e)
 		return err_set(e, "field 'sie' or 'sip': bits beyond SSIP, STIP and SEIP");
 	if (c->stvec & 2)
 		return err_set(e, "field 'stvec': reserved mode");
+	if (c->pc & 1)
+		return err_set(e, "field 'pc': odd address"); /* fetches would straddle a page */
 	if (c->sepc & 1)
 		return err_set(e, "field 'sepc': odd address");
 	if (c->scounteren & ~7ull)
@@ -1948,7 +1951,9 @@ static int cpu_post_load(void *obj, struct err *e)
 static const struct state_field cpu_fields[] = {
 	STATE_ARRAY(struct cpu, x),
 	STATE_FIELD(struct cpu, pc),
-	STATE_FIELD(struct cpu, instret),
+	/* The icount clock counts GCLOCK_ICOUNT_NS per instruction: it stays within guest time's
+	 * bound (a machine retiring 10^9 a second takes 146 years to get there). */
+	STATE_FIELD_MAX(struct cpu, instret, GCLOCK_NS_MAX / GCLOCK_ICOUNT_NS),
 	STATE_FIELD(struct cpu, sstatus),
 	STATE_FIELD(struct cpu, sie),
 	STATE_FIELD(struct cpu, sip),
@@ -1965,7 +1970,9 @@ static const struct state_field cpu_fields[] = {
 	STATE_FIELD_MAX(struct cpu, hartid, 0),
 	STATE_FIELD_MAX(struct cpu, priv, PRIV_S),
 	STATE_FIELD_MAX(struct cpu, lr_valid, 1),
-	STATE_FIELD_MAX(struct cpu, hsm, HSM_SUSPENDED),
+	/* Only a started or a stopped hart exists here (hart_stop); the pending states and a
+	 * suspended hart (suspend is a WFI) are never reached, and nothing would leave them. */
+	STATE_FIELD_MAX(struct cpu, hsm, HSM_STOPPED),
 	STATE_FIELD_MAX(struct cpu, wfi, 1),
 };
 

@@ -102,6 +102,8 @@ void gclock_thaw(struct gclock *g)
 
 void gclock_set_ns(struct gclock *g, uint64_t guest_ns)
 {
+	if (guest_ns > GCLOCK_NS_MAX)
+		guest_ns = GCLOCK_NS_MAX;
 	if (g->frozen)
 		g->frozen_ns = guest_ns;
 	else

@@ -20,6 +20,10 @@ enum gclock_mode {
 	GCLOCK_ICOUNT = 1,
 };
 
+/* The largest guest time, in ns (2^62: 146 years). Time from outside (a snapshot, a
+ * migration) is refused above it, and the clock's arithmetic stays inside int64 with it. */
+#define GCLOCK_NS_MAX (1ull << 62)
+
 /* Nanoseconds of guest time per instruction under the icount clock (a 100 MIPS machine). */
 #define GCLOCK_ICOUNT_NS 10
 
@@ -50,7 +54,8 @@ void gclock_skip_to(struct gclock *g, uint64_t ticks);
 /* Stop and restart the clock around a pause. */
 void gclock_freeze(struct gclock *g);
 void gclock_thaw(struct gclock *g);
-/* Make the clock read guest_ns now (after a restore or a migration). */
+/* Make the clock read guest_ns now (after a restore or a migration); above GCLOCK_NS_MAX it
+ * reads GCLOCK_NS_MAX. */
 void gclock_set_ns(struct gclock *g, uint64_t guest_ns);
 
 #endif

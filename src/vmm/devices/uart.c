@@ -183,13 +183,13 @@ static int uart_post_load(void *obj, struct err *e)
 }
 
 static const struct state_field uart_fields[] = {
-	STATE_FIELD_MAX(struct uart, ier, 0x0f),
+	STATE_FIELD_MASK(struct uart, ier, 0x0f),
 	STATE_FIELD(struct uart, lcr),
-	STATE_FIELD_MAX(struct uart, mcr, 0x1f),
+	STATE_FIELD_MASK(struct uart, mcr, 0x1f),
 	STATE_FIELD(struct uart, scr),
 	STATE_FIELD(struct uart, dll),
 	STATE_FIELD(struct uart, dlm),
-	STATE_FIELD_MAX(struct uart, fcr, 0xc9),
+	STATE_FIELD_MASK(struct uart, fcr, 0xc9),
 	STATE_FIELD_MAX(struct uart, thre_ip, 1),
 	STATE_ARRAY(struct uart, rx),
 	STATE_FIELD_MAX(struct uart, rx_head, UART_FIFO - 1),

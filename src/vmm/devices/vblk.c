@@ -66,12 +66,13 @@ static void vblk_config_read(struct virtio_mmio *v, uint32_t off, uint8_t *out, 
 	memcpy(out, cfg + off, size);
 }
 
-/* Transfer between the chain's data buffers and the image, at byte offset pos. */
-static int vblk_io(struct vblk *b, const struct virtq_chain *c, bool write, uint64_t pos,
-		   uint64_t len)
+/* Transfer len bytes between the chain's data buffers, from byte off of its data, and the
+ * image at byte pos. */
+static int vblk_io(struct vblk *b, const struct virtq_chain *c, bool write, uint64_t off,
+		   uint64_t pos, uint64_t len)
 {
 	struct ram *r = &b->vio.m->ram;
-	uint64_t skip = write ? 16 : 0; /* a write's data follows the header */
+	uint64_t skip = (write ? 16 : 0) + off; /* a write's data follows the header */
 	const struct virtq_buf *bufs = write ? c->r : c->w;
 	unsigned n = write ? c->nr : c->nw;
 
@@ -114,9 +115,21 @@ static int vblk_io(struct vblk *b, const struct virtq_chain *c, bool write, uint
 	return len == 0 ? 0 : -1;
 }
 
-/* Serve one request; returns the number of bytes written into the chain. */
-static uint32_t vblk_request(struct vblk *b, const struct virtq_chain *c)
+/* The request is done: its status byte, then the used ring. */
+static void vblk_complete(struct vblk *b, uint8_t status, uint64_t written)
 {
+	struct virtio_mmio *v = &b->vio;
+
+	virtq_write(v, &b->req, b->req.wlen - 1, &status, 1);
+	virtq_push(v, 0, &b->req, (uint32_t)(written + 1));
+	b->busy = false;
+}
+
+/* Start the request in b->req: check it; a read or a write becomes the transfer under way
+ * (b->busy), anything else is served now. False if the chain broke the device. */
+static bool vblk_begin(struct vblk *b)
+{
+	const struct virtq_chain *c = &b->req;
 	struct virtio_mmio *v = &b->vio;
 	uint8_t hdr[16], status = VIRTIO_BLK_S_OK;
 	uint32_t type;
@@ -124,7 +137,7 @@ static uint32_t vblk_request(struct vblk *b, const struct virtq_chain *c)
 
 	if (c->nw == 0 || c->w[c->nw - 1].len == 0) {
 		virtio_fail(v, "block request without a status byte");
-		return 0;
+		return false;
 	}
 	if (virtq_read(v, c, 0, hdr, 16) != 16) {
 		status = VIRTIO_BLK_S_IOERR;
@@ -154,20 +167,12 @@ static uint32_t vblk_request(struct vblk *b, const struct virtq_chain *c)
 			status = VIRTIO_BLK_S_IOERR;
 			break;
 		}
-		if (vblk_io(b, c, write, sector * VBLK_SECTOR, len) < 0) {
-			status = VIRTIO_BLK_S_IOERR;
-			b->io_errors++;
-			break;
-		}
-		if (write) {
-			b->writes++;
-			b->bytes_written += len;
-		} else {
-			b->reads++;
-			b->bytes_read += len;
-			written = len;
-		}
-		break;
+		b->busy = true;
+		b->req_write = write;
+		b->req_pos = sector * VBLK_SECTOR;
+		b->req_len = len;
+		b->req_done = 0;
+		return true;
 	}
 	case VIRTIO_BLK_T_FLUSH:
 		if (fdatasync(b->fd) != 0) {
@@ -192,26 +197,121 @@ static uint32_t vblk_request(struct vblk *b, const struct virtq_chain *c)
 		break;
 	}
 done:
-	virtq_write(v, c, c->wlen - 1, &status, 1);
-	return (uint32_t)(written + 1);
+	vblk_complete(b, status, written);
+	return true;
+}
+
+/* Move at most budget bytes of the transfer under way; complete it when all have moved. */
+static uint64_t vblk_transfer(struct vblk *b, uint64_t budget)
+{
+	uint64_t n = b->req_len - b->req_done;
+
+	if (n > budget)
+		n = budget;
+	if (n && vblk_io(b, &b->req, b->req_write, b->req_done, b->req_pos + b->req_done, n) < 0) {
+		b->io_errors++;
+		vblk_complete(b, VIRTIO_BLK_S_IOERR, 0);
+		return n;
+	}
+	b->req_done += n;
+	if (b->req_done == b->req_len) {
+		if (b->req_write) {
+			b->writes++;
+			b->bytes_written += b->req_len;
+		} else {
+			b->reads++;
+			b->bytes_read += b->req_len;
+		}
+		vblk_complete(b, VIRTIO_BLK_S_OK, b->req_write ? 0 : b->req_len);
+	}
+	return n;
+}
+
+/* Serve requests, in order, within budget bytes (unbounded: UINT64_MAX). True if some are
+ * left (the one under way, or more on the ring once the budget ran out). */
+static bool vblk_serve(struct vblk *b, uint64_t *budget)
+{
+	struct virtio_mmio *v = &b->vio;
+	bool any = false, more = false;
+
+	while (!(v->status & VIRTIO_STATUS_NEEDS_RESET)) {
+		if (*budget == 0) {
+			more = true;
+			break;
+		}
+		if (!b->busy) {
+			if (!(v->status & VIRTIO_STATUS_DRIVER_OK) || !v->q_ready[0] ||
+			    virtq_pop(v, 0, &b->req) != 1)
+				break;
+			*budget -= *budget < 4096 ? *budget : 4096;
+			if (!vblk_begin(b))
+				break;
+			any |= !b->busy;
+			continue;
+		}
+		*budget -= vblk_transfer(b, *budget);
+		any |= !b->busy;
+	}
+	if (v->status & VIRTIO_STATUS_NEEDS_RESET)
+		b->busy = false; /* broken: nothing goes on until the driver resets it */
+	if (any)
+		virtq_notify_guest(v, 0);
+	return (more || b->busy) && !(v->status & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+/* This turn's budget, renewed at each turn of the run loop. */
+static uint64_t *vblk_budget(struct vblk *b)
+{
+	if (b->turn != b->vio.m->turns) {
+		b->turn = b->vio.m->turns;
+		b->turn_left = VBLK_TURN_BYTES;
+	}
+	return &b->turn_left;
+}
+
+static void vblk_schedule(struct vblk *b, bool more)
+{
+	b->pending = more;
+	if (more)
+		machine_work_pending(b->vio.m);
 }
 
 static void vblk_notify(struct virtio_mmio *v, unsigned q)
 {
 	struct vblk *b = v->dev;
-	static struct virtq_chain c; /* large: not on the stack; one thread uses it */
-	bool any = false;
 
-	while (virtq_pop(v, q, &c) == 1) {
-		uint32_t n = vblk_request(b, &c);
+	(void)q;
+	if (b->pending)
+		return; /* the run loop serves the ring at its next turn */
+	vblk_schedule(b, vblk_serve(b, vblk_budget(b)));
+}
 
-		if (v->status & VIRTIO_STATUS_NEEDS_RESET)
-			break;
-		virtq_push(v, q, &c, n);
-		any = true;
-	}
-	if (any)
-		virtq_notify_guest(v, q);
+static bool vblk_work(void *opaque)
+{
+	struct vblk *b = virtio_dev(opaque);
+
+	if (!b->pending)
+		return false;
+	vblk_schedule(b, vblk_serve(b, vblk_budget(b)));
+	return b->pending;
+}
+
+/* Finish what is under way, whatever it costs: before a flush, a snapshot or a hand-over. */
+static void vblk_drain(struct vblk *b)
+{
+	uint64_t all = UINT64_MAX;
+
+	if (b->busy)
+		vblk_schedule(b, vblk_serve(b, &all));
+}
+
+/* The driver reset the device: a transfer under way is forgotten (its ring is gone). */
+static void vblk_reset(struct virtio_mmio *v)
+{
+	struct vblk *b = v->dev;
+
+	b->busy = false;
+	b->pending = false;
 }
 
 static struct virtio_ops vblk_ops_rw = {
@@ -222,6 +322,7 @@ static struct virtio_ops vblk_ops_rw = {
 	.config_size = 24,
 	.config_read = vblk_config_read,
 	.notify = vblk_notify,
+	.reset = vblk_reset,
 };
 
 static struct virtio_ops vblk_ops_ro = {
@@ -233,6 +334,7 @@ static struct virtio_ops vblk_ops_ro = {
 	.config_size = 24,
 	.config_read = vblk_config_read,
 	.notify = vblk_notify,
+	.reset = vblk_reset,
 };
 
 static int vblk_post_load(void *obj, struct err *e)
@@ -256,6 +358,7 @@ const struct state_desc vblk_state = {
 
 int vblk_flush(struct vblk *b, struct err *e)
 {
+	vblk_drain(b);
 	if (b->fd >= 0 && fdatasync(b->fd) != 0)
 		return err_errno(e, "flushing disk '%s'", b->path);
 	return 0;
@@ -371,6 +474,7 @@ int vblk_release(struct vblk *b, struct err *e)
 
 	if (b->fd < 0)
 		return 0;
+	vblk_drain(b);
 	if (fdatasync(b->fd) != 0)
 		rc = err_errno(e, "flushing disk '%s'", b->path);
 	if (b->given_fd >= 0)
@@ -396,6 +500,11 @@ static int vblk_dev_acquire(void *opaque, struct err *e)
 	return vblk_open(virtio_dev(opaque), e);
 }
 
+static bool vblk_dev_work(void *opaque)
+{
+	return vblk_work(opaque);
+}
+
 static void vblk_dev_destroy(void *opaque)
 {
 	vblk_destroy(virtio_dev(opaque));
@@ -410,6 +519,7 @@ int vblk_init(struct vblk *b, struct machine *m, const char *path, bool readonly
 		.flush = vblk_dev_flush,
 		.release = vblk_dev_release,
 		.acquire = vblk_dev_acquire,
+		.work = vblk_dev_work,
 		.destroy = vblk_dev_destroy,
 	};
 	uint64_t size;
@@ -417,6 +527,7 @@ int vblk_init(struct vblk *b, struct machine *m, const char *path, bool readonly
 	memset(b, 0, sizeof(*b));
 	b->fd = -1;
 	b->given_fd = -1;
+	b->turn = UINT64_MAX; /* no turn yet: the first notify gets a whole budget */
 	if (strlen(path) >= sizeof(b->path))
 		return err_set(e, "disk path too long");
 	snprintf(b->path, sizeof(b->path), "%s", path);

@@ -1,9 +1,12 @@
 /* vblk.h - virtio block device on a raw image file (virtio spec, "Block Device").
  *
- * Requests are served synchronously in the run loop's thread: read, write, flush
- * (fdatasync) and get-id. So every request is complete before the hart runs again,
- * and in particular before a pause returns: nothing is ever in flight at a
- * snapshot or a migration's final copy. The image is locked (flock, exclusive)
+ * Requests are served in the run loop's thread: read, write, flush (fdatasync) and
+ * get-id, in order, one at a time. The work is bounded per turn of the loop
+ * (VBLK_TURN_BYTES): a request beyond what is left of the turn goes on at the next
+ * turns, so one huge request (a guest may describe 4 GiB in one descriptor) never
+ * stops the hart, the control socket or a migration. Flush and release finish the
+ * request under way first, so nothing is in flight at a snapshot, a migration's
+ * final copy or a hand-over. The image is locked (flock, exclusive)
  * while open, so two VMs on one host never write the same disk.
  */
 #ifndef FERRY_VBLK_H
@@ -16,6 +19,8 @@
 
 #define VBLK_SECTOR 512
 #define VBLK_ID_LEN 20
+/* Bytes moved for the guest per turn of the run loop (each request counts at least 4 KiB). */
+#define VBLK_TURN_BYTES (4u << 20)
 
 struct vblk {
 	struct virtio_mmio vio;
@@ -26,6 +31,15 @@ struct vblk {
 	char path[4096];
 	char serial[VBLK_ID_LEN + 1];
 	uint64_t reads, writes, flushes, bytes_read, bytes_written, io_errors;
+	/* the request under way, and what this turn of the run loop still allows */
+	struct virtq_chain req;
+	bool busy;    /* req is a read or write being transferred */
+	bool pending; /* work is left for the next turns (the machine knows) */
+	bool req_write;
+	uint64_t req_pos; /* its first byte on the disk */
+	uint64_t req_len, req_done;
+	uint64_t turn;	    /* the machine's turn that turn_left belongs to */
+	uint64_t turn_left; /* bytes this turn still allows */
 };
 
 extern const struct state_desc vblk_state;

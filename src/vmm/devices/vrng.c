@@ -77,6 +77,11 @@ static int vrng_post_load(void *obj, struct err *e)
 {
 	struct vrng *r = obj;
 
+	/* The generator's state is the peer's word: only a deterministic machine, which asked
+	 * for a reproducible guest, keeps it. Any other draws from the host again, whatever the
+	 * stream said, so nobody who wrote it knows what the guest gets next. */
+	if (!r->deterministic)
+		r->prng = 0;
 	return virtio_check_state(&r->vio, e);
 }
 
@@ -97,6 +102,7 @@ int vrng_init(struct vrng *r, struct machine *m, bool deterministic, struct err 
 {
 	if (virtio_mmio_init(&r->vio, m, &vrng_ops, r, &vrng_state, NULL, e) < 0)
 		return -1;
+	r->deterministic = deterministic;
 	r->prng = deterministic ? 0x9e3779b97f4a7c15ull : 0;
 	r->bytes = 0;
 	return 0;

@@ -8,7 +8,8 @@
 
 struct vrng {
 	struct virtio_mmio vio;
-	uint64_t prng; /* state of the deterministic generator (icount clock only) */
+	uint64_t prng;	    /* state of the deterministic generator (icount clock only) */
+	bool deterministic; /* this machine's clock is icount (not state: the loading side's) */
 	uint64_t bytes;
 };
 

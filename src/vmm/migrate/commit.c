@@ -12,10 +12,29 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "vmm/core/gclock.h"
+
+/* The lease and its lock are opened only as what they are, regular files: never through a
+ * link (someone who can write the directory could make one point at a file of ours, which the
+ * record would then overwrite), never a FIFO or a device. */
+static int commit_open(const char *path, int flags)
+{
+	struct stat st;
+	int fd = open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0644);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	return fd;
+}
 
 void commit_init(struct commit *c, const char *path, const char *owner)
 {
@@ -33,7 +52,7 @@ int commit_lock(struct commit *c, int wait_ms, struct err *e)
 	if (c->fd >= 0)
 		return 0;
 	snprintf(lock, sizeof(lock), "%s.lock", c->path);
-	c->fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	c->fd = commit_open(lock, O_RDWR | O_CREAT);
 	if (c->fd < 0)
 		return err_errno(e, "cannot open lease lock '%s'", lock);
 	for (int waited = 0;; waited += 10) {
@@ -68,10 +87,13 @@ int commit_read(struct commit *c, struct commit_record *r, struct err *e)
 {
 	char line[256], owner[COMMIT_OWNER_MAX];
 	unsigned long long epoch;
-	FILE *f = fopen(c->path, "re");
+	int fd = commit_open(c->path, O_RDONLY);
+	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
 
 	memset(r, 0, sizeof(*r));
 	if (!f) {
+		if (fd >= 0)
+			close(fd);
 		if (errno == ENOENT)
 			return 0;
 		return err_errno(e, "cannot read lease '%s'", c->path);
@@ -102,7 +124,7 @@ static int commit_write(struct commit *c, uint64_t epoch, struct err *e)
 		return err_set(e, "lease record too long");
 	rec[n] = ' ';
 	rec[sizeof(rec) - 1] = '\n';
-	fd = open(c->path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	fd = commit_open(c->path, O_WRONLY | O_CREAT);
 	if (fd < 0)
 		return err_errno(e, "cannot write lease '%s'", c->path);
 	if (pwrite(fd, rec, sizeof(rec), 0) != (ssize_t)sizeof(rec) || fdatasync(fd) != 0) {

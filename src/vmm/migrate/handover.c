@@ -185,10 +185,8 @@ int handover_restore(struct handover *h, struct err *e)
 	return 0;
 }
 
-int handover_resume(struct handover *h, const char *reason, struct err *e)
+int handover_leave_save(struct handover *h, struct err *e)
 {
-	struct machine *m = h->m;
-
 	if (h->saved_epoch && handover_holds(h) && handover_token(h) == h->saved_epoch) {
 		/* Saved and running on: the saved file must never be restored over a disk that
 		 * moved on. A new token makes it stale. */
@@ -199,6 +197,15 @@ int handover_resume(struct handover *h, const char *reason, struct err *e)
 			return err_set(e, "the VM's lease: %s", a.msg);
 		h->saved_epoch = 0;
 	}
+	return 0;
+}
+
+int handover_resume(struct handover *h, const char *reason, struct err *e)
+{
+	struct machine *m = h->m;
+
+	if (handover_leave_save(h, e) < 0)
+		return -1;
 	if (h->announce_on_resume && m->paused) {
 		/* The VM may have moved to another host since its state was saved: announce its
 		 * MACs before the hart runs, as a migration's destination does. */

@@ -60,6 +60,10 @@ int handover_restore(struct handover *h, struct err *e);
 /* The operator resumes the VM here: a save kept here is made stale first, a restored VM
  * announces its MACs before it runs. */
 int handover_resume(struct handover *h, const char *reason, struct err *e);
+/* Before a VM that was saved and kept here runs again (the operator's resume, a failed
+ * migration taking it back): move the record to a new token, so the save is stale. 0 if
+ * there was nothing to do or it was done; -1 (the VM must not run) if the record refused. */
+int handover_leave_save(struct handover *h, struct err *e);
 /* Does this machine hold its record (and so may be moved or saved with release)? */
 bool handover_holds(const struct handover *h);
 /* The token held (0: none). */

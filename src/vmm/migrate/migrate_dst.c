@@ -531,6 +531,16 @@ static void dst_commit(struct mig *g, uint64_t epoch)
 		dst_abort(g, "commit requested before the state was complete");
 		return;
 	}
+	/* What arrived must be what the source holds, or the guest would run on with pages that
+	 * are not its own: no commit then (the source, still owning the record, runs on). */
+	if (g->commit_has_hash && g->commit_ram_hash != g->ram_hash_dst) {
+		dst_abort(g,
+			  "the RAM here differs from the source's (hash %016llx here, %016llx at "
+			  "the source): not committing",
+			  (unsigned long long)g->ram_hash_dst,
+			  (unsigned long long)g->commit_ram_hash);
+		return;
+	}
 	g->t_commit_asked = gclock_host_ns();
 	g->commit_expect = epoch;
 	fault_point("before-commit", 0);
@@ -592,8 +602,12 @@ static void dst_committed(void *opaque, const struct own_answer *a)
 	t2 = gclock_host_ns();
 	/* Continue the guest clock, advanced by the real time the blackout took, never back. */
 	rt = gclock_realtime_ns();
-	gclock_set_ns(&m->clock, g->clock_guest_ns +
-				     (rt > g->clock_src_rt ? (uint64_t)(rt - g->clock_src_rt) : 0));
+	int64_t gap;
+
+	/* Both clocks are bounded (stream_clock_decode); a host clock off the scale adds nothing. */
+	if (__builtin_sub_overflow(rt, g->clock_src_rt, &gap) || gap < 0)
+		gap = 0;
+	gclock_set_ns(&m->clock, g->clock_guest_ns + (uint64_t)gap);
 	fault_point("before-resume", 0);
 	machine_resume(m, "migration");
 	mig_dst_enter(g, DST_RUNNING);
@@ -670,11 +684,17 @@ static void dst_ctrl(struct mig *g, const uint8_t *p, uint32_t len)
 		}
 	} else if (strcmp(msg, "commit") == 0) {
 		/* Usually right after END: the commit happens once the state is complete. */
-		if (json_get_int(j, "epoch", &v, &e) != 1 || v < 0) {
+		int64_t h = 0;
+		int hr = json_get_int(j, "ram_hash", &h, &e);
+
+		if (json_get_int(j, "epoch", &v, &e) != 1 || v < 0 || hr < 0) {
 			dst_abort(g, "malformed commit message");
 		} else {
 			g->commit_epoch = (uint64_t)v;
 			g->commit_wanted = true;
+			/* An older source sends no hash: nothing to compare. */
+			g->commit_has_hash = hr == 1;
+			g->commit_ram_hash = (uint64_t)h;
 		}
 	} else if (strcmp(msg, "cancel") == 0) {
 		dst_abort(g, "cancelled by the source");
@@ -842,6 +862,9 @@ static void dst_maybe_ready(struct mig *g)
 	 * the timer line is re-derived from the local clock just after). A format 1 source
 	 * hashed differently: it gets none. */
 	uint64_t ram = hash_pages(g->page_hash, m->ram.npages), dev = snapshot_dev_hash(m);
+
+	g->ram_hash_dst = ram;
+	g->dev_hash_dst = dev;
 
 	machine_update_timer(m);
 	if (g->peer.format >= 2)

@@ -9,6 +9,7 @@
 #ifndef FERRY_MIGRATE_INT_H
 #define FERRY_MIGRATE_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -154,8 +155,10 @@ struct mig {
 	int64_t t_pause, t_flush, t_final_queued, t_ready, t_commit_sent, t_done;
 	int64_t rt_pause;				       /* realtime at the pause */
 	int64_t dst_commit_ns, dst_announce_ns, dst_resume_ns; /* durations at the destination */
-	int64_t dst_rt_resume;		     /* realtime when the destination resumed */
-	uint64_t ram_hash_src;		     /* RAM hash of the paused source, after the commit */
+	int64_t dst_rt_resume; /* realtime when the destination resumed */
+	pthread_t hash_thread; /* hashing the paused source's RAM (hashing: not yet joined) */
+	bool hashing;
+	uint64_t ram_hash_src;		     /* RAM hash of the paused source, before the commit */
 	uint64_t ram_hash_dst;		     /* as the destination computed it */
 	uint64_t dev_hash_src, dev_hash_dst; /* every device's state, the same way */
 	uint64_t final_pages;
@@ -192,7 +195,9 @@ struct mig {
 	uint32_t end_live;  /* bitmask of data channels the source still uses */
 	bool commit_wanted; /* the source asked for the commit (at epoch commit_epoch) */
 	uint64_t commit_epoch;
-	uint64_t commit_expect; /* the token the record was asked to move from */
+	bool commit_has_hash;	  /* the commit carried the source's RAM hash ... */
+	uint64_t commit_ram_hash; /* ... this one, compared before the commit is asked */
+	uint64_t commit_expect;	  /* the token the record was asked to move from */
 	int64_t t_commit_asked;
 	uint64_t refused; /* connections refused (bad HELLO or token) */
 	int64_t t_first_byte;

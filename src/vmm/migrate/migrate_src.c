@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -345,6 +346,35 @@ static void src_flush_all(struct mig *g)
 	}
 }
 
+/* The paused source's RAM hash, for the destination to check before it commits. Hashing a
+ * large RAM takes a while (some 100 ms a GiB), so a thread does it while the loop sends the
+ * last pages: RAM does not change while the hart is paused (devices hold what arrives). */
+static void *src_hash_main(void *opaque)
+{
+	struct mig *g = opaque;
+
+	g->ram_hash_src = ram_hash(&g->m->ram);
+	return NULL;
+}
+
+static void src_hash_start(struct mig *g)
+{
+	if (g->hashing)
+		return;
+	if (pthread_create(&g->hash_thread, NULL, src_hash_main, g) == 0)
+		g->hashing = true;
+	else
+		src_hash_main(g); /* no thread: in line */
+}
+
+static void src_hash_wait(struct mig *g)
+{
+	if (!g->hashing)
+		return;
+	pthread_join(g->hash_thread, NULL);
+	g->hashing = false;
+}
+
 static void src_pause_and_flush(struct mig *g)
 {
 	struct machine *m = g->m;
@@ -384,6 +414,13 @@ static void src_stop(struct mig *g)
 	g->final_pages = g->todo_left;
 	free(bits);
 	machine_dirty_stop(m);
+	if (fault_take_scribble()) {
+		/* Test only: a page changed after the last collection, as if the rounds missed it. */
+		uint64_t gpa = m->ram.base + m->ram.size / 2;
+
+		ram_store(&m->ram, gpa, ram_load(&m->ram, gpa, 1) ^ 0x5a, 1);
+	}
+	src_hash_start(g);
 	g->final_throttle = machine_throttle(m);
 	machine_set_throttle(m, 0);
 	mig_event(g);
@@ -418,13 +455,17 @@ static void src_request_commit(struct mig *g)
 {
 	struct err e;
 
+	/* The RAM as it stands, paused: the destination commits only if what it holds hashes the
+	 * same (a page the rounds missed would otherwise go unnoticed until after the commit). */
+	src_hash_wait(g);
 	if (handover_release(g->h, &g->src_epoch, &e) < 0) {
 		mig_fail(g, "%s", e.msg);
 		return;
 	}
 	mig_src_enter(g, SRC_COMMIT_ASKED);
 	mig_chan_ctrl(&g->ctl,
-		      json_pack("{s:s, s:o}", "msg", "commit", "epoch", json_u64(g->src_epoch)));
+		      json_pack("{s:s, s:o, s:o}", "msg", "commit", "epoch", json_u64(g->src_epoch),
+				"ram_hash", json_word(g->ram_hash_src)));
 	g->t_commit_sent = gclock_host_ns();
 	src_flush_all(g);
 	fault_point("commit-request", 0);
@@ -507,6 +548,7 @@ static void src_resume_here(struct mig *g, enum mig_src_state to)
 	struct machine *m = g->m;
 	struct err e;
 
+	src_hash_wait(g); /* the thread reads RAM: done before the hart writes it again */
 	if (machine_devs_acquire(m, &e) < 0) {
 		/* The disk cannot be opened again: the VM must not run without it. */
 		mig_fail(g, "%s", e.msg);
@@ -526,8 +568,15 @@ static void src_resume_here(struct mig *g, enum mig_src_state to)
 	mig_chan_close(g, &g->ctl);
 	for (int i = 0; i < g->ndata; i++)
 		mig_chan_close(g, &g->data[i]);
-	if (m->paused)
+	/* A save kept here before this migration holds the token we take back: it must not be
+	 * restorable once the VM runs on here (the resume after a save makes it stale too). */
+	if (m->paused && handover_leave_save(g->h, &e) < 0) {
+		log_error("migration %s, but the VM cannot leave its save behind: %s; it stays "
+			  "paused",
+			  mig_src_state_name(to), e.msg);
+	} else if (m->paused) {
 		machine_resume(m, "migration-failed");
+	}
 	log_warn("migration %s: the VM runs here (%s)", mig_src_state_name(to),
 		 g->error[0] ? g->error : "cancelled");
 	machine_wake_at(m, 0);
@@ -542,8 +591,9 @@ static void src_done(struct mig *g)
 	mig_src_enter(g, SRC_DONE);
 	g->t_end = gclock_host_ns();
 	g->cpu_end_ns = mig_cpu_ns();
-	/* Off the blackout path: the destination already runs. */
-	g->ram_hash_src = ram_hash(&m->ram);
+	/* Off the blackout path: the destination already runs. (The RAM hash was taken before the
+	 * commit was asked; RAM has not changed since, paused.) */
+	src_hash_wait(g);
 	g->dev_hash_src = snapshot_dev_hash(m);
 	mig_event(g);
 	machine_request_exit(m, MACHINE_MIGRATED);
@@ -951,6 +1001,7 @@ int mig_cancel(struct handover *h, struct err *e)
 
 void mig_src_destroy(struct mig *g)
 {
+	src_hash_wait(g);
 	handover_forget(g->h, g);
 	if (g->batch)
 		for (int i = 0; i < g->ndata; i++)

@@ -3,10 +3,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/json.h"
@@ -105,25 +105,66 @@ static void snapshot_write_devices(struct machine *m, struct stream_writer *w)
 	buf_free(&rec);
 }
 
+/* The directory of path, opened, and the file's name in it (at most NAME_MAX bytes). */
+static int snapshot_dir(const char *path, char *name, size_t cap, struct err *e)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	int dfd;
+
+	if (strlen(path) >= sizeof(dir))
+		return err_set(e, "snapshot path too long");
+	snprintf(dir, sizeof(dir), "%s", path);
+	if (slash)
+		dir[slash > path ? (size_t)(slash - path) : 1] = '\0';
+	else
+		snprintf(dir, sizeof(dir), ".");
+	if (snprintf(name, cap, "%s", slash ? slash + 1 : path) >= (int)cap || !*name)
+		return err_set(e, "snapshot path '%s': no usable file name", path);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return err_errno(e, "cannot open the directory of '%s'", path);
+	return dfd;
+}
+
 int snapshot_save(struct machine *m, const char *path, uint64_t lease_epoch, struct err *e)
 {
-	char tmp[4096], dir[4096];
+	char name[256], tmp[300];
 	struct stream_writer w;
 	struct buf cfg, clk;
 	int fd, dfd;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return err_set(e, "snapshot path too long");
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return err_errno(e, "cannot create %s", tmp);
+	dfd = snapshot_dir(path, name, sizeof(name), e);
+	if (dfd < 0)
+		return -1;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+	/* A copy of guest RAM: created here and now, mode 0600, never through a link someone
+	 * left under the temporary name, never a file that existed (with its own mode and
+	 * readers). A stale one from a save that died is removed first (the link itself, not
+	 * what it points at). */
+	if (unlinkat(dfd, tmp, 0) != 0 && errno != ENOENT) {
+		err_errno(e, "cannot remove the stale %s.tmp", path);
+		close(dfd);
+		return -1;
+	}
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || fchmod(fd, 0600) != 0) {
+		err_errno(e, "cannot create %s.tmp", path);
+		if (fd >= 0) {
+			close(fd);
+			unlinkat(dfd, tmp, 0);
+		}
+		close(dfd);
+		return -1;
+	}
 	stream_writer_init(&w, fd);
 	stream_write_header(&w);
 	buf_init(&cfg);
 	if (snapshot_config_text(m, lease_epoch, &cfg) < 0) {
 		buf_free(&cfg);
 		close(fd);
-		unlink(tmp);
+		unlinkat(dfd, tmp, 0);
+		close(dfd);
 		return err_set(e, "out of memory for the configuration record");
 	}
 	stream_write_record(&w, STREAM_CONFIG, cfg.p, cfg.len);
@@ -140,24 +181,23 @@ int snapshot_save(struct machine *m, const char *path, uint64_t lease_epoch, str
 	stream_write_record(&w, STREAM_END, NULL, 0);
 	if (stream_writer_finish(&w, e) < 0 || fsync(fd) != 0) {
 		if (!e->msg[0] || errno)
-			err_errno(e, "writing %s", tmp);
+			err_errno(e, "writing %s.tmp", path);
 		close(fd);
-		unlink(tmp);
+		unlinkat(dfd, tmp, 0);
+		close(dfd);
 		return -1;
 	}
 	close(fd);
-	if (rename(tmp, path) != 0) {
-		err_errno(e, "renaming %s to %s", tmp, path);
-		unlink(tmp);
+	/* rename replaces whatever is at name (a link too: it is not followed). */
+	if (renameat(dfd, tmp, dfd, name) != 0) {
+		err_errno(e, "renaming %s.tmp to %s", path, path);
+		unlinkat(dfd, tmp, 0);
+		close(dfd);
 		return -1;
 	}
 	/* Make the rename durable. */
-	snprintf(dir, sizeof(dir), "%s", path);
-	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
+	fsync(dfd);
+	close(dfd);
 	return 0;
 }
 
@@ -212,46 +252,56 @@ static int snapshot_parse_config(const uint8_t *text, size_t len, struct snapsho
 	return 0;
 }
 
-/* Open a snapshot file, check its header and read its first record, which must be the
- * configuration: the descriptor, positioned after it, with the record in *rec (buf_init'ed
- * here; the caller frees it), or -1 with nothing left open. */
-static int snapshot_open(const char *path, struct buf *rec, struct err *e)
+int snapshot_file_open(const char *path, struct snapshot_file *f, struct err *e)
 {
 	struct stream_versions v;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
 	uint32_t type;
 
-	if (fd < 0)
+	memset(f, 0, sizeof(*f));
+	buf_init(&f->cfgrec);
+	snprintf(f->path, sizeof(f->path), "%s", path);
+	f->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (f->fd < 0)
 		return err_errno(e, "cannot open snapshot '%s'", path);
-	if (stream_read_header(fd, &v, e) < 0) {
-		close(fd);
-		return err_prefix(e, "snapshot '%s'", path);
+	if (fstat(f->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		err_set(e, "snapshot '%s' is not a regular file", path);
+		goto fail;
 	}
-	buf_init(rec);
-	if (stream_read_record(fd, &type, rec, e) == 0) {
-		if (type == STREAM_CONFIG)
-			return fd;
+	if (stream_read_header(f->fd, &v, e) < 0)
+		goto fail;
+	if (stream_read_record(f->fd, &type, &f->cfgrec, e) < 0)
+		goto fail;
+	if (type != STREAM_CONFIG) {
 		err_set(e, "first record is %s, expected config", stream_type_name(type));
+		goto fail;
 	}
+	if (snapshot_parse_config(f->cfgrec.p, f->cfgrec.len, &f->cfg, NULL, e) < 0)
+		goto fail;
+	return 0;
+fail:
 	err_prefix(e, "snapshot '%s'", path);
-	buf_free(rec);
-	close(fd);
+	snapshot_file_close(f);
 	return -1;
+}
+
+void snapshot_file_close(struct snapshot_file *f)
+{
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+	buf_free(&f->cfgrec);
 }
 
 int snapshot_read_config(const char *path, struct snapshot_config *cfg, struct err *e)
 {
-	struct buf rec;
-	int fd = snapshot_open(path, &rec, e), rc;
+	struct snapshot_file f;
 
-	if (fd < 0)
+	if (snapshot_file_open(path, &f, e) < 0)
 		return -1;
-	rc = snapshot_parse_config(rec.p, rec.len, cfg, NULL, e);
-	if (rc < 0)
-		err_prefix(e, "snapshot '%s'", path);
-	buf_free(&rec);
-	close(fd);
-	return rc;
+	*cfg = f.cfg;
+	snapshot_file_close(&f);
+	return 0;
 }
 
 static int snapshot_check_devices(struct machine *m, const json_t *j, struct err *e)
@@ -391,16 +441,19 @@ int snapshot_load_device(struct machine *m, int index, const uint8_t *p, size_t 
 	return 0;
 }
 
-int snapshot_load(struct machine *m, const char *path, struct err *e)
+int snapshot_file_load(struct machine *m, struct snapshot_file *f, struct err *e)
 {
 	struct buf rec;
 	uint32_t type;
-	int fd, rc = -1, ndev = 0, seen_clock = 0;
+	int fd = f->fd, rc = -1, ndev = 0, seen_clock = 0;
+	const char *path = f->path;
 
-	fd = snapshot_open(path, &rec, e);
-	if (fd < 0)
-		return -1;
-	if (snapshot_config_check(m, rec.p, rec.len, e) < 0)
+	buf_init(&rec);
+	if (fd < 0) {
+		err_set(e, "not open");
+		goto out;
+	}
+	if (snapshot_config_check(m, f->cfgrec.p, f->cfgrec.len, e) < 0)
 		goto out;
 	for (;;) {
 		if (stream_read_record(fd, &type, &rec, e) < 0)
@@ -458,7 +511,18 @@ out:
 	if (rc < 0)
 		err_prefix(e, "snapshot '%s'", path);
 	buf_free(&rec);
-	close(fd);
+	return rc;
+}
+
+int snapshot_load(struct machine *m, const char *path, struct err *e)
+{
+	struct snapshot_file f;
+	int rc;
+
+	if (snapshot_file_open(path, &f, e) < 0)
+		return -1;
+	rc = snapshot_file_load(m, &f, e);
+	snapshot_file_close(&f);
 	return rc;
 }
 

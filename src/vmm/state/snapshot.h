@@ -26,12 +26,28 @@ struct snapshot_config {
 	uint64_t lease_epoch; /* the lease epoch of the VM when saved (0: none) */
 };
 
-/* Write the machine (paused, or between two slices of the run loop) to path. */
+/* A snapshot file opened once: its configuration is read (to build the machine that loads
+ * it) and the rest is loaded from the same descriptor, never from the path again, so what
+ * loads is the file whose configuration and lease epoch were checked. */
+struct snapshot_file {
+	int fd;
+	char path[4096];
+	struct buf cfgrec; /* the config record's text */
+	struct snapshot_config cfg;
+};
+
+/* Write the machine (paused, or between two slices of the run loop) to path: path.tmp,
+ * created anew (O_EXCL, not through a link, mode 0600), synced, renamed. */
 int snapshot_save(struct machine *m, const char *path, uint64_t lease_epoch, struct err *e);
 /* Read only the configuration of a snapshot file (to build the machine that loads it). */
 int snapshot_read_config(const char *path, struct snapshot_config *cfg, struct err *e);
 /* Load a snapshot into a machine built with the same configuration. */
 int snapshot_load(struct machine *m, const char *path, struct err *e);
+/* The same in steps: open and read the configuration (f->cfg), load the rest into a machine
+ * built from it, close (always, also after a failure). */
+int snapshot_file_open(const char *path, struct snapshot_file *f, struct err *e);
+int snapshot_file_load(struct machine *m, struct snapshot_file *f, struct err *e);
+void snapshot_file_close(struct snapshot_file *f);
 /* The guest-visible configuration (the config record): a new JSON object (NULL if out of
  * memory), and the same as the record's text appended to out (-1 if out of memory).
  * lease_epoch: the token of the ownership record the VM was saved at (0: none). */

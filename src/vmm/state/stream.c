@@ -425,5 +425,11 @@ int stream_clock_decode(const uint8_t *p, size_t len, struct stream_clock *c, st
 	c->mode = le_get_u32(p + 16);
 	if (c->mode > GCLOCK_ICOUNT)
 		return err_set(e, "clock record: unknown clock mode %u", c->mode);
+	if (c->guest_ns > GCLOCK_NS_MAX)
+		return err_set(e, "clock record: guest time %llu ns above the limit of %llu",
+			       (unsigned long long)c->guest_ns, (unsigned long long)GCLOCK_NS_MAX);
+	if (c->realtime_ns > STREAM_REALTIME_MAX || c->realtime_ns < -STREAM_REALTIME_MAX)
+		return err_set(e, "clock record: realtime %lld ns out of range",
+			       (long long)c->realtime_ns);
 	return 0;
 }

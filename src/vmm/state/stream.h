@@ -117,6 +117,10 @@ int stream_page_apply_cb(void *ctx, uint32_t round, uint64_t pfn, const uint8_t 
 /* The CLOCK record: u64 guest time in ns, i64 the source's CLOCK_REALTIME in ns, u32 clock mode
  * (0 host, 1 icount). */
 #define STREAM_CLOCK_SIZE 20
+/* A clock record's source realtime lies within +-2^62 ns (+-146 years around 1970) and its guest
+ * time within GCLOCK_NS_MAX: differences of two such values never overflow. */
+#define STREAM_REALTIME_MAX ((int64_t)1 << 62)
+
 struct stream_clock {
 	uint64_t guest_ns;
 	int64_t realtime_ns;
