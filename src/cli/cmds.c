@@ -109,6 +109,43 @@ static int cli_show(const struct cli_args *a, const json_t *v,
 	return CLI_OK;
 }
 
+typedef int (*cli_formatter)(FILE *, const json_t *, struct err *);
+
+/* `host ls`, `vm ls`: GET path; --json prints the whole answer, a table shows its member. */
+static int cli_list(const struct cli_args *a, const char *path, const char *member,
+		    cli_formatter fmt)
+{
+	json_t *v;
+	int rc = cli_call(a, "GET", path, NULL, &v);
+
+	if (rc)
+		return rc;
+	if (cli_json(a))
+		cli_format_json(stdout, v);
+	else
+		rc = cli_show(a, json_get(v, member), fmt);
+	json_free(v);
+	return rc;
+}
+
+/* `host show`, `vm show`: GET prefix/NAME, the name checked first (what: "host", "VM"). */
+static int cli_show_one(const struct cli_args *a, const char *what, const char *prefix,
+			cli_formatter fmt)
+{
+	char name[NAME_MAX_LEN + 1], path[128];
+	json_t *v;
+	int rc;
+
+	if ((rc = cli_name(a, what, name)))
+		return rc;
+	snprintf(path, sizeof(path), "%s/%s", prefix, name);
+	if ((rc = cli_call(a, "GET", path, NULL, &v)))
+		return rc;
+	rc = cli_show(a, v, fmt);
+	json_free(v);
+	return rc;
+}
+
 /* ---- cluster and hosts ------------------------------------------------------------------ */
 
 /* This machine's memory (half of it) and CPUs: the default capacity of a host. */
@@ -239,33 +276,12 @@ int cli_run_cluster_status(const struct cli_args *a)
 
 int cli_run_host_ls(const struct cli_args *a)
 {
-	json_t *v;
-	int rc = cli_call(a, "GET", "/v1/hosts", NULL, &v);
-
-	if (rc)
-		return rc;
-	if (cli_json(a))
-		cli_format_json(stdout, v);
-	else
-		rc = cli_show(a, json_get(v, "hosts"), cli_format_hosts);
-	json_free(v);
-	return rc;
+	return cli_list(a, "/v1/hosts", "hosts", cli_format_hosts);
 }
 
 int cli_run_host_show(const struct cli_args *a)
 {
-	char name[NAME_MAX_LEN + 1], path[128];
-	json_t *v;
-	int rc;
-
-	if ((rc = cli_name(a, "host", name)))
-		return rc;
-	snprintf(path, sizeof(path), "/v1/hosts/%s", name);
-	if ((rc = cli_call(a, "GET", path, NULL, &v)))
-		return rc;
-	rc = cli_show(a, v, cli_format_host);
-	json_free(v);
-	return rc;
+	return cli_show_one(a, "host", "/v1/hosts", cli_format_host);
 }
 
 int cli_run_host_add(const struct cli_args *a)
@@ -466,33 +482,12 @@ int cli_run_vm_create(const struct cli_args *a)
 
 int cli_run_vm_ls(const struct cli_args *a)
 {
-	json_t *v;
-	int rc = cli_call(a, "GET", "/v1/vms", NULL, &v);
-
-	if (rc)
-		return rc;
-	if (cli_json(a))
-		cli_format_json(stdout, v);
-	else
-		rc = cli_show(a, json_get(v, "vms"), cli_format_vms);
-	json_free(v);
-	return rc;
+	return cli_list(a, "/v1/vms", "vms", cli_format_vms);
 }
 
 int cli_run_vm_show(const struct cli_args *a)
 {
-	char name[NAME_MAX_LEN + 1], path[128];
-	json_t *v;
-	int rc;
-
-	if ((rc = cli_name(a, "VM", name)))
-		return rc;
-	snprintf(path, sizeof(path), "/v1/vms/%s", name);
-	if ((rc = cli_call(a, "GET", path, NULL, &v)))
-		return rc;
-	rc = cli_show(a, v, cli_format_vm);
-	json_free(v);
-	return rc;
+	return cli_show_one(a, "VM", "/v1/vms", cli_format_vm);
 }
 
 /* POST /v1/vms/NAME/ACTION with body; prints the VM's line. */
