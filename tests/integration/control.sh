@@ -325,14 +325,15 @@ wait_exit "$pid_d2" 10
 # ---- what a migration relies on is not the control socket's to take ---------------------------
 # vm3 (a lease of its own) migrates slowly to d3; the dirty log is the migration's meanwhile.
 lease=$FERRY_TMP/vm3.lease
-(umask 077 && echo "tok-$$-3" >"$FERRY_TMP/token3")
+tok3=tok-$$-3-9d4e1b7a2c6f4083b5e1a7c9d2f06e48
+(umask 077 && echo "$tok3" >"$FERRY_TMP/token3")
 # The fault switch changes one byte of vm3's RAM after its last page left (as a dirty log
 # collected from under the rounds would have it): armed for the second migration below.
 FERRY_FAULT=after-pause:scribble start_vm vm3 --kernel "$FERRY_GUEST/Image" --initrd "$FERRY_GUEST/initramfs.cpio" \
 	--append "console=ttyS0 quiet ferry.work=idle" || fail "third VM starts" "$(cat "$FERRY_TMP/vm3.out")"
 s3=$FERRY_TMP/vm3.sock
 start_vm d3 --incoming "127.0.0.1:$((port + 20))" --token-file "$FERRY_TMP/token3" || fail "destination d3 starts" "$(cat "$FERRY_TMP/d3.out")"
-"$ctl" "$s3" migrate - <<<"{\"addresses\": [\"127.0.0.1:$((port + 20))\"], \"token\": \"tok-$$-3\", \"bandwidth\": 1000000}" >/dev/null
+"$ctl" "$s3" migrate - <<<"{\"addresses\": [\"127.0.0.1:$((port + 20))\"], \"token\": \"$tok3\", \"bandwidth\": 1000000}" >/dev/null
 for _ in $(seq 1 100); do [ "$("$ctl" "$s3" --get phase migrate-status)" = precopy ] && break; sleep 0.05; done
 refused=0
 for a in collect start stop; do
@@ -350,7 +351,7 @@ wait_exit "$pid_d3" 10
 # A page the rounds missed: the destination compares the RAM hashes before it commits, refuses,
 # and the VM runs on at the source.
 start_vm d4 --incoming "127.0.0.1:$((port + 21))" --token-file "$FERRY_TMP/token3" || fail "destination d4 starts" "$(cat "$FERRY_TMP/d4.out")"
-out=$("$ctl" --timeout 60 "$s3" migrate - <<<"{\"addresses\": [\"127.0.0.1:$((port + 21))\"], \"token\": \"tok-$$-3\", \"wait\": true}")
+out=$("$ctl" --timeout 60 "$s3" migrate - <<<"{\"addresses\": [\"127.0.0.1:$((port + 21))\"], \"token\": \"$tok3\", \"wait\": true}")
 wait_exit "$pid_d4" 10
 rc=$?
 if echo "$out" | grep -q '"phase": "failed"' && [ $rc -eq 1 ] && grep -q "differs from the source's" "$FERRY_TMP/d4.out" &&
@@ -364,7 +365,7 @@ fi
 "$ctl" "$s3" save - <<<"{\"file\": \"$FERRY_TMP/vm3.save\"}" >/dev/null
 [ "$("$ctl" "$s3" --get status status)" = paused ] || fail "save without release pauses"
 # Nothing listens there: the migration fails at once and the VM resumes here.
-out=$("$ctl" --timeout 20 "$s3" migrate - <<<"{\"addresses\": [\"127.0.0.1:$((port + 22))\"], \"token\": \"tok-$$-3\", \"wait\": true}")
+out=$("$ctl" --timeout 20 "$s3" migrate - <<<"{\"addresses\": [\"127.0.0.1:$((port + 22))\"], \"token\": \"$tok3\", \"wait\": true}")
 st=$("$ctl" "$s3" --get status status)
 "$ctl" "$s3" quit >/dev/null
 wait_exit "$pid_vm3" 10
