@@ -20,7 +20,7 @@ T=$FERRY_TMP
 refused() { # name address pattern
 	local rc
 	timeout 20 "$FERRY_VM" --incoming "$2" --token-fd 3 --memory 64M --console null \
-		</dev/null >"$T/refused.out" 2>"$T/refused.err" 3<<<t
+		</dev/null >"$T/refused.out" 2>"$T/refused.err" 3<<<"ipv6-refused-3c9a1f0d8e2b4a7c6f5e1d0b9a8c7f6e"
 	rc=$?
 	if [ $rc -eq 1 ] && grep -q -- "$3" "$T/refused.err"; then
 		pass "--incoming '$2' refused: $(head -1 "$T/refused.err")"
