@@ -18,7 +18,6 @@ if [ -z "$FERRY_AGENT_PIDNS" ]; then
 fi
 source "$(dirname "$0")/../lib.sh"
 scratch
-[ -e "$FERRY_GUEST/Image" ] || FERRY_GUEST=/work/main/build/guest
 FERRYD=${FERRYD:-$FERRY_ROOT/build/bin/ferryd} # FERRYD=... runs another build (a sanitizer one)
 for f in "$FERRYD" "$FERRY_VM" "$FERRY_GUEST/Image" "$FERRY_GUEST/initramfs.cpio"; do
 	[ -e "$f" ] || { echo "agent.sh: $f is missing" >&2; exit 1; }

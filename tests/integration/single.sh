@@ -18,7 +18,6 @@ if [ -z "$FERRY_SINGLE_NS" ]; then
 	FERRY_SINGLE_NS=1 exec unshare --pid --net --fork --mount-proc bash "$0" "$@"
 fi
 source "$(dirname "$0")/../lib.sh"
-[ -e "$FERRY_GUEST/Image" ] || FERRY_GUEST=/work/main/build/guest
 FERRYD=${FERRYD:-$FERRY_ROOT/build/bin/ferryd}
 FERRY=${FERRY:-$FERRY_ROOT/build/bin/ferry}
 for f in "$FERRYD" "$FERRY" "$FERRY_VM" "$FERRY_GUEST/Image" "$FERRY_GUEST/initramfs.cpio"; do

@@ -17,14 +17,15 @@ if [ -z "$FERRY_VMS_PIDNS" ]; then
 fi
 source "$(dirname "$0")/../lib.sh"
 scratch
-[ -e "$FERRY_GUEST/Image" ] || FERRY_GUEST=/work/main/build/guest
 probe_bin=$FERRY_ROOT/build/tests/vmsprobe
 img=$FERRY_GUEST/Image
 rd=$FERRY_GUEST/initramfs.cpio
 unset INVOCATION_ID # never through systemd-run here: the VM must be a plain child
 
+make -s -C "$FERRY_ROOT" build/tests/vmsprobe >"$FERRY_TMP/make.log" 2>&1 ||
+	{ fail "build vmsprobe" "$(tail -5 "$FERRY_TMP/make.log")"; finish integration-vms; }
 for f in "$probe_bin" "$FERRY_VM" "$img" "$rd"; do
-	[ -e "$f" ] || { echo "vms.sh: $f is missing (make build/tests/vmsprobe; the guest)" >&2; exit 1; }
+	[ -e "$f" ] || { fail "$f is there (make; guest/build.sh)"; finish integration-vms; }
 done
 
 ns=fvt$$
