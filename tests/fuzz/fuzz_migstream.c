@@ -93,7 +93,7 @@ int __sanitizer_get_ownership(const volatile void *p) __attribute__((weak));
 #define SEND_RETRIES 256
 
 static const char token[] = "fuzz-token-5f3a9c0e7b214d68a1c9e03b";
-#define EPOCH 5 /* the lease's epoch at the start of every input: the source's */
+#define EPOCH 5		 /* the lease's epoch at the start of every input: the source's */
 #define HART_STEPS 20000 /* instructions run once the VM runs here */
 static char lease_dir[4096], lease_path[4200];
 
@@ -179,8 +179,8 @@ static const uint8_t *bytes(struct in *in, size_t *n)
 struct fconn {
 	struct buf to_dst; /* what we sent and the destination has not read */
 	size_t off;
-	bool eof;	 /* we shut our writing side down */
-	bool closed;	 /* the destination closed its end */
+	bool eof;	    /* we shut our writing side down */
+	bool closed;	    /* the destination closed its end */
 	uint8_t rx[RX_MAX]; /* what the destination wrote, not yet parsed */
 	size_t rxlen;
 };
@@ -317,7 +317,8 @@ static void drain_replies(int k)
 			break;
 		}
 		if (type != STREAM_CTRL)
-			fail("the destination wrote a record other than ctrl", stream_type_name(type));
+			fail("the destination wrote a record other than ctrl",
+			     stream_type_name(type));
 		reply(pl, plen);
 		memmove(c->rx, c->rx + used, c->rxlen - used);
 		c->rxlen -= used;
@@ -453,8 +454,9 @@ static void op_hello(struct in *in, int k, unsigned v)
 			} else if (s & 8) {
 				b.p[b.len - 4] = (uint8_t)(s / 16 + 2); /* a newer state version */
 			} else {
-				b.p[8] =
-				    (uint8_t)(s / 16 == 1 ? 0 : s / 16 + STREAM_VERSION + 1); /* format 0 or newer */
+				b.p[8] = (uint8_t)(s / 16 == 1 ? 0
+							       : s / 16 + STREAM_VERSION +
+								     1); /* format 0 or newer */
 			}
 			break;
 		case 2: /* token length 0, or above the maximum */
@@ -851,7 +853,8 @@ static void init(void)
 	 * (run.sh and long.sh give a directory they remove: libFuzzer ends the process without
 	 * running its clean-up). */
 	const char *tmp = getenv("FERRY_FUZZ_TMP");
-	snprintf(lease_dir, sizeof(lease_dir), "%s/ferry-fuzz.XXXXXX", tmp && *tmp ? tmp : "/dev/shm");
+	snprintf(lease_dir, sizeof(lease_dir), "%s/ferry-fuzz.XXXXXX",
+		 tmp && *tmp ? tmp : "/dev/shm");
 	if (!mkdtemp(lease_dir))
 		fail("mkdtemp", strerror(errno));
 	snprintf(lease_path, sizeof(lease_path), "%s/vm.lease", lease_dir);
