@@ -20,9 +20,9 @@ source "$(dirname "$0")/../lib.sh"
 scratch
 FERRYD=${FERRYD:-$FERRY_ROOT/build/bin/ferryd} # FERRYD=... runs another build (a sanitizer one)
 for f in "$FERRYD" "$FERRY_VM" "$FERRY_GUEST/Image" "$FERRY_GUEST/initramfs.cpio"; do
-	[ -e "$f" ] || { echo "agent.sh: $f is missing" >&2; exit 1; }
+	[ -e "$f" ] || { fail "$f is there (make; guest/build.sh)"; finish integration-agent; }
 done
-command -v etcd >/dev/null || { echo "1..0 # skip: no etcd"; exit 0; }
+command -v etcd >/dev/null || { fail "etcd is installed (scripts/setup.sh)"; finish integration-agent; }
 unset INVOCATION_ID NOTIFY_SOCKET
 T=$FERRY_TMP P=$T/pki
 base=$((20000 + $$ % 20000))
@@ -235,4 +235,4 @@ n=$(grep -c '^id:' "$T/events.txt")
 timeout 1 curl -sS -N --cacert "$P/ca.crt" "${ADM[@]}" -H "Last-Event-ID: $((n - 2))" "$U/v1/events" >"$T/ev2.txt" 2>/dev/null
 check "Last-Event-ID: the events after it" test "$(grep -c '^id:' "$T/ev2.txt")" -ge 2
 if grep -q "ERROR: AddressSanitizer\|runtime error" "$T"/vh0*.log; then fail "no sanitizer report"; else pass "no sanitizer report"; fi
-finish agent
+finish integration-agent

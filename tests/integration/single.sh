@@ -21,9 +21,9 @@ source "$(dirname "$0")/../lib.sh"
 FERRYD=${FERRYD:-$FERRY_ROOT/build/bin/ferryd}
 FERRY=${FERRY:-$FERRY_ROOT/build/bin/ferry}
 for f in "$FERRYD" "$FERRY" "$FERRY_VM" "$FERRY_GUEST/Image" "$FERRY_GUEST/initramfs.cpio"; do
-	[ -e "$f" ] || { echo "single.sh: $f is missing" >&2; exit 1; }
+	[ -e "$f" ] || { fail "$f is there (make; guest/build.sh)"; finish integration-single; }
 done
-[ -x /usr/bin/etcd ] || { echo "1..0 # skip: no /usr/bin/etcd"; exit 0; }
+[ -x /usr/bin/etcd ] || { fail "/usr/bin/etcd is installed (scripts/setup.sh)"; finish integration-single; }
 unset INVOCATION_ID NOTIFY_SOCKET
 T=$(mktemp -d /tmp/ferry-single.XXXXXX)
 BR=fsb$((RANDOM % 10000)) ADDR=10.231.0.1
