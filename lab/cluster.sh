@@ -200,9 +200,12 @@ cluster_forward() { # P [PORT]: 127.0.0.1:PORT on this machine -> vh01's API
 	local target
 	target=$(lab_addr "$p" vh01 mgmt):$CLUSTER_API_PORT
 	# The listening end is in the root namespace, on loopback only; each connection is
-	# carried into the admin namespace and on to the agent.
-	socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" \
-		"EXEC:ip netns exec $LAB_NS_ADMIN socat STDIO TCP\:$target" </dev/null \
+	# carried into the admin namespace and on to the agent (by a script: socat's EXEC
+	# address would split the target at its colons).
+	local hop=$LAB_DIR/cluster/forward-hop.sh
+	printf '#!/bin/sh\nexec ip netns exec %s socat STDIO TCP:%s\n' "$LAB_NS_ADMIN" "$target" >"$hop"
+	chmod 700 "$hop"
+	socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" "EXEC:$hop" </dev/null \
 		>>"$LAB_DIR/cluster/forward.log" 2>&1 &
 	pid=$!
 	echo "$pid" >"$LAB_DIR/cluster/forward.pid"

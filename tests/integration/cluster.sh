@@ -291,6 +291,16 @@ else
 	fail "counter intact" "$(tail -3 "$FERRY_TMP/counter")"
 fi
 
+# A person on this machine: a port forwarded to loopback reaches vh01's agent; its
+# certificate is checked for vh01, so the name has to come with the address.
+fport=$((20000 + RANDOM % 20000))
+cluster_forward "$P" "$fport" >/dev/null
+for _ in $(seq 20); do (exec 3<>"/dev/tcp/127.0.0.1/$fport") 2>/dev/null && break; sleep 0.1; done
+out=$(FERRY_CONFIG_DIR=$ETC FERRY_ENDPOINT=vh01=127.0.0.1:$fport build/bin/ferry vm ls --json 2>&1)
+if jq -e '.vms | length == 3' <<<"$out" >/dev/null 2>&1; then pass "from this machine through 127.0.0.1:$fport (vh01=127.0.0.1:$fport): vm ls"; else fail "the port forwarded to loopback" "$out"; fi
+out=$(FERRY_CONFIG_DIR=$ETC FERRY_ENDPOINT=127.0.0.1:$fport build/bin/ferry vm ls 2>&1); rc=$?
+if [ $rc -eq 1 ] && grep -q 'vh01' <<<"$out"; then pass "127.0.0.1 without the host's name: refused, the certificate names vh01"; else fail "certificate name checked" "exit $rc: $out"; fi
+
 # 8. Stop (a hard power-off), rm, host remove.
 out=$(f vm stop cl9 2>&1); rc=$?
 if [ $rc -eq 0 ] && grep -qi 'power' <<<"$out"; then pass "vm stop cl9 says it is a hard power-off"; else fail "vm stop" "exit $rc: $out"; fi
