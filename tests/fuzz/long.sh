@@ -8,6 +8,8 @@ cd "$(dirname "$0")/../.."
 hours=${1:-4}
 root=${2:-/var/tmp/ferry-fuzz}
 jobs=${FERRY_FUZZ_JOBS:-1}
+here=$PWD
+mkdir -p "$root" && root=$(cd "$root" && pwd) || exit 1
 secs=$(awk -v h="$hours" 'BEGIN { printf "%d", h * 3600 }')
 make fuzz >/dev/null || exit 1
 pass=0
@@ -25,8 +27,10 @@ for t in build/fuzz/fuzz_*; do
 	mkdir -p "$corpus" "$root/$name.crashes"
 	[ -d "tests/fuzz/seeds/$name" ] && cp -n "tests/fuzz/seeds/$name"/* "$corpus/"
 	log=$root/$name.log
-	"$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-		-jobs="$jobs" -workers="$jobs" -artifact_prefix="$root/$name.crashes/" "$corpus" >"$log" 2>&1
+	# (from $root: with -jobs, libFuzzer writes its workers' fuzz-N.log where it runs)
+	(cd "$root" && exec "$here/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+		-print_final_stats=1 -jobs="$jobs" -workers="$jobs" -artifact_prefix="$root/$name.crashes/" \
+		"$corpus") >"$log" 2>&1
 	rc=$?
 	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | awk '{ s += $1 } END { print s + 0 }')
 	cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
