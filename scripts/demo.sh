@@ -20,7 +20,11 @@ source lab/vm.sh
 source lab/cluster.sh
 trap 'lab_down' EXIT
 say() { printf '\n== %s\n' "$*"; }
-ferry() { echo "   \$ ferry $*"; cluster_ferry "$P" "$@" | sed 's/^/   /'; }
+ferry() { # show the command and its output; fail as it fails
+	echo "   \$ ferry $*"
+	cluster_ferry "$P" "$@" | sed 's/^/   /'
+	return "${PIPESTATUS[0]}"
+}
 
 say "building the lab: three hosts, a switch, a client, an admin node, two migration links per host pair"
 P=$(lab_up --hosts 3 --rate "${DEMO_RATE:-400mbit}")
