@@ -1277,6 +1277,8 @@ static bool cpu_step_uncached(struct cpu *c)
 /* The operations of decoded instructions, as an X-macro so the enum and cpu_run's table of
  * labels cannot disagree. Operations from LUI on only compute rd, so with rd = x0 they are
  * decoded as NOP (they are HINTs). */
+/* The list keeps its hand layout (the formatter would reflow the opcodes): */
+/* clang-format off */
 #define DOPS(_)                                                                                    \
 	_(DECODE) /* not decoded yet (or past the last slot): decode this slot, then run it */     \
 	_(CROSS)  /* a 32-bit instruction across the end of the page: fetched every time */        \
@@ -1293,6 +1295,7 @@ static bool cpu_step_uncached(struct cpu *c)
 			    _(REM) _(REMU) _(MULW) _(DIVW) _(DIVUW) _(REMW) _(REMUW)
 
 #define DOP_ENUM(name) D_##name,
+/* clang-format on */
 enum dop { DOPS(DOP_ENUM) D_COUNT };
 _Static_assert(D_COUNT <= 256, "operations fit the slot's op byte");
 
