@@ -1,14 +1,15 @@
 #!/bin/bash
 # demo.sh - the main job: set up, build everything (the guest kernel too), then the lab demo.
 #
-# The demo builds a lab of three hypervisor hosts (vh01, vh02, vh03) in network namespaces and
-# makes them a cluster: `ferry cluster init` and `ferry host add` issue the certificates and
-# configuration, an etcd member and a host agent (ferryd) run on each host, and the `ferry`
-# CLI runs in the admin node. It creates the VM "cl7" with its disk on shared storage,
-# starts it on vh01 with `ferry vm start`, and pings it from the client. Then the migration
-# engine moves cl7 to vh02 and back while the client pings it every 10 ms and every 1 ms
-# (through the VMs' control sockets: moves through the cluster come next), and it prints each
-# move's result (phases, blackout, bytes) and the ping statistics, then tears everything down.
+# The seed's story, told through `ferry` alone. The demo builds a lab of three hypervisor
+# hosts (vh01, vh02, vh03) in network namespaces and makes them a cluster: `ferry cluster init`
+# and `ferry host add` issue the certificates and configuration, an etcd member and a host
+# agent (ferryd) run on each host, and the `ferry` CLI runs in the admin node. It creates the
+# VM "cl7" with its disk on shared storage and starts it on vh01; the client pings it every
+# 10 ms and every 1 ms. Then: `ferry move cl7 --to vh02` (live), `ferry Move-VM -ComputerName
+# VH02 -Name CL7` (the cluster picks the best possible node), a quick migration, and `ferry
+# host drain` of the host cl7 is on; it prints each move's line, the pings lost, and
+# `ferry migrations --history`, then tears everything down.
 # DEMO_RATE sets the migration links' rate (default 400mbit each).
 set -eu
 cd "$(dirname "$0")/.."
@@ -51,15 +52,6 @@ echo "   the client pings cl7 ($ip):"
 lab_exec "$P" client ping -c 20 -i 0.05 -q "$ip" | tail -2 | sed 's/^/   /'
 ferry vm log cl7 --lines 3
 
-say "the migration engine on its own: cl7 is powered off in the cluster and run by the lab directly"
-ferry vm stop cl7
-vm_start "$P" cl7 vh01 --work idle,counter
-ip=$(vm_var "$P" cl7 ip)
-# (the lab gives it a MAC of its own: the client forgets the cluster's one)
-lab_exec "$P" client ip neigh flush all
-for _ in $(seq 1 100); do grep -q '^ferry-work: heartbeat 2' "$(vm_var "$P" cl7 console)" && break; sleep 0.1; done
-grep -E '^ferry-init|^ferry-work: heartbeat' "$(vm_var "$P" cl7 console)" | head -3 | sed 's/^/   guest: /'
-
 say "the client pings cl7 ($ip) every 10 ms, and again every 1 ms"
 pingout=$(mktemp /tmp/ferry-demo-ping.XXXXXX)
 ip netns exec "$LAB_NS_CLIENT" "$FERRY_ROOT/build/bin/ferry-ping" -i 10 "$ip" >"$pingout" 2>&1 &
@@ -68,26 +60,32 @@ ip netns exec "$LAB_NS_CLIENT" "$FERRY_ROOT/build/bin/ferry-ping" -i 1 "$ip" >"$
 pinger1=$!
 sleep 1
 
-summary() { # the source's final status (JSON) on stdin
-	jq -r '.return | if .phase == "completed" then
-		"   \(.phase): \(.round) rounds, \(.pages_sent) pages, \(.bytes_sent) bytes in \(.total_ms) ms; blackout \(.blackout.total_ms) ms"
-		else "   \(.phase // "no status"): \(.error // "")" end'
-	echo
-}
-say "Move-VM cl7 vh01 -> vh02 (live migration over both links)"
-vm_migrate "$P" cl7 vh02 | tee /tmp/ferry-demo-move1.json | summary
+say "live migration to a host of the operator's choice"
+ferry move cl7 --to vh02 --verbose
+ferry vm ls
 sleep 2
-say "Move-VM cl7 vh02 -> vh01"
-vm_migrate "$P" cl7 vh01 | tee /tmp/ferry-demo-move2.json | summary
+say "the seed's command: Move-VM without -DestinationHost (the best possible node)"
+ferry Move-VM -ComputerName VH02 -Name CL7
 sleep 2
+here=$(cluster_ferry "$P" vm show cl7 --json | jq -r .host)
+for h in vh01 vh02 vh03; do [ "$h" != "$here" ] && { there=$h; break; }; done
+say "quick migration (pause, save to the shared storage, restore): $here -> $there"
+ferry move cl7 --to "$there" --quick
+sleep 2
+say "maintenance: drain $there (each of its VMs to its best node), then make it active again"
+ferry host drain "$there"
+ferry host resume "$there"
+ferry vm ls
+sleep 1
 
 kill -INT "$pinger" "$pinger1" 2>/dev/null || true
 wait "$pinger" "$pinger1" 2>/dev/null || true
-say "ping during both moves"
+say "ping during the four moves (the quick one pauses cl7 for its save and restore)"
 grep '^ferry-ping:' "$pingout" | sed 's/^ferry-ping: /   probes every 10 ms: /'
 grep '^ferry-ping:' "$pingout.1" | sed 's/^ferry-ping: /   probes every 1 ms:  /'
 rm -f "$pingout" "$pingout.1"
+say "the history of the moves"
+ferry migrations --history
 say "the guest after the moves"
-tail -3 "$(vm_var "$P" cl7 console)" | sed 's/^/   guest: /'
-vm_stop "$P" cl7
+ferry vm log cl7 --lines 3
 say "done: the lab is torn down on exit"

@@ -23,6 +23,7 @@
 #define AGENT_MAX_REVOKED 256
 
 struct events;
+struct moves;
 
 struct aerr {
 	int status;	  /* HTTP status: 400, 404, 409, 422, 502, 503, 500... */
@@ -60,6 +61,7 @@ struct agent {
 	pthread_mutex_t reg_lock;
 	int64_t lease;
 	bool registered;
+	char host_state[16]; /* "active" or "draining" (this run's; "" reads as active) */
 
 	/* revoked certificate serials (hex, lower case), under rev_lock */
 	pthread_mutex_t rev_lock;
@@ -67,6 +69,7 @@ struct agent {
 	size_t nrevoked;
 
 	struct events *events;
+	struct moves *moves; /* the moves this host takes part in (move.h) */
 	volatile int quit;
 };
 
@@ -75,5 +78,7 @@ struct etcd *agent_etcd(struct agent *a, struct err *e);
 void agent_etcd_put(struct agent *a, struct etcd *c);
 /* Under vms_lock: true (and the mark cleared) if name was stopped by request. */
 bool agent_stopping_take(struct agent *a, const char *name);
+/* Under vms_lock: mark name as stopped by request (its exit is recorded by whoever stops it). */
+void agent_stopping_mark(struct agent *a, const char *name);
 
 #endif

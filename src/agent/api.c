@@ -31,6 +31,7 @@
 
 #include "agent/cluster.h"
 #include "agent/events.h"
+#include "agent/move.h"
 #include "agent/peer.h"
 #include "common/addr.h"
 #include "common/buf.h"
@@ -50,6 +51,7 @@ struct req {
 	struct buf body;
 	bool too_large;
 	bool checked;
+	char peer[PKI_CN_MAX]; /* the client certificate's CN ("" with the secret) */
 };
 
 /* ---- pure helpers --------------------------------------------------------------------------- */
@@ -184,7 +186,8 @@ static bool secret_ok(struct agent *a, const char *auth)
 }
 
 /* 0 authenticated, else the status to refuse with (401, 403) and why in ae. */
-static int check_auth(struct api *s, struct MHD_Connection *c, struct aerr *ae)
+static int check_auth(struct api *s, struct MHD_Connection *c, char peer[PKI_CN_MAX],
+		      struct aerr *ae)
 {
 	struct agent *a = s->a;
 	if (s->cert_pem) {
@@ -205,6 +208,7 @@ static int check_auth(struct api *s, struct MHD_Connection *c, struct aerr *ae)
 				return aerr_set(ae, 403,
 						"the certificate of '%s' (serial %s) is revoked",
 						info.cn, info.serial);
+			snprintf(peer, PKI_CN_MAX, "%s", info.cn);
 			return 0;
 		}
 		if (certs && ncert > 0 &&
@@ -465,6 +469,137 @@ static enum MHD_Result reply(struct MHD_Connection *c, int rc, int okstatus, jso
 	return send_json(c, okstatus, *out);
 }
 
+/* ---- moves ---------------------------------------------------------------------------------- */
+
+/* Forward to host unless it is this one or the request was forwarded already: true if sent. */
+static bool forward_to_host(struct agent *a, struct MHD_Connection *c, const char *host,
+			    const char *method, const char *path, const struct buf *body,
+			    enum MHD_Result *res)
+{
+	struct aerr ae = { 0 };
+	char api[128];
+	if (strcmp(host, a->conf.name) == 0 || is_forwarded(c))
+		return false;
+	if (cluster_host_api(a, host, api, &ae) < 0)
+		*res = send_err(c, &ae);
+	else
+		*res = forward(a, c, host, api, method, path, body);
+	return true;
+}
+
+static enum MHD_Result route_move(struct agent *a, struct MHD_Connection *c, const char *method,
+				  const char *vm, const struct buf *body, const char *url)
+{
+	struct aerr ae = { 0 };
+	struct move_req req;
+	json_t *out = NULL;
+	if (strcmp(method, "POST") != 0)
+		return fail(c, 405, "%s is not allowed on %s (POST)", method, url);
+	json_t *b = api_parse_body((const char *)body->p, body->len, &ae);
+	if (!b)
+		return send_err(c, &ae);
+	int pr = move_parse_request(b, &req, &ae);
+	json_free(b);
+	if (pr < 0)
+		return send_err(c, &ae);
+	if (!is_forwarded(c)) {
+		bool self = true;
+		char host[64], api[128];
+		if (cluster_vm_target(a, vm, false, NULL, host, api, &self, &ae) < 0)
+			return send_err(c, &ae);
+		if (!self) {
+			if (req.from[0] && strcmp(req.from, host) != 0)
+				return fail(c, 409, "%s runs on %s, not on %s", vm, host, req.from);
+			char path[256];
+			snprintf(path, sizeof(path), "/v1/vms/%s/move", vm);
+			return forward(a, c, host, api, method, path, body);
+		}
+	}
+	return reply(c, move_request(a, vm, &req, &out, &ae), 202, &out, &ae);
+}
+
+static enum MHD_Result route_migrations(struct agent *a, struct MHD_Connection *c,
+					const char *method, char (*segs)[128], size_t n,
+					const char *url)
+{
+	struct aerr ae = { 0 };
+	json_t *out = NULL;
+	char vm[NAME_MAX_LEN + 1], source[64];
+	struct err e;
+	enum MHD_Result res;
+	bool get = strcmp(method, "GET") == 0;
+	if (n == 1) {
+		if (!get)
+			return fail(c, 405, "%s is not allowed on %s (GET)", method, url);
+		return reply(c, move_list(a, &out, &ae), 200, &out, &ae);
+	}
+	if (n == 2 && strcmp(segs[1], "history") == 0) {
+		if (!get)
+			return fail(c, 405, "%s is not allowed on %s (GET)", method, url);
+		return reply(c, move_history(a, &out, &ae), 200, &out, &ae);
+	}
+	if (name_normalize(segs[1], vm, "VM", &e) < 0)
+		return fail(c, 400, "%s", e.msg);
+	bool cancel = n == 3 && strcmp(segs[2], "cancel") == 0;
+	if (n == 3 && !cancel)
+		return fail(c, 404, "no such endpoint: %.200s", url);
+	if (cancel && strcmp(method, "POST") != 0)
+		return fail(c, 405, "%s is not allowed on %s (POST)", method, url);
+	if (!cancel && !get)
+		return fail(c, 405, "%s is not allowed on %s (GET)", method, url);
+	int f = move_find(a, vm, source, &ae);
+	if (f < 0)
+		return send_err(c, &ae);
+	if (f == 0) {
+		if (cancel)
+			return fail(c, 409, "%s has no move under way", vm);
+		return reply(c, move_last(a, vm, &out, &ae), 200, &out, &ae);
+	}
+	char path[256];
+	snprintf(path, sizeof(path), cancel ? "/v1/migrations/%s/cancel" : "/v1/migrations/%s",
+		 vm);
+	if (forward_to_host(a, c, source, method, path, NULL, &res))
+		return res;
+	if (cancel)
+		return reply(c, move_cancel(a, vm, &out, &ae), 200, &out, &ae);
+	json_t *m = move_local_status(a, vm);
+	if (!m)
+		return reply(c, move_last(a, vm, &out, &ae), 200, &out, &ae);
+	out = json_object();
+	json_set(out, "migration", m);
+	return send_json(c, 200, out);
+}
+
+static enum MHD_Result route_internal(struct agent *a, struct MHD_Connection *c,
+				      const char *method, char (*segs)[128], size_t n,
+				      const struct buf *body, const char *peer, const char *url)
+{
+	struct aerr ae = { 0 };
+	json_t *out = NULL;
+	char vm[NAME_MAX_LEN + 1];
+	struct err e;
+	if (n != 4 || strcmp(segs[1], "moves") != 0)
+		return fail(c, 404, "no such endpoint: %.200s", url);
+	if (strcmp(method, "POST") != 0)
+		return fail(c, 405, "%s is not allowed on %s (POST)", method, url);
+	if (name_normalize(segs[2], vm, "VM", &e) < 0)
+		return fail(c, 400, "%s", e.msg);
+	json_t *b = api_parse_body((const char *)body->p, body->len, &ae);
+	if (!b)
+		return send_err(c, &ae);
+	int rc;
+	if (strcmp(segs[3], "prepare") == 0)
+		rc = move_prepare(a, peer, vm, b, &out, &ae);
+	else if (strcmp(segs[3], "restore") == 0)
+		rc = move_restore(a, peer, vm, b, &out, &ae);
+	else if (strcmp(segs[3], "abort") == 0)
+		rc = move_abort(a, peer, vm, b, &out, &ae);
+	else
+		rc = aerr_set(&ae, 404, "no such endpoint: %.200s", url);
+	json_free(b);
+	return reply(c, rc, 200, &out, &ae);
+}
+
 static enum MHD_Result route_vm(struct agent *a, struct MHD_Connection *c, const char *method,
 				const char *vm, const char *action, const struct buf *body,
 				const char *url)
@@ -487,6 +622,8 @@ static enum MHD_Result route_vm(struct agent *a, struct MHD_Connection *c, const
 		}
 		return fail(c, 405, "%s is not allowed on /v1/vms/%s (GET, DELETE)", method, vm);
 	}
+	if (strcmp(action, "move") == 0)
+		return route_move(a, c, method, vm, body, url);
 	bool start = strcmp(action, "start") == 0, stop = strcmp(action, "stop") == 0;
 	bool log = strcmp(action, "log") == 0, console = strcmp(action, "console") == 0;
 	if (!start && !stop && !log && !console)
@@ -567,7 +704,7 @@ static enum MHD_Result route_vm(struct agent *a, struct MHD_Connection *c, const
 }
 
 static enum MHD_Result route(struct agent *a, struct MHD_Connection *c, const char *url,
-			     const char *method, const struct buf *body)
+			     const char *method, const struct buf *body, const char *peer)
 {
 	struct aerr ae = { 0 };
 	json_t *out = NULL;
@@ -616,9 +753,45 @@ static enum MHD_Result route(struct agent *a, struct MHD_Connection *c, const ch
 		ONLY("GET", "GET");
 		return reply(c, cluster_host_list(a, &out, &ae), 200, &out, &ae);
 	}
+	if (n == 3 && strcmp(segs[0], "hosts") == 0) {
+		if (name_normalize(segs[1], name, "host", &e) < 0)
+			return fail(c, 400, "%s", e.msg);
+		bool drain = strcmp(segs[2], "drain") == 0, resume = strcmp(segs[2], "resume") == 0;
+		if (!drain && !resume)
+			return fail(c, 404, "no such endpoint: %.200s", url);
+		ONLY("POST", "POST");
+		char path[256];
+		enum MHD_Result res;
+		snprintf(path, sizeof(path), "/v1/hosts/%s/%s", name, segs[2]);
+		if (forward_to_host(a, c, name, method, path, NULL, &res))
+			return res;
+		if (strcmp(name, a->conf.name) != 0)
+			return fail(c, 409, "this is %s, not %s", a->conf.name, name);
+		if (drain)
+			return reply(c, move_drain(a, &out, &ae), 202, &out, &ae);
+		return reply(c, move_resume_host(a, &out, &ae), 200, &out, &ae);
+	}
+	if (n >= 1 && strcmp(segs[0], "migrations") == 0)
+		return route_migrations(a, c, method, segs, n, url);
+	if (n >= 1 && strcmp(segs[0], "internal") == 0)
+		return route_internal(a, c, method, segs, n, body, peer, url);
 	if (n == 2 && strcmp(segs[0], "hosts") == 0) {
 		if (name_normalize(segs[1], name, "host", &e) < 0)
 			return fail(c, 400, "%s", e.msg);
+		if (get && strcmp(name, a->conf.name) == 0) {
+			int rc = cluster_host_get(a, name, &out, &ae);
+			json_t *d = rc == 0 ? move_drain_status(a) : NULL;
+			if (d)
+				json_set(out, "drain", d);
+			return reply(c, rc, 200, &out, &ae);
+		}
+		if (get && !is_forwarded(c)) {
+			char api[128], path[256];
+			struct aerr fe = { 0 };
+			snprintf(path, sizeof(path), "/v1/hosts/%s", name);
+			if (cluster_host_api(a, name, api, &fe) == 0)
+				return forward(a, c, name, api, method, path, NULL);
+		}
 		if (get)
 			return reply(c, cluster_host_get(a, name, &out, &ae), 200, &out, &ae);
 		ONLY("DELETE", "GET, DELETE");
@@ -665,7 +838,7 @@ static enum MHD_Result api_handle(void *cls, struct MHD_Connection *c, const cha
 		if (atomic_load(&s->conns) > API_MAX_CONN)
 			return fail(c, 503, "too many connections (at most %d)", API_MAX_CONN);
 		struct aerr ae = { 0 };
-		if (check_auth(s, c, &ae) < 0)
+		if (check_auth(s, c, r->peer, &ae) < 0)
 			return send_err(c, &ae);
 		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
 		if (cl && strtoull(cl, NULL, 10) > API_MAX_BODY)
@@ -689,7 +862,7 @@ static enum MHD_Result api_handle(void *cls, struct MHD_Connection *c, const cha
 	r->body.len--;
 	if (r->body.oom)
 		return fail(c, 500, "out of memory");
-	return route(s->a, c, url, method, &r->body);
+	return route(s->a, c, url, method, &r->body, r->peer);
 }
 
 static void api_done(void *cls, struct MHD_Connection *c, void **con_cls,

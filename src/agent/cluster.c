@@ -568,6 +568,152 @@ void cluster_vm_ended(struct agent *a, const char *name, const char *state, cons
 	log_info("%s %s: %s", name, state, reason);
 }
 
+static char *host_value(struct agent *a);
+
+/* ---- for moves (move.c) --------------------------------------------------------------------- */
+
+int cluster_reserve(struct agent *a, const struct vm_spec *s, struct aerr *ae)
+{
+	char key[256], state[16];
+	struct err e;
+	int rc = -1;
+
+	cluster_host_state(a, state);
+	if (strcmp(state, "active") != 0)
+		return aerr_set(ae, 409, "%s is %s: nothing new is placed there", a->conf.name,
+				state);
+	struct etcd *c = borrow(a, ae);
+	if (!c)
+		return -1;
+	snprintf(key, sizeof(key), "/ferry/hosts/%s/alloc", a->conf.name);
+	for (int i = 0; i < TXN_TRIES; i++) {
+		struct etcd_kv kv = { 0 };
+		bool found = false;
+		uint64_t um;
+		unsigned uv;
+		if (etcd_get(c, key, &kv, &found, NULL, &e) < 0) {
+			aerr_set(ae, 503, "the cluster store cannot be reached: %s", e.msg);
+			goto out;
+		}
+		json_t *old = found ? kv_json(&kv) : NULL;
+		json_t *rest = cluster_alloc_with(old, s->name, 0, 0);
+		cluster_alloc_used(rest, &um, &uv);
+		json_free(rest);
+		if (cluster_admit(a->conf.name, a->conf.memory, a->conf.vcpus, um, uv, s, ae) < 0) {
+			json_free(old);
+			etcd_kv_free(&kv);
+			goto out;
+		}
+		json_t *nv = cluster_alloc_with(old, s->name, s->memory, s->vcpus);
+		json_free(old);
+		char *text = json_encode(nv, NULL);
+		json_free(nv);
+		struct etcd_cmp cmp = { .key = key,
+					.target = found ? ETCD_CMP_MOD : ETCD_CMP_CREATE,
+					.result = ETCD_CMP_EQUAL,
+					.revision = found ? kv.mod_revision : 0 };
+		etcd_kv_free(&kv);
+		struct etcd_op op = { .kind = ETCD_OP_PUT, .key = key, .value = text };
+		struct etcd_txn_result res = { 0 };
+		int r = text ? etcd_txn(c, &cmp, 1, &op, 1, NULL, 0, &res, &e)
+			     : err_set(&e, "out of memory");
+		bool ok = res.succeeded;
+		etcd_txn_result_free(&res);
+		free(text);
+		if (r < 0) {
+			aerr_set(ae, 503, "the cluster store cannot be reached: %s", e.msg);
+			goto out;
+		}
+		if (ok) {
+			rc = 0;
+			goto out;
+		}
+	}
+	aerr_set(ae, 409, "the alloc key of %s kept changing; try again", a->conf.name);
+out:
+	agent_etcd_put(a, c);
+	return rc;
+}
+
+int cluster_unreserve(struct agent *a, const char *vm, struct err *e)
+{
+	struct etcd *c = agent_etcd(a, e);
+	if (!c)
+		return -1;
+	int rc = alloc_set(a, c, vm, 0, 0, e);
+	agent_etcd_put(a, c);
+	return rc;
+}
+
+int cluster_put_state(struct agent *a, const char *vm, const char *state, pid_t pid,
+		      const char *reason, struct err *e)
+{
+	struct etcd *c = agent_etcd(a, e);
+	if (!c)
+		return -1;
+	int rc = put_state(a, c, vm, state, pid, reason, cur_lease(a), e);
+	agent_etcd_put(a, c);
+	return rc;
+}
+
+int cluster_vm_spec(struct agent *a, const char *vm, struct vm_spec *s, struct aerr *ae)
+{
+	char key[256];
+	struct err e;
+	struct etcd_kv kv = { 0 };
+	bool found = false;
+	struct etcd *c = borrow(a, ae);
+	if (!c)
+		return -1;
+	snprintf(key, sizeof(key), "/ferry/vms/%s/spec", vm);
+	int r = etcd_get(c, key, &kv, &found, NULL, &e);
+	agent_etcd_put(a, c);
+	if (r < 0)
+		return aerr_set(ae, 503, "the cluster store cannot be reached: %s", e.msg);
+	if (!found)
+		return aerr_set(ae, 404, "no VM named '%s'", vm);
+	json_t *j = kv_json(&kv);
+	r = j ? cluster_spec_from_json(vm, j, s, &e) : err_set(&e, "not JSON");
+	json_free(j);
+	etcd_kv_free(&kv);
+	if (r < 0)
+		return aerr_set(ae, 500, "the spec of %s: %s", vm, e.msg);
+	return 0;
+}
+
+void cluster_host_state(struct agent *a, char out[16])
+{
+	pthread_mutex_lock(&a->reg_lock);
+	snprintf(out, 16, "%s", a->host_state[0] ? a->host_state : "active");
+	pthread_mutex_unlock(&a->reg_lock);
+}
+
+static int cas_put(struct etcd *c, const char *key, const char *value, int64_t lease,
+		   bool only_if_changed, int64_t *old_lease, struct err *e);
+
+int cluster_set_host_state(struct agent *a, const char *state, struct err *e)
+{
+	char key[256];
+	pthread_mutex_lock(&a->reg_lock);
+	snprintf(a->host_state, sizeof(a->host_state), "%s", state);
+	pthread_mutex_unlock(&a->reg_lock);
+	int64_t lease = cur_lease(a);
+	if (!lease)
+		return 0; /* written with the next registration */
+	char *hv = host_value(a);
+	if (!hv)
+		return err_set(e, "out of memory");
+	struct etcd *c = agent_etcd(a, e);
+	int rc = -1;
+	if (c) {
+		snprintf(key, sizeof(key), "/ferry/hosts/%s", a->conf.name);
+		rc = cas_put(c, key, hv, lease, true, NULL, e);
+		agent_etcd_put(a, c);
+	}
+	free(hv);
+	return rc;
+}
+
 /* ---- registration --------------------------------------------------------------------------- */
 
 static char *host_value(struct agent *a)
@@ -587,7 +733,9 @@ static char *host_value(struct agent *a)
 	json_set_u64(cap, "memory", a->conf.memory);
 	json_set_int(cap, "vcpus", a->conf.vcpus);
 	json_set(j, "capacity", cap);
-	json_set_str(j, "state", "active");
+	pthread_mutex_lock(&a->reg_lock);
+	json_set_str(j, "state", a->host_state[0] ? a->host_state : "active");
+	pthread_mutex_unlock(&a->reg_lock);
 	json_set_str(j, "cert_serial", a->cert_serial);
 	json_set_str(j, "version", a->version);
 	char *text = json_encode(j, NULL);
@@ -684,6 +832,21 @@ int cluster_register(struct agent *a, const char *reason, struct err *e)
 		if (list[i].run == VM_EXITED)
 			continue;
 		struct err se;
+		char okey[256];
+		struct etcd_kv okv = { 0 };
+		bool found = false;
+		/* Only a VM whose owner key names this host has its state written here: a copy
+		 * that is not the owner's (an incoming VM whose move ended while the agent was
+		 * away) is dealt with by move_reconcile, and must not claim the VM. */
+		snprintf(okey, sizeof(okey), "/ferry/vms/%s/owner", list[i].name);
+		if (etcd_get(c, okey, &okv, &found, NULL, &se) == 0) {
+			json_t *oj = found ? kv_json(&okv) : NULL;
+			bool mine = jstr(oj, "host") && strcmp(jstr(oj, "host"), a->conf.name) == 0;
+			json_free(oj);
+			etcd_kv_free(&okv);
+			if (!mine)
+				continue;
+		}
 		if (put_state(a, c, list[i].name, vm_run_name(list[i].run), list[i].pid, reason,
 			      lease, &se) < 0)
 			log_error("%s: writing its state: %s", list[i].name, se.msg);
@@ -1295,6 +1458,11 @@ static void starting_mark(struct agent *a, const char *name, bool add)
 	pthread_mutex_unlock(&a->vms_lock);
 }
 
+void agent_stopping_mark(struct agent *a, const char *name)
+{
+	stopping_take(a, name, true);
+}
+
 bool agent_stopping_take(struct agent *a, const char *name)
 {
 	return stopping_take(a, name, false);
@@ -1308,6 +1476,7 @@ int cluster_vm_start_local(struct agent *a, const char *name, json_t **out, stru
 	const char *me = a->conf.name;
 	int rc = -1;
 	bool admitted = false;
+	int64_t owner_rev = 0; /* the owner key's mod_revision once admitted: the VM's token */
 	struct vm_spec spec;
 	char akey[256], okey[256];
 	snprintf(akey, sizeof(akey), "/ferry/hosts/%s/alloc", me);
@@ -1411,6 +1580,8 @@ int cluster_vm_start_local(struct agent *a, const char *name, json_t **out, stru
 		int r = atext && otext && sttext ? etcd_txn(c, cmp, 3, ops, nops, NULL, 0, &res, &e)
 						 : err_set(&e, "out of memory");
 		admitted = r == 0 && res.succeeded;
+		if (admitted)
+			owner_rev = owner_changes ? res.revision : ow->mod_revision;
 		etcd_txn_result_free(&res);
 		free(atext), free(otext), free(sttext);
 		json_free(sj), json_free(st), json_free(aj), json_free(oj), json_free(hv);
@@ -1429,7 +1600,9 @@ int cluster_vm_start_local(struct agent *a, const char *name, json_t **out, stru
 	pthread_mutex_lock(&a->vms_lock);
 	stopping_take(a, name, false);
 	vms_forget(a->vms, name, &e); /* an exited copy of the same name, if any */
-	int sr = vms_start(a->vms, &spec, &e);
+	struct vms_start_opts so = { .owner_agent = spec.disk[0] != 0,
+				     .owner_token = (uint64_t)owner_rev };
+	int sr = vms_start(a->vms, &spec, &so, &e);
 	if (sr == 0)
 		vms_get(a->vms, name, &vi);
 	name_mark(a->starting, name, false);

@@ -82,6 +82,19 @@ void cluster_note_revoked(struct agent *a, const char *serial);
 /* A VM of this host ended: its alloc entry released and its state key put. */
 void cluster_vm_ended(struct agent *a, const char *name, const char *state, const char *reason);
 
+/* For moves (move.c). A destination admits the VM into this host's alloc by compare-and-swap
+ * (422 with the numbers if there is no room, 409 if this host is not active); the entry is
+ * released when the move fails, and stays as the running VM's when it succeeds. */
+int cluster_reserve(struct agent *a, const struct vm_spec *s, struct aerr *ae);
+int cluster_unreserve(struct agent *a, const char *vm, struct err *e);
+/* vm's state key under this host's lease. */
+int cluster_put_state(struct agent *a, const char *vm, const char *state, pid_t pid,
+		      const char *reason, struct err *e);
+int cluster_vm_spec(struct agent *a, const char *vm, struct vm_spec *s, struct aerr *ae);
+/* This host's state ("active", "draining"), and changing it (the host key is written again). */
+void cluster_host_state(struct agent *a, char out[16]);
+int cluster_set_host_state(struct agent *a, const char *state, struct err *e);
+
 /* Where a request about a VM must go: for start (on = the "on" member or NULL) the chosen
  * host, else the owner's host. *self says it is this host. api gets the host's API address. */
 int cluster_vm_target(struct agent *a, const char *vm, bool for_start, const char *on,

@@ -975,6 +975,8 @@ static json_t *op_json(const struct etcd_op *op)
 		json_set(o, "value", b64_json(op->value, strlen(op->value)));
 		if (op->lease)
 			json_set(o, "lease", i64_string(op->lease));
+		else if (op->keep_lease)
+			json_set(o, "ignore_lease", json_true());
 		json_set(w, "request_put", o);
 		break;
 	case ETCD_OP_DELETE:

@@ -105,6 +105,7 @@ struct etcd_op {
 	const char *key;
 	const char *value; /* PUT; NUL-terminated */
 	int64_t lease;	   /* PUT: 0 = none (a put without lease detaches the key's lease) */
+	bool keep_lease;   /* PUT with lease 0: keep the lease the key has (ignore_lease) */
 	bool prefix;	   /* DELETE, GET: the whole prefix */
 };
 struct etcd_txn_result {

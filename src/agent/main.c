@@ -34,6 +34,7 @@
 #include "agent/cluster.h"
 #include "agent/events.h"
 #include "agent/member.h"
+#include "agent/move.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/pki.h"
@@ -164,14 +165,17 @@ static void on_vm(void *arg, const struct vm_info *vm, const char *what)
 static void handle_exits(struct agent *a, struct exits *x)
 {
 	for (size_t i = 0; i < x->n; i++) {
+		/* A move's VM (a source that moved away, an incoming one that never became the
+		 * owner): the move records what its end means. */
+		bool moving = move_vm_exited(a, x->v[i].name, x->v[i].status);
 		pthread_mutex_lock(&a->vms_lock);
 		bool requested = agent_stopping_take(a, x->v[i].name);
 		struct err e;
 		if (!requested)
 			vms_forget(a->vms, x->v[i].name, &e);
 		pthread_mutex_unlock(&a->vms_lock);
-		if (requested)
-			continue; /* the stop request writes its own record */
+		if (requested || moving)
+			continue; /* the stop request or the move writes its own record */
 		char reason[128];
 		snprintf(reason, sizeof(reason), "exited by itself (status %d)", x->v[i].status);
 		cluster_vm_ended(a, x->v[i].name, "exited", reason);
@@ -232,7 +236,7 @@ static int agent_init(struct agent *a, struct err *e)
 	if (read_secret(a, e) < 0)
 		return -1;
 	a->events = events_new();
-	if (!a->events)
+	if (!a->events || move_init(a) < 0)
 		return err_set(e, "out of memory");
 	struct vms_cfg vc = { .run_dir = a->conf.run_dir,
 			      .log_dir = a->conf.log_dir,
@@ -438,6 +442,8 @@ int main(int argc, char **argv)
 			int kr = reg ? cluster_keepalive(&a, &e) : register_all(&a, !ready, &e);
 			if (kr < 0)
 				log_warn("%s: %s", reg ? "keepalive" : "registering", e.msg);
+			if (kr == 0)
+				move_reconcile(&a);
 			/* now and then, the alloc key checked against what runs here (an exit
 			 * whose release failed while etcd was away); a read unless it differs */
 			if (kr == 0 && reg && ++ticks_since_reconcile >= 10) {
@@ -474,6 +480,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < AGENT_ETCD_POOL; i++)
 		if (a.pool[i])
 			etcd_close(a.pool[i]);
+	move_free(&a);
 	events_free(a.events);
 	curl_global_cleanup();
 	gnutls_global_deinit();

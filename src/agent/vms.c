@@ -60,6 +60,7 @@
 #include <linux/if_tun.h>
 #include <linux/sockios.h>
 
+#include "agent/vmconn.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/names.h"
@@ -79,6 +80,7 @@
 #define VMS_LOG_TAIL 5 /* lines of vm.log in a start error */
 #define VMS_CHILD_TAP 3
 #define VMS_CHILD_DISK 4
+#define VMS_CHILD_TOKEN 5
 #define VMS_DIR_MAX 1024 /* run_dir, log_dir, cgroup: longer ones are refused */
 
 struct vm_entry {
@@ -384,115 +386,36 @@ int vms_record_read(const char *path, struct vms_record *r, struct err *e)
 	return 0;
 }
 
-/* ---- the control socket: a small blocking client ---------------------------------------------
+/* ---- the control socket (vmconn.h) -----------------------------------------------------------
  *
  * docs/control.md: a greeting line, then one JSON reply per request line; events may come
  * between them and are skipped. */
-
-/* One line from fd into line (NUL-terminated, newline dropped), by the deadline. */
-static int vms_read_line(int fd, char *buf, size_t cap, size_t *have, char *line, size_t lsize,
-			 int64_t deadline, struct err *e)
-{
-	for (;;) {
-		char *nl = memchr(buf, '\n', *have);
-
-		if (nl) {
-			size_t n = (size_t)(nl - buf);
-
-			if (n >= lsize)
-				return err_set(e, "control: reply line too long");
-			memcpy(line, buf, n);
-			line[n] = '\0';
-			memmove(buf, nl + 1, *have - n - 1);
-			*have -= n + 1;
-			return 0;
-		}
-		if (*have == cap)
-			return err_set(e, "control: reply line too long");
-		int64_t left = deadline - vms_now_ms(CLOCK_MONOTONIC);
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-
-		if (left <= 0)
-			return err_set(e, "control: no answer in time");
-		if (poll(&p, 1, (int)left) < 0 && errno != EINTR)
-			return err_errno(e, "control: poll");
-		if (!(p.revents & (POLLIN | POLLHUP | POLLERR)))
-			continue;
-		ssize_t r = read(fd, buf + *have, cap - *have);
-
-		if (r < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (r < 0)
-			return err_errno(e, "control: read");
-		if (r == 0)
-			return err_set(e, "control: the VM closed the connection");
-		*have += (size_t)r;
-	}
-}
 
 /* Ask `status`; state gets "running", "paused" or "shutdown". */
 static int vms_ctl_status(const char *path, int timeout_ms, char *state, size_t ssize,
 			  struct err *e)
 {
-	static char buf[65536], line[65536];
-	int64_t deadline = vms_now_ms(CLOCK_MONOTONIC) + timeout_ms;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	const char *req = "{\"execute\": \"status\", \"id\": 1}\n";
-	size_t have = 0;
-	int fd, rc = -1;
+	struct vmconn *c = malloc(sizeof(*c));
+	json_t *ret = NULL;
+	const char *st = NULL;
+	int rc = -1;
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return err_set(e, "control socket path too long: %s", path);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return err_errno(e, "control: socket");
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		err_errno(e, "control: cannot connect to %s", path);
+	if (!c)
+		return err_set(e, "out of memory");
+	if (vmconn_open(c, path, timeout_ms, e) < 0)
+		goto out;
+	if (vmconn_call(c, "status", NULL, timeout_ms, &ret, NULL, NULL, e) < 0)
+		goto out;
+	if (json_get_str(ret, "status", &st, e) != 1) {
+		err_set(e, "control: status answered without a status");
 		goto out;
 	}
-	if (vms_read_line(fd, buf, sizeof(buf), &have, line, sizeof(line), deadline, e) < 0)
-		goto out;
-	{
-		json_t *g = json_parse(line, strlen(line), e);
-		bool ok = g && json_get(g, "ferry");
-
-		json_free(g);
-		if (!ok) {
-			err_set(e, "control: %s does not greet as ferry-vm", path);
-			goto out;
-		}
-	}
-	if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) {
-		err_errno(e, "control: send");
-		goto out;
-	}
-	for (;;) {
-		json_t *m, *ret;
-		const char *st;
-
-		if (vms_read_line(fd, buf, sizeof(buf), &have, line, sizeof(line), deadline, e) < 0)
-			goto out;
-		m = json_parse(line, strlen(line), e);
-		if (!m)
-			goto out;
-		if (json_get(m, "event")) {
-			json_free(m);
-			continue;
-		}
-		ret = json_get(m, "return");
-		if (!ret || json_get_str(ret, "status", &st, e) != 1) {
-			json_free(m);
-			err_set(e, "control: status refused: %.200s", line);
-			goto out;
-		}
-		snprintf(state, ssize, "%s", st);
-		json_free(m);
-		rc = 0;
-		goto out;
-	}
+	snprintf(state, ssize, "%s", st);
+	rc = 0;
 out:
-	close(fd);
+	json_free(ret);
+	vmconn_close(c);
+	free(c);
 	return rc;
 }
 
@@ -794,7 +717,7 @@ static void vms_log_tail(const char *path, off_t from, char *out, size_t size)
 
 struct vms_launch {
 	const char *const *argv;
-	int tap, disk, console, log, nullfd;
+	int tap, disk, token, console, log, nullfd;
 	const char *cgroup_procs; /* NULL: none */
 	int nice;
 	int errpipe;
@@ -803,7 +726,7 @@ struct vms_launch {
 /* In the child, between fork and exec: only system calls. */
 static __attribute__((noreturn)) void vms_child(const struct vms_launch *l)
 {
-	int err, tap = -1, disk = -1;
+	int err, tap = -1, disk = -1, token = -1;
 
 	if (setsid() < 0)
 		goto fail;
@@ -812,14 +735,18 @@ static __attribute__((noreturn)) void vms_child(const struct vms_launch *l)
 		goto fail;
 	if (l->disk >= 0 && (disk = fcntl(l->disk, F_DUPFD_CLOEXEC, 10)) < 0)
 		goto fail;
+	if (l->token >= 0 && (token = fcntl(l->token, F_DUPFD_CLOEXEC, 10)) < 0)
+		goto fail;
 	if (dup2(l->nullfd, 0) < 0 || dup2(l->console, 1) < 0 || dup2(l->log, 2) < 0)
 		goto fail;
 	if (tap >= 0 && dup2(tap, VMS_CHILD_TAP) < 0)
 		goto fail;
 	if (disk >= 0 && dup2(disk, VMS_CHILD_DISK) < 0)
 		goto fail;
+	if (token >= 0 && dup2(token, VMS_CHILD_TOKEN) < 0)
+		goto fail;
 	/* Everything else the agent has open stays behind at exec. */
-	syscall(SYS_close_range, VMS_CHILD_DISK + 1, ~0U, CLOSE_RANGE_CLOEXEC);
+	syscall(SYS_close_range, VMS_CHILD_TOKEN + 1, ~0U, CLOSE_RANGE_CLOEXEC);
 	if (setpriority(PRIO_PROCESS, 0, l->nice) != 0)
 		goto fail;
 	if (l->cgroup_procs) {
@@ -848,15 +775,19 @@ fail:
 	_exit(127);
 }
 
-int vms_start(struct vms *v, const struct vm_spec *s, struct err *e)
+int vms_start(struct vms *v, const struct vm_spec *s, const struct vms_start_opts *o,
+	      struct err *e)
 {
 	struct vm_entry x, *old = vms_find(v, s->name);
 	char norm[NAME_MAX_LEN + 1], mem[32], net[64], disk[16], control[VMS_DIR_MAX + 100];
 	char dir[VMS_DIR_MAX + 100], procs[VMS_DIR_MAX + 20], unit[128], tail[400], state[32],
-	    ctlspec[4300];
-	const char *argv[40];
+	    ctlspec[4300], owner[96], tokfd[16], journal[VMS_DIR_MAX + 120];
+	const char *argv[48];
+	static const struct vms_start_opts boot;
 	const char *sdrun = vms_systemd_run();
-	struct vms_launch l = { .tap = -1, .disk = -1, .console = -1, .log = -1, .nullfd = -1 };
+	struct vms_launch l = {
+		.tap = -1, .disk = -1, .token = -1, .console = -1, .log = -1, .nullfd = -1
+	};
 	int pipefd[2] = { -1, -1 }, child_err = 0, argc = 0;
 	off_t log_from = 0;
 	pid_t pid;
@@ -864,6 +795,13 @@ int vms_start(struct vms *v, const struct vm_spec *s, struct err *e)
 
 	memset(&x, 0, sizeof(x));
 	x.pidfd = -1;
+	if (!o)
+		o = &boot;
+	if (o->owner_agent && !s->disk[0])
+		return err_set(e, "VM '%s': an ownership token needs a disk (its lease is beside it)",
+			       s->name);
+	if (o->incoming && (!o->token || !o->token[0]))
+		return err_set(e, "VM '%s': an incoming migration needs its token", s->name);
 	if (name_normalize(s->name, norm, "VM", e) < 0)
 		return -1;
 	if (strcmp(norm, s->name) != 0)
@@ -921,6 +859,23 @@ int vms_start(struct vms *v, const struct vm_spec *s, struct err *e)
 			goto fail;
 		}
 	}
+	if (o->incoming) {
+		/* The token on a pipe: never on argv, where every local user can read it. */
+		int tp[2];
+		size_t tl = strlen(o->token);
+
+		if (pipe2(tp, O_CLOEXEC) != 0) {
+			err_errno(e, "pipe");
+			goto fail;
+		}
+		if (write(tp[1], o->token, tl) != (ssize_t)tl || write(tp[1], "\n", 1) != 1) {
+			err_errno(e, "VM '%s': handing over its token", s->name);
+			close(tp[0]), close(tp[1]);
+			goto fail;
+		}
+		close(tp[1]);
+		l.token = tp[0];
+	}
 	l.console = open(x.rec.console, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 	l.log = open(x.rec.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 	l.nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -973,6 +928,31 @@ int vms_start(struct vms *v, const struct vm_spec *s, struct err *e)
 		argv[argc++] = "--lease";
 		argv[argc++] = x.rec.lease;
 	}
+	if (o->owner_agent) {
+		if (o->owner_from)
+			snprintf(owner, sizeof(owner), "agent:%" PRIu64 ",from=%" PRIu64,
+				 o->owner_token, o->owner_from);
+		else
+			snprintf(owner, sizeof(owner), "agent:%" PRIu64, o->owner_token);
+		argv[argc++] = "--owner";
+		argv[argc++] = owner;
+	}
+	if (o->incoming) {
+		snprintf(tokfd, sizeof(tokfd), "%d", VMS_CHILD_TOKEN);
+		argv[argc++] = "--incoming";
+		argv[argc++] = o->incoming;
+		argv[argc++] = "--token-fd";
+		argv[argc++] = tokfd;
+	}
+	if (o->restore) {
+		argv[argc++] = "--restore";
+		argv[argc++] = o->restore;
+	}
+	/* Its run/pause transitions, appended by every process that runs it here: with the other
+	 * hosts' journals they show whether two copies ever ran at once. */
+	snprintf(journal, sizeof(journal), "%s/journal", dir);
+	argv[argc++] = "--journal";
+	argv[argc++] = journal;
 	argv[argc++] = "--name";
 	argv[argc++] = s->name;
 	argv[argc++] = "--log";
@@ -1020,10 +1000,12 @@ int vms_start(struct vms *v, const struct vm_spec *s, struct err *e)
 		close(l.tap);
 	if (l.disk >= 0)
 		close(l.disk);
+	if (l.token >= 0)
+		close(l.token);
 	close(l.console);
 	close(l.log);
 	close(l.nullfd);
-	l.tap = l.disk = l.console = l.log = l.nullfd = -1;
+	l.tap = l.disk = l.token = l.console = l.log = l.nullfd = -1;
 
 	x.rec.info.pid = pid;
 	x.rec.info.started_ms = vms_now_ms(CLOCK_REALTIME);
@@ -1082,6 +1064,8 @@ fail:
 		close(l.tap);
 	if (l.disk >= 0)
 		close(l.disk);
+	if (l.token >= 0)
+		close(l.token);
 	if (l.console >= 0)
 		close(l.console);
 	if (l.log >= 0)

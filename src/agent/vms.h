@@ -66,9 +66,24 @@ int vms_open(struct vms **out, const struct vms_cfg *cfg, struct err *e);
 /* Forget the set; the VMs keep running. */
 void vms_close(struct vms *v);
 
+/* How a VM starts besides its spec (NULL: a fresh boot, with no ownership token: the lease
+ * file beside the disk decides alone). */
+struct vms_start_opts {
+	/* The cluster's ownership token (--owner agent:TOKEN[,from=FROM]): the agent decided in
+	 * etcd, and the VM asks it through its control socket for what happens while it runs (a
+	 * move's commit, a source in doubt). Only for a VM with a disk. */
+	bool owner_agent;
+	uint64_t owner_token; /* 0: none yet (an incoming migration) */
+	uint64_t owner_from;  /* a restore: the save's token (0: not a restore) */
+	const char *incoming; /* "ADDR:PORT[,ADDR:PORT]": wait for a migration (NULL: boot) */
+	const char *token;    /* its one-time token, handed over on a pipe (never on argv) */
+	const char *restore;  /* a save to restore (NULL: none) */
+};
+
 /* Start a VM (fails if one of that name runs here). Returns once the process runs and its
  * control socket answers, or with e saying why not (the last lines of its vm.log included). */
-int vms_start(struct vms *v, const struct vm_spec *s, struct err *e);
+int vms_start(struct vms *v, const struct vm_spec *s, const struct vms_start_opts *o,
+	      struct err *e);
 /* Hard power-off: the VM is stopped at once, as if its power were cut (its guest is not
  * asked to shut down; what it had not written to its disk is lost). Waits for the exit. */
 int vms_stop(struct vms *v, const char *name, struct err *e);

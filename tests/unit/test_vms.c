@@ -264,17 +264,17 @@ static void test_open_drops_stale(void **state)
 
 	memset(&s, 0, sizeof(s));
 	snprintf(s.name, sizeof(s.name), "Bad_Name");
-	assert_int_equal(vms_start(v, &s, &e), -1);
+	assert_int_equal(vms_start(v, &s, NULL, &e), -1);
 	assert_non_null(strstr(e.msg, "is not a VM name"));
 	snprintf(s.name, sizeof(s.name), "cl-7");
 	s.memory = 256ull << 20;
 	snprintf(s.kernel, sizeof(s.kernel), "%s/no-such-Image", tdir);
-	assert_int_equal(vms_start(v, &s, &e), -1);
+	assert_int_equal(vms_start(v, &s, NULL, &e), -1);
 	assert_non_null(strstr(e.msg, "no-such-Image"));
 	/* A kernel that exists, a ferry-vm that does not: the exec's error comes back. */
 	snprintf(s.kernel, sizeof(s.kernel), "%s/Image", tdir);
 	write_text(s.kernel, "not really a kernel");
-	assert_int_equal(vms_start(v, &s, &e), -1);
+	assert_int_equal(vms_start(v, &s, NULL, &e), -1);
 	assert_non_null(strstr(e.msg, "cannot start /nonexistent/ferry-vm"));
 	assert_non_null(strstr(e.msg, "No such file"));
 	assert_int_equal(vms_list(v, list, 4), 0);
