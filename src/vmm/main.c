@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/version.h"
 #include "vmm/control/control.h"
+#include "vmm/control/owner_agent.h"
 #include "common/fault.h"
 #include "vmm/board/machine.h"
 #include "vmm/devices/devices.h"
@@ -75,6 +76,14 @@ static const char usage[] =
     "  --token-fd N      ... or from inherited descriptor N (read to EOF or a newline)\n"
     "  --lease FILE      the VM's ownership record (default: first disk + .lease;\n"
     "                    no default with a --disk fd:N: it must be given)\n"
+    "  --owner agent:TOKEN[,from=EXPECT]\n"
+    "                    the host agent decides who owns the VM (in etcd), and the\n"
+    "                    lease file only records its tokens: TOKEN is the one it gave\n"
+    "                    this process (0 with --incoming: none until the commit);\n"
+    "                    from=EXPECT with --restore: the agent moved the record from\n"
+    "                    the save's token EXPECT to TOKEN (another save is stale).\n"
+    "                    A migration's commit or settle is asked of the agent over\n"
+    "                    --control (event OWNER, command owner-answer); needs a lease\n"
     "  --name NAME       this VM process's name in the lease (default host:pid)\n"
     "  --log LEVEL       error, warn (default), info or debug; also FERRY_LOG\n"
     "  --help            this text\n"
@@ -330,6 +339,7 @@ int main(int argc, char **argv)
 		{ "token-fd", required_argument, NULL, 'E' },
 		{ "lease", required_argument, NULL, 'L' },
 		{ "name", required_argument, NULL, 'n' },
+		{ "owner", required_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -344,6 +354,10 @@ int main(int argc, char **argv)
 	static struct control ctl;
 	static struct handover ho;
 	static struct snapshot_file snap = { .fd = -1 };
+	static struct owner_agent oa;
+	struct owner_agent_spec owner_spec;
+	struct own owner_rec;
+	const char *owner = NULL;
 	struct err e = { { 0 } };
 	enum machine_exit ex;
 	const char *control = NULL, *restore = NULL, *token_file = NULL, *token_fd = NULL;
@@ -451,6 +465,9 @@ int main(int argc, char **argv)
 		case 'n':
 			cfg.name = optarg;
 			break;
+		case 'O':
+			owner = optarg;
+			break;
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
@@ -510,6 +527,30 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ferry-vm: --incoming needs --token-file PATH or --token-fd N\n");
 		return EXIT_USAGE;
 	}
+	if (owner) {
+		const char *why = NULL;
+
+		if (owner_agent_parse(owner, &owner_spec, &e) < 0)
+			why = e.msg;
+		else if (!cfg.lease && !cfg.ndisks)
+			why = "--owner needs a lease: a --disk, or --lease FILE";
+		else if (!control)
+			why = "--owner agent: needs --control unix:PATH (the agent answers there)";
+		else if (owner_spec.token == 0 && !cfg.incoming)
+			why = "--owner agent:0 holds no token: it is for --incoming, whose token "
+			      "comes with the commit";
+		else if (owner_spec.token != 0 && cfg.incoming)
+			why = "--owner with --incoming: the token comes with the commit, give "
+			      "agent:0";
+		else if (owner_spec.has_from && !restore)
+			why = "--owner agent:TOKEN,from=EXPECT is for --restore";
+		if (why) {
+			fprintf(stderr, "ferry-vm: %s\n", why);
+			return EXIT_USAGE;
+		}
+		owner_agent_init(&oa, &m, &owner_spec);
+		owner_rec = owner_agent_own(&oa);
+	}
 	if (token_file && token_from_file(token_file) < 0)
 		return 1;
 	if (token_fd && token_from_fd(token_fd) < 0)
@@ -547,7 +588,8 @@ int main(int argc, char **argv)
 	}
 
 	if (fault_init(&e) < 0 || devices_machine_init(&m, &cfg, &e) < 0 ||
-	    handover_init(&ho, &m, &e) < 0 || (restore && snapshot_file_load(&m, &snap, &e) < 0) ||
+	    handover_init_with(&ho, &m, owner ? &owner_rec : NULL, &e) < 0 ||
+	    (restore && snapshot_file_load(&m, &snap, &e) < 0) ||
 	    (restore && handover_restore(&ho, &e) < 0) ||
 	    (cfg.incoming && mig_incoming(&ho, cfg.incoming, cfg.token, &e) < 0) ||
 	    (control && control_init(&ctl, &ho, control, &e) < 0) || setup_signals(&m, &e) < 0) {
@@ -557,6 +599,8 @@ int main(int argc, char **argv)
 		machine_destroy(&m);
 		return 1;
 	}
+	if (owner)
+		control_set_owner(&ctl, &oa);
 	snapshot_file_close(&snap);
 	explicit_bzero(token_buf, sizeof(token_buf)); /* the migration keeps its own copy */
 	if (restore) {

@@ -28,6 +28,7 @@
 #include "common/state.h"
 #include "common/unixsock.h"
 #include "vmm/board/machine.h"
+#include "vmm/control/owner_agent.h"
 #include "vmm/migrate/handover.h"
 #include "vmm/migrate/migrate.h"
 #include "vmm/state/snapshot.h"
@@ -524,6 +525,40 @@ static int cmd_migrate_cancel(struct control *c, const json_t *args, json_t *out
 	return mig_cancel(c->h, e) < 0 ? -1 : 0;
 }
 
+/* The agent's record only: with the lease file alone nothing is ever asked of the agent. */
+static int control_owner(struct control *c, struct err *e)
+{
+	if (!c->owner)
+		return err_set(e,
+			       "this VM's ownership record is its lease file (it was not started "
+			       "with --owner agent:...): nothing is asked of an agent");
+	return 0;
+}
+
+static int cmd_owner_pending(struct control *c, const json_t *args, json_t *out, struct err *e)
+{
+	json_t *d;
+
+	(void)args;
+	if (control_owner(c, e) < 0)
+		return -1;
+	d = owner_agent_pending(c->owner);
+	if (!d || json_object_update(out, d) != 0) {
+		json_decref(d);
+		return err_set(e, "out of memory");
+	}
+	json_decref(d);
+	return 0;
+}
+
+static int cmd_owner_answer(struct control *c, const json_t *args, json_t *out, struct err *e)
+{
+	(void)out;
+	if (control_owner(c, e) < 0 || owner_agent_reply(c->owner, args, e) < 0)
+		return -1;
+	return 0;
+}
+
 static int cmd_capabilities(struct control *c, const json_t *args, json_t *out, struct err *e)
 {
 	(void)c;
@@ -546,6 +581,8 @@ static const struct control_cmd control_cmds[] = {
 	{ "migrate", cmd_migrate },
 	{ "migrate-status", cmd_migrate_status },
 	{ "migrate-cancel", cmd_migrate_cancel },
+	{ "owner-pending", cmd_owner_pending },
+	{ "owner-answer", cmd_owner_answer },
 	{ "qmp_capabilities", cmd_capabilities },
 };
 
@@ -780,6 +817,11 @@ static void control_accept(void *opaque, short revents)
 	log_warn("control: refused a client (pid %d): %d are connected already", (int)peer.pid,
 		 CONTROL_MAX_CLIENTS);
 	control_refuse(fd, "too many control clients");
+}
+
+void control_set_owner(struct control *c, struct owner_agent *oa)
+{
+	c->owner = oa;
 }
 
 int control_adopt(struct control *c, int fd, pid_t pid, uid_t uid)

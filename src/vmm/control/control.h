@@ -36,6 +36,7 @@
 
 struct machine;
 struct handover;
+struct owner_agent;
 
 #define CONTROL_MAX_CLIENTS 8
 #define CONTROL_LINE_MAX 65536
@@ -65,6 +66,7 @@ struct control_client {
 struct control {
 	struct machine *m;
 	struct handover *h; /* the VM's ownership record and migration (vmm/migrate/handover.h) */
+	struct owner_agent *owner; /* the agent's record (--owner agent:...), or NULL */
 	int listen_fd;
 	int listen_slot;
 	char path[108];
@@ -83,6 +85,9 @@ struct control {
 
 /* spec: "unix:PATH". */
 int control_init(struct control *c, struct handover *h, const char *spec, struct err *e);
+/* The VM's ownership record is the agent's (owner_agent.h): its requests are answered with
+ * owner-answer, and owner-pending shows the one waiting. */
+void control_set_owner(struct control *c, struct owner_agent *oa);
 /* Serve a connected stream socket as a client (control_accept does this once the peer is
  * allowed): its slot, or -1 if every slot is taken (fd is then not ours). */
 int control_adopt(struct control *c, int fd, pid_t pid, uid_t uid);

@@ -1,9 +1,10 @@
 /* handover.c - step 4 of a move in one place: the ownership record and the disks.
  *
- * The record is today's lease file (commit.c). Every path that gives a VM to a
- * process or takes it away goes through here, so the order is the same on each:
- * the disks are flushed and closed before the record is let go, and opened only
- * after the record is ours.
+ * The record is the lease file (commit.c), or one that decides elsewhere (in the
+ * cluster: etcd through the host agent, vmm/control/owner_agent.h) with the lease file
+ * recording its tokens under the lock. Every path that gives a VM to a process or takes
+ * it away goes through here, so the order is the same on each: the disks are flushed and
+ * closed before the record is let go, and opened only after the record is ours.
  */
 #include "vmm/migrate/handover.h"
 
@@ -23,22 +24,38 @@ static bool handover_composed(const struct handover *h)
 	return h->rec.impl != &h->lease;
 }
 
-/* The decider said yes to a CLAIM or COMMIT with its token: in the cluster, the lease file
- * beside the disk records it under its lock, so the disk says which token may open it. */
+/* The decider said yes to a CLAIM, COMMIT or SETTLE with its token: in the cluster, the lease
+ * file beside the disk records it under its lock, so the disk says which token may open it.
+ * A token the file already records is ours again (a CLAIM after a save kept here, a SETTLE
+ * after a failed move): the lock is taken back and nothing is written. A SETTLE's token must
+ * be the file's, or someone recorded a newer one meanwhile. If the file cannot agree, the
+ * answer turns into a failure and what was taken here is let go again. */
 static void handover_record(struct handover *h, struct own_answer *a)
 {
+	struct commit_record r;
 	struct err e = { 0 };
+	bool had_lock = h->lease.fd >= 0;
+	int rc = 0;
 
-	if (!handover_composed(h) || a->status != OWN_OK ||
-	    (a->op != OWN_CLAIM && a->op != OWN_COMMIT))
+	if (!handover_composed(h) || a->status != OWN_OK || a->op == OWN_CHECK)
 		return;
-	if (commit_lock(&h->lease, 0, &e) < 0 || commit_record_token(&h->lease, a->token, &e) < 0) {
-		/* The record moved, but the disk cannot say so: do not run on it. */
-		a->status = OWN_FAILED;
-		snprintf(a->msg, sizeof(a->msg),
-			 "the record moved to token %llu, but the lease "
-			 "file could not record it: %.400s",
-			 (unsigned long long)a->token, e.msg);
+	if (commit_lock(&h->lease, 0, &e) < 0 || commit_read(&h->lease, &r, &e) < 0)
+		rc = -1;
+	else if (a->op == OWN_SETTLE && r.epoch != a->token)
+		rc = err_set(&e, "the lease file records token %llu", (unsigned long long)r.epoch);
+	else if (r.epoch != a->token)
+		rc = commit_record_token(&h->lease, a->token, &e);
+	if (rc == 0)
+		return;
+	/* The record moved, but the disk cannot say so: do not run on it. */
+	a->status = OWN_FAILED;
+	snprintf(a->msg, sizeof(a->msg),
+		 "the record %s token %llu, but the lease file could not record it: %.400s",
+		 a->op == OWN_SETTLE ? "is still at" : "moved to", (unsigned long long)a->token,
+		 e.msg);
+	if (!had_lock) {
+		h->rec.ops->release(h->rec.impl);
+		commit_unlock(&h->lease);
 	}
 }
 
@@ -131,6 +148,11 @@ static int handover_stale(struct handover *h, const struct own_answer *a, struct
 
 int handover_init(struct handover *h, struct machine *m, struct err *e)
 {
+	return handover_init_with(h, m, NULL, e);
+}
+
+int handover_init_with(struct handover *h, struct machine *m, const struct own *rec, struct err *e)
+{
 	const struct machine_config *cfg = &m->cfg;
 	char path[4200], owner[COMMIT_OWNER_MAX], host[64] = "host";
 	struct own_answer a;
@@ -146,6 +168,10 @@ int handover_init(struct handover *h, struct machine *m, struct err *e)
 		snprintf(path, sizeof(path), "%s", cfg->lease);
 	else if (cfg->ndisks)
 		snprintf(path, sizeof(path), "%s.lease", cfg->disks[0]);
+	else if (rec)
+		return err_set(e,
+			       "the ownership record (%s) needs a lease: a --disk, or --lease FILE",
+			       rec->ops->name);
 	else
 		return 0;
 	gethostname(host, sizeof(host) - 1);
@@ -158,6 +184,8 @@ int handover_init(struct handover *h, struct machine *m, struct err *e)
 			*p = '_';
 	commit_init(&h->lease, path, owner);
 	h->has_lease = true;
+	if (rec)
+		h->rec = *rec; /* the cluster's record decides; the lease file records its tokens */
 	if (cfg->incoming)
 		return 0; /* taken only at the commit */
 	/* A restore checks now and moves the record once the file has loaded. */

@@ -54,6 +54,10 @@ struct handover {
  * still current. Registers the hand-over as a client of the machine's run loop. Start-up,
  * restore and a resume after a save wait for the record's answer; a move never does. */
 int handover_init(struct handover *h, struct machine *m, struct err *e);
+/* The same with another record deciding (rec: in the cluster, the agent's, owner_agent.h),
+ * from the start on; the lease file then records its tokens. rec NULL: the lease file alone.
+ * A record other than the lease file needs a lease path (an error without one). */
+int handover_init_with(struct handover *h, struct machine *m, const struct own *rec, struct err *e);
 /* Restoring a save (cfg.restore_epoch): once it has loaded, move the record from the saved
  * token to a new one, so the same save can never be restored again. */
 int handover_restore(struct handover *h, struct err *e);

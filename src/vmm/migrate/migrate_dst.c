@@ -541,7 +541,7 @@ static void dst_commit(struct mig *g, uint64_t epoch)
 			  (unsigned long long)g->commit_ram_hash);
 		return;
 	}
-	g->t_commit_asked = gclock_host_ns();
+	g->t_commit_asked = g->t_commit_last_ask = gclock_host_ns();
 	g->commit_expect = epoch;
 	fault_point("before-commit", 0);
 	if (!g->h->has_lease) {
@@ -553,6 +553,23 @@ static void dst_commit(struct mig *g, uint64_t epoch)
 		return;
 	}
 	mig_dst_enter(g, DST_COMMITTING);
+}
+
+/* The record was busy: ask it again (no sooner than 10 ms after the last ask), still from the
+ * source's token. Nothing is decided meanwhile; nothing ends the wait but an answer. */
+static void dst_commit_again(struct mig *g, int64_t now)
+{
+	if (now < g->commit_retry_ns) {
+		machine_wake_by(g->m, g->commit_retry_ns);
+		return;
+	}
+	if (handover_ask(g->h, OWN_COMMIT, g->commit_expect, dst_committed, g) < 0) {
+		g->commit_retry_ns = now + 10 * 1000000LL;
+		machine_wake_by(g->m, g->commit_retry_ns);
+		return;
+	}
+	g->commit_retry_ns = 0;
+	g->t_commit_last_ask = now;
 }
 
 /* The record answered the commit. Until it did, nothing was decided: a failure meanwhile
@@ -571,6 +588,13 @@ static void dst_committed(void *opaque, const struct own_answer *a)
 		dst_fail(
 		    g, "the lease is at epoch %llu (%s), not the source's %llu: not committing",
 		    (unsigned long long)a->token, a->owner, (unsigned long long)g->commit_expect);
+		return;
+	}
+	if (a->status == OWN_BUSY) {
+		int64_t now = gclock_host_ns(), at = g->t_commit_last_ask + 10 * 1000000LL;
+
+		g->commit_retry_ns = at > now ? at : now;
+		machine_wake_by(m, g->commit_retry_ns);
 		return;
 	}
 	if (a->status != OWN_OK) {
@@ -922,6 +946,8 @@ void mig_dst_tick(struct mig *g)
 	int64_t now = gclock_host_ns();
 
 	machine_wake_at(m, now + 50 * 1000000LL);
+	if (g->dst == DST_COMMITTING && g->commit_retry_ns)
+		dst_commit_again(g, now);
 	for (int i = 0; i < g->nlisten; i++) {
 		struct pollfd p = { .fd = g->listen_fd[i], .events = POLLIN };
 

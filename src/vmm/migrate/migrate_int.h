@@ -195,11 +195,13 @@ struct mig {
 	uint32_t end_live;  /* bitmask of data channels the source still uses */
 	bool commit_wanted; /* the source asked for the commit (at epoch commit_epoch) */
 	uint64_t commit_epoch;
-	bool commit_has_hash;	  /* the commit carried the source's RAM hash ... */
-	uint64_t commit_ram_hash; /* ... this one, compared before the commit is asked */
-	uint64_t commit_expect;	  /* the token the record was asked to move from */
-	int64_t t_commit_asked;
-	uint64_t refused; /* connections refused (bad HELLO or token) */
+	bool commit_has_hash;	   /* the commit carried the source's RAM hash ... */
+	uint64_t commit_ram_hash;  /* ... this one, compared before the commit is asked */
+	uint64_t commit_expect;	   /* the token the record was asked to move from */
+	int64_t t_commit_asked;	   /* first asked (the blackout's commit is measured from it) */
+	int64_t t_commit_last_ask; /* last asked: a busy record is asked again 10 ms later */
+	int64_t commit_retry_ns;   /* the record said busy: ask again at this time (0: no) */
+	uint64_t refused;	   /* connections refused (bad HELLO or token) */
 	int64_t t_first_byte;
 	uint64_t pages_applied, pages_stale;
 	int announces_left;
