@@ -562,10 +562,21 @@ void cluster_vm_ended(struct agent *a, const char *name, const char *state, cons
 	}
 	if (alloc_set(a, c, name, 0, 0, &e) < 0)
 		log_error("%s: releasing its allocation: %s", name, e.msg);
-	if (put_state(a, c, name, state, 0, reason, cur_lease(a), &e) < 0)
+	/* The state key is the owner's: a copy that is not (a move's source, gone) says nothing. */
+	char okey[256];
+	struct etcd_kv okv = { 0 };
+	bool found = false, mine = true;
+	snprintf(okey, sizeof(okey), "/ferry/vms/%s/owner", name);
+	if (etcd_get(c, okey, &okv, &found, NULL, &e) == 0 && found) {
+		json_t *oj = kv_json(&okv);
+		mine = !jstr(oj, "host") || strcmp(jstr(oj, "host"), a->conf.name) == 0;
+		json_free(oj);
+	}
+	etcd_kv_free(&okv);
+	if (mine && put_state(a, c, name, state, 0, reason, cur_lease(a), &e) < 0)
 		log_error("%s: writing its state: %s", name, e.msg);
 	agent_etcd_put(a, c);
-	log_info("%s %s: %s", name, state, reason);
+	log_info("%s %s: %s%s", name, state, reason, mine ? "" : " (its owner is elsewhere)");
 }
 
 static char *host_value(struct agent *a);

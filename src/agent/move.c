@@ -389,6 +389,38 @@ static void dst_commit(struct move *m, uint64_t expect, struct own_reply *o)
 			 expect, m->owner_rev);
 		return;
 	}
+	/* The blackout's one etcd write, in one round trip: the owner key still at the token read
+	 * at prepare, and the migration key still holding this move, undecided ("migrating", the
+	 * exact value its source wrote). If anything differs, the loop below reads and decides. */
+	{
+		struct err e;
+		struct etcd *c = agent_etcd(a, &e);
+		json_t *no = json_object();
+		json_set_str(no, "host", a->conf.name);
+		json_set_str(no, "migration", m->id);
+		char *otext = json_encode(no, NULL), *want = mig_value(m, "migrating"),
+		     *mtext = mig_value(m, "committed");
+		json_free(no);
+		struct etcd_cmp cmp[2] = {
+			{ .key = okey, .target = ETCD_CMP_MOD, .revision = m->owner_rev },
+			{ .key = mkey, .target = ETCD_CMP_VALUE, .value = want },
+		};
+		struct etcd_op ops[2] = {
+			{ .kind = ETCD_OP_PUT, .key = okey, .value = otext },
+			{ .kind = ETCD_OP_PUT, .key = mkey, .value = mtext, .keep_lease = true },
+		};
+		struct etcd_txn_result res = { 0 };
+		if (c && otext && want && mtext &&
+		    etcd_txn(c, cmp, 2, ops, 2, NULL, 0, &res, &e) == 0 && res.succeeded) {
+			o->status = "ok";
+			o->token = res.revision;
+		}
+		etcd_txn_result_free(&res);
+		agent_etcd_put(a, c);
+		free(otext), free(want), free(mtext);
+		if (o->status)
+			return;
+	}
 	for (int attempt = 0;; attempt++) {
 		struct err e;
 		struct etcd *c = agent_etcd(a, &e);
@@ -903,6 +935,7 @@ static json_t *dest_body(const struct move *m)
 	json_set_str(b, "source", m->source);
 	json_set_int(b, "token", m->owner_rev);
 	json_set_str(b, "mode", m->quick ? "quick" : "live");
+	json_set_int(b, "started_ms", m->started_ms);
 	return b;
 }
 
@@ -1162,9 +1195,25 @@ static int src_quick(struct move *m)
 	int g = c ? get_json(c, okey, &oj, &orev, &e) : -1;
 	agent_etcd_put(a, c);
 	const char *oh = jstr(oj, "host");
+	int64_t nrev = 0;
 	if (g == 1 && orev == m->owner_rev && oh && strcmp(oh, a->conf.name) == 0) {
+		/* The owner key moved on by compare-and-swap (still this host): the restore takes
+		 * the VM from the save's token to the new one, as on any other host. */
+		char *otext = json_encode(oj, NULL);
+		struct etcd_cmp cmp = { .key = okey, .target = ETCD_CMP_MOD, .revision = orev };
+		struct etcd_op op = { .kind = ETCD_OP_PUT, .key = okey, .value = otext };
+		struct etcd_txn_result res = { 0 };
+		c = agent_etcd(a, &e);
+		if (c && otext && etcd_txn(c, &cmp, 1, &op, 1, NULL, 0, &res, &e) == 0 &&
+		    res.succeeded)
+			nrev = res.revision;
+		etcd_txn_result_free(&res);
+		agent_etcd_put(a, c);
+		free(otext);
+	}
+	if (nrev) {
 		struct vms_start_opts so = { .owner_agent = true,
-					     .owner_token = (uint64_t)m->owner_rev,
+					     .owner_token = (uint64_t)nrev,
 					     .owner_from = (uint64_t)m->owner_rev,
 					     .restore = m->file };
 		pthread_mutex_lock(&a->vms_lock);
@@ -1255,6 +1304,16 @@ end:
 	pthread_mutex_unlock(&ms->lock);
 
 	if (moved) {
+		/* Until the main loop has seen the old copy's exit, the move must stay listed:
+		 * that exit is the move's, not a VM that stopped. */
+		for (int i = 0; i < 100; i++) {
+			pthread_mutex_lock(&ms->lock);
+			bool gone = m->vm_exited;
+			pthread_mutex_unlock(&ms->lock);
+			if (gone)
+				break;
+			usleep(50 * 1000);
+		}
 		if (cluster_unreserve(a, m->vm, &e) < 0)
 			log_warn("%s: releasing its allocation here: %s", m->vm, e.msg);
 		log_info("%s moved to %s (%s) in %.0f ms, blackout %.3f ms", m->vm, m->dest,
@@ -1527,7 +1586,7 @@ static int dst_check(struct agent *a, const char *peer, const char *vm, const js
 	snprintf(m->dest, sizeof(m->dest), "%s", a->conf.name);
 	m->quick = strcmp(mode, "quick") == 0;
 	m->owner_rev = token;
-	m->started_ms = now_ms(CLOCK_REALTIME);
+	m->started_ms = jint(body, "started_ms");
 	snprintf(m->phase, sizeof(m->phase), "incoming");
 	return 0;
 }
