@@ -14,6 +14,8 @@
  *   /ferry/macs/<mac>         persistent: the VM a MAC belongs to (created with the spec, in
  *                             the same transaction, so MACs are unique)
  *   /ferry/revoked/<serial>   persistent: a removed host's certificate
+ *   /ferry/migrations/<v>     a move under way, under its source's lease (move.h)
+ *   /ferry/history/<ms>-<v>   persistent: a move that ended, written once (move.h)
  *
  * Pure functions (validation, state derivation, admission, the watch's translation into
  * events) are separate from the ones that talk to etcd, so unit tests reach them.
