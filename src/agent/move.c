@@ -2212,6 +2212,8 @@ void move_reconcile(struct agent *a)
 			if (vms_stop(a->vms, vi->spec.name, &e) == 0)
 				vms_forget(a->vms, vi->spec.name, &e);
 			pthread_mutex_unlock(&a->vms_lock);
+			if (cluster_unreserve(a, vi->spec.name, &e) < 0)
+				log_warn("%s: releasing its reservation: %s", vi->spec.name, e.msg);
 			json_free(oj);
 			continue;
 		}
