@@ -78,6 +78,7 @@ struct move {
 	bool committed;	 /* the owner key names the destination (either side knows it) */
 	bool committing; /* destination: a commit request is being decided */
 	bool drain;	 /* part of this host's drain */
+	bool vm_gone;	 /* source: its VM closed its control socket during the move */
 	int port;	 /* destination: the incoming VM's port */
 	char file[4200]; /* quick: the save beside the disk */
 	double total_ms, blackout_ms;
@@ -1092,6 +1093,7 @@ static int src_live(struct move *m, const json_t *prep)
 				rc = 0;
 			} else {
 				fail_with(m, "%s ended during the move (%s)", m->vm, e.msg);
+				m->vm_gone = true;
 			}
 			json_free(oj);
 			break;
@@ -1288,6 +1290,16 @@ static void *src_thread(void *arg)
 	moved = (m->quick ? src_quick(m) : src_live(m, prep)) == 0;
 	json_free(prep);
 end:
+	/* A VM that closed its socket has ended: wait for the main loop to have seen its exit,
+	 * so that what it means is recorded below and not as a plain exit. */
+	for (int i = 0; m->vm_gone && i < 60; i++) {
+		pthread_mutex_lock(&ms->lock);
+		bool seen = m->vm_exited;
+		pthread_mutex_unlock(&ms->lock);
+		if (seen)
+			break;
+		usleep(50 * 1000);
+	}
 	pthread_mutex_lock(&ms->lock);
 	m->total_ms = (double)(now_ms(CLOCK_MONOTONIC) - t0);
 	m->committed = moved;

@@ -287,7 +287,7 @@ fault() { # LABEL WHAT
 	case $what in
 	dst-agent) cluster_agent_kill "$P" "$dst" KILL ;;
 	src-agent) cluster_agent_kill "$P" "$src" KILL ;;
-	dst-vm) pid=$(pgrep -f -- "--name cl7 .*--incoming|--incoming.*--name cl7 " | head -1); [ -n "$pid" ] && kill -9 "$pid" ;;
+	dst-vm) pid=$(jq -r .pid "$LAB_TMP/hosts/$dst/run/vms/cl7.json" 2>/dev/null); [ -n "$pid" ] && kill -9 "$pid" ;;
 	src-vm) pid=$(f vm show cl7 --json | jq -r .pid); kill -9 "$pid" ;;
 	etcd-member)
 		local l
