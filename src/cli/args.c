@@ -15,6 +15,7 @@
  * migrations --history`); a word after the group is then that group's command, and the
  * options read before it are checked again against it.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -65,7 +66,10 @@ const struct cli_cmd *cli_group_default(const char *group)
 
 const char *cli_opt_dash(const struct cli_cmd *c, const struct cli_opt *o)
 {
-	if (c && (c->flags & CLI_CMD_DASH) && o >= c->opts && o < c->opts + CLI_MAX_OPTS)
+	uintptr_t p = (uintptr_t)o, first = (uintptr_t)(c ? c->opts : NULL);
+
+	/* by address: o is one of c's options, not a global one */
+	if (c && (c->flags & CLI_CMD_DASH) && p >= first && p < first + sizeof(c->opts))
 		return "-";
 	return "--";
 }

@@ -664,8 +664,11 @@ int cli_run_host_drain(const struct cli_args *a)
 				rc = CLI_FAILED;
 				goto out;
 			}
-			if (json_get_bool(d, "done", &done, &e) < 0) {
-				rc = cli_failed("the agent's answer: %s", e.msg);
+			int r = json_get_bool(d, "done", &done, &e);
+
+			if (r <= 0) {
+				rc = cli_failed("the agent's answer: %s",
+						r < 0 ? e.msg : "the drain has no 'done'");
 				goto out;
 			}
 			if (done)
