@@ -9,7 +9,10 @@
  * HTTPS, the server verified against the cluster's CA, a client certificate or the cluster
  * secret), except `cluster init` and `host add`, which work offline on the configuration
  * directory (local.c) since a cluster's files exist before any agent runs. format.c turns
- * the API's objects into tables and lines for people; --json prints the API's JSON instead.
+ * the API's objects into tables and lines for people, movefmt.c those of moves (pure, so the
+ * lines `ferry move` prints are tested from sample JSON); --json prints the API's JSON
+ * instead. move.c runs the commands that follow something under way (a move, a drain, the
+ * event stream, read by sse.c).
  *
  * Exit status: 0 done, 1 failed (the API said no, or nothing answered), 2 usage.
  */
