@@ -225,6 +225,10 @@ struct cli_sink {
 	struct buf body;
 	FILE *out; /* streamed here when the answer is 200 (cli_follow) */
 	bool json; /* ... each chunk as a JSON line */
+	void (*fn)(const char *p, size_t len, void *opaque); /* or to this (cli_follow_fn) */
+	void *opaque;
+	const char *header; /* one more request header, or NULL */
+	long curl_status;   /* the status of the answer being streamed, once it has come */
 	CURL *curl;
 	volatile int *stop;
 };
@@ -234,10 +238,15 @@ static size_t cli_write(char *p, size_t size, size_t n, void *opaque)
 	struct cli_sink *s = opaque;
 	size_t len = size * n;
 
-	if (s->out) {
+	if (s->out || s->fn) {
 		long status = 0;
 
 		curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
+		s->curl_status = status;
+		if (status == 200 && s->fn) {
+			s->fn(p, len, s->opaque);
+			return len;
+		}
 		if (status == 200) {
 			if (s->json) {
 				char *chunk = malloc(len + 1);
@@ -318,6 +327,8 @@ static int cli_perform(struct cli_conn *c, const char *method, const char *path,
 		hdr = curl_slist_append(hdr, auth);
 		memset(auth, 0, sizeof(auth));
 	}
+	if (sink->header)
+		hdr = curl_slist_append(hdr, sink->header);
 	for (size_t i = 0; i < c->nendpoints; i++) {
 		CURL *h = curl_easy_init();
 		CURLcode cr;
@@ -446,6 +457,28 @@ int cli_follow(struct cli_conn *c, const char *path, FILE *out, volatile int *st
 		char msg[400];
 
 		cli_api_error(status, (const char *)s.body.p, s.body.len, msg, sizeof(msg));
+		rc = err_set(e, "%s", msg);
+	}
+	buf_free(&s.body);
+	return rc;
+}
+
+int cli_follow_fn(struct cli_conn *c, const char *path, const char *header,
+		  void (*fn)(const char *p, size_t len, void *opaque), void *opaque,
+		  volatile int *stop, long *status, struct err *e)
+{
+	struct cli_sink s = { .fn = fn, .opaque = opaque, .header = header, .stop = stop };
+	int rc;
+
+	*status = 0;
+	buf_init(&s.body);
+	rc = cli_perform(c, "GET", path, NULL, &s, 0L, status, e);
+	if (rc < 0 && s.curl_status)
+		*status = s.curl_status; /* it answered, then the stream broke */
+	if (rc == 0 && *status != 200) {
+		char msg[400];
+
+		cli_api_error(*status, (const char *)s.body.p, s.body.len, msg, sizeof(msg));
 		rc = err_set(e, "%s", msg);
 	}
 	buf_free(&s.body);

@@ -18,8 +18,7 @@
 #include "common/json.h"
 #include "common/names.h"
 
-static int cli_failed(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int cli_failed(const char *fmt, ...)
+int cli_failed(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -32,7 +31,7 @@ static int cli_failed(const char *fmt, ...)
 }
 
 /* A usage error of a command: the message and where its help is. */
-static int cli_usage(const struct cli_args *a, const char *msg)
+int cli_usage(const struct cli_args *a, const char *msg)
 {
 	char words[64];
 
@@ -58,8 +57,8 @@ static int cli_name(const struct cli_args *a, const char *what, char out[NAME_MA
 
 /* One API call: 0 with *out the answer's JSON (or NULL if not asked for), else an exit
  * status with the message printed. */
-static int cli_call(const struct cli_args *a, const char *method, const char *path,
-		    const json_t *body, json_t **out)
+int cli_call(const struct cli_args *a, const char *method, const char *path, const json_t *body,
+	     json_t **out)
 {
 	struct cli_conn *c = malloc(sizeof(*c));
 	struct cli_reply r;

@@ -14,15 +14,7 @@
 #include "common/json.h"
 #include "common/names.h"
 
-#define CLI_COLS 8
-#define CLI_CELL 256
-
-struct cli_table {
-	size_t ncols, nrows, cap;
-	char (*cells)[CLI_COLS][CLI_CELL];
-};
-
-static void cli_table_row(struct cli_table *t, const char *const *cells)
+void cli_table_row(struct cli_table *t, const char *const *cells)
 {
 	if (t->nrows == t->cap) {
 		size_t cap = t->cap ? 2 * t->cap : 16;
@@ -38,7 +30,14 @@ static void cli_table_row(struct cli_table *t, const char *const *cells)
 	t->nrows++;
 }
 
-static void cli_table_print(FILE *f, struct cli_table *t, const char *indent)
+void cli_table_free(struct cli_table *t)
+{
+	free(t->cells);
+	t->cells = NULL;
+	t->nrows = t->cap = 0;
+}
+
+void cli_table_print(FILE *f, struct cli_table *t, const char *indent)
 {
 	size_t w[CLI_COLS] = { 0 };
 
@@ -55,13 +54,11 @@ static void cli_table_print(FILE *f, struct cli_table *t, const char *indent)
 				fprintf(f, "%-*s  ", (int)w[c], t->cells[r][c]);
 		}
 	}
-	free(t->cells);
-	t->cells = NULL;
-	t->nrows = t->cap = 0;
+	cli_table_free(t);
 }
 
-static int cli_need_str(const json_t *o, const char *key, const char *what, const char **out,
-			struct err *e)
+int cli_need_str(const json_t *o, const char *key, const char *what, const char **out,
+		 struct err *e)
 {
 	int r = json_get_str(o, key, out, e);
 
@@ -72,8 +69,7 @@ static int cli_need_str(const json_t *o, const char *key, const char *what, cons
 	return 0;
 }
 
-static int cli_need_u64(const json_t *o, const char *key, const char *what, uint64_t *out,
-			struct err *e)
+int cli_need_u64(const json_t *o, const char *key, const char *what, uint64_t *out, struct err *e)
 {
 	int r = json_get_u64(o, key, out, e);
 
@@ -365,7 +361,8 @@ int cli_format_cluster(FILE *f, const json_t *cluster, struct err *e)
 
 void cli_format_json(FILE *f, const json_t *v)
 {
-	char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+	char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY |
+				    JSON_REAL_PRECISION(15));
 
 	if (s) {
 		fprintf(f, "%s\n", s);

@@ -76,31 +76,41 @@ static void cli_synopsis(FILE *f, const struct cli_cmd *c)
 			optional = true;
 			continue;
 		}
-		n += (size_t)snprintf(line + n, sizeof(line) - n, " --%s %s", c->opts[k].name,
-				      c->opts[k].arg);
+		n +=
+		    (size_t)snprintf(line + n, sizeof(line) - n, " %s%s %s",
+				     cli_opt_dash(c, &c->opts[k]), c->opts[k].name, c->opts[k].arg);
 	}
 	if (optional)
 		snprintf(line + n, sizeof(line) - n, " [OPTIONS]");
 	fprintf(f, "%s", line);
 }
 
-/* "--name ARG" with its alias: "--cpus N, --vcpus N" */
-static void cli_opt_label(const struct cli_opt *o, char *out, size_t size)
+/* "--name ARG" with its alias: "--cpus N, --vcpus N"; dash: "-" or "--". */
+static void cli_opt_label(const struct cli_opt *o, const char *dash, char *out, size_t size)
 {
-	int n = snprintf(out, size, "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+	int n =
+	    snprintf(out, size, "%s%s%s%s", dash, o->name, o->arg ? " " : "", o->arg ? o->arg : "");
 
 	if (o->alias && n > 0 && (size_t)n < size)
-		snprintf(out + n, size - (size_t)n, ", --%s%s%s", o->alias, o->arg ? " " : "",
+		snprintf(out + n, size - (size_t)n, ", %s%s%s%s", dash, o->alias, o->arg ? " " : "",
 			 o->arg ? o->arg : "");
 }
 
-static void cli_opts(FILE *f, const struct cli_opt *opts)
+/* The options of c (NULL: the global ones). */
+static const struct cli_opt *cli_opts_of(const struct cli_cmd *c)
 {
+	return c ? c->opts : cli_global_opts;
+}
+
+static void cli_opts(FILE *f, const struct cli_cmd *c)
+{
+	const struct cli_opt *opts = cli_opts_of(c);
+
 	for (int k = 0; opts[k].name; k++) {
 		char label[128], help[512];
 		int w;
 
-		cli_opt_label(&opts[k], label, sizeof(label));
+		cli_opt_label(&opts[k], cli_opt_dash(c, &opts[k]), label, sizeof(label));
 		snprintf(help, sizeof(help), "%s%s%s", opts[k].help,
 			 opts[k].flags & CLI_REQUIRED ? " Required." : "",
 			 opts[k].flags & CLI_REPEAT ? " May be repeated." : "");
@@ -128,8 +138,8 @@ void cli_help_cmd(FILE *f, const struct cli_cmd *c)
 		cli_wrap(f, c->description, 0, 0);
 	}
 	if (c->opts[0].name) {
-		fprintf(f, "\nOptions:\n");
-		cli_opts(f, c->opts);
+		fprintf(f, "\n%s:\n", c->flags & CLI_CMD_DASH ? "Parameters" : "Options");
+		cli_opts(f, c);
 	}
 	fprintf(f, "\nGlobal options (--config-dir, --endpoint, --cert, --key, --secret-file,\n"
 		   "--json, --verbose): see 'ferry help'.\n");
@@ -144,8 +154,8 @@ static void cli_list(FILE *f, const char *group)
 		if (group && (!c->group || strcmp(c->group, group)))
 			continue;
 		cli_cmd_words(c, words, sizeof(words));
-		fprintf(f, "  %-16s", words);
-		cli_wrap_at(f, c->summary, 18, 0, 18);
+		fprintf(f, "  %-19s", words);
+		cli_wrap_at(f, c->summary, 21, 0, 21);
 	}
 }
 
@@ -156,7 +166,7 @@ void cli_help_all(FILE *f)
 		   "Commands:\n");
 	cli_list(f, NULL);
 	fprintf(f, "\nGlobal options:\n");
-	cli_opts(f, cli_global_opts);
+	cli_opts(f, NULL);
 	fprintf(f, "\nNames of hosts and VMs are case-insensitive (VH01 is vh01). Exit status: 0 "
 		   "done, 1 failed, 2 usage.\nRun 'ferry help COMMAND' for a command's options "
 		   "('ferry help vm create').\n");
@@ -164,8 +174,14 @@ void cli_help_all(FILE *f)
 
 void cli_help_group(FILE *f, const char *group)
 {
-	fprintf(f, "usage: ferry %s COMMAND [ARGS] [OPTIONS]\n\nCommands:\n", group);
+	const struct cli_cmd *d = cli_group_default(group);
+
+	fprintf(f, "usage: ferry %s %sCOMMAND%s [ARGS] [OPTIONS]\n\nCommands:\n", group,
+		d ? "[" : "", d ? "]" : "");
 	cli_list(f, group);
+	if (d)
+		fprintf(f, "\n'ferry %s' alone is 'ferry %s %s' (see 'ferry help %s %s').", group,
+			group, d->name, group, d->name);
 	fprintf(f, "\nRun 'ferry help %s COMMAND' for a command's options.\n", group);
 }
 
@@ -204,12 +220,14 @@ static void cli_roff(FILE *f, const char *s)
 	}
 }
 
-static void cli_roff_opts(FILE *f, const struct cli_opt *opts)
+static void cli_roff_opts(FILE *f, const struct cli_cmd *c)
 {
+	const struct cli_opt *opts = cli_opts_of(c);
+
 	for (int k = 0; opts[k].name; k++) {
 		char label[128];
 
-		cli_opt_label(&opts[k], label, sizeof(label));
+		cli_opt_label(&opts[k], cli_opt_dash(c, &opts[k]), label, sizeof(label));
 		fputs(".TP\n\\fB", f);
 		cli_roff(f, label);
 		fputs("\\fR\n", f);
@@ -262,13 +280,15 @@ void cli_man(FILE *f, const char *version)
 			fputc('\n', f);
 		}
 		if (c->opts[0].name) {
-			fputs(".PP\nOptions:\n.RS\n", f);
-			cli_roff_opts(f, c->opts);
+			fputs(c->flags & CLI_CMD_DASH ? ".PP\nParameters:\n.RS\n"
+						      : ".PP\nOptions:\n.RS\n",
+			      f);
+			cli_roff_opts(f, c);
 			fputs(".RE\n", f);
 		}
 	}
 	fputs(".SH GLOBAL OPTIONS\n", f);
-	cli_roff_opts(f, cli_global_opts);
+	cli_roff_opts(f, NULL);
 	fputs(".TP\n\\fB\\-\\-version\\fR\nPrint \\fBferry VERSION\\fR and exit.\n", f);
 	fputs(".SH ENVIRONMENT\n.TP\n\\fBFERRY_CONFIG_DIR\\fR\nThe configuration directory "
 	      "(\\fB\\-\\-config\\-dir\\fR).\n.TP\n\\fBFERRY_ENDPOINT\\fR\nThe agent to talk to "
@@ -282,7 +302,8 @@ void cli_man(FILE *f, const char *version)
 	      "beside it.\n.TP\n\\fI/var/lib/ferry\\fR, \\fI/run/ferry\\fR, "
 	      "\\fI/var/log/ferry\\fR\nThe agent's state, sockets and the VMs' logs.\n"
 	      ".SH EXIT STATUS\n0: done. 1: failed (the message on standard error comes from the "
-	      "agent, or says what did not answer). 2: usage (a hint names \\fBferry help "
+	      "agent, or says what did not answer); also a move that failed or was cancelled, and "
+	      "a drain that left a VM on its host. 2: usage (a hint names \\fBferry help "
 	      "COMMAND\\fR).\n"
 	      ".SH EXAMPLES\n.nf\n"
 	      "ferry cluster init \\-\\-name lab \\-\\-host vh01 \\-\\-address 10.77.0.11\n"
@@ -290,6 +311,11 @@ void cli_man(FILE *f, const char *version)
 	      "ferry vm create cl7 \\-\\-memory 256M \\-\\-kernel /srv/shared/Image \\-\\-disk "
 	      "/srv/shared/cl7.img\n"
 	      "ferry vm start cl7 \\-\\-on vh01\n"
+	      "ferry move cl7 \\-\\-to vh02\n"
+	      "ferry move cl7 \\-\\-to best \\-\\-explain\n"
+	      "ferry Move\\-VM \\-ComputerName VH01 \\-Name CL7 \\-DestinationHost VH02\n"
+	      "ferry migrations \\-\\-watch\n"
+	      "ferry host drain vh01\n"
 	      "ferry vm console cl7\n.fi\n"
 	      ".SH SEE ALSO\n\\fBferryd\\fR(1), \\fBferry\\-vm\\fR(1), \\fBferry\\-vmctl\\fR(1)\n",
 	      f);
@@ -297,14 +323,54 @@ void cli_man(FILE *f, const char *version)
 
 /* ---- bash completion ---------------------------------------------------------------------------- */
 
-static void cli_words_opts(FILE *f, const struct cli_opt *opts, bool with_value)
+/* The completion compares words in lower case (command words and a CLI_CMD_DASH command's
+ * parameters are case-insensitive), so the lists it matches against are written so too. */
+static void cli_lower(FILE *f, const char *s)
 {
+	for (; *s; s++)
+		fputc(*s >= 'A' && *s <= 'Z' ? *s + 32 : *s, f);
+}
+
+/* The options of c (NULL: the global ones), with_value: only those that take one. */
+static void cli_words_opts(FILE *f, const struct cli_cmd *c, bool with_value, bool lower)
+{
+	const struct cli_opt *opts = cli_opts_of(c);
+
 	for (int k = 0; opts[k].name; k++) {
+		const char *dash = cli_opt_dash(c, &opts[k]);
+
 		if (with_value && !opts[k].arg)
 			continue;
-		fprintf(f, " --%s", opts[k].name);
-		if (opts[k].alias)
-			fprintf(f, " --%s", opts[k].alias);
+		fprintf(f, " %s", dash);
+		if (lower)
+			cli_lower(f, opts[k].name);
+		else
+			fputs(opts[k].name, f);
+		if (opts[k].alias) {
+			fprintf(f, " %s", dash);
+			if (lower)
+				cli_lower(f, opts[k].alias);
+			else
+				fputs(opts[k].alias, f);
+		}
+	}
+}
+
+/* The case pattern of a command: 'vm create'|'vm remove', 'move '. */
+static void cli_case_pattern(FILE *f, const struct cli_cmd *c)
+{
+	fputc('\'', f);
+	cli_lower(f, c->group ? c->group : c->name);
+	fputc(' ', f);
+	if (c->group)
+		cli_lower(f, c->name);
+	fputc('\'', f);
+	if (c->group && c->alias) {
+		fprintf(f, "|'");
+		cli_lower(f, c->group);
+		fputc(' ', f);
+		cli_lower(f, c->alias);
+		fputc('\'', f);
 	}
 }
 
@@ -315,36 +381,53 @@ void cli_completion(FILE *f)
 	      "_ferry()\n{\n"
 	      "\tlocal cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}\n"
 	      "\tlocal group= cmd= npos=0 i w\n"
-	      "\tlocal valued='",
+	      "\tlocal groups=' ",
 	      f);
-	/* every option that takes a value, whatever the command: skip its value */
-	cli_words_opts(f, cli_global_opts, true);
+	for (size_t i = 0; cli_groups[i]; i++)
+		fprintf(f, "%s ", cli_groups[i]);
+	fputs("'\n\tlocal dash=' ", f);
 	for (size_t i = 0; i < cli_ncommands; i++)
-		cli_words_opts(f, cli_commands[i].opts, true);
+		if (cli_commands[i].flags & CLI_CMD_DASH) {
+			cli_lower(f, cli_commands[i].name);
+			fputc(' ', f);
+		}
+	fputs("'\n\tlocal valued='", f);
+	/* every option that takes a value, whatever the command: skip its value */
+	cli_words_opts(f, NULL, true, true);
+	for (size_t i = 0; i < cli_ncommands; i++)
+		cli_words_opts(f, &cli_commands[i], true, true);
 	fputs(" '\n"
 	      "\tfor ((i = 1; i < COMP_CWORD; i++)); do\n"
-	      "\t\tw=${COMP_WORDS[i]}\n"
+	      "\t\tw=${COMP_WORDS[i],,}\n"
 	      "\t\tcase $w in\n"
 	      "\t\t--*=*) ;;\n"
+	      "\t\t-*:*) [[ $dash == *\" $group \"* ]] || { [[ $valued == *\" $w \"* ]] && "
+	      "((i++)); } ;;\n"
 	      "\t\t-*) [[ $valued == *\" $w \"* ]] && ((i++)) ;;\n"
 	      "\t\t*) if [[ -z $group ]]; then group=$w\n"
-	      "\t\t   elif [[ -z $cmd && $group != version && $group != help ]]; then cmd=$w\n"
+	      "\t\t   elif [[ -z $cmd && $groups == *\" $group \"* ]]; then cmd=$w\n"
 	      "\t\t   else ((npos++)); fi ;;\n"
 	      "\t\tesac\n"
 	      "\tdone\n"
-	      "\tcase $prev in\n"
+	      "\tcase ${prev,,} in\n"
 	      "\t--config-dir|--state-dir|--run-dir|--log-dir)\n"
 	      "\t\tCOMPREPLY=($(compgen -d -- \"$cur\")); return ;;\n"
 	      "\t--cert|--key|--secret-file|--kernel|--initrd|--disk)\n"
 	      "\t\tCOMPREPLY=($(compgen -f -- \"$cur\")); return ;;\n"
-	      "\t--on)\n"
+	      "\t--on|-computername)\n"
 	      "\t\tCOMPREPLY=($(compgen -W \"$(ferry __names hosts 2>/dev/null)\" -- \"$cur\")); "
 	      "return ;;\n"
+	      "\t--to|-destinationhost)\n"
+	      "\t\tCOMPREPLY=($(compgen -W \"best $(ferry __names hosts 2>/dev/null)\" -- "
+	      "\"$cur\")); return ;;\n"
+	      "\t-name)\n"
+	      "\t\t[[ $dash == *\" $group \"* ]] && COMPREPLY=($(compgen -W \"$(ferry __names vms "
+	      "2>/dev/null)\" -- \"$cur\")); return ;;\n"
 	      "\tesac\n"
-	      "\t[[ $valued == *\" $prev \"* ]] && return\n"
+	      "\t[[ $valued == *\" ${prev,,} \"* ]] && return\n"
 	      "\tlocal global='",
 	      f);
-	cli_words_opts(f, cli_global_opts, false);
+	cli_words_opts(f, NULL, false, false);
 	fputs(" '\n\tlocal opts=$global\n\tcase $group in\n\t'')\n\t\tCOMPREPLY=($(compgen -W \"",
 	      f);
 	for (size_t i = 0; cli_groups[i]; i++)
@@ -356,14 +439,22 @@ void cli_completion(FILE *f)
 	fputs("\thelp)\n\t\tCOMPREPLY=($(compgen -W \"", f);
 	for (size_t i = 0; cli_groups[i]; i++)
 		fprintf(f, "%s ", cli_groups[i]);
-	fputs("version help\" -- \"$cur\")); return ;;\n", f);
+	for (size_t i = 0; i < cli_ncommands; i++)
+		if (!cli_commands[i].group)
+			fprintf(f, "%s%s", cli_commands[i].name, i + 1 < cli_ncommands ? " " : "");
+	fputs("\" -- \"$cur\")); return ;;\n", f);
 	for (size_t g = 0; cli_groups[g]; g++) {
-		fprintf(f, "\t%s)\n\t\tif [[ -z $cmd ]]; then\n\t\t\tCOMPREPLY=($(compgen -W \"",
-			cli_groups[g]);
-		for (size_t i = 0; i < cli_ncommands; i++)
+		const struct cli_cmd *d = cli_group_default(cli_groups[g]);
+
+		fprintf(f, "\t%s)\n\t\tif [[ -z $cmd ]]; then\n", cli_groups[g]);
+		if (d)
+			/* a group with a default command: its options complete without it */
+			fprintf(f, "\t\t\tif [[ $cur == -* ]]; then cmd=%s; else\n", d->name);
+		fputs("\t\t\tCOMPREPLY=($(compgen -W \"", f);
+		for (size_t i = 0, n = 0; i < cli_ncommands; i++)
 			if (cli_commands[i].group && !strcmp(cli_commands[i].group, cli_groups[g]))
-				fprintf(f, "%s ", cli_commands[i].name);
-		fputs("\" -- \"$cur\")); return\n\t\tfi ;;\n", f);
+				fprintf(f, "%s%s", n++ ? " " : "", cli_commands[i].name);
+		fprintf(f, "\" -- \"$cur\")); return%s\n\t\tfi ;;\n", d ? "; fi" : "");
 	}
 	fputs("\tesac\n\tcase \"$group $cmd\" in\n", f);
 	for (size_t i = 0; i < cli_ncommands; i++) {
@@ -371,22 +462,23 @@ void cli_completion(FILE *f)
 
 		if (!c->opts[0].name)
 			continue;
-		fprintf(f, "\t'%s %s')\n\t\topts=\"$opts", c->group ? c->group : c->name,
-			c->group ? c->name : "");
-		cli_words_opts(f, c->opts, false);
+		fputc('\t', f);
+		cli_case_pattern(f, c);
+		fputs(")\n\t\topts=\"$opts", f);
+		cli_words_opts(f, c, false, false);
 		fputs("\" ;;\n", f);
 	}
 	fputs("\tesac\n"
-	      "\tif [[ $cur == -* ]]; then\n"
+	      "\tif [[ $cur == -* || $dash == *\" $group \"* ]]; then\n"
 	      "\t\tCOMPREPLY=($(compgen -W \"$opts\" -- \"$cur\")); return\n"
 	      "\tfi\n"
 	      "\tif ((npos == 0)); then\n"
 	      "\t\tcase \"$group $cmd\" in\n"
-	      "\t\t'host show'|'host remove'|'host rm')\n"
+	      "\t\t'host show'|'host remove'|'host rm'|'host drain'|'host resume')\n"
 	      "\t\t\tCOMPREPLY=($(compgen -W \"$(ferry __names hosts 2>/dev/null)\" -- "
 	      "\"$cur\")) ;;\n"
 	      "\t\t'vm create'|'vm ls'|'vm list') ;;\n"
-	      "\t\tvm\\ *)\n"
+	      "\t\tvm\\ *|'move '|'migrations cancel')\n"
 	      "\t\t\tCOMPREPLY=($(compgen -W \"$(ferry __names vms 2>/dev/null)\" -- \"$cur\")) "
 	      ";;\n"
 	      "\t\tesac\n"

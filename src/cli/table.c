@@ -8,7 +8,7 @@
 
 const char *cli_version = "unknown";
 
-const char *const cli_groups[] = { "cluster", "host", "vm", NULL };
+const char *const cli_groups[] = { "cluster", "host", "vm", "migrations", NULL };
 
 const struct cli_opt cli_global_opts[] = {
 	{ "config-dir", "DIR",
@@ -152,6 +152,39 @@ const struct cli_cmd cli_commands[] = {
 		.run = cli_run_host_remove,
 	},
 	{
+		.group = "host",
+		.name = "drain",
+		.args = "NAME",
+		.npos_min = 1,
+		.npos_max = 1,
+		.summary = "move every VM off a host, each to the best possible node",
+		.description =
+			"Asks for POST /v1/hosts/NAME/drain: the host turns draining (no VM is placed "
+			"on it any more) and its agent moves each running VM live to the best possible "
+			"node, at most two at a time. Then follows the drain (GET /v1/hosts/NAME every "
+			"half second), printing a line as each VM moves (cl7 moved to vh02 in 1.21 s, "
+			"blackout 4.5 ms) or stays (cl9 stays on vh01: REASON, when no host has room "
+			"or its move failed), and a summary.\n\n"
+			"The host stays draining until `ferry host resume NAME`. Exit status 1 if a VM "
+			"stayed.",
+		.opts = {
+			{ "no-wait", NULL,
+			  "Only start the drain: print what is to move, and return." },
+		},
+		.run = cli_run_host_drain,
+	},
+	{
+		.group = "host",
+		.name = "resume",
+		.args = "NAME",
+		.npos_min = 1,
+		.npos_max = 1,
+		.summary = "make a drained (or paused) host active again",
+		.description = "POST /v1/hosts/NAME/resume: VMs may be placed on it again. The VMs a "
+			       "drain moved away stay where they went.",
+		.run = cli_run_host_resume,
+	},
+	{
 		.group = "vm",
 		.name = "create",
 		.args = "NAME",
@@ -255,6 +288,110 @@ const struct cli_cmd cli_commands[] = {
 		.summary = "remove a stopped VM (its disk stays)",
 		.description = "Forgets the VM's spec; its disk image is left as it is.",
 		.run = cli_run_vm_rm,
+	},
+	{
+		.name = "move",
+		.args = "VM",
+		.npos_min = 1,
+		.npos_max = 1,
+		.summary = "move a running VM to another host, live or quick",
+		.description =
+			"Asks for POST /v1/vms/VM/move, then follows the move (GET /v1/migrations/VM "
+			"every 200 ms) until it completes, fails or is cancelled. On a terminal one "
+			"line is redrawn in place: the phase, the pre-copy round, a bar of the bytes "
+			"sent of those to send, the bytes sent and left, the bandwidth and the guest's "
+			"dirty rate (MB/s, 10^6 bytes a second) and the downtime expected if the VM "
+			"stopped now; otherwise one line per phase or round. At the end: cl7 moved to "
+			"vh02 in 1.23 s, blackout 4.5 ms, 10.2 MiB (the measured blackout: how long "
+			"the guest did not run). With --verbose also the blackout's parts (flush, final "
+			"pages, transfer, commit, announce, resume).\n\n"
+			"A live move copies the running guest's memory in rounds while it runs, then "
+			"stops it for the last pages: the blackout is milliseconds. A quick move "
+			"(--quick) pauses the VM, saves it to shared storage and restores it on the "
+			"destination: seconds.\n\n"
+			"A move that fails or is cancelled leaves the VM running where it was: "
+			"ferry: cl7 did not move: REASON, exit status 1. Ctrl-C stops following, not "
+			"the move (`ferry migrations cancel VM` stops it). With --json the last state "
+			"of the move (the API's migration object) is printed instead of text.\n\n"
+			"The seed's spelling, `ferry Move-VM -ComputerName VH01 -Name CL7 "
+			"-DestinationHost VH02`, is the same command (see 'ferry help Move-VM').",
+		.opts = {
+			{ "to", "HOST|best",
+			  "The host to move it to, or best: the best possible node, which the "
+			  "cluster chooses (alive, active, room for the VM; the most memory left "
+			  "after placing it, then fewer VMs).",
+			  CLI_REQUIRED },
+			{ "quick", NULL,
+			  "A quick migration: pause, save to shared storage, restore on the "
+			  "destination." },
+			{ "no-wait", NULL,
+			  "Start the move, print its id and return (`ferry migrations` follows it)." },
+			{ "explain", NULL,
+			  "With --to best: print every host considered, whether it was chosen and "
+			  "why, before following the move." },
+		},
+		.run = cli_run_move,
+	},
+	{
+		.name = "Move-VM",
+		.summary = "the seed's spelling: Move-VM -ComputerName HOST -Name VM",
+		.description =
+			"`ferry Move-VM -ComputerName VH01 -Name CL7 [-DestinationHost VH02] [-Quick]` "
+			"is `ferry move cl7 --to vh02 [--quick]`, with the host the VM is believed to "
+			"run on: if it runs elsewhere the agent refuses the move and says where it is. "
+			"Without -DestinationHost the cluster chooses the best possible node (--to "
+			"best).\n\n"
+			"As in PowerShell the command's name and its parameters' names are "
+			"case-insensitive (move-vm -computername vh01 -name cl7), a value follows "
+			"its parameter as the next word or after a colon (-Name:CL7), and the names "
+			"given are names of hosts and VMs, kept in lower case. The global options "
+			"work as for every command (--json, --endpoint ADDR); -Verbose is --verbose. "
+			"It follows the move and prints what `ferry move` prints.",
+		.opts = {
+			{ "ComputerName", "HOST", "The host the VM runs on now.", CLI_REQUIRED },
+			{ "Name", "VM", "The VM to move.", CLI_REQUIRED },
+			{ "DestinationHost", "HOST",
+			  "The host to move it to (default: the best possible node)." },
+			{ "Quick", NULL,
+			  "A quick migration: pause, save to shared storage, restore." },
+		},
+		.run = cli_run_move_vm,
+		.flags = CLI_CMD_DASH,
+	},
+	{
+		.group = "migrations",
+		.name = "ls",
+		.alias = "list",
+		.summary = "the moves under way (--history: those that ended)",
+		.description =
+			"GET /v1/migrations: one line per move under way, on any host: VM, FROM, TO, "
+			"MODE (live, quick), PHASE and PROGRESS (the share of bytes sent, the "
+			"pre-copy round). `ferry migrations ls` is the same.\n\n"
+			"--history: GET /v1/migrations/history, the moves that ended, oldest first: "
+			"WHEN (it started, local time), VM, FROM, TO, MODE, TOTAL (its length), "
+			"BLACKOUT, BYTES (sent), RESULT (completed, failed, cancelled) and REASON.\n\n"
+			"--watch: follows the cluster's event stream (GET /v1/events) and prints a "
+			"line for each migration event (started, progress, completed, failed, "
+			"cancelled) until Ctrl-C, reconnecting where it left off if the agent goes "
+			"away; with --json each event is a line {\"event\", \"data\"}.",
+		.opts = {
+			{ "watch", NULL, "Follow the moves as they happen, until Ctrl-C." },
+			{ "history", NULL, "The moves that ended, with their figures." },
+		},
+		.run = cli_run_migrations,
+		.flags = CLI_CMD_DEFAULT,
+	},
+	{
+		.group = "migrations",
+		.name = "cancel",
+		.args = "VM",
+		.npos_min = 1,
+		.npos_max = 1,
+		.summary = "cancel a VM's move before its commit (it stays put)",
+		.description = "POST /v1/migrations/VM/cancel. Refused once the move has reached its "
+			       "commit (the destination owns the VM then), or when the VM is not "
+			       "moving.",
+		.run = cli_run_migrations_cancel,
 	},
 	{
 		.name = "version",

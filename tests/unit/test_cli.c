@@ -173,9 +173,11 @@ static void test_table(void **state)
 {
 	(void)state;
 	static const char *const need[] = {
-		"cluster init", "cluster status", "host ls", "host show", "host add", "host remove",
-		"vm create",	"vm ls",	  "vm show", "vm start",  "vm stop",  "vm log",
-		"vm console",	"vm rm",	  "version", "help"
+		"cluster init",	 "cluster status",   "host ls",	    "host show", "host add",
+		"host remove",	 "vm create",	     "vm ls",	    "vm show",	 "vm start",
+		"vm stop",	 "vm log",	     "vm console",  "vm rm",	 "version",
+		"help",		 "host drain",	     "host resume", "move",	 "Move-VM",
+		"migrations ls", "migrations cancel"
 	};
 	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
 		char g[16], n[16];
@@ -232,7 +234,7 @@ static void test_help(void **state)
 		char line[128], words[64];
 		cli_cmd_words(&cli_commands[i], words, sizeof(words));
 		/* each command on a line of its own, with the start of its summary */
-		snprintf(line, sizeof(line), "\n  %-16s%.20s", words, cli_commands[i].summary);
+		snprintf(line, sizeof(line), "\n  %-19s%.20s", words, cli_commands[i].summary);
 		assert_non_null(strstr(t, line));
 	}
 	assert_non_null(strstr(t, "--config-dir DIR"));
