@@ -404,7 +404,7 @@ static void cli_watch_event(const char *type, const char *data, size_t len, void
 	time_t now = time(NULL);
 	struct tm tm;
 
-	if (strncmp(type, "migration.", 10))
+	if (strncmp(type, "migration-", 10))
 		return;
 	v = json_parse(data, len, &e);
 	if (!v) {

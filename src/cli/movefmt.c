@@ -569,7 +569,7 @@ bad:
 
 int cli_fmt_event(const char *type, const json_t *data, char *out, size_t size, struct err *e)
 {
-	const char *vm, *kind = strncmp(type, "migration.", 10) ? type : type + 10;
+	const char *vm, *kind = strncmp(type, "migration-", 10) ? type : type + 10;
 	char what[96];
 	struct cli_line l;
 

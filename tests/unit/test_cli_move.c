@@ -659,26 +659,26 @@ static void test_fmt_event(void **state)
 	char line[512];
 	struct err e;
 
-	assert_int_equal(cli_fmt_event("migration.started", m, line, sizeof(line), &e), 0);
+	assert_int_equal(cli_fmt_event("migration-started", m, line, sizeof(line), &e), 0);
 	assert_string_equal(line, "moving cl7 from vh01 to vh02 (migration m-41)");
-	assert_int_equal(cli_fmt_event("migration.progress", m, line, sizeof(line), &e), 0);
+	assert_int_equal(cli_fmt_event("migration-progress", m, line, sizeof(line), &e), 0);
 	assert_string_equal(line, "cl7: precopy round 3: 75%, 120 MiB sent, 40 MiB left, 850 MB/s, "
 				  "dirty 12.3 MB/s, expected downtime 4.3 ms");
-	assert_int_equal(cli_fmt_event("migration.completed", d, line, sizeof(line), &e), 0);
+	assert_int_equal(cli_fmt_event("migration-completed", d, line, sizeof(line), &e), 0);
 	assert_string_equal(line, "cl7 moved to vh02 in 1.23 s, blackout 4.5 ms, 10.2 MiB");
 	json_free(d);
 	d = parse_json("{\"id\": \"m-2\", \"vm\": \"cl8\", \"result\": \"failed\", \"reason\": "
 		       "\"no room\"}");
-	assert_int_equal(cli_fmt_event("migration.failed", d, line, sizeof(line), &e), 0);
+	assert_int_equal(cli_fmt_event("migration-failed", d, line, sizeof(line), &e), 0);
 	assert_string_equal(line, "cl8 did not move: no room");
 	json_free(d);
 	d = parse_json("{\"vm\": \"cl8\"}");
-	assert_int_equal(cli_fmt_event("migration.cancelled", d, line, sizeof(line), &e), 0);
+	assert_int_equal(cli_fmt_event("migration-cancelled", d, line, sizeof(line), &e), 0);
 	assert_string_equal(line, "cl8: move cancelled");
-	assert_int_equal(cli_fmt_event("migration.paused", d, line, sizeof(line), &e), 0);
-	assert_string_equal(line, "cl8: migration.paused");
-	assert_int_equal(cli_fmt_event("migration.progress", d, line, sizeof(line), &e), -1);
-	assert_string_equal(e.msg, "event migration.progress: the move of cl8 has no 'phase'");
+	assert_int_equal(cli_fmt_event("migration-paused", d, line, sizeof(line), &e), 0);
+	assert_string_equal(line, "cl8: migration-paused");
+	assert_int_equal(cli_fmt_event("migration-progress", d, line, sizeof(line), &e), -1);
+	assert_string_equal(e.msg, "event migration-progress: the move of cl8 has no 'phase'");
 	json_free(d);
 	json_free(m);
 }
@@ -779,14 +779,14 @@ static void on_event(const char *type, const char *data, size_t len, void *opaqu
 	g->n++;
 }
 
-static const char stream[] = "id: 7\r\nevent: migration.started\r\ndata: {\"a\": 1}\r\n\r\n"
+static const char stream[] = "id: 7\r\nevent: migration-started\r\ndata: {\"a\": 1}\r\n\r\n"
 			     ": keepalive\n\n"
 			     "event: x\ndata: l1\ndata:l2\nretry: 10\nbogus: 1\n\n"
 			     "data\n\n"
 			     "event: nodata\n\n"
 			     "id: 9\rdata: z\r\r"
 			     "data: unfinished";
-static const char expect[] = "[migration.started|{\"a\": 1}][x|l1\nl2][message|][message|z]";
+static const char expect[] = "[migration-started|{\"a\": 1}][x|l1\nl2][message|][message|z]";
 
 static void test_sse(void **state)
 {
