@@ -36,6 +36,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -230,7 +231,9 @@ static json_t *move_json_locked(const struct move *m)
 		json_set_int(j, "bytes_remaining", jint(s, "remaining_bytes"));
 		json_set_int(j, "bandwidth", jint(s, "bandwidth"));
 		json_set_int(j, "dirty_rate", jint(s, "dirty_rate"));
-		json_set_decimal(j, "expected_downtime_ms", jreal(s, "expected_downtime_ms"), 1);
+		double dt = jreal(s, "expected_downtime_ms");
+		if (dt >= 0 && dt < 1e9) /* not yet known: the engine says "infinite" */
+			json_set_decimal(j, "expected_downtime_ms", dt, 1);
 	}
 	bool over = strcmp(m->phase, "completed") == 0 || strcmp(m->phase, "failed") == 0 ||
 		    strcmp(m->phase, "cancelled") == 0;
@@ -1184,6 +1187,12 @@ static int src_quick(struct move *m)
 		m->blackout_ms = running > t0 ? (double)(running - t0) : 0;
 		pthread_mutex_unlock(&a->moves->lock);
 		json_free(dr);
+		struct stat st;
+		if (stat(m->file, &st) == 0) {
+			pthread_mutex_lock(&a->moves->lock);
+			m->bytes = (uint64_t)st.st_size; /* what went through the shared storage */
+			pthread_mutex_unlock(&a->moves->lock);
+		}
 		unlink(m->file);
 		return 0;
 	}
@@ -1304,12 +1313,11 @@ end:
 	m->total_ms = (double)(now_ms(CLOCK_MONOTONIC) - t0);
 	m->committed = moved;
 	bool exited = m->vm_exited;
-	if (strcmp(m->phase, "cancelled") != 0)
-		snprintf(m->phase, sizeof(m->phase), "%s", moved ? "completed" : "failed");
-	if (m->cancel && !moved)
-		snprintf(m->phase, sizeof(m->phase), "cancelled");
-	char result[16];
-	snprintf(result, sizeof(result), "%s", m->phase);
+	/* The phase the API shows changes last, once the history holds the move and the
+	 * migration key is gone: a client that sees the end can move the VM again at once. */
+	const char *result = moved					? "completed"
+			     : m->cancel || strcmp(m->phase, "cancelled") == 0 ? "cancelled"
+										: "failed";
 	if (slot)
 		ms->outgoing--;
 	pthread_cond_broadcast(&ms->cond);
@@ -1353,6 +1361,7 @@ end:
 			log_warn("%s: deleting the migration key: %s", m->vm, e.msg);
 		agent_etcd_put(a, c);
 	}
+	set_phase(m, result);
 	publish(m, moved ? "migration-completed"
 			 : strcmp(result, "cancelled") == 0 ? "migration-cancelled"
 							    : "migration-failed");
