@@ -851,7 +851,7 @@ static int choose_dest(struct agent *a, const struct vm_spec *s, const char *to,
 		}
 		if (!v[i].mem_left && !(h[i].mem_cap >= h[i].mem_used &&
 					h[i].mem_cap - h[i].mem_used >= s->memory)) {
-			aerr_set(ae, 422, "%s", v[i].reason);
+			aerr_set(ae, 422, "%s %s", to, v[i].reason); /* "vh02 has ... free, ..." */
 			goto out;
 		}
 		if (h[i].vcpus_used + s->vcpus > h[i].vcpus_cap) {
@@ -1753,15 +1753,18 @@ static void *dst_thread(void *arg)
 		json_free(msg);
 	}
 	vmconn_close(&vc);
-	if (ran || m->committed) {
+	if (ran) {
+		/* committed and running: its state key is this host's now (a VM that ended right
+		 * after its commit is recorded by the main loop, as any VM's exit) */
 		pthread_mutex_lock(&a->vms_lock);
 		int here = vms_get(a->vms, m->vm, &vi);
 		pthread_mutex_unlock(&a->vms_lock);
-		if (!m->quick && cluster_put_state(a, m->vm, "running", here == 0 ? vi.pid : 0,
-						   "moved here", &e) < 0)
+		if (cluster_put_state(a, m->vm, "running", here == 0 ? vi.pid : 0, "moved here",
+				      &e) < 0)
 			log_warn("%s: writing its state: %s", m->vm, e.msg);
-		log_info("%s runs here now (migration %s from %s)", m->vm, m->id, m->source);
 	}
+	if (ran || m->committed)
+		log_info("%s is this host's now (migration %s from %s)", m->vm, m->id, m->source);
 	unlink_move(a->moves, m);
 	free_move(m);
 	return NULL;

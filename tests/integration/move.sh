@@ -39,6 +39,8 @@ dump_logs() {
 	for h in $LAB_HOSTS; do
 		echo "--- $h ferryd"
 		tail -n 12 "$LAB_DIR/cluster/$h.ferryd.log" 2>/dev/null
+		echo "--- $h cl7's vm.log"
+		tail -n 6 "$LAB_TMP/hosts/$h/log/cl7/vm.log" 2>/dev/null
 	done
 }
 if ! cluster_up "$P" --memory 1G --vcpus 4 2>"$FERRY_TMP/cluster.err"; then
@@ -59,7 +61,7 @@ mkvm() { # NAME INDEX MEMORY WORK
 where() { f vm show "$1" --json 2>/dev/null | jq -r '.state + "@" + (.host // "-")'; }
 console_of() { echo "$LAB_TMP/hosts/$1/log/$2/console.log"; } # HOST VM
 # How many copies of VM run, over all hosts (ferry-vm processes named for it).
-copies() { pgrep -f -- "--name $1 " | wc -l; }
+copies() { pgrep -f -- "$LAB_TMP/.* --name $1 " | wc -l; }
 # No migration key left, and every host's alloc holds exactly the VMs that run there.
 no_leftovers() {
 	local out
@@ -95,7 +97,8 @@ journals_ok() { # VM
 
 # check_move LABEL VM TO OUT: a move just done by `ferry move ... --json`.
 check_move() {
-	local label=$1 vm=$2 to=$3 out=$4 from_line
+	local label=$1 vm=$2 to=$3 out from_line
+	out=$(jq '.migration // .' <<<"$4" 2>/dev/null) || out=$4
 	if jq -e '.phase == "completed"' <<<"$out" >/dev/null 2>&1; then
 		pass "$label: completed in $(jq -r .total_ms <<<"$out") ms, blackout $(jq -r .blackout_ms <<<"$out") ms"
 	else
@@ -138,7 +141,7 @@ if [ $rc -eq 1 ] && grep -q 'already runs on vh02' <<<"$out"; then pass "a move 
 out=$(f Move-VM -ComputerName VH01 -Name CL7 -DestinationHost VH03 2>&1); rc=$?
 if [ $rc -eq 1 ] && grep -q 'vh02' <<<"$out"; then pass "Move-VM with the wrong -ComputerName: refused, says where it is ($out)"; else fail "wrong -ComputerName" "exit $rc: $out"; fi
 out=$(f --json Move-VM -ComputerName VH02 -Name CL7 2>&1)
-best=$(jq -r .destination <<<"$out" 2>/dev/null)
+best=$(jq -r '.migration.destination' <<<"$out" 2>/dev/null)
 if [ "$best" = vh01 ] || [ "$best" = vh03 ]; then
 	check_move "Move-VM -ComputerName VH02 -Name CL7 (best: $best)" cl7 "$best" "$out"
 else
@@ -146,7 +149,7 @@ else
 	best=$(f vm show cl7 --json | jq -r .host)
 fi
 out=$(f move cl7 --to best --explain --no-wait 2>&1); rc=$?
-if [ $rc -eq 0 ] && grep -q 'the source' <<<"$out"; then pass "move --to best --explain says why each host was or was not chosen"; else fail "--explain" "exit $rc: $out"; fi
+if [ $rc -eq 0 ] && grep -q 'chosen:' <<<"$out" && [ "$(grep -c ' no ' <<<"$out")" = 1 ]; then pass "move --to best --explain says why each host was or was not chosen"; else fail "--explain" "exit $rc: $out"; fi
 for _ in $(seq 200); do [ "$(f migrations --json | jq '.migrations | length')" = 0 ] && break; sleep 0.2; done
 cur=$(f vm show cl7 --json | jq -r .host)
 
@@ -186,7 +189,7 @@ r9=$!
 wait $r8; rc8=$?
 wait $r9; rc9=$?
 won=0
-for v in 8 9; do jq -e '.phase == "completed"' "$FERRY_TMP/race$v" >/dev/null 2>&1 && won=$((won + 1)); done
+for v in 8 9; do jq -e '.migration.phase == "completed"' "$FERRY_TMP/race$v" >/dev/null 2>&1 && won=$((won + 1)); done
 if [ $won -eq 1 ] && { [ $rc8 -ne 0 ] || [ $rc9 -ne 0 ]; } && grep -q 'free' "$FERRY_TMP/race8" "$FERRY_TMP/race9"; then
 	pass "two moves race for the last room on $full: one wins, one is refused ($(grep -h 'free' "$FERRY_TMP/race8" "$FERRY_TMP/race9" | head -1))"
 else
@@ -198,15 +201,14 @@ f vm stop big2 >/dev/null 2>&1
 # 7. Drain: a host with 4 VMs; all end on other hosts, never more than two moving out at once.
 dh=$(f vm show cl7 --json | jq -r .host)
 mkvm cl10 10 128M idle
-mkvm cl11 11 128M idle
-for v in cl8 cl9 cl10 cl11; do
+for v in cl8 cl9 cl10; do
 	h=$(f vm show $v --json | jq -r '.host // ""')
 	st=$(f vm show $v --json | jq -r .state)
 	if [ "$st" = running ] && [ "$h" != "$dh" ]; then f move $v --to "$dh" >/dev/null 2>&1
 	elif [ "$st" != running ]; then f vm start $v --on "$dh" >/dev/null 2>&1; fi
 done
 n=$(f host show "$dh" --json | jq '.vms | length')
-if [ "$n" = 5 ]; then pass "$dh runs 5 VMs (cl7 and four more)"; else fail "$dh runs 5 VMs" "$(f host show "$dh" --json)"; fi
+if [ "$n" = 4 ]; then pass "$dh runs 4 VMs (cl7, cl8, cl9, cl10)"; else fail "$dh runs 4 VMs" "$(f host show "$dh" --json)"; fi
 t_drain=$(date +%s%3N)
 out=$(f host drain "$dh" 2>&1); rc=$?
 echo "$out" | sed 's/^/# /'
@@ -224,7 +226,7 @@ out=$(f move cl8 --to "$dh" 2>&1); rc=$?
 if [ $rc -eq 1 ] && grep -q 'draining' <<<"$out"; then pass "nothing new is placed on a draining host ($out)"; else fail "draining refuses" "exit $rc: $out"; fi
 out=$(f host resume "$dh" --json 2>&1)
 if jq -e '.state == "active"' <<<"$out" >/dev/null; then pass "host resume $dh: active again"; else fail "host resume" "$out"; fi
-for v in cl8 cl9 cl10 cl11; do f vm stop $v >/dev/null 2>&1; done
+for v in cl8 cl9 cl10; do f vm stop $v >/dev/null 2>&1; done
 
 # 8. The counter, the pings and the journals, through every move so far.
 wait $counter
