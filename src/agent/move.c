@@ -1832,6 +1832,7 @@ int move_prepare(struct agent *a, const char *peer, const char *vm, const json_t
 		ms->list = m; /* listed before it starts, so its exit is recognised */
 		pthread_mutex_unlock(&ms->lock);
 		pthread_mutex_lock(&a->vms_lock);
+		agent_stopping_take(a, vm); /* a stop of an earlier copy is over */
 		vms_forget(a->vms, vm, &e); /* an exited copy of the same name, if any */
 		int sr = vms_start(a->vms, &m->spec, &so, &e);
 		pthread_mutex_unlock(&a->vms_lock);
@@ -1949,6 +1950,7 @@ int move_restore(struct agent *a, const char *peer, const char *vm, const json_t
 				     .restore = file };
 	struct vm_info vi = { 0 };
 	pthread_mutex_lock(&a->vms_lock);
+	agent_stopping_take(a, vm);
 	vms_forget(a->vms, vm, &e);
 	int sr = vms_start(a->vms, &m->spec, &so, &e);
 	if (sr == 0)
@@ -2235,6 +2237,7 @@ void move_reconcile(struct agent *a)
 			agent_stopping_mark(a, vi->spec.name);
 			if (vms_stop(a->vms, vi->spec.name, &e) == 0)
 				vms_forget(a->vms, vi->spec.name, &e);
+			agent_stopping_take(a, vi->spec.name); /* reaped here: no exit will come */
 			pthread_mutex_unlock(&a->vms_lock);
 			if (cluster_unreserve(a, vi->spec.name, &e) < 0)
 				log_warn("%s: releasing its reservation: %s", vi->spec.name, e.msg);

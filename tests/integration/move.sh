@@ -277,15 +277,17 @@ settle_check() { # LABEL VM: exactly one running copy, etcd names its host (or n
 	fi
 }
 fault() { # LABEL WHAT
-	local label=$1 what=$2 src dst pid
+	local label=$1 what=$2 src dst pid seen=""
 	src=$(f vm show cl7 --json | jq -r .host)
 	for h in $LAB_HOSTS; do [ "$h" != "$src" ] && { dst=$h; break; }; done
 	f move cl7 --to "$dst" --no-wait >/dev/null 2>&1
-	# in the middle of pre-copy (dirty:64M:20M keeps it there for a while)
+	# in the middle of pre-copy (dirty:64M:20M on links shaped to 150 Mbit keeps it there
+	# for seconds)
 	for _ in $(seq 100); do
-		f migrations --json 2>/dev/null | jq -e '.migrations[0].phase == "precopy"' >/dev/null 2>&1 && break
+		if f migrations --json 2>/dev/null | jq -e '.migrations[0].phase == "precopy"' >/dev/null 2>&1; then seen=1; break; fi
 		sleep 0.05
 	done
+	if [ -n "$seen" ]; then pass "$label: the fault comes during pre-copy"; else fail "$label: the fault comes during pre-copy" "no move in pre-copy seen"; fi
 	case $what in
 	dst-agent) cluster_agent_kill "$P" "$dst" KILL ;;
 	src-agent) cluster_agent_kill "$P" "$src" KILL ;;
@@ -306,6 +308,10 @@ fault() { # LABEL WHAT
 	sleep 3
 	settle_check "$label" cl7
 }
+# Slower links for the faults, so that each lands in pre-copy.
+for a in $LAB_HOSTS; do for b in $LAB_HOSTS; do
+	[[ $a < $b ]] && for l in a b; do lab_link "$P" "$a" "$b" "$l" rate 150mbit >/dev/null 2>&1; done
+done; done
 fault "the destination's agent killed during pre-copy" dst-agent
 fault "the source's agent killed during pre-copy" src-agent
 fault "the incoming VM killed during pre-copy" dst-vm
