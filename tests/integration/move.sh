@@ -284,7 +284,7 @@ fault() { # LABEL WHAT
 	# in the middle of pre-copy (dirty:64M:20M on links shaped to 150 Mbit keeps it there
 	# for seconds)
 	for _ in $(seq 100); do
-		if f migrations --json 2>/dev/null | jq -e '.migrations[0].phase == "precopy"' >/dev/null 2>&1; then seen=1; break; fi
+		if f migrations --json 2>/dev/null | jq -e '.migrations[0].phase | . == "precopy" or . == "migrating"' >/dev/null 2>&1; then seen=1; break; fi
 		sleep 0.05
 	done
 	if [ -n "$seen" ]; then pass "$label: the fault comes during pre-copy"; else fail "$label: the fault comes during pre-copy" "no move in pre-copy seen"; fi
