@@ -52,37 +52,46 @@ echo "   the client pings cl7 ($ip):"
 lab_exec "$P" client ping -c 20 -i 0.05 -q "$ip" | tail -2 | sed 's/^/   /'
 ferry vm log cl7 --lines 3
 
-say "the client pings cl7 ($ip) every 10 ms, and again every 1 ms"
 pingout=$(mktemp /tmp/ferry-demo-ping.XXXXXX)
-ip netns exec "$LAB_NS_CLIENT" "$FERRY_ROOT/build/bin/ferry-ping" -i 10 "$ip" >"$pingout" 2>&1 &
-pinger=$!
-ip netns exec "$LAB_NS_CLIENT" "$FERRY_ROOT/build/bin/ferry-ping" -i 1 "$ip" >"$pingout.1" 2>&1 &
-pinger1=$!
-sleep 1
+pings_start() { # the client pings cl7 every 10 ms and every 1 ms
+	ip netns exec "$LAB_NS_CLIENT" "$FERRY_ROOT/build/bin/ferry-ping" -i 10 "$ip" >"$pingout" 2>&1 &
+	pinger=$!
+	ip netns exec "$LAB_NS_CLIENT" "$FERRY_ROOT/build/bin/ferry-ping" -i 1 "$ip" >"$pingout.1" 2>&1 &
+	pinger1=$!
+	sleep 1
+}
+pings_report() { # WHAT
+	sleep 1
+	kill -INT "$pinger" "$pinger1" 2>/dev/null || true
+	wait "$pinger" "$pinger1" 2>/dev/null || true
+	say "ping during $1"
+	grep '^ferry-ping:' "$pingout" | sed 's/^ferry-ping: /   probes every 10 ms: /'
+	grep '^ferry-ping:' "$pingout.1" | sed 's/^ferry-ping: /   probes every 1 ms:  /'
+}
 
+say "the client pings cl7 ($ip) every 10 ms, and again every 1 ms"
+pings_start
 say "live migration to a host of the operator's choice"
 ferry move cl7 --to vh02 --verbose
 ferry vm ls
 sleep 2
 say "the seed's command: Move-VM without -DestinationHost (the best possible node)"
 ferry Move-VM -ComputerName VH02 -Name CL7
-sleep 2
+pings_report "the two live moves"
+
+pings_start
 here=$(cluster_ferry "$P" vm show cl7 --json | jq -r .host)
 for h in vh01 vh02 vh03; do [ "$h" != "$here" ] && { there=$h; break; }; done
 say "quick migration (pause, save to the shared storage, restore): $here -> $there"
 ferry move cl7 --to "$there" --quick
-sleep 2
+pings_report "the quick move (cl7 is paused for its save and restore)"
+
+pings_start
 say "maintenance: drain $there (each of its VMs to its best node), then make it active again"
 ferry host drain "$there"
 ferry host resume "$there"
 ferry vm ls
-sleep 1
-
-kill -INT "$pinger" "$pinger1" 2>/dev/null || true
-wait "$pinger" "$pinger1" 2>/dev/null || true
-say "ping during the four moves (the quick one pauses cl7 for its save and restore)"
-grep '^ferry-ping:' "$pingout" | sed 's/^ferry-ping: /   probes every 10 ms: /'
-grep '^ferry-ping:' "$pingout.1" | sed 's/^ferry-ping: /   probes every 1 ms:  /'
+pings_report "the drain"
 rm -f "$pingout" "$pingout.1"
 say "the history of the moves"
 ferry migrations --history
