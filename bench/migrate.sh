@@ -31,6 +31,7 @@
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/lab/vm.sh"
+source "$root/bench/lib.sh"
 runs=${1:-5}
 sizes=${BENCH_SIZES:-"256M 1G"}
 works=${BENCH_WORKS:-"idle dirty"}
@@ -42,53 +43,6 @@ trap 'lab_down; rm -rf "$tmp"' EXIT
 
 P=$(lab_up --hosts 2 --rate "$rate") || exit 1
 lab_load "$P"
-# Every run gets a VM address and MAC of its own: a fresh VM must not inherit where the
-# switches learnt the previous run's guest (the guest announces itself only when it moves).
-vmidx=0
-next_vm() { vmidx=$((vmidx % 99 + 1)); ip=$(lab_vm_addr "$vmidx"); mac=$(lab_vm_mac "$vmidx"); }
-dst_addr_a=$(lab_addr "$P" vh02 mig vh01 a)
-cping() { ip netns exec "$LAB_NS_CLIENT" ping "$@"; }
-work_of() { [ "$1" = dirty ] && echo "idle,dirty:64M:20M" || echo idle; }
-wait_heartbeat() { for _ in $(seq 1 300); do grep -q 'heartbeat 2 ' "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
-
-# The guest on the destination: heartbeats for 5 s, no warnings, no MISMATCH, answers a ping.
-healthy() { # console-log
-	local before after
-	before=$(grep -c 'heartbeat' "$1")
-	sleep 5
-	after=$(grep -c 'heartbeat' "$1")
-	if [ $((after - before)) -ge 4 ] && ! grep -qE 'WARNING:|BUG:|Oops|Kernel panic|MISMATCH|Unable to handle' "$1" &&
-		cping -c 3 -W 1 "$ip" >/dev/null 2>&1; then
-		echo yes
-	else
-		echo no
-	fi
-}
-
-# Two pingers at once, at a fixed pace whatever the replies (ferry-ping): every 10 ms and every 1 ms.
-start_pings() {
-	# The path to the guest first (the previous run's MAC may still be learnt elsewhere).
-	for _ in $(seq 1 20); do cping -c 1 -W 1 "$ip" >/dev/null 2>&1 && break; done
-	ip netns exec "$LAB_NS_CLIENT" "$FERRY_ROOT/build/bin/ferry-ping" -i 10 "$ip" >"$tmp/p10" 2>&1 &
-	P10=$!
-	ip netns exec "$LAB_NS_CLIENT" "$FERRY_ROOT/build/bin/ferry-ping" -i 1 "$ip" >"$tmp/p1" 2>&1 &
-	P1=$!
-	sleep 1
-}
-
-stop_pings() {
-	sleep 0.2
-	kill -INT "$P10" "$P1" 2>/dev/null
-	wait "$P10" "$P1" 2>/dev/null
-}
-
-# "lost10 gap lost1" of the last run, from ferry-ping's summaries
-ping_figures() {
-	local l10 g l1
-	read -r l10 g < <(sed -n 's/^ferry-ping: .*lost \([0-9]*\), longest-gap-ms \([0-9.]*\)/\1 \2/p' "$tmp/p10")
-	read -r l1 < <(sed -n 's/^ferry-ping: .*lost \([0-9]*\),.*/\1/p' "$tmp/p1")
-	echo "${l10:-0} ${g:-0} ${l1:-0}"
-}
 
 # One Ferry run: prints "blackout gap lost10 lost1 total_ms bytes rounds healthy"
 ferry_run() { # size work
@@ -113,70 +67,6 @@ ferry_run() { # size work
 		-v by="${bytes:-0}" -v r="${rounds:-0}" -v h="$h" \
 		'BEGIN { printf "%.2f %s %s %s %.0f %s %s %s\n", (b > a ? (b - a) / 1e6 : -1), g, l10, l1, t, by, r, h }'
 }
-
-qemu_args() { # size work tap: sets QARGS
-	QARGS=(-M virt -bios default -nographic -m "$1" -kernel "$FERRY_GUEST/Image" -initrd "$FERRY_GUEST/initramfs.cpio" \
-		-append "console=ttyS0 quiet ip=$ip:::255.255.255.0::eth0:off ferry.work=$(work_of "$2")" \
-		-netdev "tap,id=n0,ifname=$3,script=no,downscript=no,vhost=off" -device "virtio-net-device,netdev=n0,mac=$mac")
-}
-
-# One QEMU run: the same line as ferry_run.
-qemu_run() { # size work downtime_ms
-	local tap1=$P-q1 tap2=$P-q2 s=$tmp/qs.sock dsk=$tmp/qd.sock spid dpid
-	next_vm
-	lab_tap "$P" vh01 "$tap1"
-	lab_tap "$P" vh02 "$tap2"
-	: >"$tmp/qs.log"
-	: >"$tmp/qd.log"
-	qemu_args "$1" "$2" "$tap1"
-	lab_spawn "$P" vh01 "$tmp/qs.log" qemu-system-riscv64 "${QARGS[@]}" -qmp "unix:$s,server=on,wait=off" \
-		-qmp "unix:$s.ev,server=on,wait=off" >/dev/null
-	spid=$LAB_PID
-	qemu_args "$1" "$2" "$tap2"
-	lab_spawn "$P" vh02 "$tmp/qd.log" qemu-system-riscv64 "${QARGS[@]}" -qmp "unix:$dsk,server=on,wait=off" \
-		-qmp "unix:$dsk.ev,server=on,wait=off" -incoming "tcp:$dst_addr_a:4444" >/dev/null
-	dpid=$LAB_PID
-	wait_heartbeat "$tmp/qs.log"
-	for _ in $(seq 1 100); do "$ctl" --timeout 1 "$dsk" query-status >/dev/null 2>&1 && break; sleep 0.1; done
-	"$ctl" "$s" migrate-set-parameters "{\"max-bandwidth\": $cap, \"downtime-limit\": $3}" >/dev/null
-	"$ctl" --timeout 600 "$s.ev" --wait-event STOP >"$tmp/qstop" &
-	local w1=$!
-	"$ctl" --timeout 600 "$dsk.ev" --wait-event RESUME >"$tmp/qresume" &
-	local w2=$!
-	sleep 0.3
-	start_pings
-	"$ctl" "$s" migrate "{\"uri\": \"tcp:$dst_addr_a:4444\"}" >/dev/null
-	local st=""
-	for _ in $(seq 1 6000); do
-		st=$("$ctl" "$s" --get status query-migrate 2>/dev/null)
-		case $st in completed | failed | cancelled) break ;; esac
-		sleep 0.1
-	done
-	wait "$w1" "$w2" 2>/dev/null
-	stop_pings
-	local info total bytes rounds t0 t1 h
-	info=$("$ctl" "$s" query-migrate 2>/dev/null)
-	read -r total bytes rounds < <(jq -r '.return | [.["total-time"], .ram.transferred, .ram["dirty-sync-count"]]
-		| map(numbers // 0) | @tsv' <<<"$info" 2>/dev/null)
-	# An event's timestamp in microseconds.
-	ts() { jq -r '.timestamp | .seconds * 1000000 + .microseconds' "$1" 2>/dev/null; }
-	t0=$(ts "$tmp/qstop")
-	t1=$(ts "$tmp/qresume")
-	h=$( [ "$st" = completed ] && healthy "$tmp/qd.log" || echo no)
-	read -r lost10 gap lost1 < <(ping_figures)
-	"$ctl" "$s" quit >/dev/null 2>&1
-	"$ctl" "$dsk" quit >/dev/null 2>&1
-	wait "$spid" "$dpid" 2>/dev/null
-	lab_untap "$P" vh01 "$tap1"
-	lab_untap "$P" vh02 "$tap2"
-	awk -v a="${t0:-0}" -v b="${t1:-0}" -v g="$gap" -v l10="$lost10" -v l1="$lost1" -v t="${total:-0}" \
-		-v by="${bytes:-0}" -v r="${rounds:-0}" -v h="$h" \
-		'BEGIN { printf "%.2f %s %s %s %.0f %s %s %s\n", (b > a && a > 0 ? (b - a) / 1e3 : -1), g, l10, l1, t, by, r, h }'
-}
-
-med() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "-"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-mx() { sort -n | tail -1; }
-col() { awk -v c="$2" '$1 != "fail" {print $c}' "$1"; }
 
 echo "migration benchmark: $runs runs per case; links $rate each; QEMU max-bandwidth $cap B/s; $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "dirty = dirty:64M:20M; blackout/gap in ms (median, max); lost = pings lost (median, max); healthy = runs healthy after the move"
