@@ -517,9 +517,12 @@ static int put_state(struct agent *a, struct etcd *c, const char *vm, const char
 	return rc;
 }
 
-/* Set (memory != 0) or remove this host's alloc entry for vm, by compare-and-swap. */
-static int alloc_set(struct agent *a, struct etcd *c, const char *vm, uint64_t memory,
-		     unsigned vcpus, struct err *e)
+/* Set (memory != 0) or remove this host's alloc entry for vm, by compare-and-swap. With admit,
+ * the entry is set only if this host has room for it after the others (else 422 in ae, and
+ * ALLOC_NO_ROOM is returned). */
+#define ALLOC_NO_ROOM (-2)
+static int alloc_cas(struct agent *a, struct etcd *c, const char *vm, uint64_t memory,
+		     unsigned vcpus, const struct vm_spec *admit, struct aerr *ae, struct err *e)
 {
 	char key[256];
 	snprintf(key, sizeof(key), "/ferry/hosts/%s/alloc", a->conf.name);
@@ -529,6 +532,19 @@ static int alloc_set(struct agent *a, struct etcd *c, const char *vm, uint64_t m
 		if (etcd_get(c, key, &kv, &found, NULL, e) < 0)
 			return -1;
 		json_t *old = found ? kv_json(&kv) : NULL;
+		if (admit) {
+			uint64_t um;
+			unsigned uv;
+			json_t *rest = cluster_alloc_with(old, vm, 0, 0);
+			cluster_alloc_used(rest, &um, &uv);
+			json_free(rest);
+			if (cluster_admit(a->conf.name, a->conf.memory, a->conf.vcpus, um, uv, admit,
+					  ae) < 0) {
+				json_free(old);
+				etcd_kv_free(&kv);
+				return ALLOC_NO_ROOM;
+			}
+		}
 		json_t *nv = cluster_alloc_with(old, vm, memory, vcpus);
 		json_free(old);
 		char *text = json_encode(nv, NULL);
@@ -540,7 +556,8 @@ static int alloc_set(struct agent *a, struct etcd *c, const char *vm, uint64_t m
 		etcd_kv_free(&kv);
 		struct etcd_op op = { .kind = ETCD_OP_PUT, .key = key, .value = text };
 		struct etcd_txn_result res = { 0 };
-		int rc = text ? etcd_txn(c, &cmp, 1, &op, 1, NULL, 0, &res, e) : -1;
+		int rc = text ? etcd_txn(c, &cmp, 1, &op, 1, NULL, 0, &res, e)
+			      : err_set(e, "out of memory");
 		bool ok = res.succeeded;
 		etcd_txn_result_free(&res);
 		free(text);
@@ -550,6 +567,12 @@ static int alloc_set(struct agent *a, struct etcd *c, const char *vm, uint64_t m
 			return 0;
 	}
 	return err_set(e, "the alloc key of %s kept changing", a->conf.name);
+}
+
+static int alloc_set(struct agent *a, struct etcd *c, const char *vm, uint64_t memory,
+		     unsigned vcpus, struct err *e)
+{
+	return alloc_cas(a, c, vm, memory, vcpus, NULL, NULL, e);
 }
 
 void cluster_vm_ended(struct agent *a, const char *name, const char *state, const char *reason)
@@ -585,9 +608,8 @@ static char *host_value(struct agent *a);
 
 int cluster_reserve(struct agent *a, const struct vm_spec *s, struct aerr *ae)
 {
-	char key[256], state[16];
+	char state[16];
 	struct err e;
-	int rc = -1;
 
 	cluster_host_state(a, state);
 	if (strcmp(state, "active") != 0)
@@ -596,54 +618,13 @@ int cluster_reserve(struct agent *a, const struct vm_spec *s, struct aerr *ae)
 	struct etcd *c = borrow(a, ae);
 	if (!c)
 		return -1;
-	snprintf(key, sizeof(key), "/ferry/hosts/%s/alloc", a->conf.name);
-	for (int i = 0; i < TXN_TRIES; i++) {
-		struct etcd_kv kv = { 0 };
-		bool found = false;
-		uint64_t um;
-		unsigned uv;
-		if (etcd_get(c, key, &kv, &found, NULL, &e) < 0) {
-			aerr_set(ae, 503, "the cluster store cannot be reached: %s", e.msg);
-			goto out;
-		}
-		json_t *old = found ? kv_json(&kv) : NULL;
-		json_t *rest = cluster_alloc_with(old, s->name, 0, 0);
-		cluster_alloc_used(rest, &um, &uv);
-		json_free(rest);
-		if (cluster_admit(a->conf.name, a->conf.memory, a->conf.vcpus, um, uv, s, ae) < 0) {
-			json_free(old);
-			etcd_kv_free(&kv);
-			goto out;
-		}
-		json_t *nv = cluster_alloc_with(old, s->name, s->memory, s->vcpus);
-		json_free(old);
-		char *text = json_encode(nv, NULL);
-		json_free(nv);
-		struct etcd_cmp cmp = { .key = key,
-					.target = found ? ETCD_CMP_MOD : ETCD_CMP_CREATE,
-					.result = ETCD_CMP_EQUAL,
-					.revision = found ? kv.mod_revision : 0 };
-		etcd_kv_free(&kv);
-		struct etcd_op op = { .kind = ETCD_OP_PUT, .key = key, .value = text };
-		struct etcd_txn_result res = { 0 };
-		int r = text ? etcd_txn(c, &cmp, 1, &op, 1, NULL, 0, &res, &e)
-			     : err_set(&e, "out of memory");
-		bool ok = res.succeeded;
-		etcd_txn_result_free(&res);
-		free(text);
-		if (r < 0) {
-			aerr_set(ae, 503, "the cluster store cannot be reached: %s", e.msg);
-			goto out;
-		}
-		if (ok) {
-			rc = 0;
-			goto out;
-		}
-	}
-	aerr_set(ae, 409, "the alloc key of %s kept changing; try again", a->conf.name);
-out:
+	int r = alloc_cas(a, c, s->name, s->memory, s->vcpus, s, ae, &e);
 	agent_etcd_put(a, c);
-	return rc;
+	if (r == ALLOC_NO_ROOM)
+		return -1;
+	if (r < 0)
+		return aerr_set(ae, 503, "admitting %s: %s", s->name, e.msg);
+	return 0;
 }
 
 int cluster_unreserve(struct agent *a, const char *vm, struct err *e)

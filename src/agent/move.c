@@ -634,16 +634,26 @@ static void history_put(struct agent *a, const json_t *h, int64_t started_ms, co
 	free(text);
 }
 
+/* Every key under prefix, read linearizably. */
+static int load_prefix(struct agent *a, const char *prefix, struct etcd_range *r,
+		       struct aerr *ae)
+{
+	struct err e;
+	struct etcd *c = agent_etcd(a, &e);
+	memset(r, 0, sizeof(*r));
+	int g = c ? etcd_get_prefix(c, prefix, 0, r, &e) : -1;
+	agent_etcd_put(a, c);
+	if (g < 0)
+		return aerr_set(ae, 503, "the cluster store cannot be reached: %s", e.msg);
+	return 0;
+}
+
 int move_history(struct agent *a, json_t **out, struct aerr *ae)
 {
 	struct err e;
-	struct etcd_range r = { 0 };
-	struct etcd *c = agent_etcd(a, &e);
-	if (!c || etcd_get_prefix(c, "/ferry/history/", 0, &r, &e) < 0) {
-		agent_etcd_put(a, c);
-		return aerr_set(ae, 503, "the cluster store cannot be reached: %s", e.msg);
-	}
-	agent_etcd_put(a, c);
+	struct etcd_range r;
+	if (load_prefix(a, "/ferry/history/", &r, ae) < 0)
+		return -1;
 	json_t *arr = json_array();
 	for (size_t i = 0; i < r.n; i++) {
 		json_t *h = json_parse(r.kvs[i].value, r.kvs[i].value_len, &e);
@@ -700,13 +710,9 @@ int move_find(struct agent *a, const char *vm, char source[64], struct aerr *ae)
 int move_list(struct agent *a, json_t **out, struct aerr *ae)
 {
 	struct err e;
-	struct etcd_range r = { 0 };
-	struct etcd *c = agent_etcd(a, &e);
-	if (!c || etcd_get_prefix(c, "/ferry/migrations/", 0, &r, &e) < 0) {
-		agent_etcd_put(a, c);
-		return aerr_set(ae, 503, "the cluster store cannot be reached: %s", e.msg);
-	}
-	agent_etcd_put(a, c);
+	struct etcd_range r;
+	if (load_prefix(a, "/ferry/migrations/", &r, ae) < 0)
+		return -1;
 	json_t *arr = json_array();
 	for (size_t i = 0; i < r.n; i++) {
 		json_t *mj = json_parse(r.kvs[i].value, r.kvs[i].value_len, &e);
@@ -732,15 +738,11 @@ static int load_hosts(struct agent *a, struct place_host **out, size_t *n, json_
 		      struct aerr *ae)
 {
 	struct err e;
-	struct etcd_range r = { 0 };
-	struct etcd *c = agent_etcd(a, &e);
+	struct etcd_range r;
 	*out = NULL;
 	*n = 0;
-	if (!c || etcd_get_prefix(c, "/ferry/hosts/", 0, &r, &e) < 0) {
-		agent_etcd_put(a, c);
-		return aerr_set(ae, 503, "the cluster store cannot be reached: %s", e.msg);
-	}
-	agent_etcd_put(a, c);
+	if (load_prefix(a, "/ferry/hosts/", &r, ae) < 0)
+		return -1;
 	struct place_host *h = calloc(r.n ? r.n : 1, sizeof(*h));
 	*hostvals = json_object();
 	if (!h) {
