@@ -18,7 +18,7 @@
 #include "agent/vms.h"
 #include "common/hostconf.h"
 
-#define AGENT_ETCD_POOL 4
+#define AGENT_ETCD_POOL 6 /* an incoming move holds one for its duration */
 #define AGENT_MAX_VMS 256
 #define AGENT_MAX_REVOKED 256
 

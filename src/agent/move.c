@@ -85,6 +85,8 @@ struct move {
 	double total_ms, blackout_ms;
 	uint64_t bytes;
 	json_t *blackout;
+	struct etcd *ec; /* destination: a client held for the move, its connection kept warm by
+			  * the checks every second, so the commit finds it open */
 };
 
 struct moves {
@@ -310,6 +312,18 @@ static void owner_key(char out[256], const char *vm)
 	snprintf(out, 256, "/ferry/vms/%.63s/owner", vm);
 }
 
+/* The move's own etcd client if it holds one, else one lent from the pool. */
+static struct etcd *mv_etcd(struct move *m, struct err *e)
+{
+	return m->ec ? m->ec : agent_etcd(m->a, e);
+}
+
+static void mv_etcd_put(struct move *m, struct etcd *c)
+{
+	if (c != m->ec)
+		agent_etcd_put(m->a, c);
+}
+
 static char *mig_value(const struct move *m, const char *phase)
 {
 	json_t *j = json_object();
@@ -398,7 +412,7 @@ static void dst_commit(struct move *m, uint64_t expect, struct own_reply *o)
 	 * exact value its source wrote). If anything differs, the loop below reads and decides. */
 	{
 		struct err e;
-		struct etcd *c = agent_etcd(a, &e);
+		struct etcd *c = mv_etcd(m, &e);
 		json_t *no = json_object();
 		json_set_str(no, "host", a->conf.name);
 		json_set_str(no, "migration", m->id);
@@ -420,14 +434,14 @@ static void dst_commit(struct move *m, uint64_t expect, struct own_reply *o)
 			o->token = res.revision;
 		}
 		etcd_txn_result_free(&res);
-		agent_etcd_put(a, c);
+		mv_etcd_put(m, c);
 		free(otext), free(want), free(mtext);
 		if (o->status)
 			return;
 	}
 	for (int attempt = 0;; attempt++) {
 		struct err e;
-		struct etcd *c = agent_etcd(a, &e);
+		struct etcd *c = mv_etcd(m, &e);
 		json_t *oj = NULL, *mj = NULL;
 		int64_t orev = 0, mrev = 0;
 		int go = c ? get_json(c, okey, &oj, &orev, &e) : -1;
@@ -489,7 +503,7 @@ static void dst_commit(struct move *m, uint64_t expect, struct own_reply *o)
 			}
 		}
 		json_free(oj), json_free(mj);
-		agent_etcd_put(a, c);
+		mv_etcd_put(m, c);
 		if (o->status)
 			return;
 		pthread_mutex_lock(&a->moves->lock);
@@ -1621,9 +1635,9 @@ static bool dst_still_wanted(struct move *m)
 	struct err e;
 	json_t *j = NULL;
 	mig_key(key, m->vm);
-	struct etcd *c = agent_etcd(m->a, &e);
+	struct etcd *c = mv_etcd(m, &e);
 	int g = c ? get_json(c, key, &j, NULL, &e) : -1;
-	agent_etcd_put(m->a, c);
+	mv_etcd_put(m, c);
 	if (g < 0)
 		return true; /* cannot tell: keep waiting */
 	const char *id = jstr(j, "id"), *ph = jstr(j, "phase");
@@ -1662,6 +1676,7 @@ static void *dst_thread(void *arg)
 	const char *why = "the move ended";
 
 	if (!m->quick) {
+		m->ec = agent_etcd(a, &e); /* NULL: the pool lends one when needed */
 		pthread_mutex_lock(&a->vms_lock);
 		int here = vms_get(a->vms, m->vm, &vi);
 		pthread_mutex_unlock(&a->vms_lock);
@@ -1767,11 +1782,14 @@ static void *dst_thread(void *arg)
 	}
 	if (ran || m->committed)
 		log_info("%s is this host's now (migration %s from %s)", m->vm, m->id, m->source);
+	agent_etcd_put(a, m->ec);
 	unlink_move(a->moves, m);
 	free_move(m);
 	return NULL;
 teardown:
 	vmconn_close(&vc);
+	agent_etcd_put(a, m->ec);
+	m->ec = NULL;
 	dst_teardown(m, why);
 	unlink_move(a->moves, m);
 	free_move(m);
