@@ -320,6 +320,18 @@ fault "the etcd leader killed during a move" etcd-leader
 fault "the source's VM killed during pre-copy" src-vm
 if journals_ok cl7 >"$FERRY_TMP/overlap" 2>&1; then pass "after the faults: cl7's run intervals never overlap"; else fail "journals overlap after faults" "$(cat "$FERRY_TMP/overlap")"; fi
 
+# The disk log, written through every move and fault above, is intact when cl7 boots afresh.
+f vm stop cl7 >/dev/null 2>&1
+if f vm start cl7 --on vh01 >/dev/null 2>&1; then
+	con=$(console_of vh01 cl7)
+	from=$(grep -n 'ferry-init' "$con" | tail -1 | cut -d: -f1)
+	for _ in $(seq 100); do tail -n +"${from:-1}" "$con" | grep -q 'ferry-work: disklog: found' && break; sleep 0.2; done
+	line=$(tail -n +"${from:-1}" "$con" | grep 'ferry-work: disklog: found' | head -1)
+	if grep -q ' ok' <<<"$line"; then pass "cl7's disk log intact after every move and fault ($line)"; else fail "disk log intact" "${line:-no disklog line}" "$(tail -n 5 "$con")"; fi
+else
+	fail "cl7 boots afresh on its disk"
+fi
+
 out=$(f migrations --history 2>&1)
 if grep -q 'completed' <<<"$out" && grep -q 'failed' <<<"$out"; then pass "migrations --history lists completed and failed moves"; else fail "history" "$out"; fi
 echo "$out" | tail -n 12 | sed 's/^/# /'
