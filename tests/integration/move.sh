@@ -322,9 +322,9 @@ if journals_ok cl7 >"$FERRY_TMP/overlap" 2>&1; then pass "after the faults: cl7'
 
 # The disk log, written through every move and fault above, is intact when cl7 boots afresh.
 f vm stop cl7 >/dev/null 2>&1
+con=$(console_of vh01 cl7)
+from=$(($(lines_of "$con") + 1))
 if f vm start cl7 --on vh01 >/dev/null 2>&1; then
-	con=$(console_of vh01 cl7)
-	from=$(grep -n 'ferry-init' "$con" | tail -1 | cut -d: -f1)
 	for _ in $(seq 100); do tail -n +"${from:-1}" "$con" | grep -q 'ferry-work: disklog: found' && break; sleep 0.2; done
 	line=$(tail -n +"${from:-1}" "$con" | grep 'ferry-work: disklog: found' | head -1)
 	if grep -q ' ok' <<<"$line"; then pass "cl7's disk log intact after every move and fault ($line)"; else fail "disk log intact" "${line:-no disklog line}" "$(tail -n 5 "$con")"; fi
