@@ -198,7 +198,7 @@ $(O)/fuzz/%: $(O)/fuzz/obj/tests/fuzz/%.o $(patsubst %.c,$(O)/fuzz/obj/%.o,$(LIB
 fuzz: $(FUZZ_TARGETS)
 
 # The VM supervisor's driver for tests/integration/vms.sh.
-$(O)/tests/vmsprobe: $(call objs,rel,tests/integration/vmsprobe.c src/agent/vms.c $(COMMON_SRC))
+$(O)/tests/vmsprobe: $(call objs,rel,tests/integration/vmsprobe.c src/agent/vms.c src/agent/vmconn.c $(COMMON_SRC))
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) $(OPT) -o $@ $^ -lxxhash $(JSON_LIBS)

@@ -170,7 +170,7 @@ int main(int argc, char **argv)
 					return usage();
 				i += 2;
 			}
-			if (vms_start(v, &s, &e) < 0) {
+			if (vms_start(v, &s, NULL, &e) < 0) {
 				fprintf(stderr, "vmsprobe: %s\n", e.msg);
 				rc = 1;
 			}
