@@ -556,8 +556,7 @@ static enum MHD_Result route_migrations(struct agent *a, struct MHD_Connection *
 		return reply(c, move_last(a, vm, &out, &ae), 200, &out, &ae);
 	}
 	char path[256];
-	snprintf(path, sizeof(path), cancel ? "/v1/migrations/%s/cancel" : "/v1/migrations/%s",
-		 vm);
+	snprintf(path, sizeof(path), cancel ? "/v1/migrations/%s/cancel" : "/v1/migrations/%s", vm);
 	if (forward_to_host(a, c, source, method, path, NULL, &res))
 		return res;
 	if (cancel)
@@ -570,9 +569,9 @@ static enum MHD_Result route_migrations(struct agent *a, struct MHD_Connection *
 	return send_json(c, 200, out);
 }
 
-static enum MHD_Result route_internal(struct agent *a, struct MHD_Connection *c,
-				      const char *method, char (*segs)[128], size_t n,
-				      const struct buf *body, const char *peer, const char *url)
+static enum MHD_Result route_internal(struct agent *a, struct MHD_Connection *c, const char *method,
+				      char (*segs)[128], size_t n, const struct buf *body,
+				      const char *peer, const char *url)
 {
 	struct aerr ae = { 0 };
 	json_t *out = NULL;

@@ -538,8 +538,8 @@ static int alloc_cas(struct agent *a, struct etcd *c, const char *vm, uint64_t m
 			json_t *rest = cluster_alloc_with(old, vm, 0, 0);
 			cluster_alloc_used(rest, &um, &uv);
 			json_free(rest);
-			if (cluster_admit(a->conf.name, a->conf.memory, a->conf.vcpus, um, uv, admit,
-					  ae) < 0) {
+			if (cluster_admit(a->conf.name, a->conf.memory, a->conf.vcpus, um, uv,
+					  admit, ae) < 0) {
 				json_free(old);
 				etcd_kv_free(&kv);
 				return ALLOC_NO_ROOM;

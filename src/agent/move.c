@@ -366,9 +366,12 @@ static int mig_advance(struct etcd *c, const struct move *m, const char *phase, 
 		json_free(j);
 		char *v = mig_value(m, phase);
 		struct etcd_cmp cmp = { .key = key, .target = ETCD_CMP_MOD, .revision = mod };
-		struct etcd_op op = { .kind = ETCD_OP_PUT, .key = key, .value = v, .keep_lease = true };
+		struct etcd_op op = {
+			.kind = ETCD_OP_PUT, .key = key, .value = v, .keep_lease = true
+		};
 		struct etcd_txn_result res = { 0 };
-		int r = v ? etcd_txn(c, &cmp, 1, &op, 1, NULL, 0, &res, e) : err_set(e, "no memory");
+		int r =
+		    v ? etcd_txn(c, &cmp, 1, &op, 1, NULL, 0, &res, e) : err_set(e, "no memory");
 		bool ok = res.succeeded;
 		etcd_txn_result_free(&res);
 		free(v);
@@ -449,7 +452,8 @@ static void dst_commit(struct move *m, uint64_t expect, struct own_reply *o)
 		if (go >= 0 && gm >= 0) {
 			const char *oh = jstr(oj, "host"), *omig = jstr(oj, "migration");
 			const char *mid = jstr(mj, "id"), *ph = jstr(mj, "phase");
-			if (oh && strcmp(oh, a->conf.name) == 0 && omig && strcmp(omig, m->id) == 0) {
+			if (oh && strcmp(oh, a->conf.name) == 0 && omig &&
+			    strcmp(omig, m->id) == 0) {
 				/* committed already: the answer to an earlier try was lost */
 				o->status = "ok";
 				o->token = orev;
@@ -573,7 +577,8 @@ static void src_settle(struct agent *a, const char *vm, uint64_t expect, struct 
 				break;
 			}
 		} else {
-			o->status = "ok"; /* no move can commit: the migration key is gone or aborted */
+			o->status =
+			    "ok"; /* no move can commit: the migration key is gone or aborted */
 			o->token = orev;
 		}
 		json_free(oj), json_free(mj);
@@ -649,8 +654,7 @@ static void history_put(struct agent *a, const json_t *h, int64_t started_ms, co
 }
 
 /* Every key under prefix, read linearizably. */
-static int load_prefix(struct agent *a, const char *prefix, struct etcd_range *r,
-		       struct aerr *ae)
+static int load_prefix(struct agent *a, const char *prefix, struct etcd_range *r, struct aerr *ae)
 {
 	struct err e;
 	struct etcd *c = agent_etcd(a, &e);
@@ -835,9 +839,9 @@ static int choose_dest(struct agent *a, const struct vm_spec *s, const char *to,
 			size_t len = 0;
 			for (size_t i = 0; i < n && len < sizeof(all) - 1; i++)
 				if (strcmp(h[i].name, a->conf.name) != 0)
-					len += (size_t)snprintf(all + len, sizeof(all) - len, "%s%s: %s",
-								len ? "; " : "", v[i].host,
-								v[i].reason);
+					len += (size_t)snprintf(all + len, sizeof(all) - len,
+								"%s%s: %s", len ? "; " : "",
+								v[i].host, v[i].reason);
 			json_free(arr);
 			aerr_set(ae, 422, "no host can take %s: %s", s->name,
 				 all[0] ? all : "there is no other host");
@@ -865,17 +869,16 @@ static int choose_dest(struct agent *a, const struct vm_spec *s, const char *to,
 			aerr_set(ae, 409, "%s is %s: nothing new is placed there", to, h[i].state);
 			goto out;
 		}
-		if (!v[i].mem_left && !(h[i].mem_cap >= h[i].mem_used &&
-					h[i].mem_cap - h[i].mem_used >= s->memory)) {
+		if (!v[i].mem_left &&
+		    !(h[i].mem_cap >= h[i].mem_used && h[i].mem_cap - h[i].mem_used >= s->memory)) {
 			aerr_set(ae, 422, "%s %s", to, v[i].reason); /* "vh02 has ... free, ..." */
 			goto out;
 		}
 		if (h[i].vcpus_used + s->vcpus > h[i].vcpus_cap) {
-			aerr_set(ae, 422, "%s has %u vCPU%s free, %s needs %u", to,
-				 h[i].vcpus_cap > h[i].vcpus_used ? h[i].vcpus_cap - h[i].vcpus_used
-								  : 0,
-				 h[i].vcpus_cap - h[i].vcpus_used == 1 ? "" : "s", s->name,
-				 s->vcpus);
+			aerr_set(
+			    ae, 422, "%s has %u vCPU%s free, %s needs %u", to,
+			    h[i].vcpus_cap > h[i].vcpus_used ? h[i].vcpus_cap - h[i].vcpus_used : 0,
+			    h[i].vcpus_cap - h[i].vcpus_used == 1 ? "" : "s", s->name, s->vcpus);
 			goto out;
 		}
 		snprintf(dest, 64, "%s", to);
@@ -913,8 +916,8 @@ static void peer_error(const struct peer_reply *r, char *out, size_t size)
 }
 
 /* POST body to the destination's internal endpoint; 0 and *ret, or -1 with why. */
-static int call_dest(struct move *m, const char *what, json_t *body, long timeout_ms,
-		     json_t **ret, char *why, size_t wsize)
+static int call_dest(struct move *m, const char *what, json_t *body, long timeout_ms, json_t **ret,
+		     char *why, size_t wsize)
 {
 	struct aerr ae = { 0 };
 	char api[128], path[256];
@@ -1243,12 +1246,17 @@ static int src_quick(struct move *m)
 					     .owner_token = (uint64_t)nrev,
 					     .owner_from = (uint64_t)m->owner_rev,
 					     .restore = m->file };
+		struct vm_info vi2 = { 0 };
 		pthread_mutex_lock(&a->vms_lock);
 		vms_forget(a->vms, m->vm, &e);
 		int sr = vms_start(a->vms, &m->spec, &so, &e);
+		if (sr == 0)
+			vms_get(a->vms, m->vm, &vi2);
 		pthread_mutex_unlock(&a->vms_lock);
 		if (sr == 0) {
 			log_info("%s: restored here again after the failed quick move", m->vm);
+			cluster_put_state(a, m->vm, "running", vi2.pid,
+					  "restored here after a failed quick move", &e);
 			unlink(m->file);
 			pthread_mutex_lock(&a->moves->lock);
 			m->vm_exited = false;
@@ -1331,9 +1339,9 @@ end:
 	bool exited = m->vm_exited;
 	/* The phase the API shows changes last, once the history holds the move and the
 	 * migration key is gone: a client that sees the end can move the VM again at once. */
-	const char *result = moved					? "completed"
+	const char *result = moved					       ? "completed"
 			     : m->cancel || strcmp(m->phase, "cancelled") == 0 ? "cancelled"
-										: "failed";
+									       : "failed";
 	if (slot)
 		ms->outgoing--;
 	pthread_cond_broadcast(&ms->cond);
@@ -1378,9 +1386,9 @@ end:
 		agent_etcd_put(a, c);
 	}
 	set_phase(m, result);
-	publish(m, moved ? "migration-completed"
-			 : strcmp(result, "cancelled") == 0 ? "migration-cancelled"
-							    : "migration-failed");
+	publish(m, moved			      ? "migration-completed"
+		   : strcmp(result, "cancelled") == 0 ? "migration-cancelled"
+						      : "migration-failed");
 	unlink_move(ms, m);
 	free_move(m);
 	return NULL;
@@ -1423,10 +1431,11 @@ int move_request(struct agent *a, const char *vm, const struct move_req *r, json
 	if (cluster_vm_spec(a, vm, &m->spec, ae) < 0)
 		goto fail;
 	if (!m->spec.disk[0]) {
-		aerr_set(ae, 409,
-			 "%s has no disk: a VM moves with its disk on the shared storage, where its "
-			 "lease is",
-			 vm);
+		aerr_set(
+		    ae, 409,
+		    "%s has no disk: a VM moves with its disk on the shared storage, where its "
+		    "lease is",
+		    vm);
 		goto fail;
 	}
 	json_t *hostval = NULL;
@@ -1592,8 +1601,9 @@ static int dst_check(struct agent *a, const char *peer, const char *vm, const js
 	int64_t token = jint(body, "token");
 	if (!id || strlen(id) != MOVE_ID_LEN || !src || !mode || token <= 0 ||
 	    (strcmp(mode, "live") != 0 && strcmp(mode, "quick") != 0))
-		return aerr_set(ae, 400, "a move needs id (%d characters), source, mode (live or "
-					 "quick) and token (> 0)",
+		return aerr_set(ae, 400,
+				"a move needs id (%d characters), source, mode (live or "
+				"quick) and token (> 0)",
 				MOVE_ID_LEN);
 	if (!peer || strcmp(peer, src) != 0)
 		return aerr_set(ae, 403, "only %s's agent may move %s from %s (this client is %s)",
@@ -1753,7 +1763,8 @@ static void *dst_thread(void *arg)
 			} else {
 				memset(&o, 0, sizeof(o));
 				o.status = "failed";
-				snprintf(o.msg, sizeof(o.msg), "a destination's agent decides no %s",
+				snprintf(o.msg, sizeof(o.msg),
+					 "a destination's agent decides no %s",
 					 op ? op : "request");
 			}
 			own_answer(&vc, jint(d, "seq"), &o);
@@ -1891,8 +1902,8 @@ fail:
 	return -1;
 }
 
-static struct move *dst_find(struct agent *a, const char *peer, const char *vm,
-			     const json_t *body, struct aerr *ae)
+static struct move *dst_find(struct agent *a, const char *peer, const char *vm, const json_t *body,
+			     struct aerr *ae)
 {
 	struct moves *ms = a->moves;
 	const char *id = jstr(body, "id"), *src = jstr(body, "source");
@@ -1912,8 +1923,8 @@ static struct move *dst_find(struct agent *a, const char *peer, const char *vm,
 	return m;
 }
 
-int move_abort(struct agent *a, const char *peer, const char *vm, const json_t *body,
-	       json_t **out, struct aerr *ae)
+int move_abort(struct agent *a, const char *peer, const char *vm, const json_t *body, json_t **out,
+	       struct aerr *ae)
 {
 	struct move *m = dst_find(a, peer, vm, body, ae);
 	if (!m)
@@ -1987,8 +1998,9 @@ int move_restore(struct agent *a, const char *peer, const char *vm, const json_t
 			 e.msg);
 		cluster_unreserve(a, vm, &(struct err){ { 0 } });
 		cluster_put_state(a, vm, "stopped", 0, reason, &(struct err){ { 0 } });
-		return aerr_set(ae, 500, "%s owns %s now but could not restore it: %s (its save "
-					 "%s and its disk remain)",
+		return aerr_set(ae, 500,
+				"%s owns %s now but could not restore it: %s (its save "
+				"%s and its disk remain)",
 				a->conf.name, vm, e.msg, file);
 	}
 	if (cluster_put_state(a, vm, "running", vi.pid, "moved here (quick)", &e) < 0)
@@ -2039,8 +2051,8 @@ static bool drain_wait_placed(struct agent *a, const char *vm)
 	for (;;) {
 		pthread_mutex_lock(&ms->lock);
 		struct move *m = find_locked(ms, vm, MOVE_SRC);
-		bool placed = !m || (strcmp(m->phase, "queued") != 0 &&
-				     strcmp(m->phase, "prepare") != 0);
+		bool placed =
+		    !m || (strcmp(m->phase, "queued") != 0 && strcmp(m->phase, "prepare") != 0);
 		bool under_way = m != NULL;
 		bool slot = ms->outgoing < MOVE_MAX_OUT;
 		pthread_mutex_unlock(&ms->lock);
@@ -2153,8 +2165,9 @@ static void *drain_thread(void *arg)
 			json_set_decimal(o, "blackout_ms", jreal(h, "blackout_ms"), 3);
 			json_push(json_get(ms->drain, "moved"), o);
 		} else {
-			json_set_str(o, "reason", jstr(h, "reason") ? jstr(h, "reason")
-								    : "the move's outcome is unknown");
+			json_set_str(o, "reason",
+				     jstr(h, "reason") ? jstr(h, "reason")
+						       : "the move's outcome is unknown");
 			json_push(json_get(ms->drain, "stayed"), o);
 		}
 	}
@@ -2251,8 +2264,8 @@ void move_reconcile(struct agent *a)
 		if (g == 1 && oh && strcmp(oh, a->conf.name) != 0) {
 			/* The owner is elsewhere: this copy must never run (an incoming VM whose
 			 * move ended while its agent was away, or a source that lost its move). */
-			log_warn("%s is %s's: its copy here (pid %d) is destroyed", vi->spec.name, oh,
-				 (int)vi->pid);
+			log_warn("%s is %s's: its copy here (pid %d) is destroyed", vi->spec.name,
+				 oh, (int)vi->pid);
 			pthread_mutex_lock(&a->vms_lock);
 			agent_stopping_mark(a, vi->spec.name);
 			if (vms_stop(a->vms, vi->spec.name, &e) == 0)
@@ -2280,8 +2293,9 @@ void move_reconcile(struct agent *a)
 			} else {
 				memset(&o, 0, sizeof(o));
 				o.status = "failed";
-				snprintf(o.msg, sizeof(o.msg),
-					 "the move this commit belongs to is not known here any more");
+				snprintf(
+				    o.msg, sizeof(o.msg),
+				    "the move this commit belongs to is not known here any more");
 			}
 			log_info("%s: answered its pending %s: %s", vi->spec.name, jstr(p, "op"),
 				 o.status);

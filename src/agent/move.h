@@ -75,8 +75,8 @@ int move_prepare(struct agent *a, const char *peer, const char *vm, const json_t
 		 json_t **out, struct aerr *ae);
 int move_restore(struct agent *a, const char *peer, const char *vm, const json_t *body,
 		 json_t **out, struct aerr *ae);
-int move_abort(struct agent *a, const char *peer, const char *vm, const json_t *body,
-	       json_t **out, struct aerr *ae);
+int move_abort(struct agent *a, const char *peer, const char *vm, const json_t *body, json_t **out,
+	       struct aerr *ae);
 
 /* ---- drain ---------------------------------------------------------------------------------- */
 

@@ -775,8 +775,7 @@ fail:
 	_exit(127);
 }
 
-int vms_start(struct vms *v, const struct vm_spec *s, const struct vms_start_opts *o,
-	      struct err *e)
+int vms_start(struct vms *v, const struct vm_spec *s, const struct vms_start_opts *o, struct err *e)
 {
 	struct vm_entry x, *old = vms_find(v, s->name);
 	char norm[NAME_MAX_LEN + 1], mem[32], net[64], disk[16], control[VMS_DIR_MAX + 100];
@@ -798,7 +797,8 @@ int vms_start(struct vms *v, const struct vm_spec *s, const struct vms_start_opt
 	if (!o)
 		o = &boot;
 	if (o->owner_agent && !s->disk[0])
-		return err_set(e, "VM '%s': an ownership token needs a disk (its lease is beside it)",
+		return err_set(e,
+			       "VM '%s': an ownership token needs a disk (its lease is beside it)",
 			       s->name);
 	if (o->incoming && (!o->token || !o->token[0]))
 		return err_set(e, "VM '%s': an incoming migration needs its token", s->name);

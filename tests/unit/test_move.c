@@ -54,7 +54,8 @@ static void test_bad(void **state)
 		assert_int_equal(parse(cases[i].body, &r, &ae), -1);
 		assert_int_equal(ae.status, 400);
 		if (!strstr(ae.msg, cases[i].says))
-			fail_msg("%s: '%s' does not say '%s'", cases[i].body, ae.msg, cases[i].says);
+			fail_msg("%s: '%s' does not say '%s'", cases[i].body, ae.msg,
+				 cases[i].says);
 	}
 }
 
