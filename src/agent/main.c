@@ -393,6 +393,7 @@ int main(int argc, char **argv)
 
 	static struct exits exits;
 	unsigned ticks_since_reconcile = 0;
+	bool moves_reconciled = false;
 	struct pollfd fds[2 + AGENT_MAX_VMS];
 	while (!a.quit) {
 		fds[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
@@ -442,12 +443,18 @@ int main(int argc, char **argv)
 			int kr = reg ? cluster_keepalive(&a, &e) : register_all(&a, !ready, &e);
 			if (kr < 0)
 				log_warn("%s: %s", reg ? "keepalive" : "registering", e.msg);
-			if (kr == 0)
+			/* once registered after the start (what was adopted), then every 30 s: a
+			 * copy that is not the owner's destroyed, a request nobody answered
+			 * answered (an etcd read and a control connection per VM: not every tick) */
+			if (kr == 0 && !moves_reconciled) {
+				moves_reconciled = true;
 				move_reconcile(&a);
+			}
 			/* now and then, the alloc key checked against what runs here (an exit
 			 * whose release failed while etcd was away); a read unless it differs */
 			if (kr == 0 && reg && ++ticks_since_reconcile >= 10) {
 				ticks_since_reconcile = 0;
+				move_reconcile(&a);
 				if (cluster_reconcile_alloc(&a, &e) < 0)
 					log_warn("reconciling the alloc key: %s", e.msg);
 			} else if (!ready) {

@@ -92,7 +92,7 @@ json_t *move_drain_status(struct agent *a);
 /* A VM of this host exited: true if a move takes care of what that means (a source that moved
  * away, an incoming VM that never became the owner), so the caller records nothing. */
 bool move_vm_exited(struct agent *a, const char *vm, int status);
-/* Now and then (and after a restart): a VM here whose owner key names another host is
+/* After a restart and every 30 s: a VM here whose owner key names another host is
  * destroyed (it must never run here), and a VM's ownership request that nobody answered (its
  * agent was away) is answered. */
 void move_reconcile(struct agent *a);
