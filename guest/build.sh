@@ -38,7 +38,10 @@ if [ -n "$missing" ]; then
 fi
 
 srcver=$(dpkg-query -W -f '${Version}' linux-source-6.1)
-key=$(cat "$here/kernel.config" "$here/build.sh" | sha256sum | cut -c1-16)
+# The kernel's cache key: its config fragment and the recipe between the two "kernel recipe"
+# marks below, so a change to the userland part of this script does not rebuild the kernel.
+recipe() { sed -n '/^# kernel recipe: begin/,/^# kernel recipe: end/p' "$here/build.sh"; }
+key=$( (cat "$here/kernel.config"; recipe) | sha256sum | cut -c1-16)
 kdir="$cache/kernel-$srcver-$key"
 src="$cache/linux-source-$srcver"
 
@@ -52,6 +55,7 @@ if [ ! -f "$src/.ferry-extracted" ]; then
 	mv "$src.tmp" "$src"
 fi
 
+# kernel recipe: begin
 kmake() {
 	make -C "$src" O="$kdir/obj" ARCH=riscv CROSS_COMPILE=$cross \
 		KBUILD_BUILD_TIMESTAMP='Thu Jan  1 00:00:00 UTC 2026' \
@@ -77,6 +81,7 @@ if [ ! -f "$kdir/Image" ]; then
 	cp "$kdir/obj/arch/riscv/boot/Image" "$kdir/Image.tmp"
 	mv "$kdir/Image.tmp" "$kdir/Image"
 fi
+# kernel recipe: end
 cp "$kdir/Image" "$out/Image"
 cp "$kdir/obj/.config" "$out/kernel.config.full"
 
