@@ -548,6 +548,18 @@ uint64_t snapshot_dev_hash(struct machine *m)
 	return h;
 }
 
+uint64_t snapshot_hart_hash(struct machine *m)
+{
+	struct buf b;
+	uint64_t h;
+
+	buf_init(&b);
+	snapshot_save_device(m, 0, &b);
+	h = hash_bytes(b.p, b.len);
+	buf_free(&b);
+	return h;
+}
+
 void snapshot_hash(struct machine *m, uint64_t *ram_hash_out, uint64_t *dev_hash)
 {
 	*ram_hash_out = ram_hash(&m->ram);

@@ -65,6 +65,8 @@ int snapshot_load_device(struct machine *m, int index, const uint8_t *p, size_t 
 
 /* A hash of every device's state (the hart included): XXH3-64 of their sections in order. */
 uint64_t snapshot_dev_hash(struct machine *m);
+/* The hash of the hart's section alone (its registers, FP ones included, and CSRs). */
+uint64_t snapshot_hart_hash(struct machine *m);
 /* The RAM hash (ram_hash, common/hash.h) and the device hash, for comparing two machines. */
 void snapshot_hash(struct machine *m, uint64_t *ram_hash, uint64_t *dev_hash);
 
