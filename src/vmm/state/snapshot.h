@@ -15,6 +15,7 @@
 #include "common/err.h"
 #include "common/json.h"
 #include "vmm/core/gclock.h"
+#include "vmm/core/isa.h"
 
 struct machine;
 
@@ -22,6 +23,7 @@ struct machine;
 struct snapshot_config {
 	uint64_t mem_size;
 	unsigned harts;
+	char isa[ISA_STR_MAX]; /* the guest's ISA, as its record spells it (well formed) */
 	enum gclock_mode clock;
 	uint64_t lease_epoch; /* the lease epoch of the VM when saved (0: none) */
 };
