@@ -1351,9 +1351,11 @@ static const u64 fp_canary[16] = {
 
 #define FP_CANARY_SET(i) "fld f" #i ", (" #i "-16)*8(%0)\n"
 #define FP_CANARY_GET(i) "fsd f" #i ", (" #i "-16)*8(%0)\n"
+/* clang-format off */
 #define FP_CANARY_REGS(X)                                                                          \
-	X(16)                                                                                      \
-	X(17) X(18) X(19) X(20) X(21) X(22) X(23) X(24) X(25) X(26) X(27) X(28) X(29) X(30) X(31)
+	X(16) X(17) X(18) X(19) X(20) X(21) X(22) X(23) X(24) X(25) X(26) X(27) X(28) X(29) X(30)  \
+	X(31)
+/* clang-format on */
 #define FP_CANARY_CLOB(i) "f" #i,
 
 static void fp_canary_set(void)

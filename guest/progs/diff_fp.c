@@ -79,48 +79,73 @@ typedef u64 (*fp_fn)(u64 a, u64 b, u64 c, u64 *flags);
 			 : FP_CLOB)
 
 /* Operations that round: X(id, mnemonic, kind, source format). */
-#define OPS_RM(X)                                                                                  \
-	X(fmadd_s, "fmadd.s", F3, S_S)                                                             \
-	X(fmsub_s, "fmsub.s", F3, S_S) X(fnmsub_s, "fnmsub.s", F3, S_S) X(fnmadd_s, "fnmadd.s",    \
-									  F3, S_S)                 \
-	    X(fadd_s, "fadd.s", F2, S_S) X(fsub_s, "fsub.s", F2, S_S) X(fmul_s, "fmul.s", F2, S_S) \
-		X(fdiv_s, "fdiv.s", F2, S_S) X(fsqrt_s, "fsqrt.s", F1, S_S)                        \
-		    X(fcvt_w_s, "fcvt.w.s", FX, S_S) X(fcvt_wu_s, "fcvt.wu.s", FX, S_S)            \
-			X(fcvt_l_s, "fcvt.l.s", FX, S_S) X(fcvt_lu_s, "fcvt.lu.s", FX, S_S) X(     \
-			    fcvt_s_w, "fcvt.s.w", XF, S_W) X(fcvt_s_wu, "fcvt.s.wu", XF, S_W)      \
-			    X(fcvt_s_l, "fcvt.s.l", XF, S_L) X(fcvt_s_lu, "fcvt.s.lu", XF, S_L) X( \
-				fmadd_d, "fmadd.d", F3, S_D) X(fmsub_d, "fmsub.d", F3, S_D)        \
-				X(fnmsub_d, "fnmsub.d", F3, S_D) X(fnmadd_d, "fnmadd.d", F3, S_D)  \
-				    X(fadd_d, "fadd.d", F2, S_D) X(fsub_d, "fsub.d", F2, S_D)      \
-					X(fmul_d, "fmul.d", F2, S_D) X(fdiv_d, "fdiv.d", F2, S_D)  \
-					    X(fsqrt_d, "fsqrt.d", F1,                              \
-					      S_D) X(fcvt_w_d, "fcvt.w.d", FX,                     \
-						     S_D) X(fcvt_wu_d, "fcvt.wu.d", FX, S_D)       \
-						X(fcvt_l_d, "fcvt.l.d", FX, S_D)                   \
-						    X(fcvt_lu_d, "fcvt.lu.d", FX, S_D)             \
-							X(fcvt_d_l, "fcvt.d.l", XF, S_L)           \
-							    X(fcvt_d_lu, "fcvt.d.lu", XF, S_L)     \
-								X(fcvt_s_d, "fcvt.s.d", F1, S_D)
+/* clang-format off */
+#define OPS_RM(X)                          \
+	X(fmadd_s, "fmadd.s", F3, S_S)     \
+	X(fmsub_s, "fmsub.s", F3, S_S)     \
+	X(fnmsub_s, "fnmsub.s", F3, S_S)   \
+	X(fnmadd_s, "fnmadd.s", F3, S_S)   \
+	X(fadd_s, "fadd.s", F2, S_S)       \
+	X(fsub_s, "fsub.s", F2, S_S)       \
+	X(fmul_s, "fmul.s", F2, S_S)       \
+	X(fdiv_s, "fdiv.s", F2, S_S)       \
+	X(fsqrt_s, "fsqrt.s", F1, S_S)     \
+	X(fcvt_w_s, "fcvt.w.s", FX, S_S)   \
+	X(fcvt_wu_s, "fcvt.wu.s", FX, S_S) \
+	X(fcvt_l_s, "fcvt.l.s", FX, S_S)   \
+	X(fcvt_lu_s, "fcvt.lu.s", FX, S_S) \
+	X(fcvt_s_w, "fcvt.s.w", XF, S_W)   \
+	X(fcvt_s_wu, "fcvt.s.wu", XF, S_W) \
+	X(fcvt_s_l, "fcvt.s.l", XF, S_L)   \
+	X(fcvt_s_lu, "fcvt.s.lu", XF, S_L) \
+	X(fmadd_d, "fmadd.d", F3, S_D)     \
+	X(fmsub_d, "fmsub.d", F3, S_D)     \
+	X(fnmsub_d, "fnmsub.d", F3, S_D)   \
+	X(fnmadd_d, "fnmadd.d", F3, S_D)   \
+	X(fadd_d, "fadd.d", F2, S_D)       \
+	X(fsub_d, "fsub.d", F2, S_D)       \
+	X(fmul_d, "fmul.d", F2, S_D)       \
+	X(fdiv_d, "fdiv.d", F2, S_D)       \
+	X(fsqrt_d, "fsqrt.d", F1, S_D)     \
+	X(fcvt_w_d, "fcvt.w.d", FX, S_D)   \
+	X(fcvt_wu_d, "fcvt.wu.d", FX, S_D) \
+	X(fcvt_l_d, "fcvt.l.d", FX, S_D)   \
+	X(fcvt_lu_d, "fcvt.lu.d", FX, S_D) \
+	X(fcvt_d_l, "fcvt.d.l", XF, S_L)   \
+	X(fcvt_d_lu, "fcvt.d.lu", XF, S_L) \
+	X(fcvt_s_d, "fcvt.s.d", F1, S_D)
+/* clang-format on */
 
 /* Operations that do not round (exact conversions, moves, sign injection, min/max, compares,
  * classify). */
-#define OPS_NORM(X)                                                                                \
-	X(fsgnj_s, "fsgnj.s", F2, S_S)                                                             \
-	X(fsgnjn_s, "fsgnjn.s", F2, S_S) X(fsgnjx_s, "fsgnjx.s", F2, S_S)                          \
-	    X(fmin_s, "fmin.s", F2, S_S) X(fmax_s, "fmax.s", F2, S_S) X(feq_s, "feq.s", FFX, S_S)  \
-		X(flt_s, "flt.s", FFX, S_S) X(fle_s, "fle.s", FFX, S_S)                            \
-		    X(fclass_s, "fclass.s", FX, S_S) X(fmv_x_w, "fmv.x.w", FX, S_S)                \
-			X(fmv_w_x, "fmv.w.x", XF, S_L) X(fsgnj_d, "fsgnj.d", F2, S_D)              \
-			    X(fsgnjn_d, "fsgnjn.d", F2, S_D) X(fsgnjx_d, "fsgnjx.d", F2, S_D)      \
-				X(fmin_d, "fmin.d", F2, S_D) X(fmax_d, "fmax.d", F2, S_D)          \
-				    X(feq_d, "feq.d", FFX, S_D) X(flt_d, "flt.d", FFX, S_D)        \
-					X(fle_d, "fle.d", FFX, S_D)                                \
-					    X(fclass_d, "fclass.d", FX, S_D)                       \
-						X(fmv_x_d, "fmv.x.d", FX, S_D)                     \
-						    X(fmv_d_x, "fmv.d.x", XF, S_L)                 \
-							X(fcvt_d_s, "fcvt.d.s", F1, S_S)           \
-							    X(fcvt_d_w, "fcvt.d.w", XF, S_W)       \
-								X(fcvt_d_wu, "fcvt.d.wu", XF, S_W)
+/* clang-format off */
+#define OPS_NORM(X)                        \
+	X(fsgnj_s, "fsgnj.s", F2, S_S)     \
+	X(fsgnjn_s, "fsgnjn.s", F2, S_S)   \
+	X(fsgnjx_s, "fsgnjx.s", F2, S_S)   \
+	X(fmin_s, "fmin.s", F2, S_S)       \
+	X(fmax_s, "fmax.s", F2, S_S)       \
+	X(feq_s, "feq.s", FFX, S_S)        \
+	X(flt_s, "flt.s", FFX, S_S)        \
+	X(fle_s, "fle.s", FFX, S_S)        \
+	X(fclass_s, "fclass.s", FX, S_S)   \
+	X(fmv_x_w, "fmv.x.w", FX, S_S)     \
+	X(fmv_w_x, "fmv.w.x", XF, S_L)     \
+	X(fsgnj_d, "fsgnj.d", F2, S_D)     \
+	X(fsgnjn_d, "fsgnjn.d", F2, S_D)   \
+	X(fsgnjx_d, "fsgnjx.d", F2, S_D)   \
+	X(fmin_d, "fmin.d", F2, S_D)       \
+	X(fmax_d, "fmax.d", F2, S_D)       \
+	X(feq_d, "feq.d", FFX, S_D)        \
+	X(flt_d, "flt.d", FFX, S_D)        \
+	X(fle_d, "fle.d", FFX, S_D)        \
+	X(fclass_d, "fclass.d", FX, S_D)   \
+	X(fmv_x_d, "fmv.x.d", FX, S_D)     \
+	X(fmv_d_x, "fmv.d.x", XF, S_L)     \
+	X(fcvt_d_s, "fcvt.d.s", F1, S_S)   \
+	X(fcvt_d_w, "fcvt.d.w", XF, S_W)   \
+	X(fcvt_d_wu, "fcvt.d.wu", XF, S_W)
+/* clang-format on */
 
 #define FN_RM1(id, str, kind, src, rm)                                                             \
 	static u64 op_##id##_##rm(u64 a, u64 b, u64 c, u64 *fl)                                    \
@@ -130,11 +155,12 @@ typedef u64 (*fp_fn)(u64 a, u64 b, u64 c, u64 *flags);
 		*fl = f;                                                                           \
 		return r;                                                                          \
 	}
+/* clang-format off */
 #define FN_RM(id, str, kind, src)                                                                  \
-	FN_RM1(id, str, kind, src, rne)                                                            \
-	FN_RM1(id, str, kind, src, rtz) FN_RM1(id, str, kind, src, rdn)                            \
-	    FN_RM1(id, str, kind, src, rup) FN_RM1(id, str, kind, src, rmm)                        \
-		FN_RM1(id, str, kind, src, dyn)
+	FN_RM1(id, str, kind, src, rne) FN_RM1(id, str, kind, src, rtz)                            \
+	FN_RM1(id, str, kind, src, rdn) FN_RM1(id, str, kind, src, rup)                            \
+	FN_RM1(id, str, kind, src, rmm) FN_RM1(id, str, kind, src, dyn)
+/* clang-format on */
 #define FN_NORM(id, str, kind, src)                                                                \
 	static u64 op_##id(u64 a, u64 b, u64 c, u64 *fl)                                           \
 	{                                                                                          \
@@ -524,8 +550,8 @@ static void g_end(struct group *g)
 	d_checks++;
 }
 
-#define N_RANDOM_RM 96	  /* random cases per (rounding operation, mode) */
-#define N_RANDOM_NORM 512 /* random cases per non-rounding operation */
+#define N_RANDOM_RM 192	   /* random cases per (rounding operation, mode) */
+#define N_RANDOM_NORM 1024 /* random cases per non-rounding operation */
 
 /* All corner operands: unary ones each, two-operand ones the cross product, fused ones the
  * cross product of the first two with a third that walks the set. */
@@ -961,11 +987,12 @@ static void run_mem(void)
 
 /* ---- all 32 registers ------------------------------------------------------------------- */
 
+/* clang-format off */
 #define FREGS(X)                                                                                   \
-	X(0)                                                                                       \
-	X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15) X(16)     \
-	    X(17) X(18) X(19) X(20) X(21) X(22) X(23) X(24) X(25) X(26) X(27) X(28) X(29) X(30)    \
-		X(31)
+	X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)      \
+	X(16) X(17) X(18) X(19) X(20) X(21) X(22) X(23) X(24) X(25) X(26) X(27) X(28) X(29)        \
+	X(30) X(31)
+/* clang-format on */
 #define FLD_I(i) "fld f" #i ", " #i "*8(%0)\n"
 #define FSD_REV(i) "fsd f" #i ", (31-" #i ")*8(%1)\n"
 #define FCLOB(i) "f" #i,
