@@ -8,6 +8,9 @@
 #   qemu-system-riscv64      -M virt -bios default (OpenSBI, TCG), Debian's qemu-system-misc
 # MIPS: the guest program bench_mips runs a loop of exactly 200,000,000 instructions and
 #   times it with the guest's CLOCK_MONOTONIC (which follows the host clock in both).
+# FP MIPS: bench_fmips, a loop of exactly 100,000,000 instructions, 6 in 10 double-precision
+#   arithmetic (fmadd.d, fmul.d, fadd.d, fdiv.d), 2 fld/fsd, 2 loop control; timed the same
+#   way. n/a when the machine's hart has no F and D (the program dies of SIGILL).
 # Boot: host wall time from starting the process to the init banner on the console
 #   ("quiet" kernel command line, 256 MiB), includes QEMU's OpenSBI.
 # Idle: host CPU (all threads, from /proc/PID/task/*/schedstat) an idle booted guest uses
@@ -32,10 +35,12 @@ qemu_cmd() { echo "qemu-system-riscv64 -M virt -bios default -nographic -m 256M 
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "n/a"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
-# MIPS of one run.
+# MIPS of one run of bench_mips (integer) or, with MIPS_PROG=bench_fmips, of the FP loop.
 mips_once() { # cmd
-	$($1) "console=ttyS0 quiet ferry.run=bench_mips ferry.poweroff" </dev/null 2>/dev/null |
-		tr -d '\r' | sed -n 's/^bench-mips: .* mips=\([0-9]*\).*/\1/p'
+	local prog=${MIPS_PROG:-bench_mips} pat='^bench-mips: insns='
+	[ "$prog" = bench_fmips ] && pat='^bench-mips: fp insns='
+	$($1) "console=ttyS0 quiet ferry.run=$prog ferry.poweroff" </dev/null 2>/dev/null |
+		tr -d '\r' | sed -n "s/$pat.* mips=\([0-9]*\).*/\1/p"
 }
 
 # Milliseconds from start to the init banner.
@@ -80,5 +85,7 @@ echo "machine benchmark: $runs runs each, medians; $(nproc) host CPUs; $(date -u
 echo "guest: $(head -1 "$guest/VERSION")"
 printf '%-28s %14s %14s\n' "" "ferry-vm" "qemu (TCG)"
 printf '%-28s %14s %14s\n' "guest MIPS (bench_mips)" "$(series mips_once ferry_cmd)" "$(series mips_once qemu_cmd)"
+printf '%-28s %14s %14s\n' "guest FP MIPS (bench_fmips)" "$(MIPS_PROG=bench_fmips series mips_once ferry_cmd)" \
+	"$(MIPS_PROG=bench_fmips series mips_once qemu_cmd)"
 printf '%-28s %14s %14s\n' "boot to init banner (ms)" "$(series boot_once ferry_cmd)" "$(series boot_once qemu_cmd)"
 printf '%-28s %14s %14s\n' "idle guest host CPU (%)" "$(runs=1 series idle_once ferry_cmd)" "$(runs=1 series idle_once qemu_cmd)"

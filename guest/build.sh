@@ -85,14 +85,23 @@ fi
 cp "$kdir/Image" "$out/Image"
 cp "$kdir/obj/.config" "$out/kernel.config.full"
 
-# Userland: static programs against nolibc, soft-float lp64.
+# Userland: static programs against nolibc. Init and most programs are soft-float
+# rv64imac/lp64, so they run on a hart without F and D (init's fp workload alone uses FP
+# instructions, in inline asm). The programs in fp_progs test or measure F and D and are built
+# hard-float, rv64imafdc/lp64d: Debian's cross libgcc is lp64d, so -lgcc links with these (a
+# soft-float program must not need libgcc's float routines: they cannot be linked).
+fp_progs="diff_fp bench_fmips"
 nolibc="$src/tools/include/nolibc"
 cflags="-Os -static -nostdlib -fno-builtin -fno-stack-protector -fno-asynchronous-unwind-tables
-	-march=rv64imac_zicsr_zifencei -mabi=lp64 -Wall -Wextra -Werror -Wno-unused-function
+	-Wall -Wextra -Werror -Wno-unused-function
 	-include $nolibc/nolibc.h -I$nolibc -I$here/lib"
+soft="-march=rv64imac_zicsr_zifencei -mabi=lp64"
+hard="-march=rv64imafdc_zicsr_zifencei -mabi=lp64d"
 mkdir -p "$out/bin"
 build_prog() { # name source
-	${cross}gcc $cflags -o "$out/bin/$1" "$2" -lgcc
+	arch=$soft
+	case " $fp_progs " in *" $1 "*) arch=$hard ;; esac
+	${cross}gcc $cflags $arch -o "$out/bin/$1" "$2" -lgcc
 }
 build_prog init "$here/init/init.c"
 for f in "$here"/progs/*.c; do

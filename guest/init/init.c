@@ -1,6 +1,7 @@
 /* init.c - the guest's /init: banner, test programs, workloads, poweroff.
  *
- * A static program built against the kernel tree's nolibc (no FPU, lp64).
+ * A static program built against the kernel tree's nolibc (soft-float, lp64, rv64imac: it
+ * runs on a hart without F and D; the fp workload's inline asm alone uses FP instructions).
  * It mounts /proc and /dev, prints one banner line that the host side
  * waits for, runs the programs named by `ferry.run=a,b` from /bin (their
  * output framed by marker lines so a test can cut it out of the console
@@ -21,11 +22,16 @@
  *                     numbered lines every 10 ms that must never skip or repeat
  *   disklog[:MS]      numbered, checksummed records appended to /dev/vda and
  *                     synced one by one (every 100 ms); the log is verified first
+ *   sink              a TCP discard service (port 7001), for throughput measurements
+ *   fp                floating-point kernels in every rounding mode, single and double,
+ *                     state kept in F registers, results checked against known values
  *
  * Each workload prints status lines `ferry-work: <name>: ...`; the errors a
- * test looks for say MISMATCH (dirty), GAP or BADRECORD (disklog), or ERROR.
+ * test looks for say MISMATCH (dirty, fp), GAP or BADRECORD (disklog), or ERROR.
  * Every line goes out with a single write() so lines never interleave.
- * Integer arithmetic only: the guest has no FPU.
+ *
+ * `init --work NAME[:ARGS]`, run as a program rather than as PID 1, runs one workload in the
+ * foreground (so the fp workload can run under qemu-riscv64 user mode).
  *
  * Marker lines (one per line, on the console):
  *   ferry-init: up linux=<release> uptime=<s.ms>
@@ -1139,17 +1145,500 @@ static int work_sink(const char *name, const char *args)
 	return 0;
 }
 
+/* ---- fp --------------------------------------------------------------------------------- *
+ *
+ * Floating point, so that a migration carries live F and D state. Init is soft-float (it must
+ * run on a hart without F and D), so every FP instruction is in the inline asm of the fp_
+ * functions below, assembled with `.option arch, +f, +d`; the compiler never uses an F
+ * register itself, so what the asm leaves in one stays there across C code and system calls.
+ *
+ * A round runs six kernels under each rounding mode RNE RTZ RDN RUP RMM, set with fsrm and used
+ * dynamically. Each kernel is one asm loop of 1000 to 4096 iterations, single and double
+ * interleaved, whose state lives only in f0..f15, frm and fflags until the loop ends; then
+ * each result and the fflags the loop accumulated are compared with the expected bit pattern.
+ * f16..f31 are loaded with fixed patterns when the workload starts and never written again:
+ * they are compared after every round. The kernels:
+ *
+ *   sum    sums of k, k^2 (fmadd.d) and k/2 (fmadd.s), k = 1..4096: exact in every mode
+ *   tie    1, -1 and 1 + ulp plus or minus half an ulp, 2048 times: every step a tie, so the
+ *          result is known per mode (RNE stays even, RUP and RMM climb one ulp a step, ...)
+ *   harm   sum of 1/k, k = 1..2000; RTZ must equal RDN, and RDN <= RNE <= RUP
+ *   sqrt   sum of fsqrt(k*k), k = 1..2048: exactly sum k, no flag raised
+ *   chaos  the logistic map x <- 3.9 x (1 - x) (fnmsub, fmul), 2000 steps from 0.3
+ *   cvt    sums of fcvt.w of +-(k + 0.5), k = 0..999: known per mode
+ *
+ * The expected values of sum, tie, sqrt and cvt are exact arithmetic (see each table). Those
+ * of harm and chaos were computed by running this code under qemu-riscv64 (user mode,
+ * `/init --work fp`) and agree, for RNE RTZ RDN RUP, with the same loops in C on x86-64 under
+ * fesetround (with fma for fnmsub); RMM, which x86 lacks, is from qemu alone.
+ *
+ * Everything is deterministic: the clock only decides when a progress line is printed.
+ */
+
+#define FP_BEGIN ".option push\n.option arch, +f, +d\n.option norvc\n"
+#define FP_END "\n.option pop\n"
+#define FP_ITEMS 8
+#define FP_MISMATCH_LINES 20 /* per progress interval; the rest are only counted */
+#define FP_REPORT_NS RT_NS_PER_SEC
+
+#define S1(bits) (0xffffffff00000000ULL | (bits)) /* a NaN-boxed single */
+
+static void fp_k_sum(u64 mode, u64 *o)
+{
+	__asm__ volatile(
+	    FP_BEGIN "fsrm %[m]\nfsflags zero\n"
+		     "li t0, 0x3ff0000000000000\nfmv.d.x f0, t0\n" /* 1.0 */
+		     "fmv.d.x f1, zero\nfmv.d.x f2, zero\nfmv.d.x f3, t0\n"
+		     "li t0, 0x3f800000\nfmv.w.x f4, t0\n" /* 1.0f */
+		     "fmv.w.x f5, zero\nfmv.w.x f6, zero\nfmv.w.x f7, t0\n"
+		     "li t0, 0x3f000000\nfmv.w.x f8, t0\n" /* 0.5f */
+		     "li t1, 4096\n"
+		     "1:\n"
+		     "fadd.d f1, f1, f3\n"	/* sum k */
+		     "fmadd.d f2, f3, f3, f2\n" /* sum k^2 */
+		     "fadd.d f3, f3, f0\n"
+		     "fadd.s f5, f5, f7\n"	/* sum k */
+		     "fmadd.s f6, f7, f8, f6\n" /* sum k/2 */
+		     "fadd.s f7, f7, f4\n"
+		     "addi t1, t1, -1\n"
+		     "bnez t1, 1b\n"
+		     "fsd f1, 0(%[o])\nfsd f2, 8(%[o])\nfsd f5, 16(%[o])\nfsd f6, 24(%[o])\n"
+		     "frflags t0\nsd t0, 32(%[o])" FP_END
+	    :
+	    : [m] "r"(mode), [o] "r"(o)
+	    : "t0", "t1", "f0", "f1", "f2", "f3", "f4", "f5", "f6", "f7", "f8", "memory");
+}
+
+static void fp_k_tie(u64 mode, u64 *o)
+{
+	__asm__ volatile(FP_BEGIN "fsrm %[m]\nfsflags zero\n"
+				  "li t0, 0x3ff0000000000000\nfmv.d.x f0, t0\n"
+				  "li t0, 0xbff0000000000000\nfmv.d.x f1, t0\n"
+				  "li t0, 0x3ff0000000000001\nfmv.d.x f2, t0\n"
+				  "li t0, 0x3ca0000000000000\nfmv.d.x f3, t0\n" /* 2^-53 */
+				  "li t0, 0x3f800000\nfmv.w.x f4, t0\n"
+				  "li t0, 0xbf800000\nfmv.w.x f5, t0\n"
+				  "li t0, 0x3f800001\nfmv.w.x f6, t0\n"
+				  "li t0, 0x33800000\nfmv.w.x f7, t0\n" /* 2^-24 */
+				  "li t1, 2048\n"
+				  "1:\n"
+				  "fadd.d f0, f0, f3\n"
+				  "fsub.d f1, f1, f3\n"
+				  "fadd.d f2, f2, f3\n"
+				  "fadd.s f4, f4, f7\n"
+				  "fsub.s f5, f5, f7\n"
+				  "fadd.s f6, f6, f7\n"
+				  "addi t1, t1, -1\n"
+				  "bnez t1, 1b\n"
+				  "fsd f0, 0(%[o])\nfsd f1, 8(%[o])\nfsd f2, 16(%[o])\n"
+				  "fsd f4, 24(%[o])\nfsd f5, 32(%[o])\nfsd f6, 40(%[o])\n"
+				  "frflags t0\nsd t0, 48(%[o])" FP_END
+			 :
+			 : [m] "r"(mode), [o] "r"(o)
+			 : "t0", "t1", "f0", "f1", "f2", "f3", "f4", "f5", "f6", "f7", "memory");
+}
+
+static void fp_k_harm(u64 mode, u64 *o)
+{
+	__asm__ volatile(FP_BEGIN "fsrm %[m]\nfsflags zero\n"
+				  "li t0, 0x3ff0000000000000\nfmv.d.x f0, t0\nfmv.d.x f1, t0\n"
+				  "fmv.d.x f2, zero\n"
+				  "li t0, 0x3f800000\nfmv.w.x f3, t0\nfmv.w.x f4, t0\n"
+				  "fmv.w.x f5, zero\n"
+				  "li t1, 2000\n"
+				  "1:\n"
+				  "fdiv.d f6, f0, f1\n"
+				  "fadd.d f2, f2, f6\n"
+				  "fadd.d f1, f1, f0\n"
+				  "fdiv.s f7, f3, f4\n"
+				  "fadd.s f5, f5, f7\n"
+				  "fadd.s f4, f4, f3\n"
+				  "addi t1, t1, -1\n"
+				  "bnez t1, 1b\n"
+				  "fsd f2, 0(%[o])\nfsd f5, 8(%[o])\n"
+				  "frflags t0\nsd t0, 16(%[o])" FP_END
+			 :
+			 : [m] "r"(mode), [o] "r"(o)
+			 : "t0", "t1", "f0", "f1", "f2", "f3", "f4", "f5", "f6", "f7", "memory");
+}
+
+static void fp_k_sqrt(u64 mode, u64 *o)
+{
+	__asm__ volatile(FP_BEGIN "fsrm %[m]\nfsflags zero\n"
+				  "li t0, 0x3ff0000000000000\nfmv.d.x f0, t0\nfmv.d.x f1, t0\n"
+				  "fmv.d.x f2, zero\n"
+				  "li t0, 0x3f800000\nfmv.w.x f5, t0\nfmv.w.x f6, t0\n"
+				  "fmv.w.x f7, zero\n"
+				  "li t1, 2048\n"
+				  "1:\n"
+				  "fmul.d f3, f1, f1\n"
+				  "fsqrt.d f4, f3\n"
+				  "fadd.d f2, f2, f4\n"
+				  "fadd.d f1, f1, f0\n"
+				  "fmul.s f8, f6, f6\n"
+				  "fsqrt.s f9, f8\n"
+				  "fadd.s f7, f7, f9\n"
+				  "fadd.s f6, f6, f5\n"
+				  "addi t1, t1, -1\n"
+				  "bnez t1, 1b\n"
+				  "fsd f2, 0(%[o])\nfsd f7, 8(%[o])\n"
+				  "frflags t0\nsd t0, 16(%[o])" FP_END
+			 :
+			 : [m] "r"(mode), [o] "r"(o)
+			 : "t0", "t1", "f0", "f1", "f2", "f3", "f4", "f5", "f6", "f7", "f8", "f9",
+			   "memory");
+}
+
+static void fp_k_chaos(u64 mode, u64 *o)
+{
+	__asm__ volatile(FP_BEGIN "fsrm %[m]\nfsflags zero\n"
+				  "li t0, 0x400f333333333333\nfmv.d.x f0, t0\n" /* 3.9 */
+				  "li t0, 0x3fd3333333333333\nfmv.d.x f1, t0\n" /* 0.3 */
+				  "li t0, 0x4079999a\nfmv.w.x f3, t0\n"		/* 3.9f */
+				  "li t0, 0x3e99999a\nfmv.w.x f4, t0\n"		/* 0.3f */
+				  "li t1, 2000\n"
+				  "1:\n"
+				  "fnmsub.d f2, f1, f1, f1\n" /* x - x^2 */
+				  "fmul.d f1, f0, f2\n"
+				  "fnmsub.s f5, f4, f4, f4\n"
+				  "fmul.s f4, f3, f5\n"
+				  "addi t1, t1, -1\n"
+				  "bnez t1, 1b\n"
+				  "fsd f1, 0(%[o])\nfsd f4, 8(%[o])\n"
+				  "frflags t0\nsd t0, 16(%[o])" FP_END
+			 :
+			 : [m] "r"(mode), [o] "r"(o)
+			 : "t0", "t1", "f0", "f1", "f2", "f3", "f4", "f5", "memory");
+}
+
+static void fp_k_cvt(u64 mode, u64 *o)
+{
+	__asm__ volatile(FP_BEGIN
+			 "fsrm %[m]\nfsflags zero\n"
+			 "li t0, 0x3ff0000000000000\nfmv.d.x f0, t0\n"
+			 "li t0, 0x3fe0000000000000\nfmv.d.x f1, t0\n" /* 0.5 */
+			 "li t0, 0xbfe0000000000000\nfmv.d.x f2, t0\n" /* -0.5 */
+			 "li t0, 0x3f800000\nfmv.w.x f3, t0\n"
+			 "li t0, 0x3f000000\nfmv.w.x f4, t0\n"
+			 "li t0, 0xbf000000\nfmv.w.x f5, t0\n"
+			 "li t1, 1000\nli t3, 0\nli t4, 0\nli t5, 0\nli t6, 0\n"
+			 "1:\n"
+			 "fcvt.w.d t2, f1\nadd t3, t3, t2\n"
+			 "fcvt.w.d t2, f2\nadd t4, t4, t2\n"
+			 "fadd.d f1, f1, f0\n"
+			 "fsub.d f2, f2, f0\n"
+			 "fcvt.w.s t2, f4\nadd t5, t5, t2\n"
+			 "fcvt.w.s t2, f5\nadd t6, t6, t2\n"
+			 "fadd.s f4, f4, f3\n"
+			 "fsub.s f5, f5, f3\n"
+			 "addi t1, t1, -1\n"
+			 "bnez t1, 1b\n"
+			 "sd t3, 0(%[o])\nsd t4, 8(%[o])\nsd t5, 16(%[o])\nsd t6, 24(%[o])\n"
+			 "frflags t0\nsd t0, 32(%[o])" FP_END
+			 :
+			 : [m] "r"(mode), [o] "r"(o)
+			 : "t0", "t1", "t2", "t3", "t4", "t5", "t6", "f0", "f1", "f2", "f3", "f4",
+			   "f5", "memory");
+}
+
+/* f16..f31: set once, compared after every round. */
+static const u64 fp_canary[16] = {
+	0x0123456789abcdefULL, 0x7ff0000000000001ULL, S1(0x7f800001),	     0xfff8000000000000ULL,
+	S1(0x3f800000),	       0x8000000000000000ULL, 0x0000000000000001ULL, S1(0x00000001),
+	0x7fefffffffffffffULL, S1(0xff7fffff),	      0xdeadbeefcafef00dULL, 0x3ff0000000000000ULL,
+	0x00000000ffffffffULL, 0xffffffff00000000ULL, 0x5555555555555555ULL, 0xaaaaaaaaaaaaaaaaULL,
+};
+
+#define FP_CANARY_SET(i) "fld f" #i ", (" #i "-16)*8(%0)\n"
+#define FP_CANARY_GET(i) "fsd f" #i ", (" #i "-16)*8(%0)\n"
+/* clang-format off */
+#define FP_CANARY_REGS(X)                                                                          \
+	X(16) X(17) X(18) X(19) X(20) X(21) X(22) X(23) X(24) X(25) X(26) X(27) X(28) X(29) X(30)  \
+	X(31)
+/* clang-format on */
+#define FP_CANARY_CLOB(i) "f" #i,
+
+static void fp_canary_set(void)
+{
+	__asm__ volatile(FP_BEGIN FP_CANARY_REGS(FP_CANARY_SET) FP_END
+			 :
+			 : "r"(fp_canary)
+			 : FP_CANARY_REGS(FP_CANARY_CLOB) "memory");
+}
+
+static void fp_canary_get(u64 *o)
+{
+	__asm__ volatile(FP_BEGIN FP_CANARY_REGS(FP_CANARY_GET) FP_END : : "r"(o) : "memory");
+}
+
+static u64 fp_get_frm(void)
+{
+	u64 m;
+
+	__asm__ volatile(FP_BEGIN "frrm %0" FP_END : "=r"(m)::"memory");
+	return m;
+}
+
+/* Expected results, [mode RNE RTZ RDN RUP RMM][item]. */
+static const u64 fp_want_sum[5][FP_ITEMS] = {
+#define FP_SUM_ROW                                                                                 \
+	{                                                                                          \
+		0x4160010000000000ULL /* 8390656 = 4096 * 4097 / 2 */,                             \
+		    0x4215575560000000ULL /* 22914881536 = 4096 * 4097 * 8193 / 6 */,              \
+		    S1(0x4b000800) /* 8390656 */, S1(0x4a800800) /* 4195328 */, 0 /* no flag */    \
+	}
+	FP_SUM_ROW, FP_SUM_ROW, FP_SUM_ROW, FP_SUM_ROW, FP_SUM_ROW,
+#undef FP_SUM_ROW
+};
+
+/* After 2048 ties: x = 1 + ulp/2 ..., y = -1 - ulp/2 ..., z = (1 + ulp) + ulp/2 ...; inexact. */
+static const u64 fp_want_tie[5][FP_ITEMS] = {
+	/* RNE: stays even (z climbs once to 1 + 2 ulp) */
+	{ 0x3ff0000000000000ULL, 0xbff0000000000000ULL, 0x3ff0000000000002ULL, S1(0x3f800000),
+	  S1(0xbf800000), S1(0x3f800002), 1 },
+	/* RTZ: never moves */
+	{ 0x3ff0000000000000ULL, 0xbff0000000000000ULL, 0x3ff0000000000001ULL, S1(0x3f800000),
+	  S1(0xbf800000), S1(0x3f800001), 1 },
+	/* RDN: only the negative one moves, one ulp a step */
+	{ 0x3ff0000000000000ULL, 0xbff0000000000800ULL, 0x3ff0000000000001ULL, S1(0x3f800000),
+	  S1(0xbf800800), S1(0x3f800001), 1 },
+	/* RUP: the positive ones move */
+	{ 0x3ff0000000000800ULL, 0xbff0000000000000ULL, 0x3ff0000000000801ULL, S1(0x3f800800),
+	  S1(0xbf800000), S1(0x3f800801), 1 },
+	/* RMM: away from zero, all move */
+	{ 0x3ff0000000000800ULL, 0xbff0000000000800ULL, 0x3ff0000000000801ULL, S1(0x3f800800),
+	  S1(0xbf800800), S1(0x3f800801), 1 },
+};
+
+/* sum 1/k, k = 1..2000 (about 8.1783681036102885); inexact. From qemu-riscv64, checked on
+ * x86-64 with fesetround for all but RMM (see above). */
+static const u64 fp_want_harm[5][FP_ITEMS] = {
+	{ 0x40205b5310674fb9ULL, S1(0x4102da99), 1 }, /* RNE */
+	{ 0x40205b5310674da0ULL, S1(0x4102d86a), 1 }, /* RTZ */
+	{ 0x40205b5310674da0ULL, S1(0x4102d86a), 1 }, /* RDN */
+	{ 0x40205b531067521fULL, S1(0x4102dceb), 1 }, /* RUP */
+	{ 0x40205b5310674fb9ULL, S1(0x4102da99), 1 }, /* RMM (qemu-riscv64 only) */
+};
+
+static const u64 fp_want_sqrt[5][FP_ITEMS] = {
+#define FP_SQRT_ROW                                                                                \
+	{                                                                                          \
+		0x4140020000000000ULL /* 2098176 */, S1(0x4a001000) /* 2098176 */, 0               \
+	}
+	FP_SQRT_ROW, FP_SQRT_ROW, FP_SQRT_ROW, FP_SQRT_ROW, FP_SQRT_ROW,
+#undef FP_SQRT_ROW
+};
+
+/* The logistic map after 2000 steps: chaotic, so each mode ends somewhere else. From
+ * qemu-riscv64, checked on x86-64 with fesetround and fma for all but RMM. */
+static const u64 fp_want_chaos[5][FP_ITEMS] = {
+	{ 0x3fee60180f0480bdULL, S1(0x3f77d34c), 1 }, /* RNE */
+	{ 0x3fd18c534101ecebULL, S1(0x3f68d886), 1 }, /* RTZ */
+	{ 0x3fd18c534101ecebULL, S1(0x3f68d886), 1 }, /* RDN */
+	{ 0x3fedb8aecfb8d756ULL, S1(0x3dc88e66), 1 }, /* RUP */
+	{ 0x3fee60180f0480bdULL, S1(0x3f77d34c), 1 }, /* RMM (qemu-riscv64 only) */
+};
+
+/* Sums of fcvt.w(k + 0.5) and fcvt.w(-(k + 0.5)), k = 0..999 (sum k = 499500; 500 odd k). */
+#define FP_I(v) ((u64)(long long)(v))
+static const u64 fp_want_cvt[5][FP_ITEMS] = {
+	{ FP_I(500000), FP_I(-500000), FP_I(500000), FP_I(-500000), 1 }, /* RNE: to even */
+	{ FP_I(499500), FP_I(-499500), FP_I(499500), FP_I(-499500), 1 }, /* RTZ */
+	{ FP_I(499500), FP_I(-500500), FP_I(499500), FP_I(-500500), 1 }, /* RDN */
+	{ FP_I(500500), FP_I(-499500), FP_I(500500), FP_I(-499500), 1 }, /* RUP */
+	{ FP_I(500500), FP_I(-500500), FP_I(500500), FP_I(-500500), 1 }, /* RMM */
+};
+#undef FP_I
+
+static const struct fp_kernel {
+	const char *name;
+	void (*run)(u64 mode, u64 *o);
+	const u64 (*want)[FP_ITEMS];
+	const char *const items[FP_ITEMS];
+} fp_kernels[] = {
+	{ "sum", fp_k_sum, fp_want_sum, { "d.k", "d.k2", "s.k", "s.k/2", "fflags" } },
+	{ "tie", fp_k_tie, fp_want_tie, { "d.x", "d.y", "d.z", "s.x", "s.y", "s.z", "fflags" } },
+	{ "harm", fp_k_harm, fp_want_harm, { "d", "s", "fflags" } },
+	{ "sqrt", fp_k_sqrt, fp_want_sqrt, { "d", "s", "fflags" } },
+	{ "chaos", fp_k_chaos, fp_want_chaos, { "d", "s", "fflags" } },
+	{ "cvt", fp_k_cvt, fp_want_cvt, { "d.pos", "d.neg", "s.pos", "s.neg", "fflags" } },
+};
+#define FP_NKERNELS (sizeof(fp_kernels) / sizeof(fp_kernels[0]))
+
+static const char *const fp_modes[5] = { "rne", "rtz", "rdn", "rup", "rmm" };
+
+struct fp_state {
+	const char *name;
+	u64 rounds, mismatches;
+	unsigned printed; /* MISMATCH lines in this progress interval */
+};
+
+static void fp_mismatch(struct fp_state *s, const char *kernel, const char *mode, const char *item,
+			u64 want, u64 got)
+{
+	struct rt_line l;
+
+	s->mismatches++;
+	if (s->printed >= FP_MISMATCH_LINES)
+		return;
+	s->printed++;
+	work_line(&l, s->name);
+	rt_line_s(&l, "MISMATCH round=");
+	rt_line_u(&l, s->rounds);
+	rt_line_s(&l, " kernel=");
+	rt_line_s(&l, kernel);
+	rt_line_s(&l, " mode=");
+	rt_line_s(&l, mode);
+	rt_line_s(&l, " item=");
+	rt_line_s(&l, item);
+	rt_line_s(&l, " expected=");
+	rt_line_x(&l, want);
+	rt_line_s(&l, " found=");
+	rt_line_x(&l, got);
+	work_put(&l);
+}
+
+/* One round: every kernel under every mode, then the canaries. */
+static void fp_round(struct fp_state *s)
+{
+	static const char *const creg[16] = { "f16", "f17", "f18", "f19", "f20", "f21",
+					      "f22", "f23", "f24", "f25", "f26", "f27",
+					      "f28", "f29", "f30", "f31" };
+	u64 out[16], harm[5][2];
+
+	for (unsigned m = 0; m < 5; m++) {
+		for (unsigned k = 0; k < FP_NKERNELS; k++) {
+			const struct fp_kernel *fk = &fp_kernels[k];
+			u64 frm;
+
+			fk->run(m, out);
+			frm = fp_get_frm();
+			for (unsigned i = 0; i < FP_ITEMS && fk->items[i]; i++)
+				if (out[i] != fk->want[m][i])
+					fp_mismatch(s, fk->name, fp_modes[m], fk->items[i],
+						    fk->want[m][i], out[i]);
+			if (frm != m)
+				fp_mismatch(s, fk->name, fp_modes[m], "frm", m, frm);
+			if (fk->run == fp_k_harm) {
+				harm[m][0] = out[0];
+				harm[m][1] = out[1];
+			}
+		}
+	}
+	/* Directed rounding brackets the nearest (all positive: bit order is value order). */
+	for (unsigned i = 0; i < 2; i++) {
+		const char *item = i ? "s" : "d";
+
+		if (harm[1][i] != harm[2][i])
+			fp_mismatch(s, "harm", "rtz=rdn", item, harm[2][i], harm[1][i]);
+		if (harm[2][i] > harm[0][i] || harm[0][i] > harm[3][i])
+			fp_mismatch(s, "harm", "rdn<=rne<=rup", item, harm[0][i], harm[2][i]);
+	}
+	fp_canary_get(out);
+	for (unsigned i = 0; i < 16; i++)
+		if (out[i] != fp_canary[i])
+			fp_mismatch(s, "canary", "-", creg[i], fp_canary[i], out[i]);
+	s->rounds++;
+}
+
+/* 1 if /proc/cpuinfo names an ISA without F or D (no isa line: assume FP is there). */
+static int fp_missing(char *isa, unsigned long isasz)
+{
+	static char buf[8192];
+	int fd = open("/proc/cpuinfo", O_RDONLY, 0);
+	long n = 0;
+	const char *p;
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	for (p = buf; *p; p++) {
+		if ((p == buf || p[-1] == '\n') && memcmp(p, "isa", 3) == 0) {
+			unsigned long i = 0;
+			int f = 0, d = 0;
+
+			while (*p && *p != ':' && *p != '\n')
+				p++;
+			if (*p == ':')
+				p++;
+			while (*p == ' ' || *p == '\t')
+				p++;
+			while (p[i] && p[i] != '\n' && i + 1 < isasz) {
+				isa[i] = p[i];
+				i++;
+			}
+			isa[i] = 0;
+			/* single letters after "rv64", up to the first multi-letter extension */
+			for (i = 4; isa[i] && isa[i] != '_'; i++) {
+				f |= isa[i] == 'f';
+				d |= isa[i] == 'd';
+			}
+			return !(f && d);
+		}
+	}
+	return 0;
+}
+
+static int work_fp(const char *name, const char *args)
+{
+	struct fp_state s;
+	struct rt_line l;
+	char isa[128];
+	long long next;
+
+	(void)args;
+	if (fp_missing(isa, sizeof(isa))) {
+		work_line(&l, name);
+		rt_line_s(&l, "ERROR no F and D on this hart: isa ");
+		rt_line_s(&l, isa);
+		work_put(&l);
+		return 1;
+	}
+	memset(&s, 0, sizeof(s));
+	s.name = name;
+	fp_canary_set();
+	work_line(&l, name);
+	rt_line_s(&l, "start kernels=6 modes=5");
+	work_put(&l);
+	next = mono_ns() + FP_REPORT_NS;
+	for (;;) {
+		long long t;
+
+		fp_round(&s);
+		t = mono_ns();
+		if (t < next)
+			continue;
+		work_line(&l, name);
+		if (s.mismatches) {
+			rt_line_s(&l, "FAILED rounds=");
+			rt_line_u(&l, s.rounds);
+			rt_line_s(&l, " mismatches=");
+			rt_line_u(&l, s.mismatches);
+		} else {
+			rt_line_s(&l, "ok rounds=");
+			rt_line_u(&l, s.rounds);
+		}
+		work_put(&l);
+		s.printed = 0;
+		next += FP_REPORT_NS;
+		if (next <= t)
+			next = t + FP_REPORT_NS;
+	}
+	return 0;
+}
+
 /* ---- starting and reaping ------------------------------------------------------------- */
 
 static const struct workload {
 	const char *name;
 	int (*run)(const char *name, const char *args);
 } workloads[] = {
-	{ "idle", work_idle },
-	{ "dirty", work_dirty },
-	{ "counter", work_counter },
-	{ "disklog", work_disklog },
-	{ "sink", work_sink },
+	{ "idle", work_idle },	     { "dirty", work_dirty }, { "counter", work_counter },
+	{ "disklog", work_disklog }, { "sink", work_sink },   { "fp", work_fp },
 };
 
 static struct {
@@ -1157,22 +1646,31 @@ static struct {
 	const char *name;
 } running[WORK_MAX];
 
-/* Fork one workload, `name` or `name:args`; item is cut in place. */
-static void work_start(char *item)
+/* The workload of `name` or `name:args` (item is cut in place, *args set), or 0. */
+static const struct workload *work_find(char *item, char **args)
 {
-	const struct workload *w = 0;
-	char *args = item;
-	pid_t pid;
-	unsigned slot;
+	char *a = item;
 
-	while (*args && *args != ':')
-		args++;
-	if (*args)
-		*args++ = 0;
+	while (*a && *a != ':')
+		a++;
+	if (*a)
+		*a++ = 0;
+	*args = a;
 	for (unsigned i = 0; i < sizeof(workloads) / sizeof(workloads[0]); i++)
 		if (rt_strlen(workloads[i].name) == rt_strlen(item) &&
 		    memcmp(workloads[i].name, item, rt_strlen(item)) == 0)
-			w = &workloads[i];
+			return &workloads[i];
+	return 0;
+}
+
+/* Fork one workload, `name` or `name:args`; item is cut in place. */
+static void work_start(char *item)
+{
+	char *args;
+	const struct workload *w = work_find(item, &args);
+	pid_t pid;
+	unsigned slot;
+
 	if (!w) {
 		work_error(item, "unknown workload", 0);
 		return;
@@ -1244,12 +1742,25 @@ static void work_reap(void)
 		}
 	}
 }
-int main(void)
+int main(int argc, char **argv)
 {
 	struct rt_utsname u;
 	char uptime[32];
 	char value[256];
 
+	/* `init --work NAME[:ARGS]` outside the guest (e.g. under qemu-riscv64 user mode): run
+	 * that one workload in the foreground. */
+	if (getpid() != 1 && argc == 3 && rt_strlen(argv[1]) == 6 &&
+	    memcmp(argv[1], "--work", 6) == 0) {
+		char *args;
+		const struct workload *w = work_find(argv[2], &args);
+
+		if (!w) {
+			work_error(argv[2], "unknown workload", 0);
+			return 2;
+		}
+		return w->run(w->name, args);
+	}
 	mkdir("/proc", 0555);
 	mkdir("/dev", 0755);
 	rt_mount("proc", "/proc", "proc", 0, 0);
