@@ -172,7 +172,7 @@ BEGIN {
 	show("inf-inf", -ninf + ninf); show("-(inf-inf)", -(-ninf + ninf)); show("0*inf", 0 * -ninf)
 	show("nan*-1", (ninf - ninf) * -1); show("nan+1", (ninf - ninf) + 1)
 	nan = ninf - ninf
-	printf "nan==nan %d nan<1 %d nan>1 %d nan!=nan %d inf>max %d -0==0 %d\n", nan == nan, nan < 1, nan > 1, nan != nan, -ninf > big, (-1e-200 * 1e-200) == 0
+	printf "nan==nan %d nan<1 %d nan>1 %d nan!=nan %d inf>max %d -0==0 %d\n", (nan == nan), (nan < 1), (nan > 1), (nan != nan), (-ninf > big), ((-1e-200 * 1e-200) == 0)
 
 	print "== sums"
 	s = 0; for (i = 0; i < 10; i++) s += 0.1; show("0.1*10 summed", s)

@@ -59,8 +59,8 @@ else
 fi
 
 # 4. The reference: the same binary and script under qemu-riscv64, in a clean environment
-# (the C locale, as in the guest).
-timeout 300 env -i qemu-riscv64 "$bb" awk -f "$awkfile" >"$FERRY_TMP/ref.out" 2>"$FERRY_TMP/ref.err"
+# (the C locale, as in the guest), in the scratch directory.
+(cd "$FERRY_TMP" && timeout 300 env -i qemu-riscv64 "$bb" awk -f "$awkfile") >"$FERRY_TMP/ref.out" 2>"$FERRY_TMP/ref.err"
 rc=$?
 # IEEE 754 facts, so that an empty or broken reference cannot pass.
 if [ $rc -eq 0 ] && [ "$(tail -1 "$FERRY_TMP/ref.out")" = "== done" ] &&
