@@ -37,6 +37,7 @@ suite lint-layers bash tests/lint/layers.sh
 suite lint-layers-self-test bash tests/lint/layers.sh --self-test
 suite lab-checks bash tests/lint/lab-checks.sh
 if [ -f tests/diff/run.sh ]; then suite diff bash tests/diff/run.sh; fi
+if [ -f tests/diff/fpu.sh ]; then suite diff-fpu bash tests/diff/fpu.sh; fi
 suite fuzz bash -c 'make -s fuzz && tests/fuzz/run.sh'
 for t in tests/integration/*.sh; do
 	suite "integration-$(basename "$t" .sh)" bash "$t"

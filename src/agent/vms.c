@@ -907,6 +907,12 @@ int vms_start(struct vms *v, const struct vm_spec *s, const struct vms_start_opt
 	}
 	argv[argc++] = "--memory";
 	argv[argc++] = mem;
+	/* The ISA the spec names (ferry-vm's default, rv64imafdc, if none): a fresh boot gets it,
+	 * an incoming or restored VM keeps its own, which must be within it. */
+	if (s->isa[0]) {
+		argv[argc++] = "--isa";
+		argv[argc++] = s->isa;
+	}
 	if (s->append[0]) {
 		argv[argc++] = "--append";
 		argv[argc++] = s->append;

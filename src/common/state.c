@@ -55,12 +55,25 @@ static void state_set(void *obj, const struct state_field *f, uint32_t i, uint64
 
 void state_save(const struct state_desc *d, const void *obj, struct buf *out)
 {
+	state_save_at(d, obj, d->version, out);
+}
+
+void state_save_at(const struct state_desc *d, const void *obj, uint32_t version, struct buf *out)
+{
+	unsigned n = 0;
+
+	if (version > d->version)
+		version = d->version;
+	for (unsigned k = 0; k < d->nfields; k++)
+		n += state_field_since(&d->fields[k]) <= version;
 	buf_put_name(out, d->name);
-	buf_put_u32(out, d->version);
-	buf_put_u32(out, d->nfields);
+	buf_put_u32(out, version);
+	buf_put_u32(out, n);
 	for (unsigned k = 0; k < d->nfields; k++) {
 		const struct state_field *f = &d->fields[k];
 
+		if (state_field_since(f) > version)
+			continue;
 		buf_put_name(out, f->name);
 		buf_put_u8(out, f->width);
 		buf_put_u32(out, f->count);

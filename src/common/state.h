@@ -34,7 +34,7 @@
 
 /* The newest state version this ferry-vm writes and reads (the largest `since` of any table;
  * the stream header and the migration HELLO carry it). */
-#define STATE_VERSION 1
+#define STATE_VERSION 2
 
 struct state_field {
 	const char *name;
@@ -103,6 +103,10 @@ static inline uint32_t state_field_since(const struct state_field *f)
 
 /* Append the device's section: name, version, then every field. */
 void state_save(const struct state_desc *d, const void *obj, struct buf *out);
+/* The same as an older state version wrote it (at most the table's): only the fields that
+ * version had. A loader of that version reads it; so does this one, with defaults. */
+void state_save_at(const struct state_desc *d, const void *obj, uint32_t version,
+		   struct buf *out);
 /* Read a section written by state_save into obj, validating everything first: obj is left
  * untouched if anything is wrong. Then runs post_load. */
 int state_load(const struct state_desc *d, void *obj, struct rbuf *in, struct err *e);

@@ -25,6 +25,7 @@
 #include "vmm/control/owner_agent.h"
 #include "common/fault.h"
 #include "vmm/board/machine.h"
+#include "vmm/core/isa.h"
 #include "vmm/devices/devices.h"
 #include "vmm/devices/vblk.h"
 #include "vmm/devices/vnet.h"
@@ -39,7 +40,7 @@ static const char usage[] =
     "usage: ferry-vm --kernel Image [--initrd FILE] [--memory SIZE] [--append \"ARGS\"]\n"
     "                [--console stdio|unix:PATH|null] [--control unix:PATH]\n"
     "                [--net tap:NAME[,mac=MAC]|tapfd:N[,mac=MAC]] [--disk FILE|fd:N]\n"
-    "                [--no-rng]\n"
+    "                [--no-rng] [--isa ISA]\n"
     "                [--journal FILE] [--clock host|icount] [--paused] [--log LEVEL]\n"
     "       ferry-vm --restore FILE [--kernel Image [--initrd FILE]] [options]\n"
     "       ferry-vm --incoming ADDRS (--token-file PATH | --token-fd N) [options]\n"
@@ -61,6 +62,9 @@ static const char usage[] =
     "  --disk fd:N       ... or on inherited descriptor N, opened read-write (O_RDWR) and\n"
     "                    locked the same way; --lease FILE is then required\n"
     "  --no-rng          no virtio-rng entropy device (present by default)\n"
+    "  --isa ISA         the instruction set the hart gives: rv64imafdc (RV64GC, the\n"
+    "                    default), rv64imafc or rv64imac; a restored or incoming VM\n"
+    "                    keeps its own, which must be one this machine gives\n"
     "  --control SPEC    JSON control socket (QMP-like), unix:PATH; see docs/control.md\n"
     "  --journal FILE    append every run/pause transition with its monotonic time\n"
     "  --clock MODE      guest time from the host clock (host, default) or from\n"
@@ -328,6 +332,7 @@ int main(int argc, char **argv)
 		{ "control", required_argument, NULL, 'C' },
 		{ "journal", required_argument, NULL, 'j' },
 		{ "clock", required_argument, NULL, 'K' },
+		{ "isa", required_argument, NULL, 'A' },
 		{ "paused", no_argument, NULL, 'P' },
 		{ "restore", required_argument, NULL, 'R' },
 		{ "net", required_argument, NULL, 'N' },
@@ -419,6 +424,16 @@ int main(int argc, char **argv)
 			}
 			clock_given = true;
 			break;
+		case 'A': {
+			unsigned ext;
+
+			if (isa_parse(optarg, &ext, &e) < 0) {
+				fprintf(stderr, "ferry-vm: --isa: %s\n", e.msg);
+				return EXIT_USAGE;
+			}
+			cfg.isa = optarg;
+			break;
+		}
 		case 'P':
 			cfg.start_paused = true;
 			break;

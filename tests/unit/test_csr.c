@@ -9,6 +9,8 @@
  */
 #include "harness.h"
 
+#include "vmm/core/isa.h"
+
 /* Run n instructions at TH_CODE in S-mode; they must all retire. */
 static void run_ok(struct machine *m, const uint32_t *code, size_t n)
 {
@@ -61,9 +63,9 @@ static void test_csrrw_rs_rc(void **state)
 {
 	struct machine *m = th_setup();
 	const uint32_t code[] = {
-		CSRRW(A2, CSR_SSCRATCH, A0), /* a2 = 0xf0f0, sscratch = a0 */
-		CSRRS(A3, CSR_SSCRATCH, A1), /* set bits */
-		CSRRC(A4, CSR_SSCRATCH, T0), /* clear bits */
+		CSRRW(A2, CSR_SSCRATCH, A0),   /* a2 = 0xf0f0, sscratch = a0 */
+		CSRRS(A3, CSR_SSCRATCH, A1),   /* set bits */
+		CSRRC(A4, CSR_SSCRATCH, T0),   /* clear bits */
 		CSRRS(A5, CSR_SSCRATCH, ZERO), /* read only */
 	};
 
@@ -86,11 +88,9 @@ static void test_csr_immediate_forms(void **state)
 	struct machine *m = th_setup();
 	const uint32_t code[] = {
 		CSRRWI(A2, CSR_SSCRATCH, 0x11), /* uimm is zero-extended */
-		CSRRSI(A3, CSR_SSCRATCH, 0x06),
-		CSRRCI(A4, CSR_SSCRATCH, 0x03),
-		CSRRWI(A5, CSR_SSCRATCH, 31),
-		CSRRSI(A6, CSR_SSCRATCH, 0), /* no write */
-		CSRRCI(A7, CSR_SSCRATCH, 0), /* no write */
+		CSRRSI(A3, CSR_SSCRATCH, 0x06), CSRRCI(A4, CSR_SSCRATCH, 0x03),
+		CSRRWI(A5, CSR_SSCRATCH, 31),	CSRRSI(A6, CSR_SSCRATCH, 0), /* no write */
+		CSRRCI(A7, CSR_SSCRATCH, 0),				     /* no write */
 	};
 
 	(void)state;
@@ -162,12 +162,9 @@ static void test_counters_count(void **state)
 {
 	struct machine *m = th_setup();
 	const uint32_t code[] = {
-		CSRRS(A0, CSR_INSTRET, ZERO),
-		CSRRS(A1, CSR_INSTRET, ZERO),
-		CSRRS(A2, CSR_CYCLE, ZERO),
-		ADDI(ZERO, ZERO, 0),
-		CSRRS(A3, CSR_CYCLE, ZERO),
-		CSRRS(A4, CSR_TIME, ZERO),
+		CSRRS(A0, CSR_INSTRET, ZERO), CSRRS(A1, CSR_INSTRET, ZERO),
+		CSRRS(A2, CSR_CYCLE, ZERO),   ADDI(ZERO, ZERO, 0),
+		CSRRS(A3, CSR_CYCLE, ZERO),   CSRRS(A4, CSR_TIME, ZERO),
 		CSRRS(A5, CSR_TIME, ZERO),
 	};
 
@@ -183,26 +180,26 @@ static void test_counters_count(void **state)
 static void test_nonexistent_and_m_mode_csrs(void **state)
 {
 	const unsigned csrs[] = {
-		0x300, /* mstatus */
-		0x301, /* misa */
-		0x305, /* mtvec */
-		0x341, /* mepc */
-		0x344, /* mip */
-		0xf14, /* mhartid (read-only M) */
-		0xb00, /* mcycle */
-		0x600, /* hstatus: no H */
-		0x200, /* vsstatus */
-		0x7b0, /* dcsr: debug mode only */
-		0x001, /* fflags: no F */
-		0x003, /* fcsr */
-		0x008, /* vstart: no V */
-		0x14d, /* stimecmp: no Sstc */
-		0x10c, /* sstateen0: no Smstateen */
-		0x101, /* unassigned supervisor CSR */
-		0x5c0, /* custom supervisor CSR, none implemented */
-		0xc80, /* cycleh: RV32 only */
-		0xc81, /* timeh */
-		0xc82, /* instreth */
+		0x300,	       /* mstatus */
+		0x301,	       /* misa */
+		0x305,	       /* mtvec */
+		0x341,	       /* mepc */
+		0x344,	       /* mip */
+		0xf14,	       /* mhartid (read-only M) */
+		0xb00,	       /* mcycle */
+		0x600,	       /* hstatus: no H */
+		0x200,	       /* vsstatus */
+		0x7b0,	       /* dcsr: debug mode only */
+		0x001,	       /* fflags: no F */
+		0x003,	       /* fcsr */
+		0x008,	       /* vstart: no V */
+		0x14d,	       /* stimecmp: no Sstc */
+		0x10c,	       /* sstateen0: no Smstateen */
+		0x101,	       /* unassigned supervisor CSR */
+		0x5c0,	       /* custom supervisor CSR, none implemented */
+		0xc80,	       /* cycleh: RV32 only */
+		0xc81,	       /* timeh */
+		0xc82,	       /* instreth */
 		0x180 + 0x400, /* satp's number with csr[11:10] = 01: a different CSR */
 	};
 
@@ -220,9 +217,9 @@ static void test_nonexistent_and_m_mode_csrs(void **state)
 
 static void test_supervisor_csrs_from_user(void **state)
 {
-	const unsigned csrs[] = { CSR_SSTATUS, CSR_SIE,	  CSR_STVEC, CSR_SCOUNTEREN,
-				  CSR_SENVCFG, CSR_SSCRATCH, CSR_SEPC, CSR_SCAUSE,
-				  CSR_STVAL,   CSR_SIP,	  CSR_SATP };
+	const unsigned csrs[] = { CSR_SSTATUS, CSR_SIE,	     CSR_STVEC, CSR_SCOUNTEREN,
+				  CSR_SENVCFG, CSR_SSCRATCH, CSR_SEPC,	CSR_SCAUSE,
+				  CSR_STVAL,   CSR_SIP,	     CSR_SATP };
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(csrs) / sizeof(csrs[0]); i++) {
@@ -265,12 +262,9 @@ static void test_scounteren_senvcfg(void **state)
 {
 	struct machine *m = th_setup();
 	const uint32_t code[] = {
-		CSRRW(ZERO, CSR_SCOUNTEREN, A0),
-		CSRRS(A2, CSR_SCOUNTEREN, ZERO),
-		CSRRW(ZERO, CSR_SCOUNTEREN, ZERO),
-		CSRRS(A3, CSR_SCOUNTEREN, ZERO),
-		CSRRW(ZERO, CSR_SENVCFG, A0),
-		CSRRS(A4, CSR_SENVCFG, ZERO),
+		CSRRW(ZERO, CSR_SCOUNTEREN, A0),   CSRRS(A2, CSR_SCOUNTEREN, ZERO),
+		CSRRW(ZERO, CSR_SCOUNTEREN, ZERO), CSRRS(A3, CSR_SCOUNTEREN, ZERO),
+		CSRRW(ZERO, CSR_SENVCFG, A0),	   CSRRS(A4, CSR_SENVCFG, ZERO),
 	};
 
 	(void)state;
@@ -283,11 +277,13 @@ static void test_scounteren_senvcfg(void **state)
 	th_free(m);
 }
 
-static void test_sstatus_warl(void **state)
+/* sstatus on a hart with or without F: FS is writable only with F, and SD follows FS. */
+static void check_sstatus_warl(unsigned ext)
 {
 	struct machine *m = th_setup();
+	const uint64_t fs = ext & ISA_F ? SSTATUS_FS : 0;
 	const uint64_t writable =
-		SSTATUS_SIE | SSTATUS_SPIE | SSTATUS_SPP | SSTATUS_SUM | SSTATUS_MXR;
+	    SSTATUS_SIE | SSTATUS_SPIE | SSTATUS_SPP | SSTATUS_SUM | SSTATUS_MXR | fs;
 	const uint32_t code[] = {
 		CSRRS(A2, CSR_SSTATUS, ZERO),
 		CSRRW(ZERO, CSR_SSTATUS, A0), /* every bit */
@@ -298,31 +294,34 @@ static void test_sstatus_warl(void **state)
 		CSRRS(A5, CSR_SSTATUS, ZERO),
 	};
 
-	(void)state;
+	m->cpu.ext = ext;
 	m->cpu.x[A0] = UINT64_MAX;
 	m->cpu.x[A1] = 1ull << 32;
 	run_ok(m, code, 7);
-	/* UXL is read-only 2 (64-bit U-mode); FS, VS, XS, SD are zero with no F/V; UBE zero
-	 * (little-endian only); the WPRI fields read zero. */
+	/* UXL is read-only 2 (64-bit U-mode); FS as above, VS and XS zero (no V, no custom
+	 * state); SD is FS == Dirty; UBE zero (little-endian only); the WPRI fields read zero. */
 	assert_int_equal(m->cpu.x[A2] >> 32 & 3, 2);
-	assert_int_equal(m->cpu.x[A3], writable | SSTATUS_UXL_64);
-	assert_int_equal(m->cpu.x[A3], 0x2000c0122ull);
+	assert_int_equal(m->cpu.x[A3], writable | SSTATUS_UXL_64 | (fs ? SSTATUS_SD : 0));
+	assert_int_equal(m->cpu.x[A3], fs ? 0x80000002000c6122ull : 0x2000c0122ull);
 	assert_int_equal(m->cpu.x[A4], SSTATUS_UXL_64);
 	assert_int_equal(m->cpu.x[A5], SSTATUS_UXL_64);
 	th_free(m);
+}
+
+static void test_sstatus_warl(void **state)
+{
+	(void)state;
+	check_sstatus_warl(ISA_F | ISA_D);
+	check_sstatus_warl(0);
 }
 
 static void test_stvec_warl(void **state)
 {
 	struct machine *m = th_setup();
 	const uint32_t code[] = {
-		CSRRW(ZERO, CSR_STVEC, A0),
-		CSRRS(A2, CSR_STVEC, ZERO),
-		CSRRW(ZERO, CSR_STVEC, A1),
-		CSRRS(A3, CSR_STVEC, ZERO),
-		CSRRW(ZERO, CSR_STVEC, T0), /* mode 2: reserved */
-		CSRRS(A4, CSR_STVEC, ZERO),
-		CSRRW(ZERO, CSR_STVEC, T1), /* mode 3: reserved */
+		CSRRW(ZERO, CSR_STVEC, A0), CSRRS(A2, CSR_STVEC, ZERO), CSRRW(ZERO, CSR_STVEC, A1),
+		CSRRS(A3, CSR_STVEC, ZERO), CSRRW(ZERO, CSR_STVEC, T0), /* mode 2: reserved */
+		CSRRS(A4, CSR_STVEC, ZERO), CSRRW(ZERO, CSR_STVEC, T1), /* mode 3: reserved */
 		CSRRS(A5, CSR_STVEC, ZERO),
 	};
 
@@ -344,16 +343,11 @@ static void test_sepc_sscratch_scause_stval(void **state)
 {
 	struct machine *m = th_setup();
 	const uint32_t code[] = {
-		CSRRW(ZERO, CSR_SEPC, A0),
-		CSRRS(A2, CSR_SEPC, ZERO),
-		CSRRW(ZERO, CSR_SEPC, A1),
-		CSRRS(A3, CSR_SEPC, ZERO),
-		CSRRW(ZERO, CSR_SSCRATCH, A1),
-		CSRRS(A4, CSR_SSCRATCH, ZERO),
-		CSRRW(ZERO, CSR_STVAL, A1),
-		CSRRS(A5, CSR_STVAL, ZERO),
-		CSRRW(ZERO, CSR_SCAUSE, T0),
-		CSRRS(A6, CSR_SCAUSE, ZERO),
+		CSRRW(ZERO, CSR_SEPC, A0),     CSRRS(A2, CSR_SEPC, ZERO),
+		CSRRW(ZERO, CSR_SEPC, A1),     CSRRS(A3, CSR_SEPC, ZERO),
+		CSRRW(ZERO, CSR_SSCRATCH, A1), CSRRS(A4, CSR_SSCRATCH, ZERO),
+		CSRRW(ZERO, CSR_STVAL, A1),    CSRRS(A5, CSR_STVAL, ZERO),
+		CSRRW(ZERO, CSR_SCAUSE, T0),   CSRRS(A6, CSR_SCAUSE, ZERO),
 	};
 
 	(void)state;
@@ -377,11 +371,9 @@ static void test_sip_sie(void **state)
 	struct machine *m = th_setup();
 	const uint32_t code[] = {
 		CSRRW(ZERO, CSR_SIE, A0), /* every bit */
-		CSRRS(A2, CSR_SIE, ZERO),
-		CSRRW(ZERO, CSR_SIE, ZERO),
-		CSRRW(ZERO, CSR_SIP, A0), /* only SSIP takes */
-		CSRRS(A3, CSR_SIP, ZERO),
-		CSRRC(ZERO, CSR_SIP, A0), /* clears SSIP, not STIP/SEIP */
+		CSRRS(A2, CSR_SIE, ZERO), CSRRW(ZERO, CSR_SIE, ZERO),
+		CSRRW(ZERO, CSR_SIP, A0),			    /* only SSIP takes */
+		CSRRS(A3, CSR_SIP, ZERO), CSRRC(ZERO, CSR_SIP, A0), /* clears SSIP, not STIP/SEIP */
 		CSRRS(A4, CSR_SIP, ZERO),
 	};
 

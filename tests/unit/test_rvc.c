@@ -36,6 +36,11 @@ static void test_expand_quadrant0(void **state)
 	expand_is(C_SW(S0, S1, 64), SW(S0, S1, 64));
 	expand_is(C_SD(A4, S0, 248), SD(A4, S0, 248));
 	expand_is(C_SD(A1, A2, 0x40), SD(A1, A2, 0x40));
+	/* the D extension's: register numbers are f8-f15 for rd'/rs2' */
+	expand_is(C_FLD(A0, A1, 8), FLD(10, A1, 8));
+	expand_is(C_FLD(S0, A5, 248), FLD(8, A5, 248));
+	expand_is(C_FSD(A4, S0, 248), FSD(14, S0, 248));
+	expand_is(C_FSD(S1, A2, 0x40), FSD(9, A2, 0x40));
 }
 
 static void test_expand_quadrant1(void **state)
@@ -121,6 +126,10 @@ static void test_expand_quadrant2(void **state)
 	expand_is(C_SWSP(T6, 0x44), SW(T6, SP, 0x44));
 	expand_is(C_SDSP(RA, 504), SD(RA, SP, 504));
 	expand_is(C_SDSP(S3, 0x148), SD(S3, SP, 0x148));
+	expand_is(C_FLDSP(0, 504), FLD(0, SP, 504)); /* f0 is a destination like any other */
+	expand_is(C_FLDSP(31, 8), FLD(31, SP, 8));
+	expand_is(C_FSDSP(0, 0x148), FSD(0, SP, 0x148));
+	expand_is(C_FSDSP(31, 504), FSD(31, SP, 504));
 }
 
 static void test_expand_hints(void **state)
@@ -163,10 +172,6 @@ struct rsv {
 		{ 0x9c61, "reserved CA: funct6 100111 funct2 11" }, \
 		{ 0x8004, "quadrant 0 funct3 100" }, \
 		{ 0x9ffc, "quadrant 0 funct3 100, all operand bits" }, \
-		{ C_FLD(A0, A1, 8), "C.FLD" }, \
-		{ C_FSD(A0, A1, 8), "C.FSD" }, \
-		{ C_FLDSP(A0, 8), "C.FLDSP" }, \
-		{ C_FSDSP(A0, 8), "C.FSDSP" }, \
 	}
 
 static void test_expand_reserved(void **state)

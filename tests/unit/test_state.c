@@ -334,6 +334,8 @@ static void test_check_desc_catches(void **state)
 	static const struct state_field bad_def[] = { STATE_FIELD_MAX(struct dev, mode, 3,
 								      .since = 1, .def = 4) };
 	static const struct state_field wide[] = { STATE_FIELD_MAX(struct dev, w16, 0x10000) };
+	static const struct state_field future[] = { STATE_FIELD(struct dev, later,
+								 .since = STATE_VERSION + 1) };
 	struct err e;
 
 	(void)state;
@@ -348,8 +350,36 @@ static void test_check_desc_catches(void **state)
 	assert_int_equal(
 	    state_check_desc(&(struct state_desc){ "test", 1, v2_fields, 7, NULL }, &e), -1);
 	expect_err(e, "device 'test': table version 1, its newest field is version 2");
-	assert_int_equal(state_check_desc(&v2, &e), -1);
-	expect_err(e, "device 'test': table version 2 above STATE_VERSION 1");
+	assert_int_equal(state_check_desc(&v2, &e), 0);
+	assert_int_equal(
+	    state_check_desc(&(struct state_desc){ "test", STATE_VERSION + 1, future, 1, NULL },
+			     &e),
+	    -1);
+	expect_err(e, "device 'test': table version 3 above STATE_VERSION 2");
+}
+
+/* A section written at an older version is what that version's table writes. */
+static void test_save_at_older_version(void **state)
+{
+	struct dev a = sample();
+	struct buf old, at1, at9;
+
+	(void)state;
+	buf_init(&old);
+	buf_init(&at1);
+	buf_init(&at9);
+	state_save(&v1, &a, &old);
+	state_save_at(&v2, &a, 1, &at1);
+	assert_int_equal(at1.len, old.len);
+	assert_memory_equal(at1.p, old.p, old.len);
+	state_save_at(&v2, &a, 9, &at9); /* above the table's: the table's own */
+	buf_reset(&old);
+	state_save(&v2, &a, &old);
+	assert_int_equal(at9.len, old.len);
+	assert_memory_equal(at9.p, old.p, old.len);
+	buf_free(&old);
+	buf_free(&at1);
+	buf_free(&at9);
 }
 
 int main(void)
@@ -358,6 +388,7 @@ int main(void)
 		cmocka_unit_test(test_layout),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_older_section_takes_defaults),
+		cmocka_unit_test(test_save_at_older_version),
 		cmocka_unit_test(test_newer_section_refused),
 		cmocka_unit_test(test_out_of_range),
 		cmocka_unit_test(test_truncated_and_mismatched),

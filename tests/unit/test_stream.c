@@ -239,7 +239,7 @@ static void test_header_versions(void **state)
 	/* Format 2 at a state version this build does not know. */
 	le_put_u32(h + 16, STATE_VERSION + 1);
 	assert_int_equal(read_header_of(h, 20, &v, &e), -1);
-	expect_err(e, "machine state version 2, this ferry-vm reads state versions 1 to 1");
+	expect_err(e, "machine state version 3, this ferry-vm reads state versions 1 to 2");
 	le_put_u32(h + 16, 0);
 	assert_int_equal(read_header_of(h, 20, &v, &e), -1);
 	expect_err(e, "machine state version 0");
@@ -605,7 +605,7 @@ static void test_versions_check(void **state)
 	assert_int_equal(stream_versions_check(&(struct stream_versions){ 4, 1 }, &e), -1);
 	expect_err(e, "stream format 4, this ferry-vm reads formats 1 to 3");
 	assert_int_equal(stream_versions_check(&(struct stream_versions){ 2, 9 }, &e), -1);
-	expect_err(e, "machine state version 9, this ferry-vm reads state versions 1 to 1");
+	expect_err(e, "machine state version 9, this ferry-vm reads state versions 1 to 2");
 }
 
 int main(void)

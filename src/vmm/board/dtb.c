@@ -31,10 +31,9 @@ static int dtb_strings(void *fdt, const char *name, const char *s, size_t len)
 static int dtb_cpus(struct machine *m, void *fdt)
 {
 	char name[32], isa[ISA_STR_MAX], exts[ISA_STR_MAX];
-	size_t nexts = isa_extensions(exts);
+	size_t nexts = isa_extensions(m->cpu.ext, exts);
 
-	(void)m;
-	isa_string(isa);
+	isa_string(m->cpu.ext, isa);
 	DTB_CHECK(fdt_begin_node(fdt, "cpus"));
 	DTB_CHECK(fdt_property_u32(fdt, "#address-cells", 1));
 	DTB_CHECK(fdt_property_u32(fdt, "#size-cells", 0));

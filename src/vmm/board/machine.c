@@ -8,6 +8,7 @@
  */
 #include "common/fault.h"
 #include "vmm/board/machine.h"
+#include "vmm/core/isa.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -452,6 +453,10 @@ int machine_init(struct machine *m, const struct machine_config *cfg, struct err
 		return err_set(e, "at most %d networks and %d disks", MACHINE_MAX_NETS,
 			       MACHINE_MAX_DISKS);
 	m->pause_at = UINT64_MAX;
+	m->isa_offered = ISA_DEFAULT;
+	if (cfg->isa && isa_parse(cfg->isa, &m->isa_offered, e) < 0)
+		return -1;
+	m->cpu.ext = m->isa_offered; /* a snapshot or a migration may narrow it (snapshot.c) */
 	if (cfg->mem_size < MACHINE_MIN_RAM || cfg->mem_size > MACHINE_MAX_RAM ||
 	    cfg->mem_size % (1 << 20))
 		return err_set(e, "memory size must be a whole number of MiB from %lluM to %lluG",

@@ -155,6 +155,8 @@ struct machine_config {
 	const char *initrd;  /* path, or NULL */
 	const char *append;  /* kernel command line, or NULL */
 	uint64_t mem_size;   /* bytes */
+	const char *isa;     /* the ISA the machine offers (isa.h); NULL: rv64imafdc. A booted
+			      * guest gets it; a loaded one keeps its own, if offered */
 	const char *console; /* "stdio", "unix:PATH" or "null" */
 	enum gclock_mode clock;
 	const char *journal;	/* file to append run/pause transitions to, or NULL */
@@ -186,6 +188,7 @@ enum machine_exit {
 
 struct machine {
 	struct machine_config cfg;
+	unsigned isa_offered; /* cfg.isa parsed: the optional extensions a guest may have here */
 	struct ram ram;
 	struct cpu cpu;
 	struct cpu_bus bus; /* what the hart reaches through: this machine */

@@ -29,6 +29,7 @@
 #include "common/unixsock.h"
 #include "vmm/board/machine.h"
 #include "vmm/control/owner_agent.h"
+#include "vmm/core/isa.h"
 #include "vmm/migrate/handover.h"
 #include "vmm/migrate/migrate.h"
 #include "vmm/state/snapshot.h"
@@ -224,6 +225,7 @@ static const char *control_run_state(struct machine *m)
 static int cmd_status(struct control *c, const json_t *args, json_t *out, struct err *e)
 {
 	struct machine *m = c->m;
+	char isa[ISA_STR_MAX];
 
 	(void)args;
 	(void)e;
@@ -233,6 +235,8 @@ static int cmd_status(struct control *c, const json_t *args, json_t *out, struct
 	json_set_word(out, "pc", m->cpu.pc);
 	json_set_u64(out, "guest_ns", gclock_ns(&m->clock));
 	json_set_str(out, "clock", m->clock.mode == GCLOCK_ICOUNT ? "icount" : "host");
+	isa_string(m->cpu.ext, isa);
+	json_set_str(out, "isa", isa);
 	json_set_u64(out, "reboots", m->reboots);
 	return 0;
 }
@@ -460,6 +464,8 @@ static int cmd_query_hash(struct control *c, const json_t *args, json_t *out, st
 	json_set_str(out, "ram", h);
 	snprintf(h, sizeof(h), "%016llx", (unsigned long long)dev);
 	json_set_str(out, "devices", h);
+	snprintf(h, sizeof(h), "%016llx", (unsigned long long)snapshot_hart_hash(c->m));
+	json_set_str(out, "hart", h);
 	json_set_u64(out, "instret", c->m->cpu.instret);
 	json_set_word(out, "pc", c->m->cpu.pc);
 	return 0;

@@ -71,7 +71,9 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "vmm/core/fpu.h"
 #include "vmm/core/gclock.h"
+#include "vmm/core/isa.h"
 #include "vmm/core/mmu.h"
 #include "vmm/core/ram.h"
 #include "common/state.h"
@@ -108,7 +110,10 @@ static void cpu_code_hook(void *opaque, uint64_t gpa);
 void cpu_reset(struct cpu *c, const struct cpu_bus *bus, struct ram *ram, uint32_t hartid,
 	       uint64_t pc, uint64_t a1)
 {
+	unsigned ext = c->ext;
+
 	memset(c, 0, sizeof(*c));
+	c->ext = ext;
 	c->bus = bus;
 	c->ram = ram;
 	c->hartid = hartid;
@@ -393,8 +398,29 @@ static bool cpu_fetch_slow(struct cpu *c, uint32_t *insn)
 
 /* ---- CSRs ---------------------------------------------------------------------------------- */
 
+/* F and D are usable: the hart has F and sstatus.FS is not Off. */
+static inline bool cpu_fp_on(const struct cpu *c)
+{
+	return (c->ext & ISA_F) && (c->sstatus & SSTATUS_FS) != SSTATUS_FS_OFF;
+}
+
+/* A write to an FP register or to fcsr: FS becomes Dirty (and SD with it). */
+static inline void cpu_fp_dirty(struct cpu *c)
+{
+	c->sstatus |= SSTATUS_FS_DIRTY;
+}
+
 bool cpu_csr_read(struct cpu *c, unsigned csr, uint64_t *val)
 {
+	/* fflags, frm, fcsr: from U-mode too, and only while FS is not Off. */
+	if (csr >= CSR_FFLAGS && csr <= CSR_FCSR) {
+		if (!cpu_fp_on(c))
+			return false;
+		*val = csr == CSR_FFLAGS ? (c->fcsr & 0x1f)
+		       : csr == CSR_FRM	 ? (c->fcsr >> 5)
+					 : c->fcsr;
+		return true;
+	}
 	/* Counters: readable in U-mode only as scounteren allows (Zicntr). */
 	if (csr >= CSR_CYCLE && csr <= CSR_INSTRET) {
 		if (c->priv == PRIV_U && !((c->scounteren >> (csr - CSR_CYCLE)) & 1))
@@ -406,7 +432,8 @@ bool cpu_csr_read(struct cpu *c, unsigned csr, uint64_t *val)
 		return false;
 	switch (csr) {
 	case CSR_SSTATUS:
-		*val = c->sstatus | SSTATUS_UXL_64;
+		*val = c->sstatus | SSTATUS_UXL_64 |
+		       ((c->sstatus & SSTATUS_FS) == SSTATUS_FS_DIRTY ? SSTATUS_SD : 0);
 		return true;
 	case CSR_SIE:
 		*val = c->sie;
@@ -445,13 +472,26 @@ bool cpu_csr_read(struct cpu *c, unsigned csr, uint64_t *val)
 
 bool cpu_csr_write(struct cpu *c, unsigned csr, uint64_t val)
 {
+	if (csr >= CSR_FFLAGS && csr <= CSR_FCSR) {
+		if (!cpu_fp_on(c))
+			return false;
+		if (csr == CSR_FFLAGS)
+			c->fcsr = (c->fcsr & ~0x1fu) | (uint32_t)(val & 0x1f);
+		else if (csr == CSR_FRM)
+			c->fcsr = (c->fcsr & 0x1fu) | (uint32_t)(val & 7) << 5;
+		else
+			c->fcsr = (uint32_t)(val & 0xff);
+		cpu_fp_dirty(c);
+		return true;
+	}
 	if (c->priv == PRIV_U)
 		return false;
 	switch (csr) {
 	case CSR_SSTATUS: {
 		uint64_t old = c->sstatus;
 
-		c->sstatus = val & SSTATUS_WMASK;
+		/* FS is read-only zero on a hart without F. */
+		c->sstatus = val & SSTATUS_WMASK & ((c->ext & ISA_F) ? ~0ull : ~SSTATUS_FS);
 		if ((old ^ c->sstatus) & SSTATUS_MXR)
 			cpu_tlb_flush(c); /* read permission of execute-only pages changed */
 		cpu_update_tlb_set(c);
@@ -598,6 +638,14 @@ uint32_t cpu_expand_rvc(uint16_t ci)
 			return 0; /* includes the all-zero illegal instruction */
 		return enc_i(0x13, rdp, 0, 2, (int32_t)imm);
 	}
+	case 0 << 3 | 1: { /* C.FLD (an FLD: illegal there unless the hart has D and FS is on) */
+		uint32_t imm = BITS(i, 6, 5) << 6 | BITS(i, 12, 10) << 3;
+		return enc_i(0x07, rdp, 3, rs1p, (int32_t)imm);
+	}
+	case 0 << 3 | 5: { /* C.FSD */
+		uint32_t imm = BITS(i, 6, 5) << 6 | BITS(i, 12, 10) << 3;
+		return enc_s(0x27, 3, rs1p, rdp, (int32_t)imm);
+	}
 	case 0 << 3 | 2: { /* C.LW */
 		uint32_t imm = BIT(i, 5) << 6 | BITS(i, 12, 10) << 3 | BIT(i, 6) << 2;
 		return enc_i(0x03, rdp, 2, rs1p, (int32_t)imm);
@@ -684,6 +732,14 @@ uint32_t cpu_expand_rvc(uint16_t ci)
 	}
 	case 2 << 3 | 0: /* C.SLLI (rd=0 or shamt=0 are HINTs) */
 		return enc_i(0x13, rd, 1, rd, (int32_t)(BIT(i, 12) << 5 | rs2));
+	case 2 << 3 | 1: { /* C.FLDSP (f0 is a valid destination) */
+		uint32_t imm = BITS(i, 4, 2) << 6 | BIT(i, 12) << 5 | BITS(i, 6, 5) << 3;
+		return enc_i(0x07, rd, 3, 2, (int32_t)imm);
+	}
+	case 2 << 3 | 5: { /* C.FSDSP */
+		uint32_t imm = BITS(i, 9, 7) << 6 | BITS(i, 12, 10) << 3;
+		return enc_s(0x27, 3, 2, rs2, (int32_t)imm);
+	}
 	case 2 << 3 | 2: { /* C.LWSP */
 		uint32_t imm = BITS(i, 3, 2) << 6 | BIT(i, 12) << 5 | BITS(i, 6, 4) << 2;
 		if (rd == 0)
@@ -720,7 +776,7 @@ uint32_t cpu_expand_rvc(uint16_t ci)
 		return enc_s(0x23, 3, 2, rs2, (int32_t)imm);
 	}
 	default:
-		/* C.FLD, C.FSD, C.FLDSP, C.FSDSP and the RV32-only encodings: no F/D here. */
+		/* reserved, and the RV32-only encodings (C.FLW, C.FSW, C.JAL...) */
 		return 0;
 	}
 }
@@ -1003,6 +1059,207 @@ static inline uint64_t sext32(uint64_t v)
 	return (uint64_t)(int64_t)(int32_t)v;
 }
 
+/* ---- F and D (unprivileged spec, "F" and "D" chapters) --------------------------------- */
+
+#define NANBOX 0xffffffff00000000ull
+
+/* An FP register read as format fmt: a single-precision value that is not properly NaN-boxed
+ * reads as the canonical NaN ("NaN Boxing of Narrower Values"). */
+static inline uint64_t cpu_fget(const struct cpu *c, unsigned r, enum fpu_fmt fmt)
+{
+	uint64_t v = c->f[r];
+
+	if (fmt == FPU_D)
+		return v;
+	return (v & NANBOX) == NANBOX ? (uint32_t)v : FPU_CNAN_S;
+}
+
+static inline void cpu_fset(struct cpu *c, unsigned r, enum fpu_fmt fmt, uint64_t v)
+{
+	c->f[r] = fmt == FPU_D ? v : NANBOX | (uint32_t)v;
+	cpu_fp_dirty(c);
+}
+
+/* Accrue exception flags: fcsr changes only if a flag is new. */
+static inline void cpu_fflags(struct cpu *c, unsigned flags)
+{
+	if (flags & ~c->fcsr & 0x1f) {
+		c->fcsr |= flags & 0x1f;
+		cpu_fp_dirty(c);
+	}
+}
+
+/* The format of an OP-FP or fused multiply-add encoding (bits 26:25): S with F, D with D;
+ * H and Q do not exist here. */
+static inline bool cpu_fmt(const struct cpu *c, uint32_t insn, enum fpu_fmt *fmt)
+{
+	unsigned f = (insn >> 25) & 3;
+
+	if (f == FPU_S && (c->ext & ISA_F))
+		*fmt = FPU_S;
+	else if (f == FPU_D && (c->ext & ISA_D))
+		*fmt = FPU_D;
+	else
+		return false;
+	return true;
+}
+
+/* The rounding mode of an instruction with an rm field: static, or frm for DYN (7). The
+ * reserved modes (5, 6, and frm 5-7 under DYN) are illegal instructions. */
+static inline bool cpu_rm(const struct cpu *c, uint32_t insn, enum fpu_rm *rm)
+{
+	unsigned r = (insn >> 12) & 7;
+
+	if (r == 7)
+		r = c->fcsr >> 5;
+	if (r > FPU_RMM)
+		return false;
+	*rm = (enum fpu_rm)r;
+	return true;
+}
+
+static inline uint64_t sign_bit(enum fpu_fmt fmt)
+{
+	return fmt == FPU_D ? 1ull << 63 : 1ull << 31;
+}
+
+/* LOAD-FP, STORE-FP, the fused multiply-adds and OP-FP. Every one is illegal while FS is Off,
+ * and with an encoding of a format or rounding mode this hart does not have. */
+static bool cpu_exec_fp(struct cpu *c, uint32_t insn)
+{
+	unsigned rd = (insn >> 7) & 31, rs1 = (insn >> 15) & 31, rs2 = (insn >> 20) & 31;
+	unsigned f3 = (insn >> 12) & 7, f5 = insn >> 27;
+	unsigned flags = 0;
+	enum fpu_fmt fmt;
+	enum fpu_rm rm;
+	uint64_t a, b, v;
+
+	if (!cpu_fp_on(c))
+		return cpu_raise(c, EXC_ILLEGAL, insn);
+	switch (insn & 0x7f) {
+	case 0x07: /* FLW, FLD */
+	case 0x27: /* FSW, FSD */
+		if (f3 == 2)
+			fmt = FPU_S;
+		else if (f3 == 3 && (c->ext & ISA_D))
+			fmt = FPU_D;
+		else
+			return cpu_raise(c, EXC_ILLEGAL, insn);
+		if ((insn & 0x7f) == 0x07) {
+			if (!cpu_load(c, c->x[rs1] + (uint64_t)imm_i(insn), fmt == FPU_D ? 8 : 4,
+				      &v))
+				return false;
+			cpu_fset(c, rd, fmt, v);
+		} else if (!cpu_store(c, c->x[rs1] + (uint64_t)imm_s(insn), fmt == FPU_D ? 8 : 4,
+				      c->f[rs2])) {
+			return false; /* FSW stores the low 32 bits as they are, boxed or not */
+		}
+		return true;
+	case 0x43: /* FMADD:  a*b+c */
+	case 0x47: /* FMSUB:  a*b-c */
+	case 0x4b: /* FNMSUB: -(a*b)+c */
+	case 0x4f: /* FNMADD: -(a*b)-c */
+		if (!cpu_fmt(c, insn, &fmt) || !cpu_rm(c, insn, &rm))
+			return cpu_raise(c, EXC_ILLEGAL, insn);
+		a = cpu_fget(c, rs1, fmt);
+		b = cpu_fget(c, rs2, fmt);
+		v = cpu_fget(c, insn >> 27, fmt);
+		/* Negating an operand is exact, so the one rounding is still the last step. */
+		if ((insn & 0x7f) == 0x4b || (insn & 0x7f) == 0x4f)
+			a ^= sign_bit(fmt);
+		if ((insn & 0x7f) == 0x47 || (insn & 0x7f) == 0x4f)
+			v ^= sign_bit(fmt);
+		v = fpu_fma(fmt, a, b, v, rm, &flags);
+		cpu_fset(c, rd, fmt, v);
+		cpu_fflags(c, flags);
+		return true;
+	case 0x53:
+		break;
+	default:
+		return cpu_raise(c, EXC_ILLEGAL, insn);
+	}
+	/* OP-FP */
+	if (!cpu_fmt(c, insn, &fmt))
+		return cpu_raise(c, EXC_ILLEGAL, insn);
+	a = cpu_fget(c, rs1, fmt);
+	b = cpu_fget(c, rs2, fmt);
+	switch (f5) {
+	case 0x00: /* FADD */
+	case 0x01: /* FSUB */
+	case 0x02: /* FMUL */
+	case 0x03: /* FDIV */
+		if (!cpu_rm(c, insn, &rm))
+			return cpu_raise(c, EXC_ILLEGAL, insn);
+		v = f5 == 0   ? fpu_add(fmt, a, b, rm, &flags)
+		    : f5 == 1 ? fpu_sub(fmt, a, b, rm, &flags)
+		    : f5 == 2 ? fpu_mul(fmt, a, b, rm, &flags)
+			      : fpu_div(fmt, a, b, rm, &flags);
+		cpu_fset(c, rd, fmt, v);
+		break;
+	case 0x0b: /* FSQRT */
+		if (rs2 != 0 || !cpu_rm(c, insn, &rm))
+			return cpu_raise(c, EXC_ILLEGAL, insn);
+		cpu_fset(c, rd, fmt, fpu_sqrt(fmt, a, rm, &flags));
+		break;
+	case 0x04: { /* FSGNJ, FSGNJN, FSGNJX: sign bit only, no flags, NaNs as they are */
+		uint64_t sb = sign_bit(fmt);
+
+		if (f3 > 2)
+			return cpu_raise(c, EXC_ILLEGAL, insn);
+		v = f3 == 0 ? b & sb : f3 == 1 ? ~b & sb : (a ^ b) & sb;
+		cpu_fset(c, rd, fmt, (a & ~sb) | v);
+		break;
+	}
+	case 0x05: /* FMIN, FMAX */
+		if (f3 > 1)
+			return cpu_raise(c, EXC_ILLEGAL, insn);
+		cpu_fset(c, rd, fmt, f3 ? fpu_max(fmt, a, b, &flags) : fpu_min(fmt, a, b, &flags));
+		break;
+	case 0x08: { /* FCVT.S.D (fmt S, rs2 D), FCVT.D.S (fmt D, rs2 S) */
+		enum fpu_fmt from = fmt == FPU_S ? FPU_D : FPU_S;
+
+		if (rs2 != (unsigned)from || !(c->ext & ISA_D) || !cpu_rm(c, insn, &rm))
+			return cpu_raise(c, EXC_ILLEGAL, insn);
+		cpu_fset(c, rd, fmt, fpu_cvt(fmt, from, cpu_fget(c, rs1, from), rm, &flags));
+		break;
+	}
+	case 0x14: /* FLE, FLT, FEQ */
+		if (f3 > 2)
+			return cpu_raise(c, EXC_ILLEGAL, insn);
+		c->x[rd] = (uint64_t)(f3 == 0	? fpu_le(fmt, a, b, &flags)
+				      : f3 == 1 ? fpu_lt(fmt, a, b, &flags)
+						: fpu_eq(fmt, a, b, &flags));
+		break;
+	case 0x18: /* FCVT.{W,WU,L,LU}.fmt */
+		if (rs2 > FPU_LU || !cpu_rm(c, insn, &rm))
+			return cpu_raise(c, EXC_ILLEGAL, insn);
+		c->x[rd] = fpu_to_int(fmt, a, (enum fpu_int)rs2, rm, &flags);
+		break;
+	case 0x1a: /* FCVT.fmt.{W,WU,L,LU} */
+		if (rs2 > FPU_LU || !cpu_rm(c, insn, &rm))
+			return cpu_raise(c, EXC_ILLEGAL, insn);
+		cpu_fset(c, rd, fmt, fpu_from_int(fmt, c->x[rs1], (enum fpu_int)rs2, rm, &flags));
+		break;
+	case 0x1c: /* FMV.X.W, FMV.X.D (f3 0), FCLASS (f3 1) */
+		if (rs2 != 0 || f3 > 1)
+			return cpu_raise(c, EXC_ILLEGAL, insn);
+		if (f3 == 1)
+			c->x[rd] = fpu_class(fmt, a);
+		else /* the raw bits, boxed or not; FMV.X.W sign-extends bit 31 */
+			c->x[rd] = fmt == FPU_D ? c->f[rs1] : sext32(c->f[rs1]);
+		break;
+	case 0x1e: /* FMV.W.X, FMV.D.X */
+		if (rs2 != 0 || f3 != 0)
+			return cpu_raise(c, EXC_ILLEGAL, insn);
+		cpu_fset(c, rd, fmt, c->x[rs1]);
+		break;
+	default:
+		return cpu_raise(c, EXC_ILLEGAL, insn);
+	}
+	cpu_fflags(c, flags);
+	return true;
+}
+
 /* The generic executor: execute one (expanded) instruction of length len at c->pc, and advance
  * c->pc. Returns false if it raised an exception. It runs what the decode cache leaves to it
  * (SYSTEM, CSRs, AMOs, loads into x0, page-crossing instructions) and, with c->generic,
@@ -1234,6 +1491,16 @@ static bool cpu_exec(struct cpu *c, uint32_t insn, unsigned len)
 		break;
 	case 0x2f:
 		if (!cpu_exec_amo(c, insn))
+			return false;
+		break;
+	case 0x07: /* LOAD-FP */
+	case 0x27: /* STORE-FP */
+	case 0x43: /* the fused multiply-adds */
+	case 0x47:
+	case 0x4b:
+	case 0x4f:
+	case 0x53: /* OP-FP */
+		if (!cpu_exec_fp(c, insn))
 			return false;
 		break;
 	case 0x73:
@@ -1496,6 +1763,13 @@ static void cpu_decode(const struct cpu *c, struct cpu_dinsn *d, uint32_t insn, 
 		break;
 	case 0x2f: /* AMO, LR, SC */
 	case 0x73: /* SYSTEM */
+	case 0x07: /* F and D: LOAD-FP, STORE-FP, the fused multiply-adds, OP-FP */
+	case 0x27:
+	case 0x43:
+	case 0x47:
+	case 0x4b:
+	case 0x4f:
+	case 0x53:
 		o = D_EXEC;
 		break;
 	default:
@@ -1925,6 +2199,15 @@ static int cpu_post_load(void *obj, struct err *e)
 	if (c->sstatus & ~SSTATUS_WMASK)
 		return err_set(e, "field 'sstatus': bits 0x%llx do not exist",
 			       (unsigned long long)(c->sstatus & ~SSTATUS_WMASK));
+	/* A hart without F has FS hardwired to Off and no FP state (the config record's ISA,
+	 * checked before, decides which hart this is). */
+	if (!(c->ext & ISA_F) && (c->sstatus & SSTATUS_FS))
+		return err_set(e, "field 'sstatus': FS is set, and this hart has no F");
+	if (!(c->ext & ISA_F) && c->fcsr)
+		return err_set(e, "field 'fcsr' is set, and this hart has no F");
+	for (int i = 0; i < 32; i++)
+		if (!(c->ext & ISA_F) && c->f[i])
+			return err_set(e, "field 'f': f%d is set, and this hart has no F", i);
 	if ((c->sie | c->sip) & ~SIE_MASK)
 		return err_set(e, "field 'sie' or 'sip': bits beyond SSIP, STIP and SEIP");
 	if (c->stvec & 2)
@@ -1977,11 +2260,15 @@ static const struct state_field cpu_fields[] = {
 	 * suspended hart (suspend is a WFI) are never reached, and nothing would leave them. */
 	STATE_FIELD_MAX(struct cpu, hsm, HSM_STOPPED),
 	STATE_FIELD_MAX(struct cpu, wfi, 1),
+	/* F and D (state version 2): a hart saved before them had none, so the registers and
+	 * fcsr load as zero, and sstatus (a version 1 field) has FS Off. */
+	STATE_ARRAY(struct cpu, f, .since = 2, .def = 0),
+	STATE_FIELD_MASK(struct cpu, fcsr, 0xff, .since = 2, .def = 0),
 };
 
 const struct state_desc cpu_state = {
 	.name = "cpu",
-	.version = 1,
+	.version = 2,
 	.fields = cpu_fields,
 	.nfields = STATE_NFIELDS(cpu_fields),
 	.post_load = cpu_post_load,

@@ -1,4 +1,4 @@
-/* cpu.h - one RISC-V RV64IMAC hart, as a hypervisor's guest sees it: S and U modes only.
+/* cpu.h - one RISC-V RV64IMAFDC hart, as a hypervisor's guest sees it: S and U modes only.
  *
  * The hart's architectural state is plain data (no host pointers), so it can
  * be saved field by field. Everything after `caches` is rebuilt on demand and
@@ -6,6 +6,9 @@
  *
  * There is no M-mode: the SBI is served by the VMM (sbi.c), as KVM does on
  * RISC-V hosts, and every trap goes to S-mode.
+ *
+ * F and D are the machine's choice (isa.h, `--isa`): without them every FP instruction and
+ * the FP CSRs are illegal and sstatus.FS reads as zero. The arithmetic is fpu.c's.
  */
 #ifndef FERRY_CPU_H
 #define FERRY_CPU_H
@@ -33,10 +36,15 @@ enum cpu_priv { PRIV_U = 0, PRIV_S = 1 };
 #define SSTATUS_SIE (1ull << 1)
 #define SSTATUS_SPIE (1ull << 5)
 #define SSTATUS_SPP (1ull << 8)
+#define SSTATUS_FS (3ull << 13) /* the FP state: Off, Initial, Clean, Dirty */
+#define SSTATUS_FS_OFF (0ull << 13)
+#define SSTATUS_FS_DIRTY (3ull << 13)
 #define SSTATUS_SUM (1ull << 18)
 #define SSTATUS_MXR (1ull << 19)
 #define SSTATUS_UXL_64 (2ull << 32)
-#define SSTATUS_WMASK (SSTATUS_SIE | SSTATUS_SPIE | SSTATUS_SPP | SSTATUS_SUM | SSTATUS_MXR)
+#define SSTATUS_SD (1ull << 63) /* read-only: FS is Dirty */
+#define SSTATUS_WMASK                                                                              \
+	(SSTATUS_SIE | SSTATUS_SPIE | SSTATUS_SPP | SSTATUS_FS | SSTATUS_SUM | SSTATUS_MXR)
 
 /* sip / sie bits */
 #define IRQ_SSI 1
@@ -66,6 +74,9 @@ enum cpu_exc {
 #define CAUSE_INTERRUPT (1ull << 63)
 
 /* CSR numbers */
+#define CSR_FFLAGS 0x001
+#define CSR_FRM 0x002
+#define CSR_FCSR 0x003
 #define CSR_SSTATUS 0x100
 #define CSR_SIE 0x104
 #define CSR_STVEC 0x105
@@ -154,8 +165,13 @@ struct cpu {
 	uint32_t hartid;
 	uint8_t priv;
 	uint8_t lr_valid;
-	uint8_t hsm; /* enum cpu_hsm */
-	uint8_t wfi; /* waiting for an interrupt */
+	uint8_t hsm;	/* enum cpu_hsm */
+	uint8_t wfi;	/* waiting for an interrupt */
+	uint64_t f[32]; /* F and D registers; a single-precision value is NaN-boxed */
+	uint32_t fcsr;	/* frm (bits 7:5) and fflags (4:0) */
+
+	/* the machine's: the optional extensions this hart gives (isa.h), kept across resets */
+	unsigned ext;
 
 	/* caches and links: rebuilt, never saved */
 	const struct cpu_bus *bus;
@@ -181,7 +197,8 @@ struct cpu {
 /* The hart's migratable state (state.h). */
 extern const struct state_desc cpu_state;
 
-/* Put the hart in its reset state: S-mode, pc, a0 = hart id, a1 = opaque (the DTB). */
+/* Put the hart in its reset state: S-mode, pc, a0 = hart id, a1 = opaque (the DTB). Its
+ * extensions (c->ext) stay. */
 void cpu_reset(struct cpu *c, const struct cpu_bus *bus, struct ram *ram, uint32_t hartid,
 	       uint64_t pc, uint64_t a1);
 

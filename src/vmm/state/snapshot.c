@@ -24,7 +24,7 @@ json_t *snapshot_config_json(struct machine *m, uint64_t lease_epoch)
 	       *disks = json_array();
 	char isa[ISA_STR_MAX];
 
-	isa_string(isa);
+	isa_string(m->cpu.ext, isa);
 	json_set_u64(o, "memory", m->ram.size);
 	json_set_int(o, "harts", 1);
 	json_set_str(o, "isa", isa);
@@ -218,10 +218,13 @@ static int snapshot_parse_config(const uint8_t *text, size_t len, struct snapsho
 			err_set(e, "missing field");
 		return err_prefix(e, "config record");
 	}
-	if (isa_check(isa, e) < 0) {
+	if (strlen(isa) >= ISA_STR_MAX || isa_parse(isa, &(unsigned){ 0 }, e) < 0) {
+		if (strlen(isa) >= ISA_STR_MAX)
+			err_set(e, "isa: %zu characters", strlen(isa));
 		json_free(j);
 		return err_prefix(e, "config record");
 	}
+	snprintf(cfg->isa, sizeof(cfg->isa), "%s", isa);
 	if (harts != 1 || mem < (int64_t)MACHINE_MIN_RAM || (uint64_t)mem > MACHINE_MAX_RAM ||
 	    mem % (1 << 20)) {
 		err_set(e, "config record: %lld harts and %lld bytes of memory are not supported",
@@ -378,6 +381,11 @@ int snapshot_config_check(struct machine *m, const uint8_t *text, size_t len, st
 
 	if (snapshot_parse_config(text, len, &cfg, &cj, e) < 0)
 		return -1;
+	/* The guest keeps the ISA it booted with, if this machine offers it. */
+	if (isa_check(cfg.isa, m->isa_offered, &m->cpu.ext, e) < 0) {
+		json_free(cj);
+		return -1;
+	}
 	if (cfg.mem_size != m->ram.size) {
 		json_free(cj);
 		return err_set(e, "guest memory %lluM, this machine %lluM",
@@ -535,6 +543,18 @@ uint64_t snapshot_dev_hash(struct machine *m)
 	buf_init(&b);
 	for (int i = 0; i < snapshot_device_count(m); i++)
 		snapshot_save_device(m, i, &b);
+	h = hash_bytes(b.p, b.len);
+	buf_free(&b);
+	return h;
+}
+
+uint64_t snapshot_hart_hash(struct machine *m)
+{
+	struct buf b;
+	uint64_t h;
+
+	buf_init(&b);
+	snapshot_save_device(m, 0, &b);
 	h = hash_bytes(b.p, b.len);
 	buf_free(&b);
 	return h;

@@ -15,6 +15,7 @@
 #include "common/err.h"
 #include "common/json.h"
 #include "vmm/core/gclock.h"
+#include "vmm/core/isa.h"
 
 struct machine;
 
@@ -22,6 +23,7 @@ struct machine;
 struct snapshot_config {
 	uint64_t mem_size;
 	unsigned harts;
+	char isa[ISA_STR_MAX]; /* the guest's ISA, as its record spells it (well formed) */
 	enum gclock_mode clock;
 	uint64_t lease_epoch; /* the lease epoch of the VM when saved (0: none) */
 };
@@ -63,6 +65,8 @@ int snapshot_load_device(struct machine *m, int index, const uint8_t *p, size_t 
 
 /* A hash of every device's state (the hart included): XXH3-64 of their sections in order. */
 uint64_t snapshot_dev_hash(struct machine *m);
+/* The hash of the hart's section alone (its registers, FP ones included, and CSRs). */
+uint64_t snapshot_hart_hash(struct machine *m);
 /* The RAM hash (ram_hash, common/hash.h) and the device hash, for comparing two machines. */
 void snapshot_hash(struct machine *m, uint64_t *ram_hash, uint64_t *dev_hash);
 
