@@ -1,8 +1,10 @@
 #!/bin/bash
 # replay.sh - a machine saved while running Linux and loaded into a fresh ferry-vm runs on
 # identically under the deterministic clock: same registers, same RAM, same device state,
-# tens of millions of instructions later, with timer interrupts firing all along. And a
-# machine saved by the previous release (stream format 1, tests/fixtures/stream-v1.save)
+# tens of millions of instructions later, with timer interrupts firing all along. Twice: a
+# guest running the integer loop, and one running the floating-point workload (ferry.work=fp:
+# every rounding mode, state held in the FP registers), whose own checks must also pass.
+# And a machine saved by the previous release (stream format 1, tests/fixtures/stream-v1.save)
 # restores with the state that release recorded, and runs on.
 source "$(dirname "$0")/../lib.sh"
 scratch
@@ -10,8 +12,7 @@ ctl=$FERRY_ROOT/build/bin/ferry-vmctl
 N1=${REPLAY_SAVE_AT:-20000000}
 N2=${REPLAY_END_AT:-70000000}
 args=(--clock icount --console null --memory 128M --paused)
-boot=(--kernel "$FERRY_GUEST/Image" --initrd "$FERRY_GUEST/initramfs.cpio"
-	--append "console=ttyS0 quiet ferry.run=bench_mips")
+kernel=(--kernel "$FERRY_GUEST/Image" --initrd "$FERRY_GUEST/initramfs.cpio")
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$FERRY_TMP"' EXIT
 
@@ -45,41 +46,56 @@ hash_of() {
 }
 irqs() { "$ctl" "$FERRY_TMP/$1.sock" --get "$2" stats; }
 
-# A: boot, run to N1, save, run on to N2.
-check "A: boots under the icount clock" start A "${args[@]}" "${boot[@]}"
-check "A: runs to exactly $N1 instructions" run_to A "$N1"
-check "A: saves its state" "$ctl" "$FERRY_TMP/A.sock" save "{\"file\": \"$FERRY_TMP/snap\"}"
-timer_before=$(irqs A timer_interrupts)
-check "A: runs on to exactly $N2 instructions" run_to A "$N2"
-timer_after=$(irqs A timer_interrupts)
-hA=$(hash_of A)
+# One replay: A boots, runs to N1, saves, runs on to N2; B restores the save and runs to N2; C
+# boots again straight to N2. All three must be identical at N2.
+replay() { # LABEL N1 N2 KERNEL-COMMAND-LINE
+	local l=$1 N1=$2 N2=$3 boot=("${kernel[@]}" --append "$4") hA hB hC timer_before timer_after fired
+	check "$l A: boots under the icount clock" start "${l}A" "${args[@]}" "${boot[@]}"
+	check "$l A: runs to exactly $N1 instructions" run_to "${l}A" "$N1"
+	check "$l A: saves its state" "$ctl" "$FERRY_TMP/${l}A.sock" save "{\"file\": \"$FERRY_TMP/$l.snap\"}"
+	timer_before=$(irqs "${l}A" timer_interrupts)
+	check "$l A: runs on to exactly $N2 instructions" run_to "${l}A" "$N2"
+	timer_after=$(irqs "${l}A" timer_interrupts)
+	hA=$(hash_of "${l}A")
+	check "$l B: restores the saved state" start "${l}B" --restore "$FERRY_TMP/$l.snap" "${args[@]}"
+	check "$l B: runs to exactly $N2 instructions" run_to "${l}B" "$N2"
+	hB=$(hash_of "${l}B")
+	check "$l C: boots again" start "${l}C" "${args[@]}" "${boot[@]}"
+	check "$l C: runs to exactly $N2 instructions" run_to "${l}C" "$N2"
+	hC=$(hash_of "${l}C")
+	echo "# $l A: $hA"
+	echo "# $l B: $hB"
+	echo "# $l C: $hC"
+	if [ -n "$hA" ] && [ "$hA" = "$hB" ]; then
+		pass "$l: restored machine identical after $((N2 - N1)) instructions (RAM, registers, devices)"
+	else
+		fail "$l: restored machine identical after $((N2 - N1)) instructions" "A: $hA" "B: $hB"
+	fi
+	if [ -n "$hA" ] && [ "$hA" = "$hC" ]; then pass "$l: two boots identical at $N2 instructions"; else fail "$l: two boots identical at $N2 instructions" "A: $hA" "C: $hC"; fi
+	fired=$((timer_after - timer_before))
+	if [ "$fired" -gt 10 ]; then
+		pass "$l: timer interrupts fired during the replayed span ($fired)"
+	else
+		fail "$l: timer interrupts fired during the replayed span" "before $timer_before after $timer_after"
+	fi
+	for n in A B C; do "$ctl" "$FERRY_TMP/$l$n.sock" quit >/dev/null 2>&1; done
+}
 
-# B: a fresh ferry-vm loads the state and runs to N2.
-check "B: restores the saved state" start B --restore "$FERRY_TMP/snap" "${args[@]}"
-check "B: runs to exactly $N2 instructions" run_to B "$N2"
-hB=$(hash_of B)
-
-# C: an independent boot straight to N2 (the boot itself is deterministic).
-check "C: boots again" start C "${args[@]}" "${boot[@]}"
-check "C: runs to exactly $N2 instructions" run_to C "$N2"
-hC=$(hash_of C)
-
-echo "# A: $hA"
-echo "# B: $hB"
-echo "# C: $hC"
-if [ -n "$hA" ] && [ "$hA" = "$hB" ]; then
-	pass "restored machine identical after $((N2 - N1)) instructions (RAM, registers, devices)"
-else
-	fail "restored machine identical after $((N2 - N1)) instructions" "A: $hA" "B: $hB"
-fi
-if [ -n "$hA" ] && [ "$hA" = "$hC" ]; then pass "two boots identical at $N2 instructions"; else fail "two boots identical at $N2 instructions" "A: $hA" "C: $hC"; fi
-fired=$((timer_after - timer_before))
-if [ "$fired" -gt 10 ]; then
-	pass "timer interrupts fired during the replayed span ($fired)"
-else
-	fail "timer interrupts fired during the replayed span" "before $timer_before after $timer_after"
-fi
-
+replay int "$N1" "$N2" "console=ttyS0 quiet ferry.run=bench_mips"
+# The FP workload reports once a second of guest time (10^8 instructions under icount): it runs
+# longer, and its console goes to a file, where its checks must have passed in all three runs.
+args=(--clock icount --console stdio --memory 128M --paused)
+replay fp "${REPLAY_FP_SAVE_AT:-150000000}" "${REPLAY_FP_END_AT:-400000000}" "console=ttyS0 quiet ferry.work=fp"
+for n in A B C; do
+	ok=$(tr -d '\r' <"$FERRY_TMP/fp$n.out" | grep -c '^ferry-work: fp: ok rounds=')
+	bad=$(tr -d '\r' <"$FERRY_TMP/fp$n.out" | grep -E 'MISMATCH|FAILED|ERROR|Oops|BUG:' | head -3)
+	if [ "$ok" -ge 1 ] && [ -z "$bad" ]; then
+		pass "fp $n: the workload's checks passed ($ok reports)"
+	else
+		fail "fp $n: the workload's checks passed" "$ok reports" "$bad"
+	fi
+done
+args=(--clock icount --console null --memory 128M --paused)
 # D: the format 1 fixture (tests/fixtures/record-stream-v1.sh says how it was made).
 fx=$FERRY_ROOT/tests/fixtures
 check "D: restores a machine saved by the previous release (stream format 1)" \
@@ -96,11 +112,21 @@ fi
 # int64); the previous one wrote it unsigned. Both read the same after adding 2^64 to the
 # negative ones (jq holds numbers as doubles, which both sides go through alike).
 unsigned='walk(if type == "number" and . < 0 then . + 18446744073709551616 else . end)'
+# Fields added since (the hart's FP registers and fcsr, state version 2) are not in the record:
+# they must hold their defaults (zero), and the rest must be as recorded.
+"$ctl" "$FERRY_TMP/D.sock" query-state >"$FERRY_TMP/D.state"
 if diff <(jq -S ".return | $unsigned" "$fx/stream-v1.state.json") \
-	<("$ctl" "$FERRY_TMP/D.sock" query-state | jq -S ".return | $unsigned") >"$FERRY_TMP/D.diff"; then
+	<(jq -S ".return | .cpu |= del(.f, .fcsr) | $unsigned" "$FERRY_TMP/D.state") >"$FERRY_TMP/D.diff"; then
 	pass "D: every device's state as the previous release recorded it"
 else
 	fail "D: every device's state as the previous release recorded it" "$(head -20 "$FERRY_TMP/D.diff")"
+fi
+if jq -e '.return.cpu | (.f | length == 32 and all(. == 0)) and .fcsr == 0' "$FERRY_TMP/D.state" >/dev/null &&
+	[ "$("$ctl" "$FERRY_TMP/D.sock" --get isa status)" = rv64imac_zicntr_zicsr_zifencei ]; then
+	pass "D: the fields it did not have are zero, and the hart keeps its rv64imac"
+else
+	fail "D: the fields it did not have are zero, and the hart keeps its rv64imac" \
+		"$(jq -c '.return.cpu | {f, fcsr}' "$FERRY_TMP/D.state")" "$("$ctl" "$FERRY_TMP/D.sock" --get isa status)"
 fi
 check "D: runs on to exactly 5000000 instructions" run_to D 5000000
 fired=$(irqs D timer_interrupts)
@@ -110,5 +136,5 @@ if [ "${fired:-0}" -gt 0 ] && [ "${ext:-0}" -gt 0 ]; then
 else
 	fail "D: its timer and virtio-rng interrupts fire" "timer $fired external $ext"
 fi
-for n in A B C D; do "$ctl" "$FERRY_TMP/$n.sock" quit >/dev/null 2>&1; done
+"$ctl" "$FERRY_TMP/D.sock" quit >/dev/null 2>&1
 finish integration-replay
