@@ -1552,6 +1552,8 @@ static bool cpu_step_uncached(struct cpu *c)
 	_(EXEC)	  /* run by the generic executor (SYSTEM, AMO, a load into x0) */                  \
 	_(ILLEGAL)                                                                                 \
 	_(NOP) /* FENCE, FENCE.I, HINTs */                                                         \
+	_(FP)  /* F and D computation (OP-FP, the fused multiply-adds): cpu_exec_fp, in line */    \
+	_(FLW) _(FLD) _(FSW) _(FSD) /* FP loads and stores hitting the TLB; else run uncached */   \
 	_(JAL)                                                                                     \
 	_(JALR)                                                                                    \
 	_(BEQ) _(BNE) _(BLT) _(BGE) _(BLTU) _(BGEU) _(LB) _(LH) _(LW) _(LD) _(LBU) _(LHU) _(LWU)   \
@@ -1763,14 +1765,25 @@ static void cpu_decode(const struct cpu *c, struct cpu_dinsn *d, uint32_t insn, 
 		break;
 	case 0x2f: /* AMO, LR, SC */
 	case 0x73: /* SYSTEM */
-	case 0x07: /* F and D: LOAD-FP, STORE-FP, the fused multiply-adds, OP-FP */
-	case 0x27:
-	case 0x43:
+		o = D_EXEC;
+		break;
+	/* F and D: whether the hart has them and FS is on is checked when they run. */
+	case 0x07: /* LOAD-FP */
+		if (f3 == 2 || f3 == 3)
+			o = f3 == 2 ? D_FLW : D_FLD;
+		imm = imm_i(insn);
+		break;
+	case 0x27: /* STORE-FP */
+		if (f3 == 2 || f3 == 3)
+			o = f3 == 2 ? D_FSW : D_FSD;
+		imm = imm_s(insn);
+		break;
+	case 0x43: /* the fused multiply-adds, OP-FP */
 	case 0x47:
 	case 0x4b:
 	case 0x4f:
 	case 0x53:
-		o = D_EXEC;
+		o = D_FP;
 		break;
 	default:
 		break;
@@ -1779,7 +1792,7 @@ static void cpu_decode(const struct cpu *c, struct cpu_dinsn *d, uint32_t insn, 
 		o = D_NOP;
 	if (c->generic && o != D_ILLEGAL)
 		o = D_EXEC;
-	if (o == D_EXEC)
+	if (o == D_EXEC || o == D_FP)
 		imm = (int32_t)insn;
 	if (o == D_ILLEGAL)
 		imm = (int32_t)orig; /* stval */
@@ -2050,6 +2063,57 @@ op_DECODE : {
 }
 
 op_CROSS:
+	SYNC();
+	if (cpu_step_uncached(c))
+		goto retired;
+	goto fault;
+
+op_FP:
+	/* Computation only: it writes f and x registers, fcsr and sstatus.FS, none of which the
+	 * loop holds, and can raise only an illegal instruction (it has no other exception). */
+	if (likely(cpu_exec_fp(c, (uint32_t)s->imm))) {
+		x[0] = 0;
+		NEXT();
+	}
+	SYNC();
+	goto fault;
+
+	/* FP loads and stores: the fast path when the hart has the format, FS is on and the TLB
+	 * hits; anything else (illegal, a miss, a page crossing, MMIO) runs uncached, which
+	 * fetches and decodes the instruction again and does it all. */
+#define FP_LOAD(name, bits, need)                                                                  \
+	op_##name:                                                                                 \
+	{                                                                                          \
+		const struct cpu_tlb_entry *e;                                                     \
+		uint##bits##_t t;                                                                  \
+		va = R1 + IMM;                                                                     \
+		e = cpu_tlb_hit(rtlb, va, bits / 8);                                               \
+		if (unlikely(!e || !(c->ext & (need)) || !(c->sstatus & SSTATUS_FS)))              \
+			goto fp_uncached;                                                          \
+		memcpy(&t, cpu_read_host(e, va), bits / 8);                                        \
+		c->f[s->rd] = bits == 32 ? NANBOX | t : t;                                         \
+		cpu_fp_dirty(c);                                                                   \
+		NEXT();                                                                            \
+	}
+#define FP_STORE(name, bits, need)                                                                 \
+	op_##name:                                                                                 \
+	{                                                                                          \
+		const struct cpu_tlb_entry *e;                                                     \
+		uint##bits##_t t = (uint##bits##_t)c->f[s->rs2];                                   \
+		va = R1 + IMM;                                                                     \
+		e = cpu_tlb_hit(wtlb, va, bits / 8);                                               \
+		if (unlikely(!e || !(c->ext & (need)) || !(c->sstatus & SSTATUS_FS)))              \
+			goto fp_uncached;                                                          \
+		memcpy(cpu_write_host(e, va), &t, bits / 8);                                       \
+		NEXT();                                                                            \
+	}
+	FP_LOAD(FLW, 32, ISA_F)
+	FP_LOAD(FLD, 64, ISA_D)
+	FP_STORE(FSW, 32, ISA_F)
+	FP_STORE(FSD, 64, ISA_D)
+#undef FP_LOAD
+#undef FP_STORE
+fp_uncached:
 	SYNC();
 	if (cpu_step_uncached(c))
 		goto retired;
