@@ -80,6 +80,9 @@ $(O)/tests/san/%: $(O)/san/tests/unit/%.o $(O)/san/tests/unit/harness.o $(call o
 	@mkdir -p $(dir $@)
 	@$(CC) $(SAN) -o $@ $^ $(LDLIBS) $(AGENT_LIBS) -lcmocka
 
+# test_fpu compares fpu.c with the host's FPU through <fenv.h> and fma(): libm.
+$(O)/tests/rel/test_fpu $(O)/tests/san/test_fpu: LDLIBS += -lm
+
 UNIT_NAMES := $(basename $(notdir $(TEST_SRC)))
 UNIT_BINS := $(addprefix $(O)/tests/rel/,$(UNIT_NAMES)) $(addprefix $(O)/tests/san/,$(UNIT_NAMES))
 

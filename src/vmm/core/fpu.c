@@ -318,33 +318,29 @@ ALWAYS_INLINE uint64_t do_div(const struct fmt *F, uint64_t a, uint64_t b, enum 
 	return round_pack(F, s, e, q | (r != 0), rm, flags);
 }
 
-/* floor(sqrt(v)) for v in [2^126, 2^128), digit by digit; *exact says whether it is exact. */
-static uint64_t isqrt128(u128 v, bool *exact)
+/* The square root of v in [2^126, 2^128) to k <= 62 bits, digit by digit (two bits of v per bit
+ * of the root), left-aligned with the sticky bit in bit 0: set when the remainder or the bits
+ * of v not consumed are non-zero. The remainder is at most twice the root, so 64 bits hold it. */
+ALWAYS_INLINE uint64_t sqrt_bits(u128 v, unsigned k)
 {
-	u128 rem = 0;
-	uint64_t root = 0;
+	uint64_t rem = 0, root = 0;
 
-	for (int i = 0; i < 64; i++) {
-		u128 t;
+	for (unsigned i = 0; i < k; i++) {
+		uint64_t t, take;
 
-		rem = rem << 2 | v >> 126;
+		rem = rem << 2 | (uint64_t)(v >> 126);
 		v <<= 2;
-		t = (u128)root << 2 | 1;
-		root <<= 1;
-		if (rem >= t) {
-			rem -= t;
-			root |= 1;
-		}
+		t = root << 2 | 1;
+		take = 0 - (uint64_t)(rem >= t); /* without a branch: the digits are random */
+		rem -= t & take;
+		root = root << 1 | (take & 1);
 	}
-	*exact = rem == 0;
-	return root;
+	return root << (64 - k) | (rem != 0 || v != 0);
 }
 
 ALWAYS_INLINE uint64_t do_sqrt(const struct fmt *F, uint64_t a, enum fpu_rm rm, unsigned *flags)
 {
 	struct unp x = unpack(F, a);
-	bool exact;
-	uint64_t r;
 	u128 v;
 	int e;
 
@@ -364,8 +360,8 @@ ALWAYS_INLINE uint64_t do_sqrt(const struct fmt *F, uint64_t a, enum fpu_rm rm, 
 		v = (u128)x.m << 63;
 		e = x.e / 2;
 	}
-	r = isqrt128(v, &exact);
-	return round_pack(F, 0, e, r | !exact, rm, flags);
+	/* p bits, the half-way bit and one more above the sticky bit */
+	return round_pack(F, 0, e, sqrt_bits(v, (unsigned)F->p + 2), rm, flags);
 }
 
 ALWAYS_INLINE uint64_t do_fma(const struct fmt *F, uint64_t a, uint64_t b, uint64_t c,
