@@ -5,7 +5,7 @@
 #        (defaults: build/bin/ferry-vm and build/guest of this repository;
 #        build them first with `make && guest/build.sh`)
 #
-# Each guest/progs/diff_*.c is a static RV64IMAC Linux program (nolibc, built by
+# Each guest/progs/diff_*.c is a static RV64 Linux program (nolibc, built by
 # guest/build.sh into GUEST_DIR/bin and put into the initramfs as /bin/NAME)
 # that prints deterministic results. It runs once in user mode under Debian's
 # qemu-riscv64, an independent implementation, and once inside ONE ferry-vm
