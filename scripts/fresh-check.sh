@@ -171,46 +171,7 @@ fi
 # The host's Debian 12 sources, as one-line entries "deb URI SUITE main" (deb822 .sources
 # and one-line .list files; disabled entries, deb-src, and suites other than bookworm's own
 # are left out, so a third-party repository never comes in).
-host_sources() {
-	local f
-	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-		[ -f "$f" ] || continue
-		awk '
-			{ sub(/#.*/, "") }
-			$1 == "deb" {
-				i = 2
-				if ($i ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
-				uri = $i; suite = $(i + 1); main = 0
-				for (k = i + 2; k <= NF; k++) if ($k == "main") main = 1
-				if (main) print uri, suite
-			}' "$f"
-	done
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[ -f "$f" ] || continue
-		awk '
-			function flush(   nt, nu, ns, t, u, s, k, main, T, U, S, C) {
-				if (enabled == "no") { reset(); return }
-				nt = split(f["types"], T, " "); nu = split(f["uris"], U, " ")
-				ns = split(f["suites"], S, " "); split(f["components"], C, " ")
-				main = 0
-				for (k in C) if (C[k] == "main") main = 1
-				for (t = 1; t <= nt; t++) if (T[t] == "deb" && main)
-					for (u = 1; u <= nu; u++) for (s = 1; s <= ns; s++) print U[u], S[s]
-				reset()
-			}
-			function reset() { delete f; enabled = ""; key = "" }
-			/^#/ { next }
-			/^[ \t]*$/ { flush(); next }
-			/^[ \t]/ { if (key != "") f[key] = f[key] " " $0; next }
-			{
-				key = tolower(substr($0, 1, index($0, ":") - 1))
-				val = substr($0, index($0, ":") + 1)
-				f[key] = val
-				if (key == "enabled") { gsub(/[ \t]/, "", val); enabled = tolower(val) }
-			}
-			END { flush() }' "$f"
-	done
-}
+. "$repo/scripts/apt-sources.sh" # host_sources: "URI SUITE SIGNED-BY" per deb entry of main
 mapfile -t mirrors < <(host_sources | awk '$2 ~ /^bookworm(-updates|-security)?$/ { print "deb " $1 " " $2 " main" }' | awk '!seen[$0]++')
 [ ${#mirrors[@]} -gt 0 ] || die "no Debian bookworm entry (component main) in the host's apt sources"
 
