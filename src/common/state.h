@@ -105,8 +105,7 @@ static inline uint32_t state_field_since(const struct state_field *f)
 void state_save(const struct state_desc *d, const void *obj, struct buf *out);
 /* The same as an older state version wrote it (at most the table's): only the fields that
  * version had. A loader of that version reads it; so does this one, with defaults. */
-void state_save_at(const struct state_desc *d, const void *obj, uint32_t version,
-		   struct buf *out);
+void state_save_at(const struct state_desc *d, const void *obj, uint32_t version, struct buf *out);
 /* Read a section written by state_save into obj, validating everything first: obj is left
  * untouched if anything is wrong. Then runs post_load. */
 int state_load(const struct state_desc *d, void *obj, struct rbuf *in, struct err *e);

@@ -161,7 +161,8 @@ static inline uint32_t rv_j(unsigned rd, int32_t imm)
 #define FMV_X(fmt, rd, fs1) FOP(0x1c, fmt, 0, rd, fs1, 0)
 #define FMV_F(fmt, fd, rs1) FOP(0x1e, fmt, 0, fd, rs1, 0)
 /* R4: FMADD 0x43, FMSUB 0x47, FNMSUB 0x4b, FNMADD 0x4f */
-#define FMA4(op, fmt, rm, fd, fs1, fs2, fs3) (rv_r(op, fd, rm, fs1, fs2, (fmt)) | (uint32_t)(fs3) << 27)
+#define FMA4(op, fmt, rm, fd, fs1, fs2, fs3)                                                       \
+	(rv_r(op, fd, rm, fs1, fs2, (fmt)) | (uint32_t)(fs3) << 27)
 #define ADDI(rd, rs1, imm) rv_i(0x13, rd, 0, rs1, imm)
 #define SLTI(rd, rs1, imm) rv_i(0x13, rd, 2, rs1, imm)
 #define SLTIU(rd, rs1, imm) rv_i(0x13, rd, 3, rs1, imm)

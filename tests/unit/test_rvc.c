@@ -153,7 +153,9 @@ struct rsv {
 	const char *what;
 };
 
-/* A macro, not a static table: the encoders are inline functions, not constant expressions. */
+/* A macro, not a static table: the encoders are inline functions, not constant expressions.
+ * (Its one-entry-a-line layout is kept by hand.) */
+/* clang-format off */
 #define RESERVED_TABLE \
 	{ \
 		{ 0x0000, "all-zero parcel" }, \
@@ -173,6 +175,7 @@ struct rsv {
 		{ 0x8004, "quadrant 0 funct3 100" }, \
 		{ 0x9ffc, "quadrant 0 funct3 100, all operand bits" }, \
 	}
+/* clang-format on */
 
 static void test_expand_reserved(void **state)
 {
