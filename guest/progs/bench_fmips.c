@@ -16,24 +16,12 @@
 
 static unsigned long cell = 0x3fe8000000000000UL; /* 0.75 */
 
-static void put_u64(unsigned long long v)
-{
-	char buf[24];
-	int n = 0;
-
-	do {
-		buf[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	while (n)
-		write(1, &buf[--n], 1);
-}
-
 int main(void)
 {
 	long n = ITER;
 	unsigned long *p = &cell, z;
 	long long t0, t1;
+	struct rt_line l = { 0, { 0 } };
 
 	t0 = rt_now_ns(RT_CLOCK_MONOTONIC);
 	__asm__ volatile(
@@ -67,14 +55,15 @@ int main(void)
 	    : "ft0", "fa0", "fa1", "fa2", "fa3", "fa4", "fa5", "fs1", "fs2", "fs3", "memory");
 	t1 = rt_now_ns(RT_CLOCK_MONOTONIC);
 
-	rt_puts(1, "bench-mips: fp insns=");
-	put_u64((unsigned long long)ITER * BODY);
-	rt_puts(1, " ns=");
-	put_u64((unsigned long long)(t1 - t0));
-	rt_puts(1, " mips=");
-	put_u64((unsigned long long)ITER * BODY * 1000ULL / (unsigned long long)(t1 - t0));
-	rt_puts(1, " check=");
-	put_u64(z >> 32 & 0xffff);
-	rt_puts(1, "\n");
+	rt_line_s(&l, "bench-mips: fp insns=");
+	rt_line_u(&l, (unsigned long long)ITER * BODY);
+	rt_line_s(&l, " ns=");
+	rt_line_u(&l, (unsigned long long)(t1 - t0));
+	rt_line_s(&l, " mips=");
+	rt_line_u(&l, (unsigned long long)ITER * BODY * 1000ULL / (unsigned long long)(t1 - t0));
+	rt_line_s(&l, " check=");
+	rt_line_u(&l, z >> 32 & 0xffff);
+	rt_line_c(&l, '\n');
+	rt_line_put(&l, 1);
 	return 0;
 }
