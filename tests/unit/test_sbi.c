@@ -355,6 +355,24 @@ static void test_unknown_extension(void **state)
 	th_free(m);
 }
 
+static void test_pause_sets_the_timer_line(void **state)
+{
+	struct machine *m = th_setup();
+
+	(void)state;
+	/* A deadline passes between two turns of the run loop, and the machine is paused before
+	 * the next: the paused state has the line set, as a restore of it would. */
+	uint64_t deadline = machine_time(m) + MACHINE_TIMEBASE_HZ * 10;
+
+	call(m, SBI_EXT_TIME, 0, deadline, 0, 0);
+	assert_false(m->cpu.sip & SIP_STIP);
+	gclock_set_ns(&m->clock, (deadline + 1) * (1000000000ull / MACHINE_TIMEBASE_HZ));
+	assert_false(m->cpu.sip & SIP_STIP);
+	machine_pause(m, "test");
+	assert_true(m->cpu.sip & SIP_STIP);
+	th_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -362,6 +380,7 @@ int main(void)
 		cmocka_unit_test(test_probe_extension),
 		cmocka_unit_test(test_set_timer),
 		cmocka_unit_test(test_timer_interrupt_arrives),
+		cmocka_unit_test(test_pause_sets_the_timer_line),
 		cmocka_unit_test(test_ipi),
 		cmocka_unit_test(test_rfence),
 		cmocka_unit_test(test_hsm),

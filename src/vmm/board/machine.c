@@ -213,6 +213,10 @@ void machine_pause(struct machine *m, const char *reason)
 	m->paused = true;
 	m->cpu.stop = true;
 	gclock_freeze(&m->clock);
+	/* The timer line follows the frozen clock now, not at the next turn: a paused machine's
+	 * state is then the one a restore or a destination rebuilds from it (they, too, set the
+	 * line from the clock), and its hashes are equal to theirs. */
+	machine_update_timer(m);
 	machine_devs_run_state(m, false);
 	machine_journal(m, "PAUSE", reason);
 	machine_emit(
