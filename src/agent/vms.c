@@ -778,7 +778,8 @@ fail:
 int vms_start(struct vms *v, const struct vm_spec *s, const struct vms_start_opts *o, struct err *e)
 {
 	struct vm_entry x, *old = vms_find(v, s->name);
-	char norm[NAME_MAX_LEN + 1], mem[32], net[64], disk[16], control[VMS_DIR_MAX + 100];
+	char norm[NAME_MAX_LEN + 1], mem[32], cpus[16], net[64], disk[16],
+	    control[VMS_DIR_MAX + 100];
 	char dir[VMS_DIR_MAX + 100], procs[VMS_DIR_MAX + 20], unit[128], tail[400], state[32],
 	    ctlspec[4300], owner[96], tokfd[16], journal[VMS_DIR_MAX + 120];
 	const char *argv[48];
@@ -907,6 +908,10 @@ int vms_start(struct vms *v, const struct vm_spec *s, const struct vms_start_opt
 	}
 	argv[argc++] = "--memory";
 	argv[argc++] = mem;
+	/* As many harts as the spec has vCPUs (an incoming or restored VM has the same). */
+	snprintf(cpus, sizeof(cpus), "%u", s->vcpus ? s->vcpus : 1);
+	argv[argc++] = "--cpus";
+	argv[argc++] = cpus;
 	/* The ISA the spec names (ferry-vm's default, rv64imafdc, if none): a fresh boot gets it,
 	 * an incoming or restored VM keeps its own, which must be within it. */
 	if (s->isa[0]) {

@@ -40,7 +40,7 @@ static const char usage[] =
     "usage: ferry-vm --kernel Image [--initrd FILE] [--memory SIZE] [--append \"ARGS\"]\n"
     "                [--console stdio|unix:PATH|null] [--control unix:PATH]\n"
     "                [--net tap:NAME[,mac=MAC]|tapfd:N[,mac=MAC]] [--disk FILE|fd:N]\n"
-    "                [--no-rng] [--isa ISA]\n"
+    "                [--no-rng] [--isa ISA] [--cpus N]\n"
     "                [--journal FILE] [--clock host|icount] [--paused] [--log LEVEL]\n"
     "       ferry-vm --restore FILE [--kernel Image [--initrd FILE]] [options]\n"
     "       ferry-vm --incoming ADDRS (--token-file PATH | --token-fd N) [options]\n"
@@ -65,6 +65,8 @@ static const char usage[] =
     "  --isa ISA         the instruction set the hart gives: rv64imafdc (RV64GC, the\n"
     "                    default), rv64imafc or rv64imac; a restored or incoming VM\n"
     "                    keeps its own, which must be one this machine gives\n"
+    "  --cpus N          harts (vCPUs), 1 to 8 (default 1); a restored VM keeps its\n"
+    "                    own number, an incoming one must have the source's\n"
     "  --control SPEC    JSON control socket (QMP-like), unix:PATH; see docs/control.md\n"
     "  --journal FILE    append every run/pause transition with its monotonic time\n"
     "  --clock MODE      guest time from the host clock (host, default) or from\n"
@@ -333,6 +335,7 @@ int main(int argc, char **argv)
 		{ "journal", required_argument, NULL, 'j' },
 		{ "clock", required_argument, NULL, 'K' },
 		{ "isa", required_argument, NULL, 'A' },
+		{ "cpus", required_argument, NULL, 'U' },
 		{ "paused", no_argument, NULL, 'P' },
 		{ "restore", required_argument, NULL, 'R' },
 		{ "net", required_argument, NULL, 'N' },
@@ -366,7 +369,7 @@ int main(int argc, char **argv)
 	struct err e = { { 0 } };
 	enum machine_exit ex;
 	const char *control = NULL, *restore = NULL, *token_file = NULL, *token_fd = NULL;
-	bool memory_given = false, clock_given = false;
+	bool memory_given = false, clock_given = false, cpus_given = false;
 	int opt, lvl;
 
 	log_set_name("ferry-vm");
@@ -432,6 +435,20 @@ int main(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			cfg.isa = optarg;
+			break;
+		}
+		case 'U': {
+			char *end;
+			long n = strtol(optarg, &end, 10);
+
+			if (end == optarg || *end || n < 1 || n > MACHINE_MAX_HARTS) {
+				fprintf(stderr,
+					"ferry-vm: --cpus '%s' is not a number from 1 to %d\n",
+					optarg, MACHINE_MAX_HARTS);
+				return EXIT_USAGE;
+			}
+			cfg.harts = (unsigned)n;
+			cpus_given = true;
 			break;
 		}
 		case 'P':
@@ -596,6 +613,13 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		cfg.mem_size = sc.mem_size;
+		if (cpus_given && cfg.harts != sc.harts) {
+			fprintf(stderr, "ferry-vm: --cpus %u differs from the snapshot's %u\n",
+				cfg.harts, sc.harts);
+			snapshot_file_close(&snap);
+			return 1;
+		}
+		cfg.harts = sc.harts;
 		if (!clock_given)
 			cfg.clock = sc.clock;
 		cfg.restoring = true;
@@ -630,7 +654,7 @@ int main(int argc, char **argv)
 	if (!restore && !cfg.incoming)
 		log_info("booting %s with %" PRIu64 " MiB", cfg.kernel, cfg.mem_size >> 20);
 	ex = machine_run(&m, &e);
-	log_info("stopped after %" PRIu64 " instructions", m.cpu.instret);
+	log_info("stopped after %" PRIu64 " instructions", machine_instret(&m));
 	control_destroy(&ctl);
 	machine_destroy(&m);
 	switch (ex) {

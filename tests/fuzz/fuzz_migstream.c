@@ -1072,7 +1072,7 @@ static void restore_machine(bool devices)
 		}
 	}
 	memset(m->ram.dirty, 0, m->ram.nwords * sizeof(m->ram.dirty[0]));
-	cpu_dcache_flush(&m->cpu);
+	cpu_dcache_flush(&m->harts[0]);
 	gclock_set_ns(&m->clock, 0);
 	m->paused = true;
 	m->npollfds = base_npollfds;
@@ -1193,7 +1193,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		 * still ticking (the source's late frames, announcements). */
 		st.hart_runs++;
 		for (int i = 0; i < 4 && m->exit == MACHINE_RUNNING; i++) {
-			cpu_run(&m->cpu, HART_STEPS / 4);
+			cpu_run(&m->harts[0], HART_STEPS / 4);
 			tick();
 		}
 		check(g);

@@ -136,7 +136,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (snapshot_file_load(m, &f, &e) == 0) {
 			machine_update_timer(m);
 			for (int k = 0; k < 4 && m->exit == MACHINE_RUNNING; k++) {
-				cpu_run(&m->cpu, RUN_INSNS / 4);
+				cpu_run(&m->harts[0], RUN_INSNS / 4);
 				machine_update_timer(m);
 			}
 		}
@@ -179,23 +179,23 @@ static void mkseeds(const char *dir)
 	};
 
 	ram_write(&mm->ram, code, prog, sizeof(prog));
-	mm->cpu.pc = code;
+	mm->harts[0].pc = code;
 	u->ier = 0x0f;
 	u->fcr = 0xc9;
 	save_to(mm, dir, "loop");
 	/* The reproducers: each was accepted before the fix. */
-	mm->cpu.pc = code + 1;
+	mm->harts[0].pc = code + 1;
 	save_to(mm, dir, "repro-odd-pc");
-	mm->cpu.pc = code;
-	mm->cpu.hsm = 3; /* HSM_STOP_PENDING */
+	mm->harts[0].pc = code;
+	mm->harts[0].hsm = 3; /* HSM_STOP_PENDING */
 	save_to(mm, dir, "repro-hsm");
-	mm->cpu.hsm = 0;
+	mm->harts[0].hsm = 0;
 	u->fcr = 0x8b;
 	save_to(mm, dir, "repro-fcr");
 	u->fcr = 0xc9;
-	mm->cpu.instret = UINT64_MAX;
+	mm->harts[0].instret = UINT64_MAX;
 	save_to(mm, dir, "repro-instret");
-	mm->cpu.instret = 0;
+	mm->harts[0].instret = 0;
 	/* Accepted still, but a host-clock machine draws from the host after it. */
 	struct vrng *r = virtio_dev(machine_dev_find(mm, "virtio-rng"));
 

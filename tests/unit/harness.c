@@ -6,8 +6,14 @@
 
 struct machine *th_machine(uint64_t mem)
 {
+	return th_machine_harts(mem, 1);
+}
+
+struct machine *th_machine_harts(uint64_t mem, unsigned harts)
+{
 	struct machine_config cfg = {
 		.mem_size = mem ? mem : 16ull << 20,
+		.harts = harts,
 		.console = "null",
 		.clock = GCLOCK_HOST,
 	};
@@ -29,24 +35,24 @@ void th_free(struct machine *m)
 void th_code(struct machine *m, uint64_t gpa, const uint32_t *insns, size_t n)
 {
 	ram_write(&m->ram, gpa, insns, n * 4);
-	m->cpu.pc = gpa;
+	m->harts[0].pc = gpa;
 }
 
 void th_code16(struct machine *m, uint64_t gpa, const uint16_t *parcels, size_t n)
 {
 	ram_write(&m->ram, gpa, parcels, n * 2);
-	m->cpu.pc = gpa;
+	m->harts[0].pc = gpa;
 }
 
 uint64_t th_run(struct machine *m, uint64_t max)
 {
 	uint64_t done;
 
-	done = cpu_run(&m->cpu, max);
+	done = cpu_run(&m->harts[0], max);
 	return done;
 }
 
 void th_step(struct machine *m)
 {
-	cpu_run(&m->cpu, 1);
+	cpu_run(&m->harts[0], 1);
 }

@@ -31,6 +31,8 @@
 
 /* A bare machine with mem bytes of RAM (16 MiB if 0). */
 struct machine *th_machine(uint64_t mem);
+/* ... with this many harts: hart 0 started at the base of RAM, the others stopped. */
+struct machine *th_machine_harts(uint64_t mem, unsigned harts);
 void th_free(struct machine *m);
 /* The machine's devices, found by the name they registered under. */
 static inline struct plic *th_plic(struct machine *m)
@@ -430,7 +432,7 @@ static inline uint64_t th_pte(struct th_pt *pt, uint64_t va, int level)
 static inline void th_clear_dirty(struct machine *m)
 {
 	memset(m->ram.dirty, 0, m->ram.nwords * sizeof(uint64_t));
-	cpu_tlb_flush_writes(&m->cpu);
+	cpu_tlb_flush_writes(&m->harts[0]);
 }
 
 /* A conventional layout for the CPU tests: code at the base of RAM, an SRET stub to enter
@@ -448,24 +450,24 @@ static inline struct machine *th_setup(void)
 {
 	struct machine *m = th_machine(0);
 
-	m->cpu.stvec = TH_TRAP;
-	m->cpu.scause = TH_NO_TRAP;
+	m->harts[0].stvec = TH_TRAP;
+	m->harts[0].scause = TH_NO_TRAP;
 	return m;
 }
 
 /* Assert that the last step took exception cause with stval tval at sepc epc. */
 static inline void th_expect_trap(struct machine *m, uint64_t cause, uint64_t tval, uint64_t epc)
 {
-	assert_int_equal(m->cpu.scause, cause);
-	assert_int_equal(m->cpu.stval, tval);
-	assert_int_equal(m->cpu.sepc, epc);
-	assert_int_equal(m->cpu.pc, m->cpu.stvec & ~3ull);
-	assert_int_equal(m->cpu.priv, PRIV_S);
+	assert_int_equal(m->harts[0].scause, cause);
+	assert_int_equal(m->harts[0].stval, tval);
+	assert_int_equal(m->harts[0].sepc, epc);
+	assert_int_equal(m->harts[0].pc, m->harts[0].stvec & ~3ull);
+	assert_int_equal(m->harts[0].priv, PRIV_S);
 }
 
 static inline void th_expect_no_trap(struct machine *m)
 {
-	assert_int_equal(m->cpu.scause, TH_NO_TRAP);
+	assert_int_equal(m->harts[0].scause, TH_NO_TRAP);
 }
 
 /* Drop to U-mode at pc through a real SRET executed at TH_SRET_STUB (which must be
@@ -475,12 +477,12 @@ static inline void th_enter_user(struct machine *m, uint64_t pc)
 	const uint32_t sret = SRET();
 
 	ram_write(&m->ram, TH_SRET_STUB, &sret, 4);
-	m->cpu.pc = TH_SRET_STUB;
-	m->cpu.sepc = pc;
-	m->cpu.sstatus &= ~SSTATUS_SPP;
+	m->harts[0].pc = TH_SRET_STUB;
+	m->harts[0].sepc = pc;
+	m->harts[0].sstatus &= ~SSTATUS_SPP;
 	th_step(m);
-	assert_int_equal(m->cpu.priv, PRIV_U);
-	assert_int_equal(m->cpu.pc, pc);
+	assert_int_equal(m->harts[0].priv, PRIV_U);
+	assert_int_equal(m->harts[0].pc, pc);
 }
 
 #define TH_PTE_KERNEL (PTE_V | PTE_R | PTE_W | PTE_X | PTE_A | PTE_D)
@@ -493,7 +495,7 @@ static inline void th_paging_on(struct machine *m, struct th_pt *pt)
 	th_map(pt, TH_CODE, TH_CODE, TH_PTE_KERNEL, 0);
 	th_map(pt, TH_SRET_STUB, TH_SRET_STUB, TH_PTE_KERNEL, 0);
 	th_map(pt, TH_TRAP, TH_TRAP, TH_PTE_KERNEL, 0);
-	assert_true(cpu_csr_write(&m->cpu, CSR_SATP, th_pt_satp(pt)));
+	assert_true(cpu_csr_write(&m->harts[0], CSR_SATP, th_pt_satp(pt)));
 }
 
 #endif

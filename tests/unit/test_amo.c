@@ -32,17 +32,17 @@ static void test_lr_sc_success(void **state)
 	(void)state;
 	ram_store(&m->ram, DATA, 0xcafebabe80000001ull, 8);
 	ram_store(&m->ram, DATA + 8, 0x8877665544332211ull, 8);
-	m->cpu.x[A0] = DATA;
-	m->cpu.x[A1] = 0xffffffff12345678ull;
-	m->cpu.x[T0] = DATA + 8;
-	m->cpu.x[T1] = 0x0123456789abcdefull;
-	m->cpu.x[A3] = m->cpu.x[A5] = 99;
+	m->harts[0].x[A0] = DATA;
+	m->harts[0].x[A1] = 0xffffffff12345678ull;
+	m->harts[0].x[T0] = DATA + 8;
+	m->harts[0].x[T1] = 0x0123456789abcdefull;
+	m->harts[0].x[A3] = m->harts[0].x[A5] = 99;
 	run_ok(m, code, 4);
-	assert_int_equal(m->cpu.x[A2], 0xffffffff80000001ull); /* LR.W sign-extends */
-	assert_int_equal(m->cpu.x[A3], 0);
+	assert_int_equal(m->harts[0].x[A2], 0xffffffff80000001ull); /* LR.W sign-extends */
+	assert_int_equal(m->harts[0].x[A3], 0);
 	assert_int_equal(ram_load(&m->ram, DATA, 8), 0xcafebabe12345678ull);
-	assert_int_equal(m->cpu.x[A4], 0x8877665544332211ull);
-	assert_int_equal(m->cpu.x[A5], 0);
+	assert_int_equal(m->harts[0].x[A4], 0x8877665544332211ull);
+	assert_int_equal(m->harts[0].x[A5], 0);
 	assert_int_equal(ram_load(&m->ram, DATA + 8, 8), 0x0123456789abcdefull);
 	th_free(m);
 }
@@ -54,11 +54,11 @@ static void test_sc_fails_without_reservation(void **state)
 
 	(void)state;
 	ram_store(&m->ram, DATA, 0x1111111111111111ull, 8);
-	m->cpu.x[A0] = DATA;
-	m->cpu.x[A1] = 0x2222222222222222ull;
+	m->harts[0].x[A0] = DATA;
+	m->harts[0].x[A1] = 0x2222222222222222ull;
 	run_ok(m, code, 2);
-	assert_int_not_equal(m->cpu.x[A3], 0);
-	assert_int_not_equal(m->cpu.x[A4], 0);
+	assert_int_not_equal(m->harts[0].x[A3], 0);
+	assert_int_not_equal(m->harts[0].x[A4], 0);
 	assert_int_equal(ram_load(&m->ram, DATA, 8), 0x1111111111111111ull);
 	th_free(m);
 }
@@ -67,20 +67,19 @@ static void test_sc_consumes_reservation(void **state)
 {
 	struct machine *m = th_setup();
 	const uint32_t code[] = {
-		LR_D(A2, A0),
-		SC_D(A3, A0, A1),
+		LR_D(A2, A0), SC_D(A3, A0, A1),
 		SC_D(A4, A0, T0), /* the first SC used the reservation up */
 	};
 
 	(void)state;
 	ram_store(&m->ram, DATA, 5, 8);
-	m->cpu.x[A0] = DATA;
-	m->cpu.x[A1] = 6;
-	m->cpu.x[T0] = 7;
+	m->harts[0].x[A0] = DATA;
+	m->harts[0].x[A1] = 6;
+	m->harts[0].x[T0] = 7;
 	run_ok(m, code, 3);
-	assert_int_equal(m->cpu.x[A2], 5);
-	assert_int_equal(m->cpu.x[A3], 0);
-	assert_int_not_equal(m->cpu.x[A4], 0);
+	assert_int_equal(m->harts[0].x[A2], 5);
+	assert_int_equal(m->harts[0].x[A3], 0);
+	assert_int_not_equal(m->harts[0].x[A4], 0);
 	assert_int_equal(ram_load(&m->ram, DATA, 8), 6);
 	th_free(m);
 }
@@ -97,12 +96,12 @@ static void test_sc_other_address_fails(void **state)
 	(void)state;
 	ram_store(&m->ram, DATA, 5, 8);
 	ram_store(&m->ram, DATA + 0x800, 9, 8);
-	m->cpu.x[A0] = DATA;
-	m->cpu.x[T1] = DATA + 0x800;
-	m->cpu.x[A1] = 6;
+	m->harts[0].x[A0] = DATA;
+	m->harts[0].x[T1] = DATA + 0x800;
+	m->harts[0].x[A1] = 6;
 	run_ok(m, code, 3);
-	assert_int_not_equal(m->cpu.x[A3], 0);
-	assert_int_not_equal(m->cpu.x[A4], 0);
+	assert_int_not_equal(m->harts[0].x[A3], 0);
+	assert_int_not_equal(m->harts[0].x[A4], 0);
 	assert_int_equal(ram_load(&m->ram, DATA, 8), 5);
 	assert_int_equal(ram_load(&m->ram, DATA + 0x800, 8), 9);
 	th_free(m);
@@ -117,13 +116,13 @@ static void test_reservation_lost_on_trap(void **state)
 	(void)state;
 	ram_store(&m->ram, DATA, 5, 4);
 	ram_write(&m->ram, TH_TRAP, &handler, 4);
-	m->cpu.x[A0] = DATA;
-	m->cpu.x[A1] = 6;
+	m->harts[0].x[A0] = DATA;
+	m->harts[0].x[A1] = 6;
 	th_code(m, TH_CODE, code, 2);
 	assert_int_equal(th_run(m, 3), 2); /* LR, the trap, the SC */
-	assert_int_equal(m->cpu.scause, EXC_BREAKPOINT);
-	assert_int_equal(m->cpu.pc, TH_TRAP + 4);
-	assert_int_not_equal(m->cpu.x[A3], 0);
+	assert_int_equal(m->harts[0].scause, EXC_BREAKPOINT);
+	assert_int_equal(m->harts[0].pc, TH_TRAP + 4);
+	assert_int_not_equal(m->harts[0].x[A3], 0);
 	assert_int_equal(ram_load(&m->ram, DATA, 4), 5);
 	th_free(m);
 }
@@ -145,17 +144,17 @@ static void run_amo_cases(const struct amo_case *cases, size_t n, unsigned size)
 		ram_store(&m->ram, DATA, 0xcafebabecafebabeull, 8);
 		ram_store(&m->ram, DATA + 8, 0xcafebabecafebabeull, 8);
 		ram_store(&m->ram, DATA, t->mem, size);
-		m->cpu.x[A0] = DATA;
-		m->cpu.x[A1] = t->src;
+		m->harts[0].x[A0] = DATA;
+		m->harts[0].x[A1] = t->src;
 		run_ok(m, &t->insn, 1);
-		if (m->cpu.x[A2] != t->old || ram_load(&m->ram, DATA, size) != t->res)
+		if (m->harts[0].x[A2] != t->old || ram_load(&m->ram, DATA, size) != t->res)
 			fail_msg("case %zu (insn %08x): rd %016llx (want %016llx), "
 				 "mem %016llx (want %016llx)",
-				 i, t->insn, (unsigned long long)m->cpu.x[A2],
+				 i, t->insn, (unsigned long long)m->harts[0].x[A2],
 				 (unsigned long long)t->old,
 				 (unsigned long long)ram_load(&m->ram, DATA, size),
 				 (unsigned long long)t->res);
-		assert_int_equal(m->cpu.x[A1], t->src);
+		assert_int_equal(m->harts[0].x[A1], t->src);
 		assert_int_equal(ram_load(&m->ram, DATA + size, 8), 0xcafebabecafebabeull);
 		th_free(m);
 	}
@@ -221,7 +220,7 @@ static void test_amo_register_corners(void **state)
 {
 	struct machine *m = th_setup();
 	const uint32_t code[] = {
-		AMOSWAP_D(A1, A0, A1), /* rd == rs2: old value out, old rs2 in */
+		AMOSWAP_D(A1, A0, A1),	/* rd == rs2: old value out, old rs2 in */
 		AMOADD_W(ZERO, T0, T1), /* rd = x0: memory still updated */
 		AMOOR_D(A0, A0, T2),	/* rd == rs1 */
 	};
@@ -229,16 +228,16 @@ static void test_amo_register_corners(void **state)
 	(void)state;
 	ram_store(&m->ram, DATA, 0x1111, 8);
 	ram_store(&m->ram, DATA + 8, 10, 8);
-	m->cpu.x[A0] = DATA;
-	m->cpu.x[A1] = 0x2222;
-	m->cpu.x[T0] = DATA + 8;
-	m->cpu.x[T1] = 5;
-	m->cpu.x[T2] = 0x4000;
+	m->harts[0].x[A0] = DATA;
+	m->harts[0].x[A1] = 0x2222;
+	m->harts[0].x[T0] = DATA + 8;
+	m->harts[0].x[T1] = 5;
+	m->harts[0].x[T2] = 0x4000;
 	run_ok(m, code, 3);
-	assert_int_equal(m->cpu.x[A1], 0x1111);
-	assert_int_equal(m->cpu.x[ZERO], 0);
+	assert_int_equal(m->harts[0].x[A1], 0x1111);
+	assert_int_equal(m->harts[0].x[ZERO], 0);
 	assert_int_equal(ram_load(&m->ram, DATA + 8, 8), 15);
-	assert_int_equal(m->cpu.x[A0], 0x2222);
+	assert_int_equal(m->harts[0].x[A0], 0x2222);
 	assert_int_equal(ram_load(&m->ram, DATA, 8), 0x6222);
 	th_free(m);
 }
@@ -247,14 +246,14 @@ static void test_amo_register_corners(void **state)
  * stval = addr, and nothing changed. */
 static void expect_atomic_fault(struct machine *m, uint32_t insn, uint64_t addr, uint64_t cause)
 {
-	m->cpu.scause = TH_NO_TRAP;
-	m->cpu.x[A0] = addr;
-	m->cpu.x[A1] = 0x55;
-	m->cpu.x[A2] = 0x1234;
+	m->harts[0].scause = TH_NO_TRAP;
+	m->harts[0].x[A0] = addr;
+	m->harts[0].x[A1] = 0x55;
+	m->harts[0].x[A2] = 0x1234;
 	th_code(m, TH_CODE, &insn, 1);
 	assert_int_equal(th_run(m, 1), 0);
 	th_expect_trap(m, cause, addr, TH_CODE);
-	assert_int_equal(m->cpu.x[A2], 0x1234);
+	assert_int_equal(m->harts[0].x[A2], 0x1234);
 }
 
 static void test_atomics_misaligned(void **state)
@@ -276,9 +275,9 @@ static void test_atomics_misaligned(void **state)
 	{
 		const uint32_t code[] = { LR_D(A2, T0), SC_D(A3, A0, A1) };
 
-		m->cpu.scause = TH_NO_TRAP;
-		m->cpu.x[T0] = DATA;
-		m->cpu.x[A0] = DATA + 4;
+		m->harts[0].scause = TH_NO_TRAP;
+		m->harts[0].x[T0] = DATA;
+		m->harts[0].x[A0] = DATA + 4;
 		th_code(m, TH_CODE, code, 2);
 		assert_int_equal(th_run(m, 2), 1);
 		th_expect_trap(m, EXC_STORE_MISALIGNED, DATA + 4, TH_CODE + 4);
@@ -302,7 +301,7 @@ static void test_amo_illegal_widths(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct machine *m = th_setup();
 
-		m->cpu.x[A0] = DATA;
+		m->harts[0].x[A0] = DATA;
 		th_code(m, TH_CODE, &bad[i], 1);
 		th_step(m);
 		th_expect_trap(m, EXC_ILLEGAL, bad[i], TH_CODE);
@@ -330,11 +329,11 @@ static void test_atomics_and_paging(void **state)
 	{
 		const uint32_t code[] = { LR_D(A2, A0), SC_D(A3, A0, A1) };
 
-		m->cpu.scause = TH_NO_TRAP;
-		m->cpu.x[A0] = ro;
+		m->harts[0].scause = TH_NO_TRAP;
+		m->harts[0].x[A0] = ro;
 		th_code(m, TH_CODE, code, 2);
 		assert_int_equal(th_run(m, 2), 1);
-		assert_int_equal(m->cpu.x[A2], 0x99);
+		assert_int_equal(m->harts[0].x[A2], 0x99);
 		th_expect_trap(m, EXC_STORE_PAGE, ro, TH_CODE + 4);
 	}
 	assert_int_equal(ram_load(&m->ram, DATA, 8), 0x99);
@@ -347,13 +346,13 @@ static void test_atomics_and_paging(void **state)
 	{
 		const uint32_t insn = AMOADD_D(A2, A0, A1);
 
-		m->cpu.scause = TH_NO_TRAP;
-		m->cpu.x[A0] = rw;
-		m->cpu.x[A1] = 1;
+		m->harts[0].scause = TH_NO_TRAP;
+		m->harts[0].x[A0] = rw;
+		m->harts[0].x[A1] = 1;
 		th_code(m, TH_CODE, &insn, 1);
 		assert_int_equal(th_run(m, 1), 1);
 		th_expect_no_trap(m);
-		assert_int_equal(m->cpu.x[A2], 0x99);
+		assert_int_equal(m->harts[0].x[A2], 0x99);
 		assert_int_equal(ram_load(&m->ram, DATA + 0x1000, 8), 0x9a);
 		assert_int_equal(ram_load(&m->ram, pte_rw, 8) & (PTE_A | PTE_D), PTE_A | PTE_D);
 	}

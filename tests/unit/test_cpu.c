@@ -11,18 +11,18 @@
  * fall through. Returns a2, where the instructions under test put their result. */
 static uint64_t exec_ab(struct machine *m, uint32_t insn, uint64_t a, uint64_t b)
 {
-	m->cpu.x[A0] = a;
-	m->cpu.x[A1] = b;
-	m->cpu.x[A2] = 0x5a5a5a5a5a5a5a5aull;
+	m->harts[0].x[A0] = a;
+	m->harts[0].x[A1] = b;
+	m->harts[0].x[A2] = 0x5a5a5a5a5a5a5a5aull;
 	th_code(m, TH_CODE, &insn, 1);
 	assert_int_equal(th_run(m, 1), 1);
 	th_expect_no_trap(m);
-	assert_int_equal(m->cpu.pc, TH_CODE + 4);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 4);
 	/* sources untouched (rd is a2 everywhere) */
-	assert_int_equal(m->cpu.x[A0], a);
-	assert_int_equal(m->cpu.x[A1], b);
-	assert_int_equal(m->cpu.x[ZERO], 0);
-	return m->cpu.x[A2];
+	assert_int_equal(m->harts[0].x[A0], a);
+	assert_int_equal(m->harts[0].x[A1], b);
+	assert_int_equal(m->harts[0].x[ZERO], 0);
+	return m->harts[0].x[A2];
 }
 
 #define RR(OP, a, b) exec_ab(m, OP(A2, A0, A1), (a), (b))
@@ -31,13 +31,13 @@ static uint64_t exec_ab(struct machine *m, uint32_t insn, uint64_t a, uint64_t b
 /* The instruction must raise illegal-instruction with stval = its bits and change nothing. */
 static void expect_illegal(struct machine *m, uint32_t insn)
 {
-	m->cpu.x[A2] = 0x1234;
-	m->cpu.scause = TH_NO_TRAP;
+	m->harts[0].x[A2] = 0x1234;
+	m->harts[0].scause = TH_NO_TRAP;
 	th_code(m, TH_CODE, &insn, 1);
 	assert_int_equal(th_run(m, 1), 0);
 	th_expect_trap(m, EXC_ILLEGAL, insn, TH_CODE);
-	assert_int_equal(m->cpu.x[A2], 0x1234);
-	m->cpu.scause = TH_NO_TRAP;
+	assert_int_equal(m->harts[0].x[A2], 0x1234);
+	m->harts[0].scause = TH_NO_TRAP;
 }
 
 /* ---- RV64I -------------------------------------------------------------------------------- */
@@ -46,24 +46,24 @@ static void test_lui_auipc(void **state)
 {
 	struct machine *m = th_setup();
 	const uint32_t code[] = {
-		LUI(A0, 0x80000),    /* bit 31 set: sign-extends */
-		LUI(A1, 0x7ffff),    /* largest positive */
-		AUIPC(A2, 0),	     /* the pc itself */
-		AUIPC(A3, 0x80000),  /* pc - 2 GiB */
-		AUIPC(A4, 1),	     /* pc + 4 KiB */
-		LUI(A5, 0xfffff),    /* -4096 */
+		LUI(A0, 0x80000),   /* bit 31 set: sign-extends */
+		LUI(A1, 0x7ffff),   /* largest positive */
+		AUIPC(A2, 0),	    /* the pc itself */
+		AUIPC(A3, 0x80000), /* pc - 2 GiB */
+		AUIPC(A4, 1),	    /* pc + 4 KiB */
+		LUI(A5, 0xfffff),   /* -4096 */
 	};
 
 	(void)state;
 	th_code(m, TH_CODE, code, 6);
 	assert_int_equal(th_run(m, 6), 6);
 	th_expect_no_trap(m);
-	assert_int_equal(m->cpu.x[A0], 0xffffffff80000000ull);
-	assert_int_equal(m->cpu.x[A1], 0x7ffff000ull);
-	assert_int_equal(m->cpu.x[A2], TH_CODE + 8);
-	assert_int_equal(m->cpu.x[A3], TH_CODE + 12 - 0x80000000ull);
-	assert_int_equal(m->cpu.x[A4], TH_CODE + 16 + 0x1000);
-	assert_int_equal(m->cpu.x[A5], (uint64_t)-4096);
+	assert_int_equal(m->harts[0].x[A0], 0xffffffff80000000ull);
+	assert_int_equal(m->harts[0].x[A1], 0x7ffff000ull);
+	assert_int_equal(m->harts[0].x[A2], TH_CODE + 8);
+	assert_int_equal(m->harts[0].x[A3], TH_CODE + 12 - 0x80000000ull);
+	assert_int_equal(m->harts[0].x[A4], TH_CODE + 16 + 0x1000);
+	assert_int_equal(m->harts[0].x[A5], (uint64_t)-4096);
 	th_free(m);
 }
 
@@ -141,11 +141,11 @@ static void test_op_imm_32(void **state)
 	assert_int_equal(RI(SRAIW, 0x00000000f0000000ull, 31), UINT64_MAX);
 	assert_int_equal(RI(SRAIW, 0xffffffff7fffffffull, 30), 1);
 	/* imm[5] (bit 25) set is reserved for the W shifts */
-	expect_illegal(m, rv_i(0x1b, A2, 1, A0, 0x020));	/* SLLIW shamt 32 */
+	expect_illegal(m, rv_i(0x1b, A2, 1, A0, 0x020));     /* SLLIW shamt 32 */
 	expect_illegal(m, rv_i(0x1b, A2, 5, A0, 0x020 | 1)); /* SRLIW */
 	expect_illegal(m, rv_i(0x1b, A2, 5, A0, 0x420 | 1)); /* SRAIW */
-	expect_illegal(m, rv_i(0x1b, A2, 2, A0, 0));	/* no SLTIW */
-	expect_illegal(m, rv_i(0x1b, A2, 7, A0, 0));	/* no ANDIW */
+	expect_illegal(m, rv_i(0x1b, A2, 2, A0, 0));	     /* no SLTIW */
+	expect_illegal(m, rv_i(0x1b, A2, 7, A0, 0));	     /* no ANDIW */
 	th_free(m);
 }
 
@@ -225,36 +225,36 @@ static void test_jal(void **state)
 	insn = JAL(RA, 16);
 	th_code(m, TH_CODE, &insn, 1);
 	th_step(m);
-	assert_int_equal(m->cpu.pc, TH_CODE + 16);
-	assert_int_equal(m->cpu.x[RA], TH_CODE + 4);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 16);
+	assert_int_equal(m->harts[0].x[RA], TH_CODE + 4);
 
 	insn = JAL(T0, -16);
 	th_code(m, TH_CODE + 0x100, &insn, 1);
 	th_step(m);
-	assert_int_equal(m->cpu.pc, TH_CODE + 0xf0);
-	assert_int_equal(m->cpu.x[T0], TH_CODE + 0x104);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 0xf0);
+	assert_int_equal(m->harts[0].x[T0], TH_CODE + 0x104);
 
 	/* the extremes of the 21-bit offset exercise every immediate field */
 	insn = JAL(RA, 0xffffe);
 	th_code(m, TH_CODE, &insn, 1);
 	th_step(m);
-	assert_int_equal(m->cpu.pc, TH_CODE + 0xffffe);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 0xffffe);
 	insn = JAL(RA, -0x100000);
 	th_code(m, TH_CODE + 0x100000, &insn, 1);
 	th_step(m);
-	assert_int_equal(m->cpu.pc, TH_CODE);
-	assert_int_equal(m->cpu.x[RA], TH_CODE + 0x100004);
+	assert_int_equal(m->harts[0].pc, TH_CODE);
+	assert_int_equal(m->harts[0].x[RA], TH_CODE + 0x100004);
 	insn = JAL(RA, 0x800 | 0x7fe);
 	th_code(m, TH_CODE, &insn, 1);
 	th_step(m);
-	assert_int_equal(m->cpu.pc, TH_CODE + 0xffe);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 0xffe);
 
 	/* rd = x0: a plain jump, x0 stays zero */
 	insn = JAL(ZERO, 8);
 	th_code(m, TH_CODE, &insn, 1);
 	th_step(m);
-	assert_int_equal(m->cpu.pc, TH_CODE + 8);
-	assert_int_equal(m->cpu.x[ZERO], 0);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 8);
+	assert_int_equal(m->harts[0].x[ZERO], 0);
 	th_expect_no_trap(m);
 	th_free(m);
 }
@@ -267,46 +267,46 @@ static void test_jalr(void **state)
 	(void)state;
 	/* the target's bit 0 is cleared */
 	insn = JALR(RA, A0, 0);
-	m->cpu.x[A0] = TH_CODE + 0x201;
+	m->harts[0].x[A0] = TH_CODE + 0x201;
 	th_code(m, TH_CODE, &insn, 1);
 	th_step(m);
-	assert_int_equal(m->cpu.pc, TH_CODE + 0x200);
-	assert_int_equal(m->cpu.x[RA], TH_CODE + 4);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 0x200);
+	assert_int_equal(m->harts[0].x[RA], TH_CODE + 4);
 
 	insn = JALR(RA, A0, 1); /* odd sum from an odd offset */
-	m->cpu.x[A0] = TH_CODE + 0x200;
+	m->harts[0].x[A0] = TH_CODE + 0x200;
 	th_code(m, TH_CODE, &insn, 1);
 	th_step(m);
-	assert_int_equal(m->cpu.pc, TH_CODE + 0x200);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 0x200);
 
 	insn = JALR(RA, A0, -2048);
-	m->cpu.x[A0] = TH_CODE + 0x1000;
+	m->harts[0].x[A0] = TH_CODE + 0x1000;
 	th_code(m, TH_CODE, &insn, 1);
 	th_step(m);
-	assert_int_equal(m->cpu.pc, TH_CODE + 0x800);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 0x800);
 
 	insn = JALR(T1, A0, 2047); /* odd: lands on +0x7fe */
-	m->cpu.x[A0] = TH_CODE;
+	m->harts[0].x[A0] = TH_CODE;
 	th_code(m, TH_CODE, &insn, 1);
 	th_step(m);
-	assert_int_equal(m->cpu.pc, TH_CODE + 0x7fe);
-	assert_int_equal(m->cpu.x[T1], TH_CODE + 4);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 0x7fe);
+	assert_int_equal(m->harts[0].x[T1], TH_CODE + 4);
 
 	/* rd == rs1: the target uses the old value */
 	insn = JALR(RA, RA, 4);
-	m->cpu.x[RA] = TH_CODE + 0x300;
+	m->harts[0].x[RA] = TH_CODE + 0x300;
 	th_code(m, TH_CODE, &insn, 1);
 	th_step(m);
-	assert_int_equal(m->cpu.pc, TH_CODE + 0x304);
-	assert_int_equal(m->cpu.x[RA], TH_CODE + 4);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 0x304);
+	assert_int_equal(m->harts[0].x[RA], TH_CODE + 4);
 
 	/* a 2-byte aligned target is fine with C */
 	insn = JALR(ZERO, A0, 2);
-	m->cpu.x[A0] = TH_CODE + 0x400;
+	m->harts[0].x[A0] = TH_CODE + 0x400;
 	th_code(m, TH_CODE, &insn, 1);
 	th_step(m);
-	assert_int_equal(m->cpu.pc, TH_CODE + 0x402);
-	assert_int_equal(m->cpu.x[ZERO], 0);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 0x402);
+	assert_int_equal(m->harts[0].x[ZERO], 0);
 	th_expect_no_trap(m);
 
 	/* funct3 != 0 is reserved */
@@ -319,12 +319,12 @@ static int64_t branch(struct machine *m, uint32_t insn, uint64_t a, uint64_t b)
 {
 	const uint64_t at = TH_CODE + 0x2000;
 
-	m->cpu.x[A0] = a;
-	m->cpu.x[A1] = b;
+	m->harts[0].x[A0] = a;
+	m->harts[0].x[A1] = b;
 	th_code(m, at, &insn, 1);
 	assert_int_equal(th_run(m, 1), 1);
 	th_expect_no_trap(m);
-	return (int64_t)(m->cpu.pc - at);
+	return (int64_t)(m->harts[0].pc - at);
 }
 
 static void test_branches(void **state)
@@ -403,19 +403,16 @@ static void test_stores(void **state)
 	struct machine *m = th_setup();
 	const uint64_t v = 0x1122334455667788ull;
 	const uint32_t code[] = {
-		SB(A1, A0, 0),
-		SH(A1, A0, 8),
-		SW(A1, A0, 16),
-		SD(A1, A0, 24),
-		SD(A1, A2, -8), /* a2 = a0 + 48: stores at +40 */
+		SB(A1, A0, 0),	  SH(A1, A0, 8),  SW(A1, A0, 16),
+		SD(A1, A0, 24),	  SD(A1, A2, -8), /* a2 = a0 + 48: stores at +40 */
 		SW(A1, A0, 2047),
 	};
 
 	(void)state;
 	ram_fill(&m->ram, TH_DATA, 0xaa, 4096);
-	m->cpu.x[A0] = TH_DATA;
-	m->cpu.x[A1] = v;
-	m->cpu.x[A2] = TH_DATA + 48;
+	m->harts[0].x[A0] = TH_DATA;
+	m->harts[0].x[A1] = v;
+	m->harts[0].x[A2] = TH_DATA + 48;
 	th_code(m, TH_CODE, code, 6);
 	assert_int_equal(th_run(m, 6), 6);
 	th_expect_no_trap(m);
@@ -455,19 +452,19 @@ static void test_x0_never_written(void **state)
 	(void)state;
 	ram_store(&m->ram, TH_DATA, 0x1234, 8);
 	ram_store(&m->ram, TH_DATA + 8, 0xffff, 8);
-	m->cpu.x[A0] = TH_DATA;
-	m->cpu.x[A1] = 77;
-	m->cpu.x[A2] = m->cpu.x[A3] = 99;
-	m->cpu.sscratch = 0xabc;
+	m->harts[0].x[A0] = TH_DATA;
+	m->harts[0].x[A1] = 77;
+	m->harts[0].x[A2] = m->harts[0].x[A3] = 99;
+	m->harts[0].sscratch = 0xabc;
 	th_code(m, TH_CODE, code, 10);
 	for (int i = 0; i < 10; i++) {
 		th_step(m);
-		assert_int_equal(m->cpu.x[ZERO], 0);
+		assert_int_equal(m->harts[0].x[ZERO], 0);
 	}
 	th_expect_no_trap(m);
-	assert_int_equal(m->cpu.pc, TH_CODE + 40);
-	assert_int_equal(m->cpu.x[A2], 0);
-	assert_int_equal(m->cpu.x[A3], 0);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 40);
+	assert_int_equal(m->harts[0].x[A2], 0);
+	assert_int_equal(m->harts[0].x[A3], 0);
 	assert_int_equal(ram_load(&m->ram, TH_DATA + 8, 8), 0);
 	th_free(m);
 }
@@ -481,13 +478,13 @@ static void test_fence_and_illegal_opcodes(void **state)
 	th_code(m, TH_CODE, code, 3);
 	assert_int_equal(th_run(m, 3), 3);
 	th_expect_no_trap(m);
-	assert_int_equal(m->cpu.pc, TH_CODE + 12);
-	expect_illegal(m, 0x0000000bu);		       /* custom-0 */
-	expect_illegal(m, rv_i(0x07, A2, 2, A0, 0));       /* FLW: no F */
-	expect_illegal(m, rv_i(0x07, A2, 3, A0, 0));       /* FLD */
-	expect_illegal(m, rv_s(0x27, 3, A0, A1, 0));       /* FSD */
-	expect_illegal(m, rv_r(0x53, A2, 0, A0, A1, 0));   /* FADD.S */
-	expect_illegal(m, rv_r(0x57, A2, 0, A0, A1, 0));   /* OP-V: no V */
+	assert_int_equal(m->harts[0].pc, TH_CODE + 12);
+	expect_illegal(m, 0x0000000bu);			 /* custom-0 */
+	expect_illegal(m, rv_i(0x07, A2, 2, A0, 0));	 /* FLW: no F */
+	expect_illegal(m, rv_i(0x07, A2, 3, A0, 0));	 /* FLD */
+	expect_illegal(m, rv_s(0x27, 3, A0, A1, 0));	 /* FSD */
+	expect_illegal(m, rv_r(0x53, A2, 0, A0, A1, 0)); /* FADD.S */
+	expect_illegal(m, rv_r(0x57, A2, 0, A0, A1, 0)); /* OP-V: no V */
 	/* the all-zero word is the all-zero 16-bit parcel: illegal, stval is that parcel */
 	expect_illegal(m, 0);
 	th_free(m);
@@ -497,25 +494,23 @@ static void test_self_modifying_code(void **state)
 {
 	struct machine *m = th_setup();
 	const uint32_t code[] = {
-		SW(A1, A0, 0),	/* overwrite the instruction at +16 */
-		FENCE_I(),
-		ADDI(ZERO, ZERO, 0),
-		ADDI(ZERO, ZERO, 0),
-		ADDI(A2, ZERO, 1), /* replaced by addi a2, zero, 2 */
+		SW(A1, A0, 0), /* overwrite the instruction at +16 */
+		FENCE_I(),	     ADDI(ZERO, ZERO, 0),
+		ADDI(ZERO, ZERO, 0), ADDI(A2, ZERO, 1), /* replaced by addi a2, zero, 2 */
 	};
 
 	(void)state;
-	m->cpu.x[A0] = TH_CODE + 16;
-	m->cpu.x[A1] = ADDI(A2, ZERO, 2);
+	m->harts[0].x[A0] = TH_CODE + 16;
+	m->harts[0].x[A1] = ADDI(A2, ZERO, 2);
 	th_code(m, TH_CODE, code, 5);
 	/* run the old version once, so the page is in the fetch TLB */
-	m->cpu.pc = TH_CODE + 16;
+	m->harts[0].pc = TH_CODE + 16;
 	th_step(m);
-	assert_int_equal(m->cpu.x[A2], 1);
-	m->cpu.pc = TH_CODE;
+	assert_int_equal(m->harts[0].x[A2], 1);
+	m->harts[0].pc = TH_CODE;
 	assert_int_equal(th_run(m, 5), 5);
 	th_expect_no_trap(m);
-	assert_int_equal(m->cpu.x[A2], 2);
+	assert_int_equal(m->harts[0].x[A2], 2);
 	th_free(m);
 }
 

@@ -17,23 +17,23 @@ static void run_ok(struct machine *m, const uint32_t *code, size_t n)
 	th_code(m, TH_CODE, code, n);
 	assert_int_equal(th_run(m, n), n);
 	th_expect_no_trap(m);
-	assert_int_equal(m->cpu.pc, TH_CODE + 4 * n);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 4 * n);
 }
 
 /* Run one instruction at pc in the hart's current mode; returns true if it trapped, and
  * then checks it was an illegal instruction reporting its own bits. */
 static bool try_insn(struct machine *m, uint64_t pc, uint32_t insn)
 {
-	m->cpu.scause = TH_NO_TRAP;
+	m->harts[0].scause = TH_NO_TRAP;
 	ram_write(&m->ram, pc, &insn, 4);
-	m->cpu.pc = pc;
+	m->harts[0].pc = pc;
 	th_step(m);
-	if (m->cpu.scause == TH_NO_TRAP) {
-		assert_int_equal(m->cpu.pc, pc + 4);
+	if (m->harts[0].scause == TH_NO_TRAP) {
+		assert_int_equal(m->harts[0].pc, pc + 4);
 		return false;
 	}
 	th_expect_trap(m, EXC_ILLEGAL, insn, pc);
-	m->cpu.scause = TH_NO_TRAP;
+	m->harts[0].scause = TH_NO_TRAP;
 	return true;
 }
 
@@ -50,12 +50,12 @@ static bool try_user(struct machine *m, uint32_t insn)
 	th_enter_user(m, upc);
 	trapped = try_insn(m, upc, insn);
 	if (!trapped) {
-		assert_int_equal(m->cpu.priv, PRIV_U);
+		assert_int_equal(m->harts[0].priv, PRIV_U);
 		th_step(m);
 		th_expect_trap(m, EXC_BREAKPOINT, upc + 4, upc + 4);
-		m->cpu.scause = TH_NO_TRAP;
+		m->harts[0].scause = TH_NO_TRAP;
 	}
-	assert_false(m->cpu.sstatus & SSTATUS_SPP); /* came from U */
+	assert_false(m->harts[0].sstatus & SSTATUS_SPP); /* came from U */
 	return trapped;
 }
 
@@ -70,16 +70,16 @@ static void test_csrrw_rs_rc(void **state)
 	};
 
 	(void)state;
-	m->cpu.sscratch = 0xf0f0;
-	m->cpu.x[A0] = 0x8000000000001234ull;
-	m->cpu.x[A1] = 0xff00;
-	m->cpu.x[T0] = 0x8000000000000f00ull;
+	m->harts[0].sscratch = 0xf0f0;
+	m->harts[0].x[A0] = 0x8000000000001234ull;
+	m->harts[0].x[A1] = 0xff00;
+	m->harts[0].x[T0] = 0x8000000000000f00ull;
 	run_ok(m, code, 4);
-	assert_int_equal(m->cpu.x[A2], 0xf0f0);
-	assert_int_equal(m->cpu.x[A3], 0x8000000000001234ull);
-	assert_int_equal(m->cpu.x[A4], 0x800000000000ff34ull);
-	assert_int_equal(m->cpu.x[A5], 0xf034);
-	assert_int_equal(m->cpu.sscratch, 0xf034);
+	assert_int_equal(m->harts[0].x[A2], 0xf0f0);
+	assert_int_equal(m->harts[0].x[A3], 0x8000000000001234ull);
+	assert_int_equal(m->harts[0].x[A4], 0x800000000000ff34ull);
+	assert_int_equal(m->harts[0].x[A5], 0xf034);
+	assert_int_equal(m->harts[0].sscratch, 0xf034);
 	th_free(m);
 }
 
@@ -94,15 +94,15 @@ static void test_csr_immediate_forms(void **state)
 	};
 
 	(void)state;
-	m->cpu.sscratch = UINT64_MAX;
+	m->harts[0].sscratch = UINT64_MAX;
 	run_ok(m, code, 6);
-	assert_int_equal(m->cpu.x[A2], UINT64_MAX);
-	assert_int_equal(m->cpu.x[A3], 0x11);
-	assert_int_equal(m->cpu.x[A4], 0x17);
-	assert_int_equal(m->cpu.x[A5], 0x14);
-	assert_int_equal(m->cpu.x[A6], 31);
-	assert_int_equal(m->cpu.x[A7], 31);
-	assert_int_equal(m->cpu.sscratch, 31);
+	assert_int_equal(m->harts[0].x[A2], UINT64_MAX);
+	assert_int_equal(m->harts[0].x[A3], 0x11);
+	assert_int_equal(m->harts[0].x[A4], 0x17);
+	assert_int_equal(m->harts[0].x[A5], 0x14);
+	assert_int_equal(m->harts[0].x[A6], 31);
+	assert_int_equal(m->harts[0].x[A7], 31);
+	assert_int_equal(m->harts[0].sscratch, 31);
 	th_free(m);
 }
 
@@ -117,14 +117,14 @@ static void test_csr_rd_rs1_rules(void **state)
 	};
 
 	(void)state;
-	m->cpu.sscratch = 9;
-	m->cpu.x[A0] = 5;
-	m->cpu.x[A1] = 77;
+	m->harts[0].sscratch = 9;
+	m->harts[0].x[A0] = 5;
+	m->harts[0].x[A1] = 77;
 	run_ok(m, code, 4);
-	assert_int_equal(m->cpu.x[A0], 9);
-	assert_int_equal(m->cpu.x[ZERO], 0);
-	assert_int_equal(m->cpu.x[T0], 77);
-	assert_int_equal(m->cpu.sscratch, 77);
+	assert_int_equal(m->harts[0].x[A0], 9);
+	assert_int_equal(m->harts[0].x[ZERO], 0);
+	assert_int_equal(m->harts[0].x[T0], 77);
+	assert_int_equal(m->harts[0].sscratch, 77);
 	th_free(m);
 }
 
@@ -138,8 +138,8 @@ static void test_read_only_counters(void **state)
 		unsigned csr = csrs[i];
 		const uint64_t pc = TH_CODE;
 
-		m->cpu.x[A1] = 0; /* "writes" zero: still a write */
-		m->cpu.x[A2] = 0x1234;
+		m->harts[0].x[A1] = 0; /* "writes" zero: still a write */
+		m->harts[0].x[A2] = 0x1234;
 		/* reads: CSRRS/CSRRC with rs1 = x0, the immediate forms with uimm = 0 */
 		assert_false(try_insn(m, pc, CSRRS(A3, csr, ZERO)));
 		assert_false(try_insn(m, pc, CSRRC(A3, csr, ZERO)));
@@ -153,7 +153,7 @@ static void test_read_only_counters(void **state)
 		assert_true(try_insn(m, pc, CSRRWI(A2, csr, 0)));
 		assert_true(try_insn(m, pc, CSRRSI(A2, csr, 1)));
 		assert_true(try_insn(m, pc, CSRRCI(A2, csr, 1)));
-		assert_int_equal(m->cpu.x[A2], 0x1234); /* rd untouched by the faulting ones */
+		assert_int_equal(m->harts[0].x[A2], 0x1234); /* rd untouched by the faulting ones */
 		th_free(m);
 	}
 }
@@ -170,10 +170,10 @@ static void test_counters_count(void **state)
 
 	(void)state;
 	run_ok(m, code, 7);
-	assert_int_equal(m->cpu.x[A1] - m->cpu.x[A0], 1);
-	assert_true(m->cpu.x[A3] > m->cpu.x[A2]);
-	assert_true(m->cpu.x[A5] >= m->cpu.x[A4]);
-	assert_true(machine_time(m) >= m->cpu.x[A5]);
+	assert_int_equal(m->harts[0].x[A1] - m->harts[0].x[A0], 1);
+	assert_true(m->harts[0].x[A3] > m->harts[0].x[A2]);
+	assert_true(m->harts[0].x[A5] >= m->harts[0].x[A4]);
+	assert_true(machine_time(m) >= m->harts[0].x[A5]);
 	th_free(m);
 }
 
@@ -207,7 +207,7 @@ static void test_nonexistent_and_m_mode_csrs(void **state)
 	for (size_t i = 0; i < sizeof(csrs) / sizeof(csrs[0]); i++) {
 		struct machine *m = th_setup();
 
-		m->cpu.x[A1] = 0;
+		m->harts[0].x[A1] = 0;
 		assert_true(try_insn(m, TH_CODE, CSRRS(A2, csrs[i], ZERO)));
 		assert_true(try_insn(m, TH_CODE, CSRRW(ZERO, csrs[i], A1)));
 		assert_true(try_insn(m, TH_CODE, CSRRSI(A2, csrs[i], 0)));
@@ -225,11 +225,11 @@ static void test_supervisor_csrs_from_user(void **state)
 	for (size_t i = 0; i < sizeof(csrs) / sizeof(csrs[0]); i++) {
 		struct machine *m = th_setup();
 
-		m->cpu.sscratch = 0x77;
+		m->harts[0].sscratch = 0x77;
 		assert_true(try_user(m, CSRRS(A2, csrs[i], ZERO)));
 		assert_true(try_user(m, CSRRW(ZERO, csrs[i], ZERO)));
 		assert_true(try_user(m, CSRRSI(ZERO, csrs[i], 1)));
-		assert_int_equal(m->cpu.sscratch, 0x77);
+		assert_int_equal(m->harts[0].sscratch, 0x77);
 		th_free(m);
 	}
 }
@@ -242,7 +242,7 @@ static void test_counters_from_user(void **state)
 	for (uint64_t en = 0; en < 8; en++) {
 		struct machine *m = th_setup();
 
-		m->cpu.scounteren = en;
+		m->harts[0].scounteren = en;
 		for (int i = 0; i < 3; i++) {
 			bool allowed = (en >> i) & 1;
 
@@ -251,7 +251,7 @@ static void test_counters_from_user(void **state)
 			assert_true(try_user(m, CSRRW(ZERO, csrs[i], ZERO)));
 		}
 		/* S-mode reads the counters whatever scounteren says */
-		m->cpu.pc = TH_CODE;
+		m->harts[0].pc = TH_CODE;
 		for (int i = 0; i < 3; i++)
 			assert_false(try_insn(m, TH_CODE, CSRRS(A2, csrs[i], ZERO)));
 		th_free(m);
@@ -268,12 +268,12 @@ static void test_scounteren_senvcfg(void **state)
 	};
 
 	(void)state;
-	m->cpu.x[A0] = UINT64_MAX;
+	m->harts[0].x[A0] = UINT64_MAX;
 	run_ok(m, code, 6);
-	assert_int_equal(m->cpu.x[A2] & 7, 7); /* CY, TM, IR are writable */
-	assert_int_equal(m->cpu.x[A3], 0);
+	assert_int_equal(m->harts[0].x[A2] & 7, 7); /* CY, TM, IR are writable */
+	assert_int_equal(m->harts[0].x[A3], 0);
 	/* senvcfg: only FIOM can exist here (no Zicbo*, no pointer masking) */
-	assert_int_equal(m->cpu.x[A4] & ~1ull, 0);
+	assert_int_equal(m->harts[0].x[A4] & ~1ull, 0);
 	th_free(m);
 }
 
@@ -294,17 +294,17 @@ static void check_sstatus_warl(unsigned ext)
 		CSRRS(A5, CSR_SSTATUS, ZERO),
 	};
 
-	m->cpu.ext = ext;
-	m->cpu.x[A0] = UINT64_MAX;
-	m->cpu.x[A1] = 1ull << 32;
+	m->harts[0].ext = ext;
+	m->harts[0].x[A0] = UINT64_MAX;
+	m->harts[0].x[A1] = 1ull << 32;
 	run_ok(m, code, 7);
 	/* UXL is read-only 2 (64-bit U-mode); FS as above, VS and XS zero (no V, no custom
 	 * state); SD is FS == Dirty; UBE zero (little-endian only); the WPRI fields read zero. */
-	assert_int_equal(m->cpu.x[A2] >> 32 & 3, 2);
-	assert_int_equal(m->cpu.x[A3], writable | SSTATUS_UXL_64 | (fs ? SSTATUS_SD : 0));
-	assert_int_equal(m->cpu.x[A3], fs ? 0x80000002000c6122ull : 0x2000c0122ull);
-	assert_int_equal(m->cpu.x[A4], SSTATUS_UXL_64);
-	assert_int_equal(m->cpu.x[A5], SSTATUS_UXL_64);
+	assert_int_equal(m->harts[0].x[A2] >> 32 & 3, 2);
+	assert_int_equal(m->harts[0].x[A3], writable | SSTATUS_UXL_64 | (fs ? SSTATUS_SD : 0));
+	assert_int_equal(m->harts[0].x[A3], fs ? 0x80000002000c6122ull : 0x2000c0122ull);
+	assert_int_equal(m->harts[0].x[A4], SSTATUS_UXL_64);
+	assert_int_equal(m->harts[0].x[A5], SSTATUS_UXL_64);
 	th_free(m);
 }
 
@@ -326,16 +326,16 @@ static void test_stvec_warl(void **state)
 	};
 
 	(void)state;
-	m->cpu.x[A0] = TH_TRAP;
-	m->cpu.x[A1] = TH_TRAP + 0x100 + 1; /* vectored */
-	m->cpu.x[T0] = TH_TRAP + 2;
-	m->cpu.x[T1] = TH_TRAP + 3;
+	m->harts[0].x[A0] = TH_TRAP;
+	m->harts[0].x[A1] = TH_TRAP + 0x100 + 1; /* vectored */
+	m->harts[0].x[T0] = TH_TRAP + 2;
+	m->harts[0].x[T1] = TH_TRAP + 3;
 	run_ok(m, code, 8);
-	assert_int_equal(m->cpu.x[A2], TH_TRAP);
-	assert_int_equal(m->cpu.x[A3], TH_TRAP + 0x101);
+	assert_int_equal(m->harts[0].x[A2], TH_TRAP);
+	assert_int_equal(m->harts[0].x[A3], TH_TRAP + 0x101);
 	/* a reserved mode is not kept: the field reads back as Direct or Vectored */
-	assert_true((m->cpu.x[A4] & 3) < 2);
-	assert_true((m->cpu.x[A5] & 3) < 2);
+	assert_true((m->harts[0].x[A4] & 3) < 2);
+	assert_true((m->harts[0].x[A5] & 3) < 2);
 	th_free(m);
 }
 
@@ -351,18 +351,18 @@ static void test_sepc_sscratch_scause_stval(void **state)
 	};
 
 	(void)state;
-	m->cpu.x[A0] = 0x80001235;
-	m->cpu.x[A1] = UINT64_MAX;
-	m->cpu.x[T0] = CAUSE_INTERRUPT | IRQ_STI;
+	m->harts[0].x[A0] = 0x80001235;
+	m->harts[0].x[A1] = UINT64_MAX;
+	m->harts[0].x[T0] = CAUSE_INTERRUPT | IRQ_STI;
 	th_code(m, TH_CODE, code, 10);
 	assert_int_equal(th_run(m, 10), 10); /* scause is written here: count and pc show no trap */
-	assert_int_equal(m->cpu.pc, TH_CODE + 40);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 40);
 	/* IALIGN = 16: sepc[0] is always zero, sepc[1] is kept */
-	assert_int_equal(m->cpu.x[A2], 0x80001234);
-	assert_int_equal(m->cpu.x[A3], UINT64_MAX - 1);
-	assert_int_equal(m->cpu.x[A4], UINT64_MAX);
-	assert_int_equal(m->cpu.x[A5], UINT64_MAX);
-	assert_int_equal(m->cpu.x[A6], CAUSE_INTERRUPT | IRQ_STI);
+	assert_int_equal(m->harts[0].x[A2], 0x80001234);
+	assert_int_equal(m->harts[0].x[A3], UINT64_MAX - 1);
+	assert_int_equal(m->harts[0].x[A4], UINT64_MAX);
+	assert_int_equal(m->harts[0].x[A5], UINT64_MAX);
+	assert_int_equal(m->harts[0].x[A6], CAUSE_INTERRUPT | IRQ_STI);
 	th_free(m);
 }
 
@@ -378,23 +378,23 @@ static void test_sip_sie(void **state)
 	};
 
 	(void)state;
-	m->cpu.x[A0] = UINT64_MAX;
-	cpu_set_irq(&m->cpu, SIP_STIP, true);
+	m->harts[0].x[A0] = UINT64_MAX;
+	cpu_set_irq(&m->harts[0], SIP_STIP, true);
 	th_code(m, TH_CODE, code, 7);
 	assert_int_equal(th_run(m, 3), 3);
-	assert_int_equal(m->cpu.x[A2], SIP_SSIP | SIP_STIP | SIP_SEIP);
-	assert_int_equal(m->cpu.x[A2], 0x222);
+	assert_int_equal(m->harts[0].x[A2], SIP_SSIP | SIP_STIP | SIP_SEIP);
+	assert_int_equal(m->harts[0].x[A2], 0x222);
 	/* sie is now 0, so setting SSIP does not interrupt */
 	assert_int_equal(th_run(m, 4), 4);
 	th_expect_no_trap(m);
-	assert_int_equal(m->cpu.x[A3], SIP_SSIP | SIP_STIP);
-	assert_int_equal(m->cpu.x[A4], SIP_STIP);
+	assert_int_equal(m->harts[0].x[A3], SIP_SSIP | SIP_STIP);
+	assert_int_equal(m->harts[0].x[A4], SIP_STIP);
 	/* with STIP low, writing it has no effect either */
-	cpu_set_irq(&m->cpu, SIP_STIP, false);
-	m->cpu.pc = TH_CODE + 12;
+	cpu_set_irq(&m->harts[0], SIP_STIP, false);
+	m->harts[0].pc = TH_CODE + 12;
 	assert_int_equal(th_run(m, 2), 2);
-	assert_int_equal(m->cpu.x[A3], SIP_SSIP);
-	assert_int_equal(m->cpu.sip, SIP_SSIP);
+	assert_int_equal(m->harts[0].x[A3], SIP_SSIP);
+	assert_int_equal(m->harts[0].sip, SIP_SSIP);
 	th_free(m);
 }
 
@@ -420,18 +420,18 @@ static void test_satp_warl(void **state)
 	/* The code keeps running after satp switches to Sv39: identity-map its page. */
 	th_pt_init(&pt, m, TH_PT);
 	th_map(&pt, TH_CODE, TH_CODE, PTE_V | PTE_R | PTE_X | PTE_A | PTE_D, 0);
-	m->cpu.x[A0] = th_pt_satp(&pt) | asid_bits;
-	m->cpu.x[A1] = (9ull << 60) | 0x1234;
-	m->cpu.x[T0] = (10ull << 60) | 0x1234;
-	m->cpu.x[T1] = (1ull << 60) | 0x1234;
+	m->harts[0].x[A0] = th_pt_satp(&pt) | asid_bits;
+	m->harts[0].x[A1] = (9ull << 60) | 0x1234;
+	m->harts[0].x[T0] = (10ull << 60) | 0x1234;
+	m->harts[0].x[T1] = (1ull << 60) | 0x1234;
 	run_ok(m, code, 10);
 	/* ASIDLEN is 0: the ASID field reads zero */
-	assert_int_equal(m->cpu.x[A2], th_pt_satp(&pt));
-	assert_int_equal(m->cpu.x[A3], th_pt_satp(&pt));
-	assert_int_equal(m->cpu.x[A4], th_pt_satp(&pt));
-	assert_int_equal(m->cpu.x[A5], th_pt_satp(&pt));
-	assert_int_equal(m->cpu.x[A6], th_pt_satp(&pt));
-	assert_int_equal(m->cpu.x[A7], 0);
+	assert_int_equal(m->harts[0].x[A2], th_pt_satp(&pt));
+	assert_int_equal(m->harts[0].x[A3], th_pt_satp(&pt));
+	assert_int_equal(m->harts[0].x[A4], th_pt_satp(&pt));
+	assert_int_equal(m->harts[0].x[A5], th_pt_satp(&pt));
+	assert_int_equal(m->harts[0].x[A6], th_pt_satp(&pt));
+	assert_int_equal(m->harts[0].x[A7], 0);
 	th_free(m);
 }
 

@@ -52,18 +52,18 @@ static void test_store_then_execute_same_page(void **state)
 
 	(void)state;
 	th_code(m, TH_CODE, code, 5);
-	m->cpu.x[A0] = TH_CODE + 12;
-	m->cpu.x[A1] = ADDI(A2, ZERO, 2);
+	m->harts[0].x[A0] = TH_CODE + 12;
+	m->harts[0].x[A1] = ADDI(A2, ZERO, 2);
 	/* decode the old version first */
-	m->cpu.pc = TH_CODE + 12;
+	m->harts[0].pc = TH_CODE + 12;
 	th_step(m);
-	assert_int_equal(m->cpu.x[A2], 1);
-	m->cpu.pc = TH_CODE;
+	assert_int_equal(m->harts[0].x[A2], 1);
+	m->harts[0].pc = TH_CODE;
 	assert_int_equal(th_run(m, 5), 5);
 	th_expect_no_trap(m);
-	assert_int_equal(m->cpu.x[A2], 2);
-	assert_int_equal(m->cpu.x[A3], 7);
-	assert_int_equal(m->cpu.pc, TH_CODE + 20);
+	assert_int_equal(m->harts[0].x[A2], 2);
+	assert_int_equal(m->harts[0].x[A3], 7);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 20);
 	th_free(m);
 }
 
@@ -83,12 +83,12 @@ static void test_loop_rewriting_itself(void **state)
 
 	(void)state;
 	th_code(m, TH_CODE, loop, 8);
-	m->cpu.x[A0] = TH_CODE;
-	m->cpu.x[A3] = (uint64_t)n;
+	m->harts[0].x[A0] = TH_CODE;
+	m->harts[0].x[A3] = (uint64_t)n;
 	assert_int_equal(th_run(m, 8 * (uint64_t)n), 8 * (uint64_t)n);
 	th_expect_no_trap(m);
-	assert_int_equal(m->cpu.x[A2], (uint64_t)(n * (n + 1) / 2));
-	assert_int_equal(m->cpu.pc, TH_CODE + 32);
+	assert_int_equal(m->harts[0].x[A2], (uint64_t)(n * (n + 1) / 2));
+	assert_int_equal(m->harts[0].pc, TH_CODE + 32);
 	assert_int_equal(get32(m, TH_CODE + 20), ADDI(A2, A2, n));
 	th_free(m);
 }
@@ -110,15 +110,15 @@ static void test_write_entry_then_code_then_store(void **state)
 	th_code(m, TH_CODE, code, 5);
 	put(m, p, NOP);
 	put(m, p + 4, RET);
-	m->cpu.x[A0] = p;
-	m->cpu.x[A1] = ADDI(A2, ZERO, 5);
-	m->cpu.x[A3] = ADDI(A2, ZERO, 9);
+	m->harts[0].x[A0] = p;
+	m->harts[0].x[A1] = ADDI(A2, ZERO, 5);
+	m->harts[0].x[A3] = ADDI(A2, ZERO, 9);
 	assert_int_equal(th_run(m, 4), 4);
-	assert_int_equal(m->cpu.x[A2], 5);
+	assert_int_equal(m->harts[0].x[A2], 5);
 	assert_int_equal(th_run(m, 5), 5);
 	th_expect_no_trap(m);
-	assert_int_equal(m->cpu.x[A2], 9);
-	assert_int_equal(m->cpu.pc, TH_CODE + 20);
+	assert_int_equal(m->harts[0].x[A2], 9);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 20);
 	th_free(m);
 }
 
@@ -143,15 +143,15 @@ static void test_aliased_code_page(void **state)
 	th_code(m, TH_CODE, code, 5);
 	put(m, p, NOP);
 	put(m, p + 4, RET);
-	m->cpu.x[A0] = va1;
-	m->cpu.x[A1] = va2;
-	m->cpu.x[A3] = ADDI(A2, ZERO, 1);
-	m->cpu.x[A4] = ADDI(A2, ZERO, 2);
+	m->harts[0].x[A0] = va1;
+	m->harts[0].x[A1] = va2;
+	m->harts[0].x[A3] = ADDI(A2, ZERO, 1);
+	m->harts[0].x[A4] = ADDI(A2, ZERO, 2);
 	assert_int_equal(th_run(m, 4), 4);
-	assert_int_equal(m->cpu.x[A2], 1);
+	assert_int_equal(m->harts[0].x[A2], 1);
 	assert_int_equal(th_run(m, 5), 5);
 	th_expect_no_trap(m);
-	assert_int_equal(m->cpu.x[A2], 2);
+	assert_int_equal(m->harts[0].x[A2], 2);
 	th_free(m);
 }
 
@@ -167,29 +167,29 @@ static void test_device_writes_over_code(void **state)
 	put(m, TH_CODE, ADDI(A2, ZERO, 1));
 	put(m, TH_CODE + 4, NOP);
 	th_step(m);
-	assert_int_equal(m->cpu.x[A2], 1);
+	assert_int_equal(m->harts[0].x[A2], 1);
 
 	insn = ADDI(A2, ZERO, 2);
 	ram_write(&m->ram, TH_CODE, &insn, 4);
-	m->cpu.pc = TH_CODE;
+	m->harts[0].pc = TH_CODE;
 	th_step(m);
-	assert_int_equal(m->cpu.x[A2], 2);
+	assert_int_equal(m->harts[0].x[A2], 2);
 
 	insn = ADDI(A2, ZERO, 3);
 	p = ram_dma_ptr(&m->ram, TH_CODE, 4);
 	memcpy(p, &insn, 4); /* as a disk read lands with pread */
-	m->cpu.pc = TH_CODE;
+	m->harts[0].pc = TH_CODE;
 	th_step(m);
-	assert_int_equal(m->cpu.x[A2], 3);
+	assert_int_equal(m->harts[0].x[A2], 3);
 
 	ram_store(&m->ram, TH_CODE, ADDI(A2, ZERO, 4), 4);
-	m->cpu.pc = TH_CODE;
+	m->harts[0].pc = TH_CODE;
 	th_step(m);
-	assert_int_equal(m->cpu.x[A2], 4);
+	assert_int_equal(m->harts[0].x[A2], 4);
 
 	/* a write of several pages, starting with the code page */
 	ram_fill(&m->ram, TH_CODE, 0, 0x3000);
-	m->cpu.pc = TH_CODE;
+	m->harts[0].pc = TH_CODE;
 	th_step(m);
 	th_expect_trap(m, EXC_ILLEGAL, 0, TH_CODE);
 	th_free(m);
@@ -205,13 +205,13 @@ static void test_device_write_between_slices(void **state)
 	(void)state;
 	th_code(m, TH_CODE, code, 4);
 	assert_int_equal(th_run(m, 3), 3);
-	assert_int_equal(m->cpu.x[A2], 3);
-	m->cpu.pc = TH_CODE + 4;
+	assert_int_equal(m->harts[0].x[A2], 3);
+	m->harts[0].pc = TH_CODE + 4;
 	th_step(m);
-	assert_int_equal(m->cpu.x[A2], 4);
+	assert_int_equal(m->harts[0].x[A2], 4);
 	put(m, TH_CODE + 8, ADDI(A2, A2, 100)); /* the next instruction, already decoded */
 	th_step(m);
-	assert_int_equal(m->cpu.x[A2], 104);
+	assert_int_equal(m->harts[0].x[A2], 104);
 	th_free(m);
 }
 
@@ -234,20 +234,20 @@ static void test_amo_and_sc_over_code(void **state)
 	(void)state;
 	th_code(m, TH_CODE, code, 9);
 	/* decode +24 and +28 first */
-	m->cpu.pc = TH_CODE + 24;
+	m->harts[0].pc = TH_CODE + 24;
 	assert_int_equal(th_run(m, 2), 2);
-	m->cpu.x[A2] = m->cpu.x[A3] = 0;
-	m->cpu.pc = TH_CODE;
-	m->cpu.x[A0] = TH_CODE + 24;
-	m->cpu.x[A1] = ADDI(A2, ZERO, 3);
-	m->cpu.x[A3] = 4u << 20;
-	m->cpu.x[A4] = TH_CODE + 28;
-	m->cpu.x[A5] = ADDI(A3, ZERO, 11);
+	m->harts[0].x[A2] = m->harts[0].x[A3] = 0;
+	m->harts[0].pc = TH_CODE;
+	m->harts[0].x[A0] = TH_CODE + 24;
+	m->harts[0].x[A1] = ADDI(A2, ZERO, 3);
+	m->harts[0].x[A3] = 4u << 20;
+	m->harts[0].x[A4] = TH_CODE + 28;
+	m->harts[0].x[A5] = ADDI(A3, ZERO, 11);
 	assert_int_equal(th_run(m, 8), 8);
 	th_expect_no_trap(m);
-	assert_int_equal(m->cpu.x[T3], 0); /* the SC succeeded */
-	assert_int_equal(m->cpu.x[A2], 7);
-	assert_int_equal(m->cpu.x[A3], 11);
+	assert_int_equal(m->harts[0].x[T3], 0); /* the SC succeeded */
+	assert_int_equal(m->harts[0].x[A2], 7);
+	assert_int_equal(m->harts[0].x[A3], 11);
 	th_free(m);
 }
 
@@ -273,20 +273,20 @@ static void test_pte_update_over_code(void **state)
 	/* the table page is also code, run at its own address */
 	th_map(&pt, table, table, TH_PTE_KERNEL, 0);
 	put(m, TH_CODE, LD(T0, A1, 0)); /* a load through va: the walk sets A */
-	m->cpu.x[A0] = TH_DATA;
-	m->cpu.x[A1] = va;
+	m->harts[0].x[A0] = TH_DATA;
+	m->harts[0].x[A1] = va;
 
-	m->cpu.pc = pte_addr;
+	m->harts[0].pc = pte_addr;
 	th_step(m);
 	th_expect_no_trap(m);
-	assert_int_equal(m->cpu.pc, pte_addr + 4);
+	assert_int_equal(m->harts[0].pc, pte_addr + 4);
 
-	m->cpu.pc = TH_CODE;
+	m->harts[0].pc = TH_CODE;
 	th_step(m);
 	th_expect_no_trap(m);
 	assert_int_equal(ram_load(&m->ram, pte_addr, 8), pte | PTE_A);
 
-	m->cpu.pc = pte_addr;
+	m->harts[0].pc = pte_addr;
 	th_step(m);
 	th_expect_trap(m, EXC_ILLEGAL, (uint32_t)(pte | PTE_A), pte_addr);
 	th_free(m);
@@ -311,56 +311,56 @@ static void test_code_crossing_pages(void **state)
 	put16(m, b - 4, C_ADDI(A1, 1));
 	put16(m, b - 2, C_ADDI(A1, 1)); /* the last parcel of the page */
 	put(m, b, ADDI(A1, A1, 1));	/* the first of the next */
-	m->cpu.pc = b - 8;
+	m->harts[0].pc = b - 8;
 	assert_int_equal(th_run(m, 4), 4);
-	assert_int_equal(m->cpu.x[A1], 4);
-	assert_int_equal(m->cpu.pc, b + 4);
+	assert_int_equal(m->harts[0].x[A1], 4);
+	assert_int_equal(m->harts[0].pc, b + 4);
 
 	/* a 32-bit instruction across the boundary, then one after it */
 	put16(m, b - 2, (uint16_t)v1);
 	put16(m, b, (uint16_t)(v1 >> 16));
 	put(m, b + 2, ADDI(A3, A3, 1));
-	m->cpu.pc = b - 2;
+	m->harts[0].pc = b - 2;
 	assert_int_equal(th_run(m, 2), 2);
-	assert_int_equal(m->cpu.x[A2], 0x123);
-	assert_int_equal(m->cpu.pc, b + 6);
+	assert_int_equal(m->harts[0].x[A2], 0x123);
+	assert_int_equal(m->harts[0].pc, b + 6);
 
 	/* the hart rewrites the upper half, then jumps to it */
-	m->cpu.x[A4] = b;
-	m->cpu.x[A5] = v2 >> 16;
-	m->cpu.x[A2] = 0;
-	m->cpu.pc = other;
+	m->harts[0].x[A4] = b;
+	m->harts[0].x[A5] = v2 >> 16;
+	m->harts[0].x[A2] = 0;
+	m->harts[0].pc = other;
 	assert_int_equal(th_run(m, 4), 4);
 	th_expect_no_trap(m);
-	assert_int_equal(m->cpu.x[A2], 0x456);
-	assert_int_equal(m->cpu.x[A3], 2);
+	assert_int_equal(m->harts[0].x[A2], 0x456);
+	assert_int_equal(m->harts[0].x[A3], 2);
 
 	/* a device rewrites the upper half */
-	m->cpu.x[A2] = 0;
+	m->harts[0].x[A2] = 0;
 	ram_store(&m->ram, b, v3 >> 16, 2);
-	m->cpu.pc = b - 2;
+	m->harts[0].pc = b - 2;
 	th_step(m);
-	assert_int_equal(m->cpu.x[A2], (uint64_t)-0x100);
+	assert_int_equal(m->harts[0].x[A2], (uint64_t)-0x100);
 
 	/* a device rewrites it whole */
-	m->cpu.x[A2] = 0;
+	m->harts[0].x[A2] = 0;
 	put16(m, b - 2, (uint16_t)v4);
 	put16(m, b, (uint16_t)(v4 >> 16));
-	m->cpu.pc = b - 2;
+	m->harts[0].pc = b - 2;
 	th_step(m);
-	assert_int_equal(m->cpu.x[A2], 0x77);
+	assert_int_equal(m->harts[0].x[A2], 0x77);
 
 	/* a backward branch from the second page to the first */
 	put(m, b + 2, BNE(A3, ZERO, -4)); /* to the crossing instruction, while a3 != 0 */
 	put(m, b + 6, NOP);
-	m->cpu.x[A3] = 3;
+	m->harts[0].x[A3] = 3;
 	/* the loop: the crossing instruction (a3 -= 1), then the branch back while a3 != 0 */
 	put16(m, b - 2, (uint16_t)ADDI(A3, A3, -1));
 	put16(m, b, (uint16_t)(ADDI(A3, A3, -1) >> 16));
-	m->cpu.pc = b - 2;
+	m->harts[0].pc = b - 2;
 	assert_int_equal(th_run(m, 6), 6);
-	assert_int_equal(m->cpu.x[A3], 0);
-	assert_int_equal(m->cpu.pc, b + 6);
+	assert_int_equal(m->harts[0].x[A3], 0);
+	assert_int_equal(m->harts[0].pc, b + 6);
 	th_free(m);
 }
 
@@ -386,18 +386,18 @@ static void test_remap_code_page(void **state)
 	put(m, TH_CODE + 12, CSRRW(ZERO, CSR_SATP, A1)); /* the same satp: drops the TLB */
 	put(m, TH_CODE + 16, JALR(RA, A0, 0));
 	put(m, TH_CODE + 20, NOP);
-	m->cpu.x[A0] = va;
-	m->cpu.x[A1] = m->cpu.satp;
+	m->harts[0].x[A0] = va;
+	m->harts[0].x[A1] = m->harts[0].satp;
 	assert_int_equal(th_run(m, 3), 3);
-	assert_int_equal(m->cpu.x[A2], 1);
+	assert_int_equal(m->harts[0].x[A2], 1);
 	ram_store(&m->ram, pte_addr, (p2 >> 12) << PTE_PPN_SHIFT | TH_PTE_KERNEL, 8);
 	assert_int_equal(th_run(m, 4), 4);
-	assert_int_equal(m->cpu.x[A2], 2);
+	assert_int_equal(m->harts[0].x[A2], 2);
 	ram_store(&m->ram, pte_addr, (p1 >> 12) << PTE_PPN_SHIFT | TH_PTE_KERNEL, 8);
 	assert_int_equal(th_run(m, 4), 4);
 	th_expect_no_trap(m);
-	assert_int_equal(m->cpu.x[A2], 1);
-	assert_int_equal(m->cpu.pc, TH_CODE + 20);
+	assert_int_equal(m->harts[0].x[A2], 1);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 20);
 	th_free(m);
 }
 
@@ -410,7 +410,7 @@ static void test_code_page_stores_marked_dirty(void **state)
 
 	(void)state;
 	th_code(m, TH_CODE, code, 3);
-	m->cpu.x[A0] = TH_CODE + 8;
+	m->harts[0].x[A0] = TH_CODE + 8;
 	th_step(m);
 	th_clear_dirty(m);
 	assert_false(ram_is_dirty(&m->ram, TH_CODE));
@@ -432,16 +432,16 @@ static void test_state_load_flushes(void **state)
 	th_step(m);
 	assert_true(ram_is_code(&m->ram, TH_CODE));
 	buf_init(&b);
-	state_save(&cpu_state, &m->cpu, &b);
+	state_save(&cpu_state, &m->harts[0], &b);
 	rbuf_init(&r, b.p, b.len);
-	assert_int_equal(state_load(&cpu_state, &m->cpu, &r, &e), 0);
+	assert_int_equal(state_load(&cpu_state, &m->harts[0], &r, &e), 0);
 	assert_false(ram_is_code(&m->ram, TH_CODE));
 	for (int s = 0; s < TLB_SETS; s++)
 		for (int i = 0; i < TLB_ENTRIES; i++)
-			assert_null(m->cpu.xpage[s][i]);
-	m->cpu.pc = TH_CODE;
+			assert_null(m->harts[0].xpage[s][i]);
+	m->harts[0].pc = TH_CODE;
 	th_step(m);
-	assert_int_equal(m->cpu.x[A2], 1);
+	assert_int_equal(m->harts[0].x[A2], 1);
 	buf_free(&b);
 	th_free(m);
 }
@@ -454,7 +454,7 @@ struct snap {
 
 static struct snap snap_of(const struct machine *m)
 {
-	const struct cpu *c = &m->cpu;
+	const struct cpu *c = &m->harts[0];
 
 	return (struct snap){ c->pc, c->instret, c->x[A0], c->x[A1], c->x[A2], c->sepc };
 }
@@ -481,7 +481,7 @@ static void counting_program(struct machine *m)
 	put(m, TH_TRAP + 4, ADDI(T6, T6, 4));
 	put(m, TH_TRAP + 8, CSRRW(ZERO, CSR_SEPC, T6));
 	put(m, TH_TRAP + 12, SRET());
-	m->cpu.pc = TH_CODE;
+	m->harts[0].pc = TH_CODE;
 }
 
 static void test_slices_count_exactly(void **state)
@@ -499,7 +499,7 @@ static void test_slices_count_exactly(void **state)
 		th_step(m);
 		ref[i] = snap_of(m);
 	}
-	assert_int_equal(m->cpu.pc, TH_CODE + 20); /* it got to the end */
+	assert_int_equal(m->harts[0].pc, TH_CODE + 20); /* it got to the end */
 	th_free(m);
 
 	for (size_t k = 0; k < sizeof(slices) / sizeof(slices[0]); k++) {
@@ -508,16 +508,16 @@ static void test_slices_count_exactly(void **state)
 		m = th_setup();
 		counting_program(m);
 		while (steps + slices[k] <= N) {
-			uint64_t before = m->cpu.instret, done = th_run(m, slices[k]);
+			uint64_t before = m->harts[0].instret, done = th_run(m, slices[k]);
 
 			steps += slices[k];
-			assert_int_equal(done, m->cpu.instret - before);
-			assert_int_equal(m->cpu.pc, ref[steps].pc);
-			assert_int_equal(m->cpu.instret, ref[steps].instret);
-			assert_int_equal(m->cpu.x[A0], ref[steps].a0);
-			assert_int_equal(m->cpu.x[A1], ref[steps].a1);
-			assert_int_equal(m->cpu.x[A2], ref[steps].a2);
-			assert_int_equal(m->cpu.sepc, ref[steps].sepc);
+			assert_int_equal(done, m->harts[0].instret - before);
+			assert_int_equal(m->harts[0].pc, ref[steps].pc);
+			assert_int_equal(m->harts[0].instret, ref[steps].instret);
+			assert_int_equal(m->harts[0].x[A0], ref[steps].a0);
+			assert_int_equal(m->harts[0].x[A1], ref[steps].a1);
+			assert_int_equal(m->harts[0].x[A2], ref[steps].a2);
+			assert_int_equal(m->harts[0].sepc, ref[steps].sepc);
 		}
 		th_free(m);
 	}
@@ -541,16 +541,16 @@ static void test_mmio_raises_interrupt_mid_slice(void **state)
 	put(m, TH_TRAP, JAL(ZERO, 0));
 	assert_true(machine_mmio_write(m, MACHINE_PLIC_BASE + 4, 4, v)); /* source 1: priority 1 */
 	plic_set_level(th_plic(m), 1, true);
-	assert_false(m->cpu.sip & SIP_SEIP);
-	m->cpu.x[T0] = PLIC_ENABLE0;
-	m->cpu.x[T1] = 2;
-	m->cpu.sie = SIP_SEIP;
-	m->cpu.sstatus |= SSTATUS_SIE;
+	assert_false(m->harts[0].sip & SIP_SEIP);
+	m->harts[0].x[T0] = PLIC_ENABLE0;
+	m->harts[0].x[T1] = 2;
+	m->harts[0].sie = SIP_SEIP;
+	m->harts[0].sstatus |= SSTATUS_SIE;
 	/* two retire, the interrupt is a step, then the handler's jump 97 times */
 	assert_int_equal(th_run(m, 100), 2 + 97);
-	assert_int_equal(m->cpu.scause, CAUSE_INTERRUPT | IRQ_SEI);
-	assert_int_equal(m->cpu.sepc, TH_CODE + 8);
-	assert_int_equal(m->cpu.x[A2], 1);
+	assert_int_equal(m->harts[0].scause, CAUSE_INTERRUPT | IRQ_SEI);
+	assert_int_equal(m->harts[0].sepc, TH_CODE + 8);
+	assert_int_equal(m->harts[0].x[A2], 1);
 	th_free(m);
 }
 
@@ -563,12 +563,12 @@ static void test_csr_enables_interrupt_mid_slice(void **state)
 	(void)state;
 	th_code(m, TH_CODE, code, 4);
 	put(m, TH_TRAP, JAL(ZERO, 0));
-	m->cpu.sie = SIP_STIP;
-	cpu_set_irq(&m->cpu, SIP_STIP, true);
+	m->harts[0].sie = SIP_STIP;
+	cpu_set_irq(&m->harts[0], SIP_STIP, true);
 	assert_int_equal(th_run(m, 10), 2 + 7); /* the interrupt, then the handler's jump 7 times */
-	assert_int_equal(m->cpu.scause, CAUSE_INTERRUPT | IRQ_STI);
-	assert_int_equal(m->cpu.sepc, TH_CODE + 8);
-	assert_int_equal(m->cpu.x[A2], 0);
+	assert_int_equal(m->harts[0].scause, CAUSE_INTERRUPT | IRQ_STI);
+	assert_int_equal(m->harts[0].sepc, TH_CODE + 8);
+	assert_int_equal(m->harts[0].x[A2], 0);
 	th_free(m);
 }
 
@@ -580,11 +580,11 @@ static void test_stop_mid_slice(void **state)
 
 	(void)state;
 	th_code(m, TH_CODE, code, 5);
-	m->cpu.x[A7] = SBI_EXT_HSM;
-	m->cpu.x[A6] = 1; /* hart_stop */
+	m->harts[0].x[A7] = SBI_EXT_HSM;
+	m->harts[0].x[A6] = 1; /* hart_stop */
 	assert_int_equal(th_run(m, 100), 3);
-	assert_int_equal(m->cpu.pc, TH_CODE + 12);
-	assert_int_equal(m->cpu.instret, 3);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 12);
+	assert_int_equal(m->harts[0].instret, 3);
 	assert_int_equal(th_run(m, 100), 0);
 	th_free(m);
 }
@@ -825,23 +825,23 @@ static struct machine *random_machine(const struct prog *p, uint64_t seed, bool 
 	uint8_t data[DATA_BYTES];
 	const uint64_t base = TH_CODE + 0xf00; /* starts near a page end */
 
-	m->cpu.generic = generic;
+	m->harts[0].generic = generic;
 	rng_state = seed ^ 0x5eed;
 	for (size_t i = 0; i < sizeof(data); i++)
 		data[i] = (uint8_t)rnd();
 	ram_write(&m->ram, TH_DATA, data, sizeof(data));
 	for (int r = 1; r < 32; r++)
-		m->cpu.x[r] = (uint64_t)rnd() << 32 | rnd();
-	m->cpu.x[SP] = TH_DATA + DATA_BYTES - 0x200;
-	m->cpu.x[S0] = TH_DATA + 0x800;
-	m->cpu.x[S1] = TH_DATA + 0x1000;
+		m->harts[0].x[r] = (uint64_t)rnd() << 32 | rnd();
+	m->harts[0].x[SP] = TH_DATA + DATA_BYTES - 0x200;
+	m->harts[0].x[S0] = TH_DATA + 0x800;
+	m->harts[0].x[S1] = TH_DATA + 0x1000;
 	/* the trap handler skips the 4-byte instruction that trapped */
 	put(m, TH_TRAP, CSRRS(T6, CSR_SEPC, ZERO));
 	put(m, TH_TRAP + 4, ADDI(T6, T6, 4));
 	put(m, TH_TRAP + 8, CSRRW(ZERO, CSR_SEPC, T6));
 	put(m, TH_TRAP + 12, SRET());
 	ram_write(&m->ram, base, p->code, p->len);
-	m->cpu.pc = base;
+	m->harts[0].pc = base;
 	return m;
 }
 
@@ -873,20 +873,20 @@ static void test_decoded_vs_generic(void **state)
 			done += n;
 		}
 		th_run(b, budget);
-		assert_int_equal(a->cpu.pc, base + p.unit[p.nunits - 1]);
-		assert_int_equal(a->cpu.pc, b->cpu.pc);
-		assert_int_equal(a->cpu.instret, b->cpu.instret);
+		assert_int_equal(a->harts[0].pc, base + p.unit[p.nunits - 1]);
+		assert_int_equal(a->harts[0].pc, b->harts[0].pc);
+		assert_int_equal(a->harts[0].instret, b->harts[0].instret);
 		for (int r = 0; r < 32; r++) {
-			if (a->cpu.x[r] != b->cpu.x[r])
+			if (a->harts[0].x[r] != b->harts[0].x[r])
 				fail_msg("seed %llu: x%d = %llx decoded, %llx generic",
 					 (unsigned long long)seed, r,
-					 (unsigned long long)a->cpu.x[r],
-					 (unsigned long long)b->cpu.x[r]);
+					 (unsigned long long)a->harts[0].x[r],
+					 (unsigned long long)b->harts[0].x[r]);
 		}
-		assert_int_equal(a->cpu.scause, b->cpu.scause);
-		assert_int_equal(a->cpu.stval, b->cpu.stval);
-		assert_int_equal(a->cpu.sepc, b->cpu.sepc);
-		assert_int_equal(a->cpu.sstatus, b->cpu.sstatus);
+		assert_int_equal(a->harts[0].scause, b->harts[0].scause);
+		assert_int_equal(a->harts[0].stval, b->harts[0].stval);
+		assert_int_equal(a->harts[0].sepc, b->harts[0].sepc);
+		assert_int_equal(a->harts[0].sstatus, b->harts[0].sstatus);
 		assert_memory_equal(ram_ptr(&a->ram, TH_DATA), ram_ptr(&b->ram, TH_DATA),
 				    DATA_BYTES);
 		th_free(a);

@@ -40,8 +40,8 @@ static void test_store_marks_exactly_its_page(void **state)
 
 	(void)state;
 	th_code(m, TH_CODE, code, 2);
-	m->cpu.x[T0] = DATA + 0x100;
-	m->cpu.x[T1] = 0x1122334455667788ull;
+	m->harts[0].x[T0] = DATA + 0x100;
+	m->harts[0].x[T1] = 0x1122334455667788ull;
 	machine_dirty_start(m);
 	th_run(m, 2);
 	assert_int_equal(collect(m, bits), 1);
@@ -60,7 +60,7 @@ static void test_crossing_store_marks_both(void **state)
 
 	(void)state;
 	th_code(m, TH_CODE, code, 1);
-	m->cpu.x[T0] = DATA + RAM_PAGE_SIZE - 3;
+	m->harts[0].x[T0] = DATA + RAM_PAGE_SIZE - 3;
 	machine_dirty_start(m);
 	th_run(m, 1);
 	assert_int_equal(collect(m, bits), 2);
@@ -80,7 +80,7 @@ static void test_collect_rearms_cached_translation(void **state)
 
 	(void)state;
 	th_code(m, TH_CODE, code, 2);
-	m->cpu.x[T0] = DATA;
+	m->harts[0].x[T0] = DATA;
 	machine_dirty_start(m);
 	th_run(m, 1); /* installs the write-TLB entry for DATA */
 	assert_int_equal(collect(m, bits), 1);
@@ -112,14 +112,14 @@ static void test_collect_rearms_under_paging(void **state)
 	th_map(&pt, TH_CODE + 0x1000, TH_CODE + 0x1000, PTE_V | PTE_R | PTE_X | PTE_U | PTE_A, 0);
 	ram_write(&m->ram, TH_CODE + 0x1000, code, sizeof(code));
 	th_enter_user(m, TH_CODE + 0x1000);
-	m->cpu.x[T0] = DATA_VA;
+	m->harts[0].x[T0] = DATA_VA;
 	machine_dirty_start(m);
 	for (int round = 0; round < 5; round++) {
 		th_run(m, 30);
 		assert_int_equal(collect(m, bits), 1);
 		assert_true(bit(m, bits, DATA));
 	}
-	assert_int_equal(ram_load(&m->ram, DATA, 8), m->cpu.x[T1] - 1);
+	assert_int_equal(ram_load(&m->ram, DATA, 8), m->harts[0].x[T1] - 1);
 	free(bits);
 	th_free(m);
 }
@@ -137,14 +137,14 @@ static void test_atomics_mark(void **state)
 
 	(void)state;
 	th_code(m, TH_CODE, code, 3);
-	m->cpu.x[T0] = DATA + 2 * RAM_PAGE_SIZE;
-	m->cpu.x[T1] = 5;
+	m->harts[0].x[T0] = DATA + 2 * RAM_PAGE_SIZE;
+	m->harts[0].x[T1] = 5;
 	machine_dirty_start(m);
 	th_run(m, 1);
 	assert_int_equal(collect(m, bits), 1);
 	assert_true(bit(m, bits, DATA + 2 * RAM_PAGE_SIZE));
 	th_run(m, 2);
-	assert_int_equal(m->cpu.x[T3], 0); /* SC succeeded */
+	assert_int_equal(m->harts[0].x[T3], 0); /* SC succeeded */
 	assert_int_equal(collect(m, bits), 1);
 	assert_true(bit(m, bits, DATA + 2 * RAM_PAGE_SIZE));
 	free(bits);
@@ -164,7 +164,7 @@ static void test_pte_update_marks_table(void **state)
 	th_paging_on(m, &pt);
 	pte_addr = th_map(&pt, DATA_VA, DATA, PTE_V | PTE_R | PTE_W, 0); /* A and D clear */
 	th_code(m, TH_CODE, code, 2);
-	m->cpu.x[T0] = DATA_VA;
+	m->harts[0].x[T0] = DATA_VA;
 	machine_dirty_start(m);
 	th_run(m, 1); /* the load sets A */
 	assert_int_equal(collect(m, bits), 1);
@@ -191,7 +191,7 @@ static void test_accessors_mark(void **state)
 	ram_write(&m->ram, DATA + 10, buf, 2 * RAM_PAGE_SIZE); /* three pages */
 	assert_int_equal(collect(m, bits), 3);
 	ram_store(&m->ram, DATA + 5 * RAM_PAGE_SIZE - 2, 0xffff, 4); /* two */
-	ram_fill(&m->ram, DATA + 8 * RAM_PAGE_SIZE, 0, 1);		  /* one */
+	ram_fill(&m->ram, DATA + 8 * RAM_PAGE_SIZE, 0, 1);	     /* one */
 	assert_int_equal(collect(m, bits), 3);
 	assert_true(bit(m, bits, DATA + 4 * RAM_PAGE_SIZE));
 	assert_true(bit(m, bits, DATA + 5 * RAM_PAGE_SIZE));
@@ -212,7 +212,7 @@ static void test_faulting_store_marks_nothing(void **state)
 	th_paging_on(m, &pt);
 	th_map(&pt, DATA_VA, DATA, PTE_V | PTE_R | PTE_A, 0); /* read-only */
 	th_code(m, TH_CODE, code, 1);
-	m->cpu.x[T0] = DATA_VA;
+	m->harts[0].x[T0] = DATA_VA;
 	machine_dirty_start(m);
 	th_step(m);
 	th_expect_trap(m, EXC_STORE_PAGE, DATA_VA, TH_CODE);

@@ -257,7 +257,7 @@ static uint64_t v1_dev_hash(struct machine *m)
 	for (int i = 0; i < snapshot_device_count(m); i++) {
 		buf_reset(&b);
 		if (i == 0) /* the hart has fields of later state versions (F and D) */
-			state_save_at(&cpu_state, &m->cpu, 1, &b);
+			state_save_at(&cpu_state, &m->harts[0], 1, &b);
 		else
 			snapshot_save_device(m, i, &b);
 		uint64_t s = fnv(FNV_BASIS, b.p, b.len);
@@ -321,7 +321,7 @@ static void test_loads_v1_fixture(void **state)
 
 	/* Every field of every device, the hart first, as the recording saw it; nothing recorded
 	 * that this machine does not have. */
-	check_device("cpu", &cpu_state, &m->cpu);
+	check_device("cpu", &cpu_state, &m->harts[0]);
 	for (int i = 0; i < m->ndevs; i++)
 		if (m->devs[i].state)
 			check_device(m->devs[i].state->name, m->devs[i].state,
@@ -330,8 +330,8 @@ static void test_loads_v1_fixture(void **state)
 		if (!entries[k].used)
 			fail_msg("recorded %s.%s[%u] has no field here", entries[k].dev,
 				 entries[k].field, entries[k].index);
-	assert_int_equal(m->cpu.pc, hash_member(hs, "pc", 10));
-	assert_int_equal(m->cpu.instret, 3000000);
+	assert_int_equal(m->harts[0].pc, hash_member(hs, "pc", 10));
+	assert_int_equal(m->harts[0].instret, 3000000);
 	assert_int_equal(hash_member(hs, "instret", 10), 3000000);
 	/* The guest time it was saved at: 10 ns an instruction under icount. */
 	assert_int_equal(gclock_ns(&m->clock), 30000000);
@@ -339,7 +339,7 @@ static void test_loads_v1_fixture(void **state)
 	assert_int_equal(v1_ram_hash(m), hash_member(hs, "ram", 16));
 	assert_int_equal(v1_dev_hash(m), hash_member(hs, "devices", 16));
 	/* Sv39 was on, the rng queue running: the state is not trivial. */
-	assert_int_equal(m->cpu.satp >> 60, 8);
+	assert_int_equal(m->harts[0].satp >> 60, 8);
 	assert_int_equal(th_virtio(m, "virtio-rng")->q_ready[0], 1);
 
 	th_free(m);
@@ -378,7 +378,7 @@ static void test_resave_as_v2(void **state)
 	assert_int_equal(ra, rb);
 	assert_int_equal(da, db);
 	assert_int_equal(v1_ram_hash(a), v1_ram_hash(b));
-	assert_int_equal(b->cpu.pc, a->cpu.pc);
+	assert_int_equal(b->harts[0].pc, a->harts[0].pc);
 	assert_int_equal(gclock_ns(&b->clock), gclock_ns(&a->clock));
 	th_free(a);
 	th_free(b);

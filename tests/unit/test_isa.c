@@ -115,7 +115,7 @@ static void check_device_tree(unsigned ext)
 	struct err e;
 	int node, len;
 
-	m->cpu.ext = ext;
+	m->harts[0].ext = ext;
 	isa_string(ext, isa);
 	if (dtb_build(m, fdt, sizeof(fdt), &e) < 0)
 		fail_msg("dtb_build: %s", e.msg);
@@ -150,7 +150,7 @@ static void test_default(void **state)
 	struct machine *m = th_machine(0);
 
 	(void)state;
-	assert_int_equal(m->cpu.ext, ISA_DEFAULT);
+	assert_int_equal(m->harts[0].ext, ISA_DEFAULT);
 	assert_int_equal(m->isa_offered, ISA_DEFAULT);
 	th_free(m);
 }
@@ -178,17 +178,17 @@ static void test_config_record(void **state)
 	m->isa_offered = 0;
 	assert_int_equal(snapshot_config_check(m, (const uint8_t *)j.p, j.len, &e), -1);
 	assert_non_null(strstr(e.msg, "needs f, d, which this machine (rv64imac_"));
-	assert_int_equal(m->cpu.ext, ISA_DEFAULT);
+	assert_int_equal(m->harts[0].ext, ISA_DEFAULT);
 	buf_free(&j);
 	/* a guest booted as rv64imac keeps it on a machine that gives more */
-	m->cpu.ext = 0;
+	m->harts[0].ext = 0;
 	m->isa_offered = ISA_ALL;
 	buf_init(&j);
 	assert_int_equal(snapshot_config_text(m, 0, &j), 0);
-	m->cpu.ext = ISA_ALL;
+	m->harts[0].ext = ISA_ALL;
 	if (snapshot_config_check(m, (const uint8_t *)j.p, j.len, &e) != 0)
 		fail_msg("rv64imac config refused: %s", e.msg);
-	assert_int_equal(m->cpu.ext, 0u);
+	assert_int_equal(m->harts[0].ext, 0u);
 	buf_free(&j);
 	th_free(m);
 }

@@ -17,32 +17,32 @@ static void run_ok(struct machine *m, const uint32_t *code, size_t n)
 	th_code(m, TH_CODE, code, n);
 	assert_int_equal(th_run(m, n), n);
 	th_expect_no_trap(m);
-	assert_int_equal(m->cpu.pc, TH_CODE + 4 * n);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 4 * n);
 }
 
 /* One load or store at TH_CODE (rd = a2, rs1 = a0, rs2 = a1); returns a2. */
 static uint64_t access1(struct machine *m, uint32_t insn, uint64_t addr, uint64_t val)
 {
-	m->cpu.x[A0] = addr;
-	m->cpu.x[A1] = val;
-	m->cpu.x[A2] = 0x1234;
+	m->harts[0].x[A0] = addr;
+	m->harts[0].x[A1] = val;
+	m->harts[0].x[A2] = 0x1234;
 	run_ok(m, &insn, 1);
-	return m->cpu.x[A2];
+	return m->harts[0].x[A2];
 }
 
 /* The access must trap with cause and stval, leaving a2 alone. */
 static void access_fault(struct machine *m, uint32_t insn, uint64_t addr, uint64_t cause,
 			 uint64_t tval)
 {
-	m->cpu.scause = TH_NO_TRAP;
-	m->cpu.x[A0] = addr;
-	m->cpu.x[A1] = 0x0102030405060708ull;
-	m->cpu.x[A2] = 0x1234;
+	m->harts[0].scause = TH_NO_TRAP;
+	m->harts[0].x[A0] = addr;
+	m->harts[0].x[A1] = 0x0102030405060708ull;
+	m->harts[0].x[A2] = 0x1234;
 	th_code(m, TH_CODE, &insn, 1);
 	assert_int_equal(th_run(m, 1), 0);
 	th_expect_trap(m, cause, tval, TH_CODE);
-	assert_int_equal(m->cpu.x[A2], 0x1234);
-	m->cpu.scause = TH_NO_TRAP;
+	assert_int_equal(m->harts[0].x[A2], 0x1234);
+	m->harts[0].scause = TH_NO_TRAP;
 }
 
 /* byte i of the pattern at gpa is 0x10 + i */
@@ -214,8 +214,8 @@ static void run_clean(struct machine *m, uint32_t insn, uint64_t addr, uint64_t 
 {
 	th_code(m, TH_CODE, &insn, 1);
 	th_clear_dirty(m);
-	m->cpu.x[A0] = addr;
-	m->cpu.x[A1] = val;
+	m->harts[0].x[A0] = addr;
+	m->harts[0].x[A1] = val;
 	assert_int_equal(th_run(m, 1), 1);
 	th_expect_no_trap(m);
 }
@@ -257,11 +257,11 @@ static void test_stores_mark_dirty(void **state)
 	{
 		const uint32_t code[] = { LR_D(A2, A0), SC_D(A3, A0, A1) };
 
-		m->cpu.x[A0] = VA_D + 0x200;
+		m->harts[0].x[A0] = VA_D + 0x200;
 		th_code(m, TH_CODE, code, 2);
 		th_clear_dirty(m);
 		assert_int_equal(th_run(m, 2), 2);
-		assert_int_equal(m->cpu.x[A3], 0);
+		assert_int_equal(m->harts[0].x[A3], 0);
 		assert_true(ram_is_dirty(&m->ram, DATA + 0x7000));
 		assert_int_equal(ram_dirty_count(&m->ram), 1);
 	}
@@ -299,10 +299,10 @@ static void test_access_faults_outside_ram(void **state)
 	{
 		const uint32_t jump = JALR(ZERO, A0, 0);
 
-		m->cpu.x[A0] = hole;
+		m->harts[0].x[A0] = hole;
 		th_code(m, TH_CODE, &jump, 1);
 		th_step(m);
-		assert_int_equal(m->cpu.pc, hole);
+		assert_int_equal(m->harts[0].pc, hole);
 		th_step(m);
 		th_expect_trap(m, EXC_INSN_ACCESS, hole, hole);
 	}
@@ -321,14 +321,14 @@ static void test_mmio_access(void **state)
 	{
 		const uint32_t insn = LW(A2, A0, 0);
 
-		m->cpu.scause = TH_NO_TRAP;
-		m->cpu.x[A0] = uart + 1;
+		m->harts[0].scause = TH_NO_TRAP;
+		m->harts[0].x[A0] = uart + 1;
 		th_code(m, TH_CODE, &insn, 1);
 		th_step(m);
-		assert_true(m->cpu.scause == EXC_LOAD_MISALIGNED ||
-			    m->cpu.scause == EXC_LOAD_ACCESS);
-		assert_int_equal(m->cpu.stval, uart + 1);
-		assert_int_equal(m->cpu.sepc, TH_CODE);
+		assert_true(m->harts[0].scause == EXC_LOAD_MISALIGNED ||
+			    m->harts[0].scause == EXC_LOAD_ACCESS);
+		assert_int_equal(m->harts[0].stval, uart + 1);
+		assert_int_equal(m->harts[0].sepc, TH_CODE);
 	}
 	th_free(m);
 }

@@ -22,8 +22,8 @@ static struct machine *setup(struct th_pt *pt)
 	struct machine *m = th_setup();
 
 	th_pt_init(pt, m, TH_PT);
-	m->cpu.satp = th_pt_satp(pt);
-	cpu_tlb_flush(&m->cpu);
+	m->harts[0].satp = th_pt_satp(pt);
+	cpu_tlb_flush(&m->harts[0]);
 	return m;
 }
 
@@ -31,7 +31,7 @@ static void ok(struct machine *m, uint64_t va, enum cpu_access acc, uint64_t wan
 {
 	uint64_t pa = 0, cause = 0;
 
-	if (!mmu_translate(&m->cpu, va, acc, &pa, &cause))
+	if (!mmu_translate(&m->harts[0], va, acc, &pa, &cause))
 		fail_msg("va %llx acc %d: fault %llu, want pa %llx", (unsigned long long)va, acc,
 			 (unsigned long long)cause, (unsigned long long)want);
 	assert_int_equal(pa, want);
@@ -44,7 +44,7 @@ static void fails(struct machine *m, uint64_t va, enum cpu_access acc, uint64_t 
 {
 	uint64_t pa = 0, cause = 0;
 
-	if (mmu_translate(&m->cpu, va, acc, &pa, &cause))
+	if (mmu_translate(&m->harts[0], va, acc, &pa, &cause))
 		fail_msg("va %llx acc %d: translated to %llx, want cause %llu",
 			 (unsigned long long)va, acc, (unsigned long long)pa,
 			 (unsigned long long)want_cause);
@@ -250,14 +250,14 @@ static void test_user_pages_from_supervisor(void **state)
 	/* without SUM: nothing */
 	pf_all(m, 0x1000);
 	/* with SUM: loads and stores, never fetches */
-	m->cpu.sstatus |= SSTATUS_SUM;
+	m->harts[0].sstatus |= SSTATUS_SUM;
 	ok(m, 0x1000, ACC_R, DATA);
 	ok(m, 0x1000, ACC_W, DATA);
 	pf(m, 0x1000, ACC_X);
 	/* from U-mode the page is fully usable, SUM or not */
-	m->cpu.priv = PRIV_U;
+	m->harts[0].priv = PRIV_U;
 	ok_all(m, 0x1000, DATA);
-	m->cpu.sstatus &= ~SSTATUS_SUM;
+	m->harts[0].sstatus &= ~SSTATUS_SUM;
 	ok_all(m, 0x1000, DATA);
 	th_free(m);
 }
@@ -270,12 +270,12 @@ static void test_supervisor_pages_from_user(void **state)
 	(void)state;
 	th_map(&pt, 0x1000, DATA, KRWX, 0);
 	th_map(&pt, 0x400000, 0x80400000, KRWX, 1);
-	m->cpu.priv = PRIV_U;
+	m->harts[0].priv = PRIV_U;
 	pf_all(m, 0x1000);
 	pf_all(m, 0x400000);
-	m->cpu.sstatus |= SSTATUS_SUM | SSTATUS_MXR; /* neither helps U-mode */
+	m->harts[0].sstatus |= SSTATUS_SUM | SSTATUS_MXR; /* neither helps U-mode */
 	pf_all(m, 0x1000);
-	m->cpu.priv = PRIV_S;
+	m->harts[0].priv = PRIV_S;
 	ok_all(m, 0x1000, DATA);
 	ok_all(m, 0x400123, 0x80400123);
 	th_free(m);
@@ -304,16 +304,16 @@ static void test_permission_bits(void **state)
 	pf(m, 0x4000, ACC_W);
 	ok(m, 0x4000, ACC_X, DATA);
 	/* MXR: execute-only becomes readable, not writable; no effect on other pages */
-	m->cpu.sstatus |= SSTATUS_MXR;
+	m->harts[0].sstatus |= SSTATUS_MXR;
 	ok(m, 0x3000, ACC_R, DATA);
 	pf(m, 0x3000, ACC_W);
 	pf(m, 0x1000, ACC_W);
 	pf(m, 0x2000, ACC_X);
 	/* ... for U-mode too, on U pages */
 	th_map(&pt, 0x5000, DATA, PTE_V | PTE_X | PTE_U | PTE_A | PTE_D, 0);
-	m->cpu.priv = PRIV_U;
+	m->harts[0].priv = PRIV_U;
 	ok(m, 0x5000, ACC_R, DATA);
-	m->cpu.sstatus &= ~SSTATUS_MXR;
+	m->harts[0].sstatus &= ~SSTATUS_MXR;
 	pf(m, 0x5000, ACC_R);
 	ok(m, 0x5000, ACC_X, DATA);
 	th_free(m);
@@ -377,10 +377,10 @@ static void test_page_tables_outside_ram(void **state)
 	fails(m, 0x1000, ACC_W, access_fault[ACC_W]);
 	fails(m, 0x1000, ACC_X, access_fault[ACC_X]);
 	/* so is a root outside RAM */
-	m->cpu.satp = (8ull << 60) | (0x40000000ull >> 12);
+	m->harts[0].satp = (8ull << 60) | (0x40000000ull >> 12);
 	fails(m, 0x1000, ACC_R, access_fault[ACC_R]);
 	fails(m, 0x1000, ACC_X, access_fault[ACC_X]);
-	m->cpu.satp = (8ull << 60) | ((TH_RAM + (16ull << 20)) >> 12); /* just past the end */
+	m->harts[0].satp = (8ull << 60) | ((TH_RAM + (16ull << 20)) >> 12); /* just past the end */
 	fails(m, 0x1000, ACC_W, access_fault[ACC_W]);
 	th_free(m);
 }
@@ -401,11 +401,11 @@ static struct machine *setup_on(struct th_pt *pt)
 /* Run one instruction at TH_CODE in S-mode with a0 = va; returns true if it trapped. */
 static bool s_insn(struct machine *m, uint32_t insn, uint64_t va)
 {
-	m->cpu.scause = TH_NO_TRAP;
-	m->cpu.x[A0] = va;
+	m->harts[0].scause = TH_NO_TRAP;
+	m->harts[0].x[A0] = va;
 	th_code(m, TH_CODE, &insn, 1);
 	th_step(m);
-	return m->cpu.scause != TH_NO_TRAP;
+	return m->harts[0].scause != TH_NO_TRAP;
 }
 
 static void test_fault_causes(void **state)
@@ -431,8 +431,8 @@ static void test_fault_causes(void **state)
 	assert_false(s_insn(m, JALR(ZERO, A0, 0), none + 0x24));
 	th_step(m);
 	th_expect_trap(m, EXC_INSN_PAGE, none + 0x24, none + 0x24);
-	m->cpu.scause = TH_NO_TRAP;
-	m->cpu.pc = ro;
+	m->harts[0].scause = TH_NO_TRAP;
+	m->harts[0].pc = ro;
 	th_step(m);
 	th_expect_trap(m, EXC_INSN_PAGE, ro, ro);
 	/* a mapping to a hole in the physical address space: access faults */
@@ -441,7 +441,7 @@ static void test_fault_causes(void **state)
 	th_expect_trap(m, EXC_LOAD_ACCESS, 0x13008, TH_CODE);
 	assert_true(s_insn(m, SD(A1, A0, 0), 0x13010));
 	th_expect_trap(m, EXC_STORE_ACCESS, 0x13010, TH_CODE);
-	m->cpu.pc = 0x13000;
+	m->harts[0].pc = 0x13000;
 	th_step(m);
 	th_expect_trap(m, EXC_INSN_ACCESS, 0x13000, 0x13000);
 	/* from U-mode, an S page: 13 and the same stval */
@@ -449,11 +449,11 @@ static void test_fault_causes(void **state)
 		const uint32_t insn = LD(A1, A0, 0);
 
 		ram_write(&m->ram, TH_CODE + 0x2000, &insn, 4);
-		m->cpu.x[A0] = ro + 8;
+		m->harts[0].x[A0] = ro + 8;
 		th_enter_user(m, UCODE);
 		th_step(m);
 		th_expect_trap(m, EXC_LOAD_PAGE, ro + 8, UCODE);
-		assert_false(m->cpu.sstatus & SSTATUS_SPP);
+		assert_false(m->harts[0].sstatus & SSTATUS_SPP);
 	}
 	th_free(m);
 }
@@ -470,19 +470,19 @@ static void test_sfence_vma(void **state)
 	ram_store(&m->ram, DATA + 0x1000, 0x2222, 8);
 	pte = th_map(&pt, va, DATA, KRWX, 0);
 	assert_false(s_insn(m, LD(A1, A0, 0), va));
-	assert_int_equal(m->cpu.x[A1], 0x1111);
+	assert_int_equal(m->harts[0].x[A1], 0x1111);
 	/* change the PTE: until an SFENCE.VMA, either translation may be used */
 	ram_store(&m->ram, pte, ((DATA + 0x1000) >> 12) << 10 | KRWX, 8);
 	assert_false(s_insn(m, LD(A1, A0, 0), va));
-	assert_true(m->cpu.x[A1] == 0x1111 || m->cpu.x[A1] == 0x2222);
+	assert_true(m->harts[0].x[A1] == 0x1111 || m->harts[0].x[A1] == 0x2222);
 	/* after it, only the new one */
 	assert_false(s_insn(m, SFENCE_VMA(ZERO, ZERO), 0));
 	assert_false(s_insn(m, LD(A1, A0, 0), va));
-	assert_int_equal(m->cpu.x[A1], 0x2222);
+	assert_int_equal(m->harts[0].x[A1], 0x2222);
 	assert_false(s_insn(m, SD(A0, A0, 8), va)); /* a write entry now in the TLB */
 	/* unmap it; SFENCE.VMA with rs1 = the address */
 	ram_store(&m->ram, pte, 0, 8);
-	m->cpu.x[A1] = va;
+	m->harts[0].x[A1] = va;
 	assert_false(s_insn(m, SFENCE_VMA(A1, ZERO), 0));
 	assert_true(s_insn(m, LD(A1, A0, 0), va));
 	th_expect_trap(m, EXC_LOAD_PAGE, va, TH_CODE);
@@ -492,7 +492,7 @@ static void test_sfence_vma(void **state)
 	ram_store(&m->ram, pte, (DATA >> 12) << 10 | PTE_V | PTE_R | PTE_A | PTE_D, 8);
 	assert_false(s_insn(m, SFENCE_VMA(ZERO, ZERO), 0));
 	assert_false(s_insn(m, LD(A1, A0, 0), va));
-	assert_int_equal(m->cpu.x[A1], 0x1111);
+	assert_int_equal(m->harts[0].x[A1], 0x1111);
 	assert_true(s_insn(m, SD(A1, A0, 0), va));
 	th_expect_trap(m, EXC_STORE_PAGE, va, TH_CODE);
 	th_free(m);
@@ -516,7 +516,7 @@ static void test_tlb_aliasing_slots(void **state)
 			uint64_t pa = DATA + 0x1000 * (uint64_t)i;
 
 			assert_false(s_insn(m, LD(A1, A0, 0), va[i]));
-			assert_int_equal(m->cpu.x[A1], 0x100 + (uint64_t)i);
+			assert_int_equal(m->harts[0].x[A1], 0x100 + (uint64_t)i);
 			assert_false(s_insn(m, SD(A0, A0, 8), va[i]));
 			assert_int_equal(ram_load(&m->ram, pa + 8, 8), va[i]);
 		}
@@ -535,19 +535,19 @@ static void test_fetch_translation_change(void **state)
 	ram_write(&m->ram, DATA, &one, 4);
 	ram_write(&m->ram, DATA + 0x1000, &two, 4);
 	pte = th_map(&pt, va, DATA, PTE_V | PTE_X | PTE_A, 0);
-	m->cpu.pc = va;
+	m->harts[0].pc = va;
 	th_step(m);
-	assert_int_equal(m->cpu.x[A0], 1);
+	assert_int_equal(m->harts[0].x[A0], 1);
 	ram_store(&m->ram, pte, ((DATA + 0x1000) >> 12) << 10 | PTE_V | PTE_X | PTE_A, 8);
 	assert_false(s_insn(m, SFENCE_VMA(ZERO, ZERO), 0));
-	m->cpu.pc = va;
+	m->harts[0].pc = va;
 	th_step(m);
 	th_expect_no_trap(m);
-	assert_int_equal(m->cpu.x[A0], 2);
+	assert_int_equal(m->harts[0].x[A0], 2);
 	/* and no longer executable */
 	ram_store(&m->ram, pte, ((DATA + 0x1000) >> 12) << 10 | PTE_V | PTE_R | PTE_A, 8);
 	assert_false(s_insn(m, SFENCE_VMA(ZERO, ZERO), 0));
-	m->cpu.pc = va;
+	m->harts[0].pc = va;
 	th_step(m);
 	th_expect_trap(m, EXC_INSN_PAGE, va, va);
 	th_free(m);
@@ -559,10 +559,7 @@ static void test_satp_write_switches_tables(void **state)
 	struct machine *m = th_setup();
 	const uint64_t va = 0x10000;
 	const uint32_t code[] = {
-		LD(A1, A0, 0),
-		CSRRW(ZERO, CSR_SATP, T0),
-		LD(A2, A0, 0),
-		CSRRW(ZERO, CSR_SATP, T1),
+		LD(A1, A0, 0), CSRRW(ZERO, CSR_SATP, T0), LD(A2, A0, 0), CSRRW(ZERO, CSR_SATP, T1),
 		LD(A3, A0, 0),
 	};
 
@@ -578,15 +575,15 @@ static void test_satp_write_switches_tables(void **state)
 	th_map(&b, va, DATA + 0x1000, KRWX, 0);
 	ram_store(&m->ram, DATA, 0x1111, 8);
 	ram_store(&m->ram, DATA + 0x1000, 0x2222, 8);
-	m->cpu.x[A0] = va;
-	m->cpu.x[T0] = th_pt_satp(&b);
-	m->cpu.x[T1] = th_pt_satp(&a);
+	m->harts[0].x[A0] = va;
+	m->harts[0].x[T0] = th_pt_satp(&b);
+	m->harts[0].x[T1] = th_pt_satp(&a);
 	th_code(m, TH_CODE, code, 5);
 	assert_int_equal(th_run(m, 5), 5);
 	th_expect_no_trap(m);
-	assert_int_equal(m->cpu.x[A1], 0x1111);
-	assert_int_equal(m->cpu.x[A2], 0x2222);
-	assert_int_equal(m->cpu.x[A3], 0x1111);
+	assert_int_equal(m->harts[0].x[A1], 0x1111);
+	assert_int_equal(m->harts[0].x[A2], 0x2222);
+	assert_int_equal(m->harts[0].x[A3], 0x1111);
 	th_free(m);
 }
 
@@ -610,24 +607,24 @@ static void test_sum_takes_effect_immediately(void **state)
 	(void)state;
 	th_map(&pt, va, DATA, URWX, 0);
 	ram_store(&m->ram, DATA, 0x1111, 8);
-	m->cpu.x[A0] = va;
-	m->cpu.x[T0] = SSTATUS_SUM;
+	m->harts[0].x[A0] = va;
+	m->harts[0].x[T0] = SSTATUS_SUM;
 	/* through the CSR, as an instruction would: the hart picks its TLB set there */
-	assert_true(cpu_csr_write(&m->cpu, CSR_SSTATUS, m->cpu.sstatus | SSTATUS_SUM));
+	assert_true(cpu_csr_write(&m->harts[0], CSR_SSTATUS, m->harts[0].sstatus | SSTATUS_SUM));
 	th_code(m, TH_CODE, code, 3);
 	assert_int_equal(th_run(m, 3), 2);
-	assert_int_equal(m->cpu.x[A1], 0x1111);
+	assert_int_equal(m->harts[0].x[A1], 0x1111);
 	th_expect_trap(m, EXC_LOAD_PAGE, va, TH_CODE + 8);
 
-	m->cpu.scause = TH_NO_TRAP;
+	m->harts[0].scause = TH_NO_TRAP;
 	th_code(m, TH_CODE, code2, 4);
 	assert_int_equal(th_run(m, 1), 0);
 	th_expect_trap(m, EXC_LOAD_PAGE, va, TH_CODE);
-	m->cpu.scause = TH_NO_TRAP;
-	m->cpu.pc = TH_CODE + 4;
+	m->harts[0].scause = TH_NO_TRAP;
+	m->harts[0].pc = TH_CODE + 4;
 	assert_int_equal(th_run(m, 3), 3);
 	th_expect_no_trap(m);
-	assert_int_equal(m->cpu.x[A2], va);
+	assert_int_equal(m->harts[0].x[A2], va);
 	th_free(m);
 }
 
@@ -645,12 +642,12 @@ static void test_mxr_takes_effect_immediately(void **state)
 	(void)state;
 	th_map(&pt, va, DATA, PTE_V | PTE_X | PTE_A | PTE_D, 0);
 	ram_store(&m->ram, DATA, 0x1111, 8);
-	m->cpu.x[A0] = va;
-	m->cpu.x[T0] = SSTATUS_MXR;
-	assert_true(cpu_csr_write(&m->cpu, CSR_SSTATUS, m->cpu.sstatus | SSTATUS_MXR));
+	m->harts[0].x[A0] = va;
+	m->harts[0].x[T0] = SSTATUS_MXR;
+	assert_true(cpu_csr_write(&m->harts[0], CSR_SSTATUS, m->harts[0].sstatus | SSTATUS_MXR));
 	th_code(m, TH_CODE, code, 3);
 	assert_int_equal(th_run(m, 3), 2);
-	assert_int_equal(m->cpu.x[A1], 0x1111);
+	assert_int_equal(m->harts[0].x[A1], 0x1111);
 	th_expect_trap(m, EXC_LOAD_PAGE, va, TH_CODE + 8);
 	th_free(m);
 }
@@ -672,27 +669,27 @@ static void test_privilege_change_and_tlb(void **state)
 	ram_write(&m->ram, TH_TRAP, &handler, 4);
 	/* S-mode has the S page in its TLB */
 	assert_false(s_insn(m, LD(A1, A0, 0), sva));
-	assert_int_equal(m->cpu.x[A1], 0x1111);
+	assert_int_equal(m->harts[0].x[A1], 0x1111);
 	/* U-mode: the U page loads, the S page faults despite S's cached translation */
-	m->cpu.x[A0] = uva;
-	m->cpu.x[T0] = sva;
-	m->cpu.x[A2] = 0;
+	m->harts[0].x[A0] = uva;
+	m->harts[0].x[T0] = sva;
+	m->harts[0].x[A2] = 0;
 	th_enter_user(m, UCODE);
 	th_step(m);
-	assert_int_equal(m->cpu.x[A1], 0x2222);
+	assert_int_equal(m->harts[0].x[A1], 0x2222);
 	th_step(m);
 	th_expect_trap(m, EXC_LOAD_PAGE, sva, UCODE + 4);
-	assert_int_equal(m->cpu.x[A2], 0);
+	assert_int_equal(m->harts[0].x[A2], 0);
 	/* back in U, then ECALL to S: S without SUM may not use U's cached translation */
-	m->cpu.scause = TH_NO_TRAP;
-	m->cpu.x[T0] = uva;
+	m->harts[0].scause = TH_NO_TRAP;
+	m->harts[0].x[T0] = uva;
 	th_enter_user(m, UCODE);
 	th_step(m);
 	th_step(m);
-	assert_int_equal(m->cpu.x[A2], 0x2222);
+	assert_int_equal(m->harts[0].x[A2], 0x2222);
 	th_step(m);
 	th_expect_trap(m, EXC_ECALL_U, 0, UCODE + 8);
-	m->cpu.scause = TH_NO_TRAP;
+	m->harts[0].scause = TH_NO_TRAP;
 	th_step(m); /* the handler's load of the U page */
 	th_expect_trap(m, EXC_LOAD_PAGE, uva, TH_TRAP);
 	th_free(m);

@@ -23,7 +23,7 @@ static void wr(struct machine *m, uint64_t pa, uint32_t v)
 
 static bool seip(struct machine *m)
 {
-	return (m->cpu.sip & SIP_SEIP) != 0;
+	return (m->harts[0].sip & SIP_SEIP) != 0;
 }
 
 static void test_claim_complete(void **state)
@@ -124,19 +124,19 @@ static void test_interrupt_taken_by_hart(void **state)
 
 	(void)state;
 	th_code(m, TH_RAM, code, 3);
-	m->cpu.x[T0] = SSTATUS_SIE;
-	m->cpu.stvec = TH_RAM + 0x100;
-	m->cpu.sie = SIP_SEIP;
+	m->harts[0].x[T0] = SSTATUS_SIE;
+	m->harts[0].stvec = TH_RAM + 0x100;
+	m->harts[0].sie = SIP_SEIP;
 	wr(m, PRIO(1), 1);
 	wr(m, ENABLE0, 2);
 	th_run(m, 3);
-	assert_true(m->cpu.x[A0] >= 1);
+	assert_true(m->harts[0].x[A0] >= 1);
 	plic_set_level(th_plic(m), 1, true);
 	th_step(m); /* the interrupt is taken before the next instruction */
-	assert_int_equal(m->cpu.scause, CAUSE_INTERRUPT | IRQ_SEI);
-	assert_int_equal(m->cpu.pc, TH_RAM + 0x100);
-	assert_false(m->cpu.sstatus & SSTATUS_SIE);
-	assert_true(m->cpu.sstatus & SSTATUS_SPIE);
+	assert_int_equal(m->harts[0].scause, CAUSE_INTERRUPT | IRQ_SEI);
+	assert_int_equal(m->harts[0].pc, TH_RAM + 0x100);
+	assert_false(m->harts[0].sstatus & SSTATUS_SIE);
+	assert_true(m->harts[0].sstatus & SSTATUS_SPIE);
 	th_free(m);
 }
 

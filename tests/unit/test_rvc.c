@@ -199,13 +199,13 @@ static void test_reserved_raise_illegal(void **state)
 		/* a legal parcel follows: stval must hold only the 16 faulting bits */
 		const uint16_t code[] = { C_NOP(), reserved[i].c, 0xffff, 0xffff };
 
-		m->cpu.x[SP] = TH_DATA;
+		m->harts[0].x[SP] = TH_DATA;
 		th_code16(m, TH_CODE, code, 4);
 		assert_int_equal(th_run(m, 2), 1);
-		if (m->cpu.scause != EXC_ILLEGAL || m->cpu.stval != reserved[i].c)
+		if (m->harts[0].scause != EXC_ILLEGAL || m->harts[0].stval != reserved[i].c)
 			fail_msg("%s: scause %llu stval %llx", reserved[i].what,
-				 (unsigned long long)m->cpu.scause,
-				 (unsigned long long)m->cpu.stval);
+				 (unsigned long long)m->harts[0].scause,
+				 (unsigned long long)m->harts[0].stval);
 		th_expect_trap(m, EXC_ILLEGAL, reserved[i].c, TH_CODE + 2);
 		th_free(m);
 	}
@@ -214,17 +214,17 @@ static void test_reserved_raise_illegal(void **state)
 /* Run one parcel at TH_CODE; it must retire and fall through to pc + 2. */
 static void c1(struct machine *m, uint16_t c)
 {
-	m->cpu.scause = TH_NO_TRAP;
+	m->harts[0].scause = TH_NO_TRAP;
 	th_code16(m, TH_CODE, &c, 1);
 	assert_int_equal(th_run(m, 1), 1);
 	th_expect_no_trap(m);
-	assert_int_equal(m->cpu.pc, TH_CODE + 2);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 2);
 }
 
 static void test_exec_alu(void **state)
 {
 	struct machine *m = th_setup();
-	uint64_t *x = m->cpu.x;
+	uint64_t *x = m->harts[0].x;
 
 	(void)state;
 	c1(m, C_LI(A0, -5));
@@ -289,7 +289,7 @@ static void test_exec_alu(void **state)
 static void test_exec_loads_stores(void **state)
 {
 	struct machine *m = th_setup();
-	uint64_t *x = m->cpu.x;
+	uint64_t *x = m->harts[0].x;
 
 	(void)state;
 	x[SP] = TH_DATA;
@@ -327,7 +327,7 @@ static void test_exec_loads_stores(void **state)
 static void test_exec_control(void **state)
 {
 	struct machine *m = th_setup();
-	uint64_t *x = m->cpu.x;
+	uint64_t *x = m->harts[0].x;
 	uint16_t c;
 
 	(void)state;
@@ -335,48 +335,48 @@ static void test_exec_control(void **state)
 	c = C_J(0x2a4);
 	th_code16(m, TH_CODE + 0x800, &c, 1);
 	th_step(m);
-	assert_int_equal(m->cpu.pc, TH_CODE + 0x800 + 0x2a4);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 0x800 + 0x2a4);
 	c = C_J(-2048);
 	th_code16(m, TH_CODE + 0x800, &c, 1);
 	th_step(m);
-	assert_int_equal(m->cpu.pc, TH_CODE);
+	assert_int_equal(m->harts[0].pc, TH_CODE);
 	/* C.JR and C.JALR: the link is pc + 2 */
 	x[T0] = TH_CODE + 0x300;
 	c = C_JR(T0);
 	th_code16(m, TH_CODE, &c, 1);
 	th_step(m);
-	assert_int_equal(m->cpu.pc, TH_CODE + 0x300);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 0x300);
 	x[RA] = 0;
 	c = C_JALR(T0);
 	th_code16(m, TH_CODE + 0x10, &c, 1);
 	th_step(m);
-	assert_int_equal(m->cpu.pc, TH_CODE + 0x300);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 0x300);
 	assert_int_equal(x[RA], TH_CODE + 0x12);
 	x[RA] = TH_CODE + 0x401; /* C.JALR ra: the old ra is the target, bit 0 cleared */
 	c = C_JALR(RA);
 	th_code16(m, TH_CODE + 0x10, &c, 1);
 	th_step(m);
-	assert_int_equal(m->cpu.pc, TH_CODE + 0x400);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 0x400);
 	assert_int_equal(x[RA], TH_CODE + 0x12);
 	/* branches: taken, and falling through by 2 */
 	x[A0] = 0;
 	c = C_BEQZ(A0, -256);
 	th_code16(m, TH_CODE + 0x200, &c, 1);
 	th_step(m);
-	assert_int_equal(m->cpu.pc, TH_CODE + 0x100);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 0x100);
 	c = C_BNEZ(A0, 254);
 	th_code16(m, TH_CODE + 0x200, &c, 1);
 	th_step(m);
-	assert_int_equal(m->cpu.pc, TH_CODE + 0x202);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 0x202);
 	x[A0] = 0x100000000ull; /* nonzero only in the upper half */
 	c = C_BNEZ(A0, 254);
 	th_code16(m, TH_CODE + 0x200, &c, 1);
 	th_step(m);
-	assert_int_equal(m->cpu.pc, TH_CODE + 0x2fe);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 0x2fe);
 	c = C_BEQZ(A0, 0x56);
 	th_code16(m, TH_CODE + 0x200, &c, 1);
 	th_step(m);
-	assert_int_equal(m->cpu.pc, TH_CODE + 0x202);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 0x202);
 	th_expect_no_trap(m);
 	/* C.EBREAK: breakpoint, stval and sepc the parcel's address */
 	c = C_EBREAK();
@@ -404,9 +404,9 @@ static void test_mixed_lengths(void **state)
 	th_code16(m, TH_CODE, code, 7);
 	assert_int_equal(th_run(m, 5), 5);
 	th_expect_no_trap(m);
-	assert_int_equal(m->cpu.pc, TH_CODE + 14);
-	assert_int_equal(m->cpu.x[A0], 0x125);
-	assert_int_equal(m->cpu.x[A1], 0x24a);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 14);
+	assert_int_equal(m->harts[0].x[A0], 0x125);
+	assert_int_equal(m->harts[0].x[A1], 0x24a);
 	th_free(m);
 }
 
@@ -424,23 +424,23 @@ static void test_fetch_across_pages_bare(void **state)
 
 	(void)state;
 	put32_at(m, TH_CODE + 0xffe, ADDI(A0, A0, 0x123));
-	m->cpu.pc = TH_CODE + 0xffe;
+	m->harts[0].pc = TH_CODE + 0xffe;
 	th_step(m);
 	th_expect_no_trap(m);
-	assert_int_equal(m->cpu.x[A0], 0x123);
-	assert_int_equal(m->cpu.pc, TH_CODE + 0x1002);
+	assert_int_equal(m->harts[0].x[A0], 0x123);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 0x1002);
 	/* the last parcel of RAM: a 32-bit instruction there needs bytes beyond RAM */
 	ram_store(&m->ram, end - 2, ADDI(A0, A0, 1) & 0xffff, 2);
-	m->cpu.pc = end - 2;
+	m->harts[0].pc = end - 2;
 	th_step(m);
 	th_expect_trap(m, EXC_INSN_ACCESS, end, end - 2);
 	/* a compressed one there is fine, and the fetch after it faults */
-	m->cpu.scause = TH_NO_TRAP;
+	m->harts[0].scause = TH_NO_TRAP;
 	ram_write(&m->ram, end - 2, &cnop, 2);
-	m->cpu.pc = end - 2;
+	m->harts[0].pc = end - 2;
 	th_step(m);
 	th_expect_no_trap(m);
-	assert_int_equal(m->cpu.pc, end);
+	assert_int_equal(m->harts[0].pc, end);
 	th_step(m);
 	th_expect_trap(m, EXC_INSN_ACCESS, end, end);
 	th_free(m);
@@ -469,41 +469,41 @@ static void test_fetch_across_pages_paged(void **state)
 	th_map(&pt, 0x47000, TH_CODE + 0x9000, x | PTE_U, 0);
 
 	put32_at(m, TH_CODE + 0x3ffe, addi);
-	m->cpu.pc = 0x40ffe;
+	m->harts[0].pc = 0x40ffe;
 	th_step(m);
 	th_expect_trap(m, EXC_INSN_PAGE, 0x41000, 0x40ffe);
-	assert_int_equal(m->cpu.x[A0], 0);
+	assert_int_equal(m->harts[0].x[A0], 0);
 
-	m->cpu.scause = TH_NO_TRAP;
+	m->harts[0].scause = TH_NO_TRAP;
 	ram_store(&m->ram, TH_CODE + 0x6ffe, addi & 0xffff, 2);
 	ram_store(&m->ram, TH_CODE + 0x7000, addi >> 16, 2);
-	m->cpu.pc = 0x42ffe;
+	m->harts[0].pc = 0x42ffe;
 	th_step(m);
 	th_expect_trap(m, EXC_INSN_PAGE, 0x43000, 0x42ffe);
 
-	m->cpu.scause = TH_NO_TRAP;
+	m->harts[0].scause = TH_NO_TRAP;
 	ram_store(&m->ram, TH_CODE + 0x8ffe, addi & 0xffff, 2);
 	ram_store(&m->ram, TH_CODE + 0x9000, addi >> 16, 2);
-	m->cpu.pc = 0x46ffe;
+	m->harts[0].pc = 0x46ffe;
 	th_step(m);
 	th_expect_trap(m, EXC_INSN_PAGE, 0x47000, 0x46ffe);
 
 	/* both halves mapped: each comes from its own page */
-	m->cpu.scause = TH_NO_TRAP;
+	m->harts[0].scause = TH_NO_TRAP;
 	ram_store(&m->ram, TH_CODE + 0x5ffe, addi & 0xffff, 2);
 	ram_store(&m->ram, TH_CODE + 0x4000, addi >> 16, 2);
-	m->cpu.pc = 0x44ffe;
+	m->harts[0].pc = 0x44ffe;
 	th_step(m);
 	th_expect_no_trap(m);
-	assert_int_equal(m->cpu.x[A0], 0x123);
-	assert_int_equal(m->cpu.pc, 0x45002);
+	assert_int_equal(m->harts[0].x[A0], 0x123);
+	assert_int_equal(m->harts[0].pc, 0x45002);
 
 	/* a compressed instruction in the last parcel needs only its own page */
 	ram_write(&m->ram, TH_CODE + 0x3ffe, &cnop, 2);
-	m->cpu.pc = 0x40ffe;
+	m->harts[0].pc = 0x40ffe;
 	th_step(m);
 	th_expect_no_trap(m);
-	assert_int_equal(m->cpu.pc, 0x41000);
+	assert_int_equal(m->harts[0].pc, 0x41000);
 	th_step(m);
 	th_expect_trap(m, EXC_INSN_PAGE, 0x41000, 0x41000);
 	th_free(m);

@@ -25,24 +25,24 @@ static struct ret call(struct machine *m, uint64_t eid, uint64_t fid, uint64_t a
 	bool legacy = eid < 0x10;
 
 	for (int r = 1; r < 32; r++)
-		m->cpu.x[r] = 0x1000 + (uint64_t)r;
-	m->cpu.x[A7] = eid;
-	m->cpu.x[A6] = fid;
-	m->cpu.x[A0] = a0;
-	m->cpu.x[A1] = a1;
-	m->cpu.x[A2] = a2;
-	memcpy(before, m->cpu.x, sizeof(before));
-	m->cpu.scause = TH_NO_TRAP;
+		m->harts[0].x[r] = 0x1000 + (uint64_t)r;
+	m->harts[0].x[A7] = eid;
+	m->harts[0].x[A6] = fid;
+	m->harts[0].x[A0] = a0;
+	m->harts[0].x[A1] = a1;
+	m->harts[0].x[A2] = a2;
+	memcpy(before, m->harts[0].x, sizeof(before));
+	m->harts[0].scause = TH_NO_TRAP;
 	th_code(m, TH_CODE, &ecall, 1);
 	assert_int_equal(th_run(m, 1), 1);
 	th_expect_no_trap(m);
-	assert_int_equal(m->cpu.pc, TH_CODE + 4);
-	assert_int_equal(m->cpu.priv, PRIV_S);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 4);
+	assert_int_equal(m->harts[0].priv, PRIV_S);
 	for (int r = 1; r < 32; r++)
-		if (r != A0 && (r != A1 || legacy) && m->cpu.x[r] != before[r])
+		if (r != A0 && (r != A1 || legacy) && m->harts[0].x[r] != before[r])
 			fail_msg("x%d changed by SBI call %llx/%llx", r, (unsigned long long)eid,
 				 (unsigned long long)fid);
-	return (struct ret){ (int64_t)m->cpu.x[A0], m->cpu.x[A1] };
+	return (struct ret){ (int64_t)m->harts[0].x[A0], m->harts[0].x[A1] };
 }
 
 static void test_base(void **state)
@@ -115,25 +115,25 @@ static void test_set_timer(void **state)
 
 	(void)state;
 	/* a deadline in the future clears a pending timer interrupt */
-	cpu_set_irq(&m->cpu, SIP_STIP, true);
+	cpu_set_irq(&m->harts[0], SIP_STIP, true);
 	r = call(m, SBI_EXT_TIME, 0, future, 0, 0);
 	assert_int_equal(r.error, 0);
-	assert_int_equal(m->cpu.timecmp, future);
-	assert_false(m->cpu.sip & SIP_STIP);
+	assert_int_equal(m->harts[0].timecmp, future);
+	assert_false(m->harts[0].sip & SIP_STIP);
 	/* one in the past makes it pending */
 	r = call(m, SBI_EXT_TIME, 0, 0, 0, 0);
 	assert_int_equal(r.error, 0);
-	assert_int_equal(m->cpu.timecmp, 0);
-	assert_true(m->cpu.sip & SIP_STIP);
+	assert_int_equal(m->harts[0].timecmp, 0);
+	assert_true(m->harts[0].sip & SIP_STIP);
 	/* "never" */
 	r = call(m, SBI_EXT_TIME, 0, UINT64_MAX, 0, 0);
-	assert_false(m->cpu.sip & SIP_STIP);
+	assert_false(m->harts[0].sip & SIP_STIP);
 	/* the legacy call does the same, returning in a0 only */
-	cpu_set_irq(&m->cpu, SIP_STIP, true);
+	cpu_set_irq(&m->harts[0], SIP_STIP, true);
 	r = call(m, SBI_EXT_LEGACY_SET_TIMER, 0, future, 0, 0);
 	assert_int_equal(r.error, 0);
-	assert_int_equal(m->cpu.timecmp, future);
-	assert_false(m->cpu.sip & SIP_STIP);
+	assert_int_equal(m->harts[0].timecmp, future);
+	assert_false(m->harts[0].sip & SIP_STIP);
 	r = call(m, SBI_EXT_TIME, 1, 0, 0, 0);
 	assert_int_equal(r.error, SBI_ERR_NOT_SUPPORTED);
 	th_free(m);
@@ -145,12 +145,12 @@ static void test_timer_interrupt_arrives(void **state)
 
 	(void)state;
 	/* with STIE and SIE set, a past deadline interrupts right after the ECALL */
-	m->cpu.sie = SIP_STIP;
-	m->cpu.sstatus |= SSTATUS_SIE;
+	m->harts[0].sie = SIP_STIP;
+	m->harts[0].sstatus |= SSTATUS_SIE;
 	call(m, SBI_EXT_TIME, 0, 0, 0, 0);
 	th_step(m);
-	assert_int_equal(m->cpu.scause, CAUSE_INTERRUPT | IRQ_STI);
-	assert_int_equal(m->cpu.sepc, TH_CODE + 4);
+	assert_int_equal(m->harts[0].scause, CAUSE_INTERRUPT | IRQ_STI);
+	assert_int_equal(m->harts[0].sepc, TH_CODE + 4);
 	th_free(m);
 }
 
@@ -162,12 +162,12 @@ static void test_ipi(void **state)
 	(void)state;
 	r = call(m, SBI_EXT_IPI, 0, 1, 0, 0); /* hart_mask = 1, base 0: hart 0 */
 	assert_int_equal(r.error, 0);
-	assert_true(m->cpu.sip & SIP_SSIP);
-	cpu_set_irq(&m->cpu, SIP_SSIP, false);
+	assert_true(m->harts[0].sip & SIP_SSIP);
+	cpu_set_irq(&m->harts[0], SIP_SSIP, false);
 	r = call(m, SBI_EXT_IPI, 0, 1, UINT64_MAX, 0); /* base -1: every hart */
 	assert_int_equal(r.error, 0);
-	assert_true(m->cpu.sip & SIP_SSIP);
-	cpu_set_irq(&m->cpu, SIP_SSIP, false);
+	assert_true(m->harts[0].sip & SIP_SSIP);
+	cpu_set_irq(&m->harts[0], SIP_SSIP, false);
 	/* harts that do not exist */
 	r = call(m, SBI_EXT_IPI, 0, 2, 0, 0);
 	assert_int_equal(r.error, SBI_ERR_INVALID_PARAM);
@@ -177,20 +177,20 @@ static void test_ipi(void **state)
 	assert_int_equal(r.error, SBI_ERR_INVALID_PARAM);
 	r = call(m, SBI_EXT_IPI, 0, 1ull << 63, UINT64_MAX - 1, 0);
 	assert_int_equal(r.error, SBI_ERR_INVALID_PARAM);
-	assert_false(m->cpu.sip & SIP_SSIP);
+	assert_false(m->harts[0].sip & SIP_SSIP);
 	r = call(m, SBI_EXT_IPI, 1, 1, 0, 0);
 	assert_int_equal(r.error, SBI_ERR_NOT_SUPPORTED);
 	/* legacy clear_ipi */
-	cpu_set_irq(&m->cpu, SIP_SSIP, true);
+	cpu_set_irq(&m->harts[0], SIP_SSIP, true);
 	r = call(m, SBI_EXT_LEGACY_CLEAR_IPI, 0, 0, 0, 0);
 	assert_int_equal(r.error, 0);
-	assert_false(m->cpu.sip & SIP_SSIP);
+	assert_false(m->harts[0].sip & SIP_SSIP);
 	/* the IPI is taken as a supervisor software interrupt */
-	m->cpu.sie = SIP_SSIP;
-	m->cpu.sstatus |= SSTATUS_SIE;
+	m->harts[0].sie = SIP_SSIP;
+	m->harts[0].sstatus |= SSTATUS_SIE;
 	call(m, SBI_EXT_IPI, 0, 1, 0, 0);
 	th_step(m);
-	assert_int_equal(m->cpu.scause, CAUSE_INTERRUPT | IRQ_SSI);
+	assert_int_equal(m->harts[0].scause, CAUSE_INTERRUPT | IRQ_SSI);
 	th_free(m);
 }
 
@@ -214,18 +214,18 @@ static void test_rfence(void **state)
 	pte = th_map(&pt, 0x10000, TH_DATA, TH_PTE_KERNEL, 0);
 	ram_store(&m->ram, TH_DATA, 0x1111, 8);
 	ram_store(&m->ram, TH_DATA + 0x1000, 0x2222, 8);
-	m->cpu.x[A0] = 0x10000;
+	m->harts[0].x[A0] = 0x10000;
 	th_code(m, TH_CODE + 0x100, &load, 1);
 	th_step(m);
-	assert_int_equal(m->cpu.x[A1], 0x1111);
+	assert_int_equal(m->harts[0].x[A1], 0x1111);
 	ram_store(&m->ram, pte, ((TH_DATA + 0x1000) >> 12) << 10 | TH_PTE_KERNEL, 8);
 	r = call(m, SBI_EXT_RFENCE, 1, 1, 0, 0x10000); /* mask, base, start; size in a3 */
 	assert_int_equal(r.error, 0);
-	m->cpu.x[A0] = 0x10000;
-	m->cpu.pc = TH_CODE + 0x100;
+	m->harts[0].x[A0] = 0x10000;
+	m->harts[0].pc = TH_CODE + 0x100;
 	th_step(m);
 	th_expect_no_trap(m);
-	assert_int_equal(m->cpu.x[A1], 0x2222);
+	assert_int_equal(m->harts[0].x[A1], 0x2222);
 	r = call(m, SBI_EXT_RFENCE, 2, 2, 0, 0); /* sfence_vma_asid, hart 1 */
 	assert_int_equal(r.error, SBI_ERR_INVALID_PARAM);
 	th_free(m);
@@ -251,8 +251,8 @@ static void test_hsm(void **state)
 	/* a retentive suspend with nothing pending waits like WFI, then returns success */
 	r = call(m, SBI_EXT_HSM, 3, 0, 0, 0);
 	assert_int_equal(r.error, 0);
-	assert_true(m->cpu.wfi);
-	m->cpu.wfi = 0;
+	assert_true(m->harts[0].wfi);
+	m->harts[0].wfi = 0;
 	th_free(m);
 
 	/* hart_stop: the hart stops running */
@@ -260,15 +260,15 @@ static void test_hsm(void **state)
 	{
 		const uint32_t code[] = { ECALL(), ADDI(A2, A2, 1) };
 
-		m->cpu.x[A7] = SBI_EXT_HSM;
-		m->cpu.x[A6] = 1;
-		m->cpu.x[A2] = 0;
+		m->harts[0].x[A7] = SBI_EXT_HSM;
+		m->harts[0].x[A6] = 1;
+		m->harts[0].x[A2] = 0;
 		th_code(m, TH_CODE, code, 2);
 		th_run(m, 10);
-		assert_int_equal(m->cpu.hsm, HSM_STOPPED);
-		assert_int_equal(m->cpu.x[A2], 0);
+		assert_int_equal(m->harts[0].hsm, HSM_STOPPED);
+		assert_int_equal(m->harts[0].x[A2], 0);
 		assert_int_equal(th_run(m, 10), 0);
-		assert_int_equal(m->cpu.x[A2], 0);
+		assert_int_equal(m->harts[0].x[A2], 0);
 	}
 	th_free(m);
 }
@@ -293,15 +293,15 @@ static void test_srst(void **state)
 	{
 		const uint32_t code[] = { ECALL(), ADDI(A2, A2, 1) };
 
-		m->cpu.x[A7] = SBI_EXT_SRST;
-		m->cpu.x[A6] = 0;
-		m->cpu.x[A0] = 0;
-		m->cpu.x[A1] = 0;
-		m->cpu.x[A2] = 0;
+		m->harts[0].x[A7] = SBI_EXT_SRST;
+		m->harts[0].x[A6] = 0;
+		m->harts[0].x[A0] = 0;
+		m->harts[0].x[A1] = 0;
+		m->harts[0].x[A2] = 0;
 		th_code(m, TH_CODE, code, 2);
 		assert_int_equal(th_run(m, 10), 1);
 		assert_int_equal(m->exit, MACHINE_SHUTDOWN);
-		assert_int_equal(m->cpu.x[A2], 0);
+		assert_int_equal(m->harts[0].x[A2], 0);
 	}
 	th_free(m);
 
@@ -365,11 +365,11 @@ static void test_pause_sets_the_timer_line(void **state)
 	uint64_t deadline = machine_time(m) + MACHINE_TIMEBASE_HZ * 10;
 
 	call(m, SBI_EXT_TIME, 0, deadline, 0, 0);
-	assert_false(m->cpu.sip & SIP_STIP);
+	assert_false(m->harts[0].sip & SIP_STIP);
 	gclock_set_ns(&m->clock, (deadline + 1) * (1000000000ull / MACHINE_TIMEBASE_HZ));
-	assert_false(m->cpu.sip & SIP_STIP);
+	assert_false(m->harts[0].sip & SIP_STIP);
 	machine_pause(m, "test");
-	assert_true(m->cpu.sip & SIP_STIP);
+	assert_true(m->harts[0].sip & SIP_STIP);
 	th_free(m);
 }
 

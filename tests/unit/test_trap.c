@@ -25,19 +25,19 @@ static void test_ecall_from_user(void **state)
 
 	(void)state;
 	put(m, UPC, ECALL());
-	m->cpu.sstatus |= SSTATUS_SPIE; /* U runs with SIE = 1 after the SRET */
+	m->harts[0].sstatus |= SSTATUS_SPIE; /* U runs with SIE = 1 after the SRET */
 	th_enter_user(m, UPC);
-	assert_true(m->cpu.sstatus & SSTATUS_SIE);
-	m->cpu.x[A7] = 0x10; /* would be an SBI call from S: must not be served */
-	m->cpu.x[A0] = 0x77;
-	instret = m->cpu.instret;
+	assert_true(m->harts[0].sstatus & SSTATUS_SIE);
+	m->harts[0].x[A7] = 0x10; /* would be an SBI call from S: must not be served */
+	m->harts[0].x[A0] = 0x77;
+	instret = m->harts[0].instret;
 	th_step(m);
 	th_expect_trap(m, EXC_ECALL_U, 0, UPC);
-	assert_int_equal(m->cpu.x[A0], 0x77);
-	assert_int_equal(m->cpu.instret, instret); /* a trapping instruction does not retire */
-	assert_false(m->cpu.sstatus & SSTATUS_SPP);
-	assert_true(m->cpu.sstatus & SSTATUS_SPIE);
-	assert_false(m->cpu.sstatus & SSTATUS_SIE);
+	assert_int_equal(m->harts[0].x[A0], 0x77);
+	assert_int_equal(m->harts[0].instret, instret); /* a trapping instruction does not retire */
+	assert_false(m->harts[0].sstatus & SSTATUS_SPP);
+	assert_true(m->harts[0].sstatus & SSTATUS_SPIE);
+	assert_false(m->harts[0].sstatus & SSTATUS_SIE);
 	th_free(m);
 }
 
@@ -48,23 +48,23 @@ static void test_ebreak(void **state)
 
 	(void)state;
 	/* S-mode with SIE set */
-	m->cpu.sstatus |= SSTATUS_SIE;
+	m->harts[0].sstatus |= SSTATUS_SIE;
 	th_code(m, TH_CODE, code, 3);
 	assert_int_equal(th_run(m, 3), 2);
 	th_expect_trap(m, EXC_BREAKPOINT, TH_CODE + 8, TH_CODE + 8);
-	assert_true(m->cpu.sstatus & SSTATUS_SPP);
-	assert_true(m->cpu.sstatus & SSTATUS_SPIE);
-	assert_false(m->cpu.sstatus & SSTATUS_SIE);
+	assert_true(m->harts[0].sstatus & SSTATUS_SPP);
+	assert_true(m->harts[0].sstatus & SSTATUS_SPIE);
+	assert_false(m->harts[0].sstatus & SSTATUS_SIE);
 
 	/* from U-mode */
-	m->cpu.scause = TH_NO_TRAP;
-	m->cpu.sstatus &= ~SSTATUS_SPIE;
+	m->harts[0].scause = TH_NO_TRAP;
+	m->harts[0].sstatus &= ~SSTATUS_SPIE;
 	put(m, UPC, EBREAK());
 	th_enter_user(m, UPC);
 	th_step(m);
 	th_expect_trap(m, EXC_BREAKPOINT, UPC, UPC);
-	assert_false(m->cpu.sstatus & SSTATUS_SPP);
-	assert_false(m->cpu.sstatus & SSTATUS_SPIE);
+	assert_false(m->harts[0].sstatus & SSTATUS_SPP);
+	assert_false(m->harts[0].sstatus & SSTATUS_SPIE);
 	th_free(m);
 }
 
@@ -78,7 +78,7 @@ static void test_illegal_stval_from_user(void **state)
 	th_enter_user(m, UPC);
 	th_step(m);
 	th_expect_trap(m, EXC_ILLEGAL, bad, UPC);
-	assert_false(m->cpu.sstatus & SSTATUS_SPP);
+	assert_false(m->harts[0].sstatus & SSTATUS_SPP);
 	th_free(m);
 }
 
@@ -89,26 +89,27 @@ static void test_sret(void **state)
 	(void)state;
 	/* to S: SIE <- SPIE, SPIE <- 1, SPP <- U */
 	put(m, TH_CODE, SRET());
-	m->cpu.pc = TH_CODE;
-	m->cpu.sepc = TH_CODE + 0x200;
-	m->cpu.sstatus = SSTATUS_SPP | SSTATUS_SPIE;
+	m->harts[0].pc = TH_CODE;
+	m->harts[0].sepc = TH_CODE + 0x200;
+	m->harts[0].sstatus = SSTATUS_SPP | SSTATUS_SPIE;
 	th_step(m);
 	th_expect_no_trap(m);
-	assert_int_equal(m->cpu.pc, TH_CODE + 0x200);
-	assert_int_equal(m->cpu.priv, PRIV_S);
-	assert_int_equal(m->cpu.sstatus & (SSTATUS_SIE | SSTATUS_SPIE | SSTATUS_SPP),
+	assert_int_equal(m->harts[0].pc, TH_CODE + 0x200);
+	assert_int_equal(m->harts[0].priv, PRIV_S);
+	assert_int_equal(m->harts[0].sstatus & (SSTATUS_SIE | SSTATUS_SPIE | SSTATUS_SPP),
 			 SSTATUS_SIE | SSTATUS_SPIE);
-	assert_int_equal(m->cpu.sepc, TH_CODE + 0x200);
+	assert_int_equal(m->harts[0].sepc, TH_CODE + 0x200);
 
 	/* to U with SPIE clear: SIE becomes 0 */
-	m->cpu.pc = TH_CODE;
-	m->cpu.sepc = UPC;
-	m->cpu.sstatus = SSTATUS_SIE | SSTATUS_SUM;
+	m->harts[0].pc = TH_CODE;
+	m->harts[0].sepc = UPC;
+	m->harts[0].sstatus = SSTATUS_SIE | SSTATUS_SUM;
 	th_step(m);
 	th_expect_no_trap(m);
-	assert_int_equal(m->cpu.pc, UPC);
-	assert_int_equal(m->cpu.priv, PRIV_U);
-	assert_int_equal(m->cpu.sstatus & (SSTATUS_SIE | SSTATUS_SPIE | SSTATUS_SPP | SSTATUS_SUM),
+	assert_int_equal(m->harts[0].pc, UPC);
+	assert_int_equal(m->harts[0].priv, PRIV_U);
+	assert_int_equal(m->harts[0].sstatus &
+			     (SSTATUS_SIE | SSTATUS_SPIE | SSTATUS_SPP | SSTATUS_SUM),
 			 SSTATUS_SPIE | SSTATUS_SUM);
 	th_free(m);
 }
@@ -125,7 +126,7 @@ static void test_privileged_instructions_from_user(void **state)
 		th_enter_user(m, UPC);
 		th_step(m);
 		th_expect_trap(m, EXC_ILLEGAL, insns[i], UPC);
-		assert_false(m->cpu.wfi);
+		assert_false(m->harts[0].wfi);
 		th_free(m);
 	}
 }
@@ -138,14 +139,14 @@ static void test_nested_trap_in_handler(void **state)
 	/* a trap from U, then a second one in the handler (S-mode, SIE = 0) */
 	put(m, UPC, ECALL());
 	put(m, TH_TRAP, EBREAK());
-	m->cpu.sstatus |= SSTATUS_SPIE;
+	m->harts[0].sstatus |= SSTATUS_SPIE;
 	th_enter_user(m, UPC);
 	th_step(m);
 	th_expect_trap(m, EXC_ECALL_U, 0, UPC);
 	th_step(m);
 	th_expect_trap(m, EXC_BREAKPOINT, TH_TRAP, TH_TRAP);
-	assert_true(m->cpu.sstatus & SSTATUS_SPP);
-	assert_false(m->cpu.sstatus & SSTATUS_SPIE);
+	assert_true(m->harts[0].sstatus & SSTATUS_SPP);
+	assert_false(m->harts[0].sstatus & SSTATUS_SPIE);
 	th_free(m);
 }
 
@@ -166,20 +167,20 @@ static void test_vectored_and_direct(void **state)
 		struct machine *m = th_setup();
 
 		nops(m, TH_CODE, 4);
-		m->cpu.pc = TH_CODE;
-		m->cpu.stvec = TH_TRAP | 1;
-		m->cpu.sie = SIE_MASK;
-		m->cpu.sstatus |= SSTATUS_SIE;
+		m->harts[0].pc = TH_CODE;
+		m->harts[0].stvec = TH_TRAP | 1;
+		m->harts[0].sie = SIE_MASK;
+		m->harts[0].sstatus |= SSTATUS_SIE;
 		th_step(m);
-		cpu_set_irq(&m->cpu, 1ull << irqs[i], true);
+		cpu_set_irq(&m->harts[0], 1ull << irqs[i], true);
 		th_step(m); /* taken before the second instruction */
-		assert_int_equal(m->cpu.scause, CAUSE_INTERRUPT | (uint64_t)irqs[i]);
-		assert_int_equal(m->cpu.sepc, TH_CODE + 4);
-		assert_int_equal(m->cpu.stval, 0);
-		assert_int_equal(m->cpu.pc, TH_TRAP + 4 * (uint64_t)irqs[i]);
-		assert_true(m->cpu.sstatus & SSTATUS_SPP);
-		assert_true(m->cpu.sstatus & SSTATUS_SPIE);
-		assert_false(m->cpu.sstatus & SSTATUS_SIE);
+		assert_int_equal(m->harts[0].scause, CAUSE_INTERRUPT | (uint64_t)irqs[i]);
+		assert_int_equal(m->harts[0].sepc, TH_CODE + 4);
+		assert_int_equal(m->harts[0].stval, 0);
+		assert_int_equal(m->harts[0].pc, TH_TRAP + 4 * (uint64_t)irqs[i]);
+		assert_true(m->harts[0].sstatus & SSTATUS_SPP);
+		assert_true(m->harts[0].sstatus & SSTATUS_SPIE);
+		assert_false(m->harts[0].sstatus & SSTATUS_SIE);
 		th_free(m);
 	}
 
@@ -187,20 +188,20 @@ static void test_vectored_and_direct(void **state)
 	struct machine *m = th_setup();
 
 	nops(m, TH_CODE, 4);
-	m->cpu.pc = TH_CODE;
-	m->cpu.sie = SIE_MASK;
-	m->cpu.sstatus |= SSTATUS_SIE;
-	cpu_set_irq(&m->cpu, SIP_SEIP, true);
+	m->harts[0].pc = TH_CODE;
+	m->harts[0].sie = SIE_MASK;
+	m->harts[0].sstatus |= SSTATUS_SIE;
+	cpu_set_irq(&m->harts[0], SIP_SEIP, true);
 	th_step(m);
-	assert_int_equal(m->cpu.scause, CAUSE_INTERRUPT | IRQ_SEI);
-	assert_int_equal(m->cpu.pc, TH_TRAP);
-	assert_int_equal(m->cpu.sepc, TH_CODE);
+	assert_int_equal(m->harts[0].scause, CAUSE_INTERRUPT | IRQ_SEI);
+	assert_int_equal(m->harts[0].pc, TH_TRAP);
+	assert_int_equal(m->harts[0].sepc, TH_CODE);
 
 	/* Vectored mode: exceptions go to BASE */
-	m->cpu.stvec = TH_TRAP | 1;
-	m->cpu.sie = 0;
+	m->harts[0].stvec = TH_TRAP | 1;
+	m->harts[0].sie = 0;
 	put(m, TH_CODE, EBREAK());
-	m->cpu.pc = TH_CODE;
+	m->harts[0].pc = TH_CODE;
 	th_step(m);
 	th_expect_trap(m, EXC_BREAKPOINT, TH_CODE, TH_CODE);
 	th_free(m);
@@ -212,12 +213,12 @@ static uint64_t first_irq(uint64_t pending, uint64_t enabled)
 	uint64_t cause;
 
 	nops(m, TH_CODE, 2);
-	m->cpu.pc = TH_CODE;
-	m->cpu.sie = enabled;
-	m->cpu.sip = pending;
-	m->cpu.sstatus |= SSTATUS_SIE;
+	m->harts[0].pc = TH_CODE;
+	m->harts[0].sie = enabled;
+	m->harts[0].sip = pending;
+	m->harts[0].sstatus |= SSTATUS_SIE;
 	th_step(m);
-	cause = m->cpu.scause;
+	cause = m->harts[0].scause;
 	th_free(m);
 	return cause;
 }
@@ -248,16 +249,16 @@ static void test_interrupt_masking_in_s_mode(void **state)
 
 	(void)state;
 	th_code(m, TH_CODE, code, 4);
-	m->cpu.sie = SIP_STIP;
-	cpu_set_irq(&m->cpu, SIP_STIP, true);
+	m->harts[0].sie = SIP_STIP;
+	cpu_set_irq(&m->harts[0], SIP_STIP, true);
 	/* SIE = 0 in S-mode: masked */
 	assert_int_equal(th_run(m, 3), 3);
 	th_expect_no_trap(m);
 	/* enabled by the CSR write: taken before the next instruction */
 	th_step(m);
-	assert_int_equal(m->cpu.scause, CAUSE_INTERRUPT | IRQ_STI);
-	assert_int_equal(m->cpu.sepc, TH_CODE + 12);
-	assert_int_equal(m->cpu.pc, TH_TRAP);
+	assert_int_equal(m->harts[0].scause, CAUSE_INTERRUPT | IRQ_STI);
+	assert_int_equal(m->harts[0].sepc, TH_CODE + 12);
+	assert_int_equal(m->harts[0].pc, TH_TRAP);
 	th_free(m);
 }
 
@@ -268,12 +269,12 @@ static void test_software_interrupt_from_sip_write(void **state)
 
 	(void)state;
 	th_code(m, TH_CODE, code, 3);
-	m->cpu.sie = SIP_SSIP;
-	m->cpu.sstatus |= SSTATUS_SIE;
+	m->harts[0].sie = SIP_SSIP;
+	m->harts[0].sstatus |= SSTATUS_SIE;
 	assert_int_equal(th_run(m, 2), 1);
-	assert_int_equal(m->cpu.scause, CAUSE_INTERRUPT | IRQ_SSI);
-	assert_int_equal(m->cpu.sepc, TH_CODE + 4);
-	assert_true(m->cpu.sip & SIP_SSIP); /* still pending: the handler clears it */
+	assert_int_equal(m->harts[0].scause, CAUSE_INTERRUPT | IRQ_SSI);
+	assert_int_equal(m->harts[0].sepc, TH_CODE + 4);
+	assert_true(m->harts[0].sip & SIP_SSIP); /* still pending: the handler clears it */
 	th_free(m);
 }
 
@@ -284,19 +285,19 @@ static void test_interrupt_always_taken_in_user(void **state)
 		struct machine *m = th_setup();
 
 		nops(m, UPC, 4);
-		m->cpu.sstatus = sie ? SSTATUS_SPIE : 0; /* SIE in U-mode after the SRET */
+		m->harts[0].sstatus = sie ? SSTATUS_SPIE : 0; /* SIE in U-mode after the SRET */
 		th_enter_user(m, UPC);
-		assert_int_equal(!!(m->cpu.sstatus & SSTATUS_SIE), sie);
+		assert_int_equal(!!(m->harts[0].sstatus & SSTATUS_SIE), sie);
 		th_step(m);
 		th_expect_no_trap(m);
-		m->cpu.sie = SIP_SSIP;
-		cpu_set_irq(&m->cpu, SIP_SSIP, true);
+		m->harts[0].sie = SIP_SSIP;
+		cpu_set_irq(&m->harts[0], SIP_SSIP, true);
 		th_step(m);
-		assert_int_equal(m->cpu.scause, CAUSE_INTERRUPT | IRQ_SSI);
-		assert_int_equal(m->cpu.sepc, UPC + 4);
-		assert_int_equal(m->cpu.priv, PRIV_S);
-		assert_false(m->cpu.sstatus & SSTATUS_SPP);
-		assert_int_equal(!!(m->cpu.sstatus & SSTATUS_SPIE), sie);
+		assert_int_equal(m->harts[0].scause, CAUSE_INTERRUPT | IRQ_SSI);
+		assert_int_equal(m->harts[0].sepc, UPC + 4);
+		assert_int_equal(m->harts[0].priv, PRIV_S);
+		assert_false(m->harts[0].sstatus & SSTATUS_SPP);
+		assert_int_equal(!!(m->harts[0].sstatus & SSTATUS_SPIE), sie);
 		th_free(m);
 	}
 
@@ -305,11 +306,11 @@ static void test_interrupt_always_taken_in_user(void **state)
 
 	nops(m, UPC, 4);
 	th_enter_user(m, UPC);
-	m->cpu.sie = SIP_SEIP;
-	cpu_set_irq(&m->cpu, SIP_SSIP | SIP_STIP, true);
+	m->harts[0].sie = SIP_SEIP;
+	cpu_set_irq(&m->harts[0], SIP_SSIP | SIP_STIP, true);
 	assert_int_equal(th_run(m, 3), 3);
 	th_expect_no_trap(m);
-	assert_int_equal(m->cpu.priv, PRIV_U);
+	assert_int_equal(m->harts[0].priv, PRIV_U);
 	th_free(m);
 }
 
@@ -320,30 +321,30 @@ static void test_interrupt_after_sret_and_jump(void **state)
 	(void)state;
 	/* pending while S-mode has SIE = 0; the SRET to U unmasks it: taken at the user pc */
 	nops(m, UPC, 2);
-	m->cpu.sie = SIP_STIP;
-	cpu_set_irq(&m->cpu, SIP_STIP, true);
+	m->harts[0].sie = SIP_STIP;
+	cpu_set_irq(&m->harts[0], SIP_STIP, true);
 	put(m, TH_CODE, SRET());
-	m->cpu.pc = TH_CODE;
-	m->cpu.sepc = UPC;
+	m->harts[0].pc = TH_CODE;
+	m->harts[0].sepc = UPC;
 	th_step(m);
-	assert_int_equal(m->cpu.priv, PRIV_U);
+	assert_int_equal(m->harts[0].priv, PRIV_U);
 	th_step(m);
-	assert_int_equal(m->cpu.scause, CAUSE_INTERRUPT | IRQ_STI);
-	assert_int_equal(m->cpu.sepc, UPC);
+	assert_int_equal(m->harts[0].scause, CAUSE_INTERRUPT | IRQ_STI);
+	assert_int_equal(m->harts[0].sepc, UPC);
 	th_free(m);
 
 	/* after a taken jump, sepc is its target */
 	m = th_setup();
 	put(m, TH_CODE, JAL(ZERO, 0x40));
 	nops(m, TH_CODE + 0x40, 1);
-	m->cpu.pc = TH_CODE;
-	m->cpu.sie = SIP_SEIP;
-	m->cpu.sstatus |= SSTATUS_SIE;
+	m->harts[0].pc = TH_CODE;
+	m->harts[0].sie = SIP_SEIP;
+	m->harts[0].sstatus |= SSTATUS_SIE;
 	th_step(m);
-	cpu_set_irq(&m->cpu, SIP_SEIP, true);
+	cpu_set_irq(&m->harts[0], SIP_SEIP, true);
 	th_step(m);
-	assert_int_equal(m->cpu.scause, CAUSE_INTERRUPT | IRQ_SEI);
-	assert_int_equal(m->cpu.sepc, TH_CODE + 0x40);
+	assert_int_equal(m->harts[0].scause, CAUSE_INTERRUPT | IRQ_SEI);
+	assert_int_equal(m->harts[0].sepc, TH_CODE + 0x40);
 	th_free(m);
 }
 
@@ -356,62 +357,62 @@ static void test_wfi(void **state)
 	/* nothing pending: the hart leaves cpu_run with wfi set, pc past the WFI */
 	th_code(m, TH_CODE, code, 3);
 	assert_int_equal(th_run(m, 10), 1);
-	assert_true(m->cpu.wfi);
-	assert_int_equal(m->cpu.pc, TH_CODE + 4);
-	assert_int_equal(m->cpu.x[A0], 0);
+	assert_true(m->harts[0].wfi);
+	assert_int_equal(m->harts[0].pc, TH_CODE + 4);
+	assert_int_equal(m->harts[0].x[A0], 0);
 	th_expect_no_trap(m);
 	/* pending in sip but not enabled in sie: still nothing to wake it */
 	th_code(m, TH_CODE, code, 3);
-	m->cpu.wfi = 0;
-	cpu_set_irq(&m->cpu, SIP_STIP, true);
+	m->harts[0].wfi = 0;
+	cpu_set_irq(&m->harts[0], SIP_STIP, true);
 	assert_int_equal(th_run(m, 10), 1);
-	assert_true(m->cpu.wfi);
-	assert_int_equal(m->cpu.x[A0], 0);
+	assert_true(m->harts[0].wfi);
+	assert_int_equal(m->harts[0].x[A0], 0);
 	/* woken (enabled, SIE = 0 so not taken): execution continues after the WFI */
-	m->cpu.wfi = 0;
-	m->cpu.sie = SIP_STIP;
+	m->harts[0].wfi = 0;
+	m->harts[0].sie = SIP_STIP;
 	assert_int_equal(th_run(m, 2), 2);
-	assert_int_equal(m->cpu.x[A0], 2);
+	assert_int_equal(m->harts[0].x[A0], 2);
 	th_expect_no_trap(m);
 	th_free(m);
 
 	/* pending and enabled in sie but SIE = 0: WFI is a no-op */
 	m = th_setup();
 	th_code(m, TH_CODE, code, 3);
-	m->cpu.sie = SIP_STIP;
-	cpu_set_irq(&m->cpu, SIP_STIP, true);
+	m->harts[0].sie = SIP_STIP;
+	cpu_set_irq(&m->harts[0], SIP_STIP, true);
 	assert_int_equal(th_run(m, 3), 3);
-	assert_false(m->cpu.wfi);
-	assert_int_equal(m->cpu.x[A0], 2);
+	assert_false(m->harts[0].wfi);
+	assert_int_equal(m->harts[0].x[A0], 2);
 	th_expect_no_trap(m);
 	th_free(m);
 
 	/* pending and enabled with SIE = 1: the interrupt is taken, sepc after the WFI */
 	m = th_setup();
 	th_code(m, TH_CODE, code, 3);
-	m->cpu.sie = SIP_SSIP;
-	m->cpu.sstatus |= SSTATUS_SIE;
+	m->harts[0].sie = SIP_SSIP;
+	m->harts[0].sstatus |= SSTATUS_SIE;
 	assert_int_equal(th_run(m, 10), 1);
-	assert_true(m->cpu.wfi);
-	cpu_set_irq(&m->cpu, SIP_SSIP, true);
+	assert_true(m->harts[0].wfi);
+	cpu_set_irq(&m->harts[0], SIP_SSIP, true);
 	th_step(m);
-	assert_int_equal(m->cpu.scause, CAUSE_INTERRUPT | IRQ_SSI);
-	assert_int_equal(m->cpu.sepc, TH_CODE + 4);
-	assert_false(m->cpu.wfi);
+	assert_int_equal(m->harts[0].scause, CAUSE_INTERRUPT | IRQ_SSI);
+	assert_int_equal(m->harts[0].sepc, TH_CODE + 4);
+	assert_false(m->harts[0].wfi);
 	th_free(m);
 }
 
 static void test_system_encodings_reserved(void **state)
 {
 	const uint32_t bad[] = {
-		ECALL() | (1u << 7),		  /* rd != 0 */
-		ECALL() | (1u << 15),		  /* rs1 != 0 */
+		ECALL() | (1u << 7),  /* rd != 0 */
+		ECALL() | (1u << 15), /* rs1 != 0 */
 		EBREAK() | (1u << 7),
 		SRET() | (1u << 7),
 		WFI() | (1u << 15),
 		SFENCE_VMA(A0, A1) | (1u << 7),
-		0x30200073u,			  /* MRET: no M-mode for the guest */
-		0x00200073u,			  /* URET (removed N extension) */
+		0x30200073u,			/* MRET: no M-mode for the guest */
+		0x00200073u,			/* URET (removed N extension) */
 		rv_i(0x73, A0, 4, ZERO, 0x100), /* funct3 4 */
 	};
 

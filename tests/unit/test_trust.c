@@ -56,13 +56,13 @@ static void test_cpu_odd_pc_refused(void **state)
 	struct err e;
 
 	(void)state;
-	m->cpu.pc = TH_RAM + 0x1000;
-	assert_int_equal(reload(&cpu_state, &m->cpu, &e), 0);
-	m->cpu.pc = TH_RAM + 0x1001;
-	assert_int_equal(reload(&cpu_state, &m->cpu, &e), -1);
+	m->harts[0].pc = TH_RAM + 0x1000;
+	assert_int_equal(reload(&cpu_state, &m->harts[0], &e), 0);
+	m->harts[0].pc = TH_RAM + 0x1001;
+	assert_int_equal(reload(&cpu_state, &m->harts[0], &e), -1);
 	expect_err(e, "field 'pc': odd address");
-	m->cpu.pc = TH_RAM + 0xfff;
-	assert_int_equal(reload(&cpu_state, &m->cpu, &e), -1);
+	m->harts[0].pc = TH_RAM + 0xfff;
+	assert_int_equal(reload(&cpu_state, &m->harts[0], &e), -1);
 	th_free(m);
 }
 
@@ -73,11 +73,11 @@ static void test_cpu_unreachable_hsm_refused(void **state)
 	struct err e;
 
 	(void)state;
-	m->cpu.hsm = HSM_STOPPED;
-	assert_int_equal(reload(&cpu_state, &m->cpu, &e), 0);
+	m->harts[0].hsm = HSM_STOPPED;
+	assert_int_equal(reload(&cpu_state, &m->harts[0], &e), 0);
 	for (uint8_t s = HSM_START_PENDING; s <= HSM_SUSPENDED; s++) {
-		m->cpu.hsm = s;
-		assert_int_equal(reload(&cpu_state, &m->cpu, &e), -1);
+		m->harts[0].hsm = s;
+		assert_int_equal(reload(&cpu_state, &m->harts[0], &e), -1);
 		expect_err(e, "field 'hsm'");
 	}
 	th_free(m);
@@ -128,10 +128,10 @@ static void test_cpu_instret_bounded(void **state)
 	struct err e;
 
 	(void)state;
-	m->cpu.instret = GCLOCK_NS_MAX / GCLOCK_ICOUNT_NS;
-	assert_int_equal(reload(&cpu_state, &m->cpu, &e), 0);
-	m->cpu.instret = UINT64_MAX;
-	assert_int_equal(reload(&cpu_state, &m->cpu, &e), -1);
+	m->harts[0].instret = GCLOCK_NS_MAX / GCLOCK_ICOUNT_NS;
+	assert_int_equal(reload(&cpu_state, &m->harts[0], &e), 0);
+	m->harts[0].instret = UINT64_MAX;
+	assert_int_equal(reload(&cpu_state, &m->harts[0], &e), -1);
 	expect_err(e, "field 'instret'");
 	th_free(m);
 }
@@ -234,7 +234,7 @@ static void test_stopped_hart_still_ticks(void **state)
 	(void)state;
 	assert_int_equal(
 	    machine_add_client(m, &(struct machine_client){ ticker_tick, NULL, &t }, &e), 0);
-	m->cpu.hsm = HSM_STOPPED;
+	m->harts[0].hsm = HSM_STOPPED;
 	machine_wake_at(m, gclock_host_ns());
 	alarm(20); /* without the ticks the loop never ends: the alarm fails the test */
 	assert_int_equal(machine_run(m, &e), MACHINE_QUIT);
@@ -331,7 +331,7 @@ static void test_restore_reads_one_file(void **state)
 	snprintf(good, sizeof(good), "%s/good.save", tdir);
 	snprintf(other, sizeof(other), "%s/other.save", tdir);
 	ram_fill(&a->ram, TH_RAM + 0x5000, 0x11, 4096);
-	a->cpu.pc = TH_RAM + 0x5000;
+	a->harts[0].pc = TH_RAM + 0x5000;
 	ram_fill(&b->ram, TH_RAM + 0x7000, 0x22, 4096);
 	assert_int_equal(snapshot_save(a, good, 7, &e), 0);
 	assert_int_equal(snapshot_save(b, other, 9, &e), 0);

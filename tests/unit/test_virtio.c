@@ -476,7 +476,7 @@ static void test_blk_huge_request_bounded(void **state)
 	/* The guest has nothing else to do (its hart stopped); the loop serves the request. */
 	assert_int_equal(
 	    machine_add_client(m, &(struct machine_client){ turns_tick, NULL, &t }, &e), 0);
-	m->cpu.hsm = HSM_STOPPED;
+	m->harts[0].hsm = HSM_STOPPED;
 	assert_int_equal(machine_run(m, &e), MACHINE_QUIT);
 	assert_int_equal(used_idx(m), 1);
 	assert_int_equal(ram_load(&m->ram, BUFS + 0x800, 1), 0); /* OK */

@@ -138,6 +138,6 @@ int boot_place(struct machine *m, struct err *e)
 	ram_write(&m->ram, dtb, fdt, (uint64_t)n);
 	if (m->initrd_len)
 		ram_write(&m->ram, initrd, m->initrd_img, m->initrd_len);
-	cpu_reset(&m->cpu, &m->bus, &m->ram, 0, kaddr, dtb);
+	machine_reset_harts(m, kaddr, dtb);
 	return 0;
 }

@@ -31,14 +31,14 @@ static int dtb_strings(void *fdt, const char *name, const char *s, size_t len)
 static int dtb_cpus(struct machine *m, void *fdt)
 {
 	char name[32], isa[ISA_STR_MAX], exts[ISA_STR_MAX];
-	size_t nexts = isa_extensions(m->cpu.ext, exts);
+	size_t nexts = isa_extensions(m->harts[0].ext, exts);
 
-	isa_string(m->cpu.ext, isa);
+	isa_string(m->harts[0].ext, isa);
 	DTB_CHECK(fdt_begin_node(fdt, "cpus"));
 	DTB_CHECK(fdt_property_u32(fdt, "#address-cells", 1));
 	DTB_CHECK(fdt_property_u32(fdt, "#size-cells", 0));
 	DTB_CHECK(fdt_property_u32(fdt, "timebase-frequency", (uint32_t)MACHINE_TIMEBASE_HZ));
-	for (unsigned hart = 0; hart < 1; hart++) {
+	for (unsigned hart = 0; hart < m->nharts; hart++) {
 		snprintf(name, sizeof(name), "cpu@%u", hart);
 		DTB_CHECK(fdt_begin_node(fdt, name));
 		DTB_CHECK(fdt_property_string(fdt, "device_type", "cpu"));

@@ -171,12 +171,51 @@ uint64_t machine_time(struct machine *m)
 
 void machine_update_timer(struct machine *m)
 {
-	cpu_set_irq(&m->cpu, SIP_STIP, machine_time(m) >= m->cpu.timecmp);
-	/* Under the icount clock the run loop ends each slice exactly at the timer deadline, so
-	 * the interrupt lands on the same instruction in every run; a new deadline set in the
-	 * middle of a slice must end that slice too. */
-	if (m->clock.mode == GCLOCK_ICOUNT)
-		m->cpu.stop = true;
+	uint64_t now = machine_time(m);
+
+	for (unsigned i = 0; i < m->nharts; i++) {
+		struct cpu *c = &m->harts[i];
+
+		cpu_set_irq(c, SIP_STIP, now >= c->timecmp);
+		/* Under the icount clock the run loop ends each slice exactly at the earliest
+		 * timer deadline, so the interrupt lands on the same instruction in every run; a
+		 * new deadline set in the middle of a slice must end that slice too. */
+		if (m->clock.mode == GCLOCK_ICOUNT)
+			c->stop = true;
+	}
+}
+
+uint64_t machine_instret(const struct machine *m)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < m->nharts; i++)
+		n += m->harts[i].instret;
+	return n;
+}
+
+struct cpu *machine_hart(struct machine *m, uint64_t hartid)
+{
+	return hartid < m->nharts ? &m->harts[hartid] : NULL;
+}
+
+/* Ask whichever hart runs to leave its slice at the next instruction boundary. */
+static void machine_stop_harts(struct machine *m)
+{
+	for (unsigned i = 0; i < m->nharts; i++)
+		m->harts[i].stop = true;
+}
+
+void machine_reset_harts(struct machine *m, uint64_t pc, uint64_t a1)
+{
+	/* Hart 0 boots; the others wait, stopped, for the kernel's SBI hart_start. */
+	for (unsigned i = 0; i < m->nharts; i++) {
+		cpu_reset(&m->harts[i], &m->bus, &m->ram, i, pc, a1);
+		if (i > 0)
+			m->harts[i].hsm = HSM_STOPPED;
+	}
+	m->next_hart = 0;
+	gclock_rebase(&m->clock, &m->harts[0].instret);
 }
 
 void machine_emit(struct machine *m, const char *name, json_t *data)
@@ -211,7 +250,10 @@ void machine_pause(struct machine *m, const char *reason)
 	if (m->paused)
 		return;
 	m->paused = true;
-	m->cpu.stop = true;
+	machine_stop_harts(m);
+	/* After a pause the round starts again at hart 0: what runs next is then a function of
+	 * the machine's state alone, the same here and in a restore or a destination of it. */
+	m->next_hart = 0;
 	gclock_freeze(&m->clock);
 	/* The timer line follows the frozen clock now, not at the next turn: a paused machine's
 	 * state is then the one a restore or a destination rebuilds from it (they, too, set the
@@ -221,7 +263,7 @@ void machine_pause(struct machine *m, const char *reason)
 	machine_journal(m, "PAUSE", reason);
 	machine_emit(
 	    m, "STOP",
-	    json_pack("{s:s, s:I}", "reason", reason, "instret", (json_int_t)m->cpu.instret));
+	    json_pack("{s:s, s:I}", "reason", reason, "instret", (json_int_t)machine_instret(m)));
 }
 
 void machine_resume(struct machine *m, const char *reason)
@@ -239,7 +281,8 @@ void machine_resume(struct machine *m, const char *reason)
 void machine_dirty_start(struct machine *m)
 {
 	memset(m->ram.dirty, 0, m->ram.nwords * sizeof(uint64_t));
-	cpu_tlb_flush_writes(&m->cpu);
+	for (unsigned i = 0; i < m->nharts; i++)
+		cpu_tlb_flush_writes(&m->harts[i]);
 	m->dirty_logging = true;
 }
 
@@ -255,9 +298,10 @@ uint64_t machine_dirty_collect(struct machine *m, uint64_t *out)
 		n += (uint64_t)__builtin_popcountll(w);
 		m->ram.dirty[i] = 0;
 	}
-	/* The write-TLB holds pointers to pages that were marked when their entry was made;
-	 * drop them so the next store to each page marks it again. */
-	cpu_tlb_flush_writes(&m->cpu);
+	/* A write-TLB holds pointers to pages that were marked when their entry was made; drop
+	 * every hart's, so the next store to each page, by any hart, marks it again. */
+	for (unsigned i = 0; i < m->nharts; i++)
+		cpu_tlb_flush_writes(&m->harts[i]);
 	m->dirty_collections++;
 	return n;
 }
@@ -271,13 +315,13 @@ void machine_request_shutdown(struct machine *m)
 {
 	if (m->exit == MACHINE_RUNNING)
 		m->exit = MACHINE_SHUTDOWN;
-	m->cpu.stop = true;
+	machine_stop_harts(m);
 }
 
 void machine_request_reboot(struct machine *m)
 {
 	m->reboot_requested = true;
-	m->cpu.stop = true;
+	machine_stop_harts(m);
 }
 
 void machine_request_quit(struct machine *m)
@@ -289,7 +333,7 @@ void machine_request_exit(struct machine *m, enum machine_exit why)
 {
 	if (m->exit == MACHINE_RUNNING)
 		m->exit = why;
-	m->cpu.stop = true;
+	machine_stop_harts(m);
 }
 
 void machine_wake_at(struct machine *m, int64_t ns)
@@ -415,7 +459,7 @@ int machine_reset(struct machine *m, struct err *e)
 		if (m->devs[i].reset)
 			m->devs[i].reset(m->devs[i].opaque);
 	if (!m->kernel_img) {
-		cpu_reset(&m->cpu, &m->bus, &m->ram, 0, m->ram.base, 0);
+		machine_reset_harts(m, m->ram.base, 0);
 		rc = 0;
 	} else {
 		rc = boot_place(m, e);
@@ -460,15 +504,20 @@ int machine_init(struct machine *m, const struct machine_config *cfg, struct err
 	m->isa_offered = ISA_DEFAULT;
 	if (cfg->isa && isa_parse(cfg->isa, &m->isa_offered, e) < 0)
 		return -1;
-	m->cpu.ext = m->isa_offered; /* a snapshot or a migration may narrow it (snapshot.c) */
+	m->nharts = cfg->harts ? cfg->harts : 1;
+	if (m->nharts > MACHINE_MAX_HARTS)
+		return err_set(e, "%u harts: at most %d", m->nharts, MACHINE_MAX_HARTS);
+	/* A snapshot or a migration may narrow it (snapshot.c). */
+	for (unsigned i = 0; i < m->nharts; i++)
+		m->harts[i].ext = m->isa_offered;
 	if (cfg->mem_size < MACHINE_MIN_RAM || cfg->mem_size > MACHINE_MAX_RAM ||
 	    cfg->mem_size % (1 << 20))
 		return err_set(e, "memory size must be a whole number of MiB from %lluM to %lluG",
 			       MACHINE_MIN_RAM >> 20, MACHINE_MAX_RAM >> 30);
 	if (ram_init(&m->ram, MACHINE_RAM_BASE, cfg->mem_size, e) < 0)
 		return -1;
-	gclock_init(&m->clock, cfg->clock, MACHINE_TIMEBASE_HZ, &m->cpu.instret);
-	cpu_reset(&m->cpu, &m->bus, &m->ram, 0, m->ram.base, 0);
+	gclock_init(&m->clock, cfg->clock, MACHINE_TIMEBASE_HZ, &m->harts[0].instret);
+	machine_reset_harts(m, m->ram.base, 0);
 	if (cfg->kernel && boot_read_files(m, e) < 0)
 		return -1;
 	return 0;
@@ -490,7 +539,7 @@ int machine_boot(struct machine *m, struct err *e)
 	if (!cfg->kernel || cfg->restoring) {
 		/* A bare machine (unit tests, or one about to load a snapshot): the hart starts at
 		 * the base of RAM. */
-		cpu_reset(&m->cpu, &m->bus, &m->ram, 0, m->ram.base, 0);
+		machine_reset_harts(m, m->ram.base, 0);
 		return 0;
 	}
 	return boot_place(m, e);
@@ -566,31 +615,68 @@ static void machine_tick_clients(struct machine *m)
 			m->clients[i].tick(m->clients[i].opaque);
 }
 
-/* How many steps the hart may run before the loop must look again. */
-static uint64_t machine_slice(struct machine *m)
+/* How many steps hart c may run before the loop must look again: to the pause point, and under
+ * icount to the earliest timer deadline of any hart (time goes on while c runs, and each
+ * deadline must land on the same instruction in every run). */
+static uint64_t machine_slice(struct machine *m, const struct cpu *c)
 {
-	uint64_t slice = MACHINE_SLICE;
-	struct cpu *c = &m->cpu;
+	uint64_t slice = MACHINE_SLICE, done = machine_instret(m);
 
-	if (m->pause_at != UINT64_MAX && m->pause_at - c->instret < slice)
-		slice = m->pause_at - c->instret;
-	if (m->clock.mode == GCLOCK_ICOUNT && c->timecmp != UINT64_MAX) {
-		uint64_t until = gclock_insns_until(&m->clock, c->timecmp);
+	(void)c;
+	if (m->pause_at != UINT64_MAX && m->pause_at - done < slice)
+		slice = m->pause_at - done;
+	if (m->clock.mode == GCLOCK_ICOUNT)
+		for (unsigned i = 0; i < m->nharts; i++) {
+			const struct cpu *h = &m->harts[i];
+			uint64_t until;
 
-		if (until > 0 && until < slice)
-			slice = until;
-	}
+			if (h->hsm != HSM_STARTED || h->timecmp == UINT64_MAX)
+				continue;
+			until = gclock_insns_until(&m->clock, h->timecmp);
+			if (until > 0 && until < slice)
+				slice = until;
+		}
 	return slice;
 }
 
-/* Run one slice. Under auto-converge the hart then sits out so that it gets only
+/* Can hart c run now: started, and not waiting for an interrupt that has not come? */
+static bool machine_hart_runnable(const struct cpu *c)
+{
+	return c->hsm == HSM_STARTED && (!c->wfi || cpu_irq_waiting(c));
+}
+
+/* The next hart to run, round-robin from m->next_hart, or NULL if none can. */
+static struct cpu *machine_pick_hart(struct machine *m)
+{
+	for (unsigned k = 0; k < m->nharts; k++) {
+		unsigned i = (m->next_hart + k) % m->nharts;
+
+		if (machine_hart_runnable(&m->harts[i])) {
+			m->next_hart = (i + 1) % m->nharts;
+			return &m->harts[i];
+		}
+	}
+	return NULL;
+}
+
+/* Run one slice of hart c. Under auto-converge the harts then sit out so that they get only
  * (100 - throttle)% of the time; the run loop keeps polling meanwhile, so the migration
- * engine (in this same thread) goes on sending while the hart waits. */
-static void machine_slice_run(struct machine *m)
+ * engine (in this same thread) goes on sending while they wait. */
+static void machine_slice_run(struct machine *m, struct cpu *c)
 {
 	int64_t t0 = m->throttle_pct ? gclock_host_ns() : 0;
 
-	cpu_run(&m->cpu, machine_slice(m));
+	c->wfi = 0;
+	/* Under icount the clock counts this hart's instructions now. */
+	gclock_rebase(&m->clock, &c->instret);
+	cpu_run(c, machine_slice(m, c));
+	/* Any store of this slice may have been to another hart's reservation set: every other
+	 * hart's reservation is broken (an SC may always fail; this one fails only when a
+	 * slice of another hart came between its LR and its SC). */
+	if (m->nharts > 1)
+		for (unsigned i = 0; i < m->nharts; i++)
+			if (&m->harts[i] != c)
+				m->harts[i].lr_valid = 0;
 	if (m->throttle_pct > 0 && m->throttle_pct < 100) {
 		int64_t now = gclock_host_ns();
 
@@ -598,17 +684,30 @@ static void machine_slice_run(struct machine *m)
 	}
 }
 
-/* The hart is in WFI with nothing pending: wait for its timer or a descriptor. */
+struct cpu *machine_run_slice(struct machine *m)
+{
+	struct cpu *c = machine_pick_hart(m);
+
+	if (c)
+		machine_slice_run(m, c);
+	return c;
+}
+
+/* Every started hart is in WFI with nothing pending: wait for the earliest of their timers or
+ * a descriptor. */
 static void machine_wfi(struct machine *m)
 {
-	struct cpu *c = &m->cpu;
+	uint64_t deadline = UINT64_MAX;
 
+	for (unsigned i = 0; i < m->nharts; i++)
+		if (m->harts[i].hsm == HSM_STARTED && m->harts[i].timecmp < deadline)
+			deadline = m->harts[i].timecmp;
 	m->wfi_sleeps++;
 	if (m->clock.mode == GCLOCK_ICOUNT) {
 		/* Deterministic: time jumps to the deadline; only a descriptor can end an
 		 * endless wait. */
-		if (c->timecmp != UINT64_MAX) {
-			gclock_skip_to(&m->clock, c->timecmp);
+		if (deadline != UINT64_MAX) {
+			gclock_skip_to(&m->clock, deadline);
 			machine_poll(m, 0);
 		} else {
 			machine_poll(m, -1);
@@ -616,7 +715,7 @@ static void machine_wfi(struct machine *m)
 		machine_tick_clients(m);
 		return;
 	}
-	machine_poll(m, c->timecmp == UINT64_MAX ? -1 : gclock_ns_until(&m->clock, c->timecmp));
+	machine_poll(m, deadline == UINT64_MAX ? -1 : gclock_ns_until(&m->clock, deadline));
 	machine_tick_clients(m);
 }
 
@@ -642,7 +741,6 @@ static void machine_devs_work(struct machine *m)
 
 enum machine_exit machine_run(struct machine *m, struct err *e)
 {
-	struct cpu *c = &m->cpu;
 
 	machine_journal(m, m->paused ? "PAUSE" : "RUN", "start");
 	while (m->exit == MACHINE_RUNNING) {
@@ -666,7 +764,7 @@ enum machine_exit machine_run(struct machine *m, struct err *e)
 			machine_tick_clients(m);
 			continue;
 		}
-		if (c->instret >= m->pause_at) {
+		if (machine_instret(m) >= m->pause_at) {
 			m->pause_at = UINT64_MAX;
 			machine_pause(m, "instret");
 			continue;
@@ -684,13 +782,19 @@ enum machine_exit machine_run(struct machine *m, struct err *e)
 		m->turns++;
 		machine_devs_work(m);
 		machine_update_timer(m);
-		if (m->work_pending && (c->hsm != HSM_STARTED || (c->wfi && !cpu_irq_waiting(c)))) {
+		bool started = false, runnable = false;
+
+		for (unsigned i = 0; i < m->nharts; i++) {
+			started |= m->harts[i].hsm == HSM_STARTED;
+			runnable |= machine_hart_runnable(&m->harts[i]);
+		}
+		if (!runnable && m->work_pending) {
 			/* Nothing to run, but a device is busy for the guest: no sleep. */
 			machine_poll(m, 0);
 			machine_tick_clients(m);
 			continue;
 		}
-		if (c->hsm != HSM_STARTED) {
+		if (!started) {
 			/* Every hart stopped: nothing can run again but a quit. The clients still
 			 * get their turn (a migration of the stopped VM goes on, the record's
 			 * answers come in). */
@@ -698,14 +802,11 @@ enum machine_exit machine_run(struct machine *m, struct err *e)
 			machine_tick_clients(m);
 			continue;
 		}
-		if (c->wfi) {
-			if (!cpu_irq_waiting(c)) {
-				machine_wfi(m);
-				continue;
-			}
-			c->wfi = 0;
+		if (!runnable) {
+			machine_wfi(m);
+			continue;
 		}
-		machine_slice_run(m);
+		machine_run_slice(m);
 		machine_poll(m, 0);
 		machine_tick_clients(m);
 	}

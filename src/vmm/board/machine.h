@@ -16,10 +16,13 @@
  * as tick and poll clients and reach devices only through these operations.
  * Nothing here is global: two machines could live in one process.
  *
- * One thread runs everything: the vCPU in slices of instructions, between
- * slices the timer, the file descriptors devices wait on, and (when the hart
- * sleeps in WFI) a poll() that blocks until the next timer deadline or a ready
- * descriptor, so an idle guest costs almost no host CPU.
+ * One thread runs everything: the harts in turn, a slice of instructions each
+ * (round-robin from hart 0, which starts again after every pause), between
+ * slices the timers, the file descriptors devices wait on, and (when every
+ * hart sleeps in WFI) a poll() that blocks until the next timer deadline or a
+ * ready descriptor, so an idle guest costs almost no host CPU. Why one thread
+ * keeps several harts correct (dirty tracking, LR/SC, the decode cache, the
+ * icount clock) is docs/architecture.md's "Several harts".
  */
 #ifndef FERRY_MACHINE_H
 #define FERRY_MACHINE_H
@@ -45,6 +48,7 @@
 #define MACHINE_TIMEBASE_HZ 10000000ull
 #define MACHINE_MIN_RAM (16ull << 20)
 #define MACHINE_MAX_RAM (256ull << 30)
+#define MACHINE_MAX_HARTS CPU_MAX_HARTS
 
 #define MACHINE_MAX_REGIONS 16
 #define MACHINE_MAX_DEVS 16
@@ -155,6 +159,7 @@ struct machine_config {
 	const char *initrd;  /* path, or NULL */
 	const char *append;  /* kernel command line, or NULL */
 	uint64_t mem_size;   /* bytes */
+	unsigned harts;	     /* 1..MACHINE_MAX_HARTS (0: 1) */
 	const char *isa;     /* the ISA the machine offers (isa.h); NULL: rv64imafdc. A booted
 			      * guest gets it; a loaded one keeps its own, if offered */
 	const char *console; /* "stdio", "unix:PATH" or "null" */
@@ -190,8 +195,10 @@ struct machine {
 	struct machine_config cfg;
 	unsigned isa_offered; /* cfg.isa parsed: the optional extensions a guest may have here */
 	struct ram ram;
-	struct cpu cpu;
-	struct cpu_bus bus; /* what the hart reaches through: this machine */
+	struct cpu harts[MACHINE_MAX_HARTS];
+	unsigned nharts;
+	unsigned next_hart; /* the one whose slice comes next (0 after a pause) */
+	struct cpu_bus bus; /* what the harts reach through: this machine */
 	struct gclock clock;
 	struct machine_console console;
 	struct machine_irqchip irqchip;
@@ -222,7 +229,7 @@ struct machine {
 
 	/* run control */
 	bool paused;
-	uint64_t pause_at; /* pause when instret reaches this (UINT64_MAX: never) */
+	uint64_t pause_at; /* pause when machine_instret reaches this (UINT64_MAX: never) */
 	int journal_fd;
 	/* events (STOP, RESUME, SHUTDOWN, ...) go to this listener, e.g. the control socket */
 	void (*event)(void *opaque, const char *name, json_t *data); /* data borrowed */
@@ -249,6 +256,11 @@ void machine_destroy(struct machine *m);
 
 /* Run until the guest shuts down or an error stops it. Returns the exit reason. */
 enum machine_exit machine_run(struct machine *m, struct err *e);
+
+/* One turn of the harts' round-robin: the next hart that can run (started, not waiting in WFI
+ * for nothing) runs one slice. Returns that hart, or NULL if none could run. machine_run calls
+ * it between its looks at the world; tests call it alone. */
+struct cpu *machine_run_slice(struct machine *m);
 
 /* Registration, used by the devices' set-up functions. */
 int machine_add_region(struct machine *m, const char *name, uint64_t base, uint64_t size,
@@ -285,8 +297,12 @@ bool machine_mmio_write(struct machine *m, uint64_t pa, unsigned size, uint64_t 
 
 /* Guest time in timebase ticks (10 MHz). */
 uint64_t machine_time(struct machine *m);
-/* Re-evaluate the hart's timer interrupt against its deadline. */
+/* Re-evaluate every hart's timer interrupt against its deadline. */
 void machine_update_timer(struct machine *m);
+/* Instructions retired by all the harts together (what pause_at and the statistics count). */
+uint64_t machine_instret(const struct machine *m);
+/* The hart with this id, or NULL. */
+struct cpu *machine_hart(struct machine *m, uint64_t hartid);
 
 /* Requests from the guest (SBI SRST). */
 void machine_request_shutdown(struct machine *m);
@@ -322,6 +338,10 @@ int machine_put_frame(struct machine *m, uint32_t net, const uint8_t *frame, siz
 const uint8_t *machine_mac(struct machine *m, int i);
 uint64_t machine_disk_capacity(struct machine *m, int i);
 
+/* Reset every hart: hart 0 to start at pc with a1 (the device tree), the others stopped until
+ * an SBI hart_start. */
+void machine_reset_harts(struct machine *m, uint64_t pc, uint64_t a1);
+
 /* Put the RAM image of the boot blobs, the device tree and the hart back to their start. */
 int machine_reset(struct machine *m, struct err *e);
 
@@ -335,7 +355,7 @@ void machine_journal(struct machine *m, const char *what, const char *reason);
 void machine_emit(struct machine *m, const char *name, json_t *data);
 
 /* Dirty logging. start clears the bitmap; collect copies it into out (ram.nwords words),
- * clears it and drops the hart's write-TLB entries, so the next store to every page is seen
+ * clears it and drops every hart's write-TLB entries, so the next store to every page is seen
  * again; returns the number of dirty pages. Call between two slices of the run loop (the
  * only thread there is), never from inside cpu_run. */
 void machine_dirty_start(struct machine *m);

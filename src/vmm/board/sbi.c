@@ -1,9 +1,13 @@
 /* sbi.c - SBI calls from the guest kernel, served by the VMM.
  *
- * With one hart per machine for now, the hart masks of IPI and RFENCE are
- * checked (an id that does not exist is SBI_ERR_INVALID_PARAM) and then act
- * on that hart alone. A remote fence flushes the whole TLB: cheaper than
- * being clever, and always correct.
+ * The hart masks of IPI and RFENCE are checked first (an id that does not
+ * exist is SBI_ERR_INVALID_PARAM, and then nothing is done), then act on
+ * every hart they name. The harts run one at a time on one thread, so the
+ * others are between slices: an IPI sets their SSIP, a remote fence empties
+ * their TLB at once, and both are complete when the call returns. A remote
+ * fence flushes the whole TLB: cheaper than being clever, and always correct.
+ * A call that makes work for another hart (an IPI, a fence, a hart_start) ends
+ * the caller's slice, so the other hart gets its turn soon.
  */
 #include "vmm/board/sbi.h"
 
@@ -50,15 +54,21 @@ static bool sbi_has_ext(uint64_t eid)
 	}
 }
 
-/* Does the (hart_mask, hart_mask_base) pair name only harts that exist? Sets *self if it
- * names the calling hart. The machine has one hart, id 0. */
-static bool sbi_hart_mask(struct cpu *c, uint64_t mask, uint64_t base, bool *self)
+/* The machine whose hart this is: the board made the hart's bus with itself as opaque. */
+static struct machine *sbi_machine(struct cpu *c)
 {
-	const uint64_t nharts = 1;
+	return c->bus->opaque;
+}
 
-	*self = false;
+/* The harts a (hart_mask, hart_mask_base) pair names, as a bit set of hart ids; false if it
+ * names one that does not exist. */
+static bool sbi_hart_mask(struct cpu *c, uint64_t mask, uint64_t base, uint32_t *set)
+{
+	const uint64_t nharts = sbi_machine(c)->nharts;
+
+	*set = 0;
 	if (base == UINT64_MAX) { /* every hart */
-		*self = true;
+		*set = (uint32_t)((1ull << nharts) - 1);
 		return true;
 	}
 	for (unsigned bit = 0; bit < 64; bit++) {
@@ -66,16 +76,28 @@ static bool sbi_hart_mask(struct cpu *c, uint64_t mask, uint64_t base, bool *sel
 			continue;
 		if (base + bit < base || base + bit >= nharts)
 			return false;
-		if (base + bit == c->hartid)
-			*self = true;
+		*set |= 1u << (base + bit);
 	}
 	return true;
 }
 
-/* The machine whose hart this is: the board made the hart's bus with itself as opaque. */
-static struct machine *sbi_machine(struct cpu *c)
+/* Do what an IPI (fid -1) or a remote fence (fid 0..2) asks of each hart in set. */
+static void sbi_remote(struct cpu *c, uint32_t set, int fid)
 {
-	return c->bus->opaque;
+	struct machine *m = sbi_machine(c);
+
+	for (unsigned i = 0; i < m->nharts; i++) {
+		struct cpu *h = &m->harts[i];
+
+		if (!((set >> i) & 1))
+			continue;
+		if (fid < 0)
+			cpu_set_irq(h, SIP_SSIP, true);
+		else if (fid != 0) /* FENCE.I needs nothing: the decode cache follows every write */
+			cpu_tlb_flush(h);
+		if (h != c)
+			c->stop = true;
+	}
 }
 
 static void sbi_set_timer(struct cpu *c, uint64_t when)
@@ -106,21 +128,29 @@ static struct sbi_ret sbi_base(struct cpu *c, uint64_t fid)
 
 static struct sbi_ret sbi_hsm(struct cpu *c, uint64_t fid)
 {
+	struct machine *m = sbi_machine(c);
 	uint64_t hartid = c->x[A0];
+	struct cpu *h = machine_hart(m, hartid);
 
 	switch (fid) {
-	case 0: /* hart_start */
-		if (hartid != c->hartid)
+	case 0: /* hart_start(hartid, start_addr, opaque) */
+		if (!h)
 			return sbi_err(SBI_ERR_INVALID_PARAM);
-		return sbi_err(SBI_ERR_ALREADY_AVAILABLE);
+		if (h->hsm != HSM_STOPPED)
+			return sbi_err(SBI_ERR_ALREADY_AVAILABLE);
+		if (!ram_contains(&m->ram, c->x[A1], 4) || (c->x[A1] & 1))
+			return sbi_err(SBI_ERR_INVALID_ADDRESS);
+		cpu_hart_start(h, c->x[A1], c->x[A1 + 1]);
+		c->stop = true;
+		return sbi_ok(0);
 	case 1: /* hart_stop: the caller stops; only a hart_start could wake it */
 		c->hsm = HSM_STOPPED;
 		c->stop = true;
 		return sbi_ok(0);
 	case 2: /* hart_get_status */
-		if (hartid != c->hartid)
+		if (!h)
 			return sbi_err(SBI_ERR_INVALID_PARAM);
-		return sbi_ok(c->hsm);
+		return sbi_ok(h->hsm);
 	case 3: { /* hart_suspend: the default retentive type behaves as WFI */
 		uint32_t type = (uint32_t)c->x[A0];
 
@@ -160,7 +190,7 @@ void sbi_ecall(struct machine *m, struct cpu *c)
 {
 	uint64_t eid = c->x[A7], fid = c->x[A6];
 	struct sbi_ret r;
-	bool self;
+	uint32_t set;
 
 	switch (eid) {
 	case SBI_EXT_LEGACY_SET_TIMER:
@@ -200,11 +230,10 @@ void sbi_ecall(struct machine *m, struct cpu *c)
 	case SBI_EXT_IPI:
 		if (fid != 0) {
 			r = sbi_err(SBI_ERR_NOT_SUPPORTED);
-		} else if (!sbi_hart_mask(c, c->x[A0], c->x[A1], &self)) {
+		} else if (!sbi_hart_mask(c, c->x[A0], c->x[A1], &set)) {
 			r = sbi_err(SBI_ERR_INVALID_PARAM);
 		} else {
-			if (self)
-				cpu_set_irq(c, SIP_SSIP, true);
+			sbi_remote(c, set, -1);
 			r = sbi_ok(0);
 		}
 		break;
@@ -212,11 +241,10 @@ void sbi_ecall(struct machine *m, struct cpu *c)
 		if (fid > 2) {
 			r = sbi_err(
 			    SBI_ERR_NOT_SUPPORTED); /* the HFENCE calls need the H extension */
-		} else if (!sbi_hart_mask(c, c->x[A0], c->x[A1], &self)) {
+		} else if (!sbi_hart_mask(c, c->x[A0], c->x[A1], &set)) {
 			r = sbi_err(SBI_ERR_INVALID_PARAM);
 		} else {
-			if (self && fid != 0)
-				cpu_tlb_flush(c);
+			sbi_remote(c, set, (int)fid);
 			r = sbi_ok(0);
 		}
 		break;

@@ -222,6 +222,26 @@ static const char *control_run_state(struct machine *m)
 	return m->paused ? "paused" : "running";
 }
 
+/* Each hart as the operator sees it: its id, its SBI HSM state, whether it waits in WFI, where
+ * it is and what it has retired. */
+static json_t *control_harts_json(struct machine *m)
+{
+	json_t *a = json_array();
+
+	for (unsigned i = 0; i < m->nharts; i++) {
+		const struct cpu *h = &m->harts[i];
+		json_t *o = json_object();
+
+		json_set_int(o, "hart", (int)i);
+		json_set_str(o, "state", h->hsm == HSM_STARTED ? "started" : "stopped");
+		json_set_bool(o, "wfi", h->wfi != 0);
+		json_set_word(o, "pc", h->pc);
+		json_set_u64(o, "instret", h->instret);
+		json_push(a, o);
+	}
+	return a;
+}
+
 static int cmd_status(struct control *c, const json_t *args, json_t *out, struct err *e)
 {
 	struct machine *m = c->m;
@@ -231,11 +251,13 @@ static int cmd_status(struct control *c, const json_t *args, json_t *out, struct
 	(void)e;
 	json_set_str(out, "status", control_run_state(m));
 	json_set_bool(out, "running", !m->paused);
-	json_set_u64(out, "instret", m->cpu.instret);
-	json_set_word(out, "pc", m->cpu.pc);
+	json_set_u64(out, "instret", machine_instret(m));
+	json_set_word(out, "pc", m->harts[0].pc);
 	json_set_u64(out, "guest_ns", gclock_ns(&m->clock));
+	json_set_int(out, "cpus", (int)m->nharts);
+	json_set(out, "harts", control_harts_json(m));
 	json_set_str(out, "clock", m->clock.mode == GCLOCK_ICOUNT ? "icount" : "host");
-	isa_string(m->cpu.ext, isa);
+	isa_string(m->harts[0].ext, isa);
 	json_set_str(out, "isa", isa);
 	json_set_u64(out, "reboots", m->reboots);
 	return 0;
@@ -251,15 +273,15 @@ static int cmd_pause(struct control *c, const json_t *args, json_t *out, struct 
 		return -1;
 	if (rc == 1) {
 		/* Pause exactly when the hart has retired this many instructions. */
-		if (at < 0 || (uint64_t)at < m->cpu.instret)
+		if (at < 0 || (uint64_t)at < machine_instret(m))
 			return err_set(e, "instret %lld is already past (now %llu)", (long long)at,
-				       (unsigned long long)m->cpu.instret);
+				       (unsigned long long)machine_instret(m));
 		m->pause_at = (uint64_t)at;
 		json_set_int(out, "pause_at", at);
 		return 0;
 	}
 	machine_pause(m, "control");
-	json_set_u64(out, "instret", m->cpu.instret);
+	json_set_u64(out, "instret", machine_instret(m));
 	return 0;
 }
 
@@ -302,22 +324,27 @@ static int cmd_stats(struct control *c, const json_t *args, json_t *out, struct 
 	    (uint64_t)ru.ru_utime.tv_sec * 1000000000ull + (uint64_t)ru.ru_utime.tv_usec * 1000 +
 	    (uint64_t)ru.ru_stime.tv_sec * 1000000000ull + (uint64_t)ru.ru_stime.tv_usec * 1000;
 	if (c->stats_ns && now > c->stats_ns)
-		mips =
-		    (double)(m->cpu.instret - c->stats_instret) * 1e3 / (double)(now - c->stats_ns);
-	json_set_u64(out, "instret", m->cpu.instret);
+		mips = (double)(machine_instret(m) - c->stats_instret) * 1e3 /
+		       (double)(now - c->stats_ns);
+	json_set_u64(out, "instret", machine_instret(m));
 	json_set_decimal(out, "mips", mips, 1);
 	json_set_int(out, "interval_ns", c->stats_ns ? now - c->stats_ns : 0);
 	json_set_u64(out, "dirty_pages", ram_dirty_count(&m->ram));
 	json_set_bool(out, "dirty_logging", m->dirty_logging);
 	json_set_u64(out, "dirty_collections", m->dirty_collections);
-	json_set_u64(out, "software_interrupts", m->cpu.irqs_taken[0]);
-	json_set_u64(out, "timer_interrupts", m->cpu.irqs_taken[1]);
-	json_set_u64(out, "external_interrupts", m->cpu.irqs_taken[2]);
+	uint64_t irqs[3] = { 0, 0, 0 };
+
+	for (unsigned i = 0; i < m->nharts; i++)
+		for (int k = 0; k < 3; k++)
+			irqs[k] += m->harts[i].irqs_taken[k];
+	json_set_u64(out, "software_interrupts", irqs[0]);
+	json_set_u64(out, "timer_interrupts", irqs[1]);
+	json_set_u64(out, "external_interrupts", irqs[2]);
 	json_set_u64(out, "host_cpu_ns", cpu_ns);
 	json_set_u64(out, "wfi_sleeps", m->wfi_sleeps);
 	json_set_u64(out, "guest_ns", gclock_ns(&m->clock));
 	c->stats_ns = now;
-	c->stats_instret = m->cpu.instret;
+	c->stats_instret = machine_instret(m);
 	return 0;
 }
 
@@ -425,7 +452,7 @@ static int cmd_save(struct control *c, const json_t *args, json_t *out, struct e
 	if (!release) {
 		c->h->saved_epoch = handover_token(c->h);
 		json_set_str(out, "file", file);
-		json_set_u64(out, "instret", m->cpu.instret);
+		json_set_u64(out, "instret", machine_instret(m));
 		json_set_bool(out, "released", false);
 		return 0;
 	}
@@ -442,7 +469,7 @@ static int cmd_save(struct control *c, const json_t *args, json_t *out, struct e
 	machine_request_exit(m, MACHINE_SAVED);
 	machine_wake_at(m, 0);
 	json_set_str(out, "file", file);
-	json_set_u64(out, "instret", m->cpu.instret);
+	json_set_u64(out, "instret", machine_instret(m));
 	json_set_bool(out, "released", true);
 	json_set_u64(out, "lease_epoch", epoch);
 	return 0;
@@ -464,10 +491,18 @@ static int cmd_query_hash(struct control *c, const json_t *args, json_t *out, st
 	json_set_str(out, "ram", h);
 	snprintf(h, sizeof(h), "%016llx", (unsigned long long)dev);
 	json_set_str(out, "devices", h);
-	snprintf(h, sizeof(h), "%016llx", (unsigned long long)snapshot_hart_hash(c->m));
+	snprintf(h, sizeof(h), "%016llx", (unsigned long long)snapshot_hart_hash(c->m, -1));
 	json_set_str(out, "hart", h);
-	json_set_u64(out, "instret", c->m->cpu.instret);
-	json_set_word(out, "pc", c->m->cpu.pc);
+	json_t *harts = json_array();
+
+	for (unsigned i = 0; i < c->m->nharts; i++) {
+		snprintf(h, sizeof(h), "%016llx",
+			 (unsigned long long)snapshot_hart_hash(c->m, (int)i));
+		json_push(harts, json_text(h));
+	}
+	json_set(out, "harts", harts);
+	json_set_u64(out, "instret", machine_instret(c->m));
+	json_set_word(out, "pc", c->m->harts[0].pc);
 	return 0;
 }
 
@@ -477,7 +512,12 @@ static int cmd_query_state(struct control *c, const json_t *args, json_t *out, s
 
 	(void)args;
 	(void)e;
-	json_set(out, "cpu", state_dump(&cpu_state, &m->cpu));
+	json_set(out, "cpu", state_dump(&cpu_state, &m->harts[0]));
+	json_t *harts = json_array();
+
+	for (unsigned i = 0; i < m->nharts; i++)
+		json_push(harts, state_dump(&cpu_state, &m->harts[i]));
+	json_set(out, "harts", harts);
 	for (int i = 0; i < m->ndevs; i++)
 		if (m->devs[i].state)
 			json_set(out, m->devs[i].state->name,

@@ -130,6 +130,36 @@ void cpu_reset(struct cpu *c, const struct cpu_bus *bus, struct ram *ram, uint32
 	cpu_dcache_flush(c);
 }
 
+void cpu_hart_start(struct cpu *c, uint64_t pc, uint64_t a1)
+{
+	memset(c->x, 0, sizeof(c->x));
+	memset(c->f, 0, sizeof(c->f));
+	c->fcsr = 0;
+	c->pc = pc;
+	c->x[10] = c->hartid;
+	c->x[11] = a1;
+	c->priv = PRIV_S;
+	c->sstatus = 0;
+	c->sie = 0;
+	c->sip &= ~SIP_SSIP;
+	c->stvec = c->sscratch = c->sepc = c->scause = c->stval = 0;
+	c->satp = 0;
+	c->scounteren = c->senvcfg = 0;
+	c->timecmp = UINT64_MAX;
+	c->lr_valid = 0;
+	c->wfi = 0;
+	c->hsm = HSM_STARTED;
+	cpu_update_tlb_set(c);
+	cpu_tlb_flush(c);
+}
+
+/* This hart changed what the others may hold of the shared decode cache (ram.h, code_epoch);
+ * it has seen to its own links and entries. */
+static void cpu_code_epoch_bump(struct cpu *c)
+{
+	c->code_epoch = ++c->ram->code_epoch;
+}
+
 static inline bool cpu_raise(struct cpu *c, uint64_t cause, uint64_t tval)
 {
 	c->exc_cause = cause;
@@ -1602,6 +1632,7 @@ static void cpu_dpage_evict(struct cpu *c, struct cpu_dpage *dp)
 		for (int i = 0; i < TLB_ENTRIES; i++)
 			if (c->xpage[s][i] == dp)
 				c->xpage[s][i] = NULL;
+	cpu_code_epoch_bump(c); /* the other harts' links to dp are stale */
 }
 
 void cpu_dcache_flush(struct cpu *c)
@@ -1609,6 +1640,7 @@ void cpu_dcache_flush(struct cpu *c)
 	ram_code_cache_clear(c->ram); /* every page unused, every slot D_DECODE */
 	ram_code_forget_all(c->ram);
 	memset(c->xpage, 0, sizeof(c->xpage));
+	cpu_code_epoch_bump(c);
 }
 
 /* The cache page for the RAM page at gpa (host: its bytes), assigned if need be. */
@@ -1822,6 +1854,7 @@ static void cpu_decode_slot(struct cpu *c, struct cpu_dpage *dp, unsigned i)
 		 * drop the decoded slots, so it may no longer be written through the write-TLB. */
 		ram_mark_code(c->ram, (dp->tag - 1) << 12);
 		cpu_drop_write_entries(c, dp->code);
+		cpu_code_epoch_bump(c); /* and the other harts' write entries to it too */
 	}
 	if (i < dp->lo)
 		dp->lo = (uint16_t)i;
@@ -1865,6 +1898,15 @@ uint64_t cpu_run(struct cpu *c, uint64_t max)
 	c->stop = false;
 	if (c->hsm != HSM_STARTED || max == 0)
 		return 0;
+	if (unlikely(c->code_epoch != c->ram->code_epoch)) {
+		/* Another hart gave a cache page to another RAM page, emptied the cache or made a
+		 * page a code page since this one last ran: its links into the cache may point to
+		 * a page that now holds other code, and a write entry of its own may point to a
+		 * code page. Both are dropped; the slow paths rebuild them. */
+		memset(c->xpage, 0, sizeof(c->xpage));
+		cpu_tlb_flush_writes(c);
+		c->code_epoch = c->ram->code_epoch;
+	}
 	base = start + max;
 
 /* The pc of the current slot. */
@@ -2317,7 +2359,7 @@ static const struct state_field cpu_fields[] = {
 	STATE_FIELD(struct cpu, senvcfg),
 	STATE_FIELD(struct cpu, timecmp),
 	STATE_FIELD(struct cpu, lr_addr),
-	STATE_FIELD_MAX(struct cpu, hartid, 0),
+	STATE_FIELD_MAX(struct cpu, hartid, CPU_MAX_HARTS - 1),
 	STATE_FIELD_MAX(struct cpu, priv, PRIV_S),
 	STATE_FIELD_MAX(struct cpu, lr_valid, 1),
 	/* Only a started or a stopped hart exists here (hart_stop); the pending states and a

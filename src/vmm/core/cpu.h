@@ -16,6 +16,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Harts a machine may have (hart ids 0..CPU_MAX_HARTS-1). */
+#define CPU_MAX_HARTS 8
+
 /* What the hart reaches outside itself: the bus beyond RAM, guest time and the SBI. The
  * board fills it in (machine.c); the hart never knows what is behind it. */
 struct cpu;
@@ -185,6 +188,7 @@ struct cpu {
 	uint64_t dc_dropped;	/* pages whose decoded instructions were dropped by a write, */
 	uint64_t dc_evicted;	/* pages evicted for another one (statistics) */
 	bool generic;		/* decode every instruction for the generic executor (tests) */
+	uint64_t code_epoch;	/* the ram's code_epoch this hart's links and write-TLB match */
 	struct cpu_tlb_entry tlb[TLB_SETS][3][TLB_ENTRIES];
 	/* The decoded page of each valid execute-TLB entry, or NULL until looked up. */
 	struct cpu_dpage *xpage[TLB_SETS][TLB_ENTRIES];
@@ -201,6 +205,10 @@ extern const struct state_desc cpu_state;
  * extensions (c->ext) stay. */
 void cpu_reset(struct cpu *c, const struct cpu_bus *bus, struct ram *ram, uint32_t hartid,
 	       uint64_t pc, uint64_t a1);
+
+/* SBI hart_start: the hart, stopped, starts in S-mode at pc with satp and sstatus zero, a0 its
+ * id and a1 opaque, its TLB empty (the shared decode cache stays). */
+void cpu_hart_start(struct cpu *c, uint64_t pc, uint64_t a1);
 
 /* Run up to max steps (an instruction retired, or a trap or interrupt taken). Returns the
  * number of instructions retired. Returns early when the hart executes WFI with nothing

@@ -84,6 +84,18 @@ void gclock_skip_to(struct gclock *g, uint64_t ticks)
 		g->offset_ns += ns;
 }
 
+void gclock_rebase(struct gclock *g, const uint64_t *instret)
+{
+	int64_t ns;
+
+	if (g->instret == instret)
+		return;
+	ns = (int64_t)gclock_ns(g);
+	g->instret = instret;
+	if (!g->frozen)
+		g->offset_ns = ns - gclock_source_ns(g);
+}
+
 void gclock_freeze(struct gclock *g)
 {
 	if (g->frozen)

@@ -51,6 +51,10 @@ int64_t gclock_ns_until(const struct gclock *g, uint64_t ticks);
 uint64_t gclock_insns_until(const struct gclock *g, uint64_t ticks);
 /* icount: move the clock forward to ticks without executing (WFI with a deadline). */
 void gclock_skip_to(struct gclock *g, uint64_t ticks);
+/* icount with several harts: from now on count the instructions of this one (the hart about
+ * to run), the clock going on from where it is. Time is then the instructions all the harts
+ * retired, one after another. */
+void gclock_rebase(struct gclock *g, const uint64_t *instret);
 /* Stop and restart the clock around a pause. */
 void gclock_freeze(struct gclock *g);
 void gclock_thaw(struct gclock *g);

@@ -44,9 +44,14 @@ struct ram {
 	/* Called once when a code page is about to be written (its bit is already clear). */
 	void (*code_hook)(void *opaque, uint64_t gpa);
 	void *code_opaque;
-	/* The hart's decode cache (ram_code_cache), or NULL. */
+	/* The harts' decode cache (ram_code_cache), or NULL: one for all of them. */
 	void *code_cache;
 	size_t code_cache_size;
+	/* Bumped by the hart that changes what the other harts may hold of the cache: a cache
+	 * page given to another RAM page, the cache emptied, a page that became a code page. A
+	 * hart that has not seen the latest value drops its links into the cache and its
+	 * write-TLB entries before it runs again (cpu.c). */
+	uint64_t code_epoch;
 };
 
 int ram_init(struct ram *r, uint64_t base, uint64_t size, struct err *e);

@@ -37,7 +37,7 @@ int devices_attach(struct machine *m, struct err *e)
 		free(d);
 		return -1;
 	}
-	if (plic_init(&d->plic, m, MACHINE_PLIC_BASE, 1, e) < 0)
+	if (plic_init(&d->plic, m, MACHINE_PLIC_BASE, m->nharts, e) < 0)
 		return -1;
 	if (console_init(&d->console, m, cfg->console ? cfg->console : "stdio", e) < 0)
 		return -1;

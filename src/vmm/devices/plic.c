@@ -248,7 +248,8 @@ int plic_init(struct plic *p, struct machine *m, uint64_t base, unsigned nharts,
 		return err_set(e, "plic: %u harts, at most %d supported", nharts,
 			       PLIC_MAX_CONTEXTS);
 	p->ncontexts = nharts;
-	p->harts[0] = &m->cpu;
+	for (unsigned i = 0; i < nharts; i++)
+		p->harts[i] = &m->harts[i];
 	if (machine_add_region(m, "plic", base, PLIC_SIZE, &plic_ops, p, e) < 0)
 		return -1;
 	machine_set_irqchip(m, &(struct machine_irqchip){ plic_irq, p });

@@ -24,9 +24,9 @@ json_t *snapshot_config_json(struct machine *m, uint64_t lease_epoch)
 	       *disks = json_array();
 	char isa[ISA_STR_MAX];
 
-	isa_string(m->cpu.ext, isa);
+	isa_string(m->harts[0].ext, isa);
 	json_set_u64(o, "memory", m->ram.size);
-	json_set_int(o, "harts", 1);
+	json_set_int(o, "harts", (int)m->nharts);
 	json_set_str(o, "isa", isa);
 	json_set_str(o, "mmu", ISA_MMU);
 	json_set_str(o, "clock", m->clock.mode == GCLOCK_ICOUNT ? "icount" : "host");
@@ -225,8 +225,8 @@ static int snapshot_parse_config(const uint8_t *text, size_t len, struct snapsho
 		return err_prefix(e, "config record");
 	}
 	snprintf(cfg->isa, sizeof(cfg->isa), "%s", isa);
-	if (harts != 1 || mem < (int64_t)MACHINE_MIN_RAM || (uint64_t)mem > MACHINE_MAX_RAM ||
-	    mem % (1 << 20)) {
+	if (harts < 1 || harts > MACHINE_MAX_HARTS || mem < (int64_t)MACHINE_MIN_RAM ||
+	    (uint64_t)mem > MACHINE_MAX_RAM || mem % (1 << 20)) {
 		err_set(e, "config record: %lld harts and %lld bytes of memory are not supported",
 			(long long)harts, (long long)mem);
 		json_free(j);
@@ -382,9 +382,18 @@ int snapshot_config_check(struct machine *m, const uint8_t *text, size_t len, st
 	if (snapshot_parse_config(text, len, &cfg, &cj, e) < 0)
 		return -1;
 	/* The guest keeps the ISA it booted with, if this machine offers it. */
-	if (isa_check(cfg.isa, m->isa_offered, &m->cpu.ext, e) < 0) {
+	unsigned ext;
+
+	if (isa_check(cfg.isa, m->isa_offered, &ext, e) < 0) {
 		json_free(cj);
 		return -1;
+	}
+	for (unsigned i = 0; i < m->nharts; i++)
+		m->harts[i].ext = ext;
+	if (cfg.harts != m->nharts) {
+		json_free(cj);
+		return err_set(e, "the guest has %u hart%s, this machine %u (--cpus)", cfg.harts,
+			       cfg.harts == 1 ? "" : "s", m->nharts);
 	}
 	if (cfg.mem_size != m->ram.size) {
 		json_free(cj);
@@ -399,7 +408,7 @@ int snapshot_config_check(struct machine *m, const uint8_t *text, size_t len, st
 
 int snapshot_device_count(struct machine *m)
 {
-	int n = 1; /* the hart */
+	int n = (int)m->nharts; /* the harts, in the order of their ids */
 
 	for (int i = 0; i < m->ndevs; i++)
 		n += m->devs[i].state != NULL;
@@ -410,10 +419,11 @@ void snapshot_save_device(struct machine *m, int index, struct buf *out)
 {
 	int k = 0;
 
-	if (index == 0) {
-		state_save(&cpu_state, &m->cpu, out);
+	if (index < (int)m->nharts) {
+		state_save(&cpu_state, &m->harts[index], out);
 		return;
 	}
+	k = (int)m->nharts - 1;
 	for (int i = 0; i < m->ndevs; i++)
 		if (m->devs[i].state && ++k == index)
 			state_save(m->devs[i].state, machine_dev_state(&m->devs[i]), out);
@@ -426,10 +436,11 @@ int snapshot_load_device(struct machine *m, int index, const uint8_t *p, size_t 
 	struct rbuf r;
 	int k = 0;
 
-	if (index == 0) {
+	if (index < (int)m->nharts) {
 		d = &cpu_state;
-		obj = &m->cpu;
+		obj = &m->harts[index];
 	} else {
+		k = (int)m->nharts - 1;
 		for (int i = 0; i < m->ndevs; i++) {
 			if (m->devs[i].state && ++k == index) {
 				d = m->devs[i].state;
@@ -446,6 +457,9 @@ int snapshot_load_device(struct machine *m, int index, const uint8_t *p, size_t 
 	if (rbuf_left(&r))
 		return err_set(e, "device '%s': %zu bytes after its last field", d->name,
 			       rbuf_left(&r));
+	if (d == &cpu_state && ((struct cpu *)obj)->hartid != (uint32_t)index)
+		return err_set(e, "hart record %d holds hart %u", index,
+			       ((struct cpu *)obj)->hartid);
 	return 0;
 }
 
@@ -548,13 +562,15 @@ uint64_t snapshot_dev_hash(struct machine *m)
 	return h;
 }
 
-uint64_t snapshot_hart_hash(struct machine *m)
+uint64_t snapshot_hart_hash(struct machine *m, int hart)
 {
 	struct buf b;
 	uint64_t h;
 
 	buf_init(&b);
-	snapshot_save_device(m, 0, &b);
+	for (int i = 0; i < (int)m->nharts; i++)
+		if (hart < 0 || hart == i)
+			snapshot_save_device(m, i, &b);
 	h = hash_bytes(b.p, b.len);
 	buf_free(&b);
 	return h;

@@ -58,15 +58,17 @@ int snapshot_config_text(struct machine *m, uint64_t lease_epoch, struct buf *ou
 /* Check a config record against this machine: ISA, harts, memory, devices, MACs, disk sizes.
  * The error names the first difference. */
 int snapshot_config_check(struct machine *m, const uint8_t *text, size_t len, struct err *e);
-/* Device records: the hart is device 0, then every registered device with state. */
+/* Device records: the harts are devices 0..nharts-1, then every registered device with
+ * state. */
 int snapshot_device_count(struct machine *m);
 void snapshot_save_device(struct machine *m, int index, struct buf *out);
 int snapshot_load_device(struct machine *m, int index, const uint8_t *p, size_t len, struct err *e);
 
 /* A hash of every device's state (the hart included): XXH3-64 of their sections in order. */
 uint64_t snapshot_dev_hash(struct machine *m);
-/* The hash of the hart's section alone (its registers, FP ones included, and CSRs). */
-uint64_t snapshot_hart_hash(struct machine *m);
+/* The hash of hart number hart's section alone (its registers, FP ones included, and CSRs), or
+ * with hart -1 of every hart's sections in order. */
+uint64_t snapshot_hart_hash(struct machine *m, int hart);
 /* The RAM hash (ram_hash, common/hash.h) and the device hash, for comparing two machines. */
 void snapshot_hash(struct machine *m, uint64_t *ram_hash, uint64_t *dev_hash);
 
