@@ -25,6 +25,8 @@
  *   sink              a TCP discard service (port 7001), for throughput measurements
  *   fp                floating-point kernels in every rounding mode, single and double,
  *                     state kept in F registers, results checked against known values
+ *   fp:each           the same on every online CPU, one process pinned to each, named
+ *                     fp@0, fp@1, ... in its lines
  *
  * Each workload prints status lines `ferry-work: <name>: ...`; the errors a
  * test looks for say MISMATCH (dirty, fp), GAP or BADRECORD (disklog), or ERROR.
@@ -1583,14 +1585,74 @@ static int fp_missing(char *isa, unsigned long isasz)
 	return 0;
 }
 
+/* fp:each: the CPUs this process may run on (a bit set of at most 64), or 0. */
+static unsigned long long fp_cpus(void)
+{
+	unsigned long long mask = 0;
+	long n = my_syscall3(__NR_sched_getaffinity, 0, sizeof(mask), &mask);
+
+	return n > 0 ? mask : 0;
+}
+
+/* fp:each: keep this process on CPU cpu. */
+static long fp_pin(unsigned cpu)
+{
+	unsigned long long mask = 1ull << cpu;
+
+	return my_syscall3(__NR_sched_setaffinity, 0, sizeof(mask), &mask);
+}
+
 static int work_fp(const char *name, const char *args)
 {
 	struct fp_state s;
 	struct rt_line l;
 	char isa[128];
 	long long next;
+	static char each_name[16];
 
-	(void)args;
+	if (strcmp(args, "each") == 0) {
+		/* One process per online CPU, each pinned there: this one takes the last. */
+		unsigned long long cpus = fp_cpus();
+		unsigned cpu = 0;
+		long rc;
+
+		if (!cpus) {
+			work_error(name, "sched_getaffinity", -errno);
+			return 1;
+		}
+		for (;;) {
+			for (cpu = 0; !((cpus >> cpu) & 1); cpu++) /* no ctz: libgcc is lp64d */
+				;
+			cpus &= cpus - 1;
+			if (!cpus)
+				break;
+			pid_t pid = fork();
+
+			if (pid < 0) {
+				work_error(name, "fork", -errno);
+				return 1;
+			}
+			if (pid == 0)
+				break;
+		}
+		rc = fp_pin(cpu);
+		if (rc < 0) {
+			work_error(name, "sched_setaffinity", rc);
+			return 1;
+		}
+		/* "fp@<cpu>", cpu < 64 */
+		memcpy(each_name, "fp@", 3);
+		if (cpu >= 10) {
+			each_name[3] = (char)('0' + cpu / 10);
+			each_name[4] = (char)('0' + cpu % 10);
+		} else {
+			each_name[3] = (char)('0' + cpu);
+		}
+		name = each_name;
+	} else if (*args) {
+		work_error(name, "unknown argument (fp or fp:each)", 0);
+		return 1;
+	}
 	if (fp_missing(isa, sizeof(isa))) {
 		work_line(&l, name);
 		rt_line_s(&l, "ERROR no F and D on this hart: isa ");
