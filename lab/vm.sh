@@ -1,7 +1,8 @@
 # vm.sh - VMs in the lab: start a ferry-vm on a host, live-migrate it to another, stop it.
 # Sourced by lab/vm (the command line), the tests and the demo; needs lab/lib.sh.
 #
-#   vm_start P NAME HOST [--memory 256M] [--work LIST] [--index N] [--disk-size 64M] [--append ARGS]
+#   vm_start P NAME HOST [--memory 256M] [--cpus 1] [--work LIST] [--index N] [--disk-size 64M]
+#            [--append ARGS]
 #   vm_migrate P NAME TO [--links a|b|ab] [--downtime MS] [--bandwidth BYTES/S] [--channels N]
 #   vm_quick_migrate P NAME TO  quick migration: save to shared storage (releasing the disk),
 #                               restore on TO
@@ -63,11 +64,12 @@ _vm_tap() { # P NAME GEN
 }
 
 vm_start() { # P NAME HOST [options]
-	local p=$1 name=$2 host=$3 mem=256M work=idle index=1 dsize=64M extra="" d gen sock tap pid
+	local p=$1 name=$2 host=$3 mem=256M cpus=1 work=idle index=1 dsize=64M extra="" d gen sock tap pid
 	shift 3
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--memory) mem=$2; shift 2 ;;
+		--cpus) cpus=$2; shift 2 ;;
 		--work) work=$2; shift 2 ;;
 		--index) index=$2; shift 2 ;;
 		--disk-size) dsize=$2; shift 2 ;;
@@ -92,12 +94,12 @@ vm_start() { # P NAME HOST [options]
 	tap=$(_vm_tap "$p" "$name" "$gen")
 	lab_tap "$p" "$host" "$tap" || return 1
 	sock=$LAB_DIR/vms/$name/ctl.$gen.sock
-	for kv in "host=$host" "gen=$gen" "mem=$mem" "ip=$ip" "mac=$mac" "disk=$disk" "tap=$tap" \
+	for kv in "host=$host" "gen=$gen" "mem=$mem" "cpus=$cpus" "ip=$ip" "mac=$mac" "disk=$disk" "tap=$tap" \
 		"sock=$sock" "console=$d/console.$gen.log" "journal=$d/journal.$gen" "work=$work"; do
 		_vm_set "$p" "$name" "${kv%%=*}" "${kv#*=}"
 	done
 	pid=$(lab_spawn "$p" "$host" "$d/console.$gen.log" env FERRY_LOG=${FERRY_VM_LOG:-warn} "$FERRY_VM" --kernel "$FERRY_GUEST/Image" \
-		--initrd "$FERRY_GUEST/initramfs.cpio" --memory "$mem" --net "tap:$tap,mac=$mac" \
+		--initrd "$FERRY_GUEST/initramfs.cpio" --memory "$mem" --cpus "$cpus" --net "tap:$tap,mac=$mac" \
 		--disk "$disk" --control "unix:$sock" --journal "$d/journal.$gen" --name "$name.$gen" \
 		--append "console=ttyS0 quiet ip=$ip:::255.255.255.0::eth0:off ferry.work=$work $extra")
 	_vm_set "$p" "$name" pid "$pid"
@@ -153,7 +155,8 @@ vm_migrate() { # P NAME TO [options]
 	# The token never goes on a command line (any local user can read those): the destination
 	# reads it from descriptor 3, the source gets it on ferry-vmctl's standard input.
 	pid=$(lab_spawn "$p" "$to" "$d/console.$ngen.log" "$FERRY_VM" --incoming "$addrs" --token-fd 3 \
-		--memory "$(vm_var "$p" "$name" mem)" --net "tap:$ntap,mac=$(vm_var "$p" "$name" mac)" \
+		--memory "$(vm_var "$p" "$name" mem)" --cpus "$(vm_var "$p" "$name" cpus 2>/dev/null || echo 1)" \
+		--net "tap:$ntap,mac=$(vm_var "$p" "$name" mac)" \
 		--disk "$(vm_var "$p" "$name" disk)" --control "unix:$nsock" --journal "$d/journal.$ngen" \
 		--name "$name.$ngen" 3<<<"$token")
 	if ! _vm_wait_ctl "$nsock" "$pid"; then

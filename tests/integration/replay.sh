@@ -3,7 +3,8 @@
 # identically under the deterministic clock: same registers, same RAM, same device state,
 # tens of millions of instructions later, with timer interrupts firing all along. Twice: a
 # guest running the integer loop, and one running the floating-point workload (ferry.work=fp:
-# every rounding mode, state held in the FP registers), whose own checks must also pass.
+# every rounding mode, state held in the FP registers), whose own checks must also pass; and a
+# guest of 4 harts, each running the FP workload, with IPIs as well as timer interrupts firing.
 # And a machine saved by the previous release (stream format 1, tests/fixtures/stream-v1.save)
 # restores with the state that release recorded, and runs on.
 source "$(dirname "$0")/../lib.sh"
@@ -47,21 +48,27 @@ hash_of() {
 irqs() { "$ctl" "$FERRY_TMP/$1.sock" --get "$2" stats; }
 
 # One replay: A boots, runs to N1, saves, runs on to N2; B restores the save and runs to N2; C
-# boots again straight to N2. All three must be identical at N2.
+# boots again and runs to N1, then to N2 (pausing where A did: with several harts a pause
+# starts the harts' round again at hart 0, so the pauses are part of the run). All three must
+# be identical at N2.
 replay() { # LABEL N1 N2 KERNEL-COMMAND-LINE
 	local l=$1 N1=$2 N2=$3 boot=("${kernel[@]}" --append "$4") hA hB hC timer_before timer_after fired
+	local ipi_before ipi_after
 	check "$l A: boots under the icount clock" start "${l}A" "${args[@]}" "${boot[@]}"
 	check "$l A: runs to exactly $N1 instructions" run_to "${l}A" "$N1"
 	check "$l A: saves its state" "$ctl" "$FERRY_TMP/${l}A.sock" save "{\"file\": \"$FERRY_TMP/$l.snap\"}"
 	timer_before=$(irqs "${l}A" timer_interrupts)
+	ipi_before=$(irqs "${l}A" software_interrupts)
 	check "$l A: runs on to exactly $N2 instructions" run_to "${l}A" "$N2"
 	timer_after=$(irqs "${l}A" timer_interrupts)
+	ipi_after=$(irqs "${l}A" software_interrupts)
 	hA=$(hash_of "${l}A")
 	check "$l B: restores the saved state" start "${l}B" --restore "$FERRY_TMP/$l.snap" "${args[@]}"
 	check "$l B: runs to exactly $N2 instructions" run_to "${l}B" "$N2"
 	hB=$(hash_of "${l}B")
 	check "$l C: boots again" start "${l}C" "${args[@]}" "${boot[@]}"
-	check "$l C: runs to exactly $N2 instructions" run_to "${l}C" "$N2"
+	check "$l C: runs to exactly $N1 instructions" run_to "${l}C" "$N1"
+	check "$l C: runs on to exactly $N2 instructions" run_to "${l}C" "$N2"
 	hC=$(hash_of "${l}C")
 	echo "# $l A: $hA"
 	echo "# $l B: $hB"
@@ -78,6 +85,14 @@ replay() { # LABEL N1 N2 KERNEL-COMMAND-LINE
 	else
 		fail "$l: timer interrupts fired during the replayed span" "before $timer_before after $timer_after"
 	fi
+	if [ "${REPLAY_IPIS:-0}" = 1 ]; then
+		fired=$((ipi_after - ipi_before))
+		if [ "$fired" -gt 0 ]; then
+			pass "$l: IPIs fired during the replayed span ($fired)"
+		else
+			fail "$l: IPIs fired during the replayed span" "before $ipi_before after $ipi_after"
+		fi
+	fi
 	for n in A B C; do "$ctl" "$FERRY_TMP/$l$n.sock" quit >/dev/null 2>&1; done
 }
 
@@ -93,6 +108,19 @@ for n in A B C; do
 		pass "fp $n: the workload's checks passed ($ok reports)"
 	else
 		fail "fp $n: the workload's checks passed" "$ok reports" "$bad"
+	fi
+done
+# Four harts, each running the FP workload (fp:each pins one process to each CPU): the harts'
+# slices, their timers, the IPIs between them and the reservations they break all replay.
+args=(--clock icount --console stdio --memory 128M --paused --cpus 4)
+REPLAY_IPIS=1 replay smp4 "${REPLAY_SMP_SAVE_AT:-200000000}" "${REPLAY_SMP_END_AT:-260000000}" "console=ttyS0 quiet ferry.work=fp:each"
+for n in A B C; do
+	harts=$(tr -d '\r' <"$FERRY_TMP/smp4$n.out" | sed -n 's/^ferry-work: \(fp@[0-9]*\): ok rounds=.*/\1/p' | sort -u | tr '\n' ' ')
+	bad=$(tr -d '\r' <"$FERRY_TMP/smp4$n.out" | grep -E 'MISMATCH|FAILED|ERROR|Oops|BUG:' | head -3)
+	if [ "$harts" = "fp@0 fp@1 fp@2 fp@3 " ] && [ -z "$bad" ]; then
+		pass "smp4 $n: the workload's checks passed on every hart ($harts)"
+	else
+		fail "smp4 $n: the workload's checks passed on every hart" "reported: $harts" "$bad"
 	fi
 done
 args=(--clock icount --console null --memory 128M --paused)
