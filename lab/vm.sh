@@ -222,14 +222,22 @@ vm_quick_migrate() { # P NAME TO
 
 # The guest's workload list for a test's workload name: idle alone, all of them, or one
 # beside idle (ferry.work, docs/guest.md).
-vm_workload() { # idle | all | dirty:64M:20M | counter | disklog ...
+vm_workload() { # idle | all | smp4 | dirty:64M:20M | counter | disklog ...
 	case $1 in
 	idle) echo idle ;;
 	all) echo "idle,dirty:64M:20M,counter,disklog" ;;
+	smp4) echo "idle,fp:each,counter,disklog" ;; # on 4 harts (vm_cpus)
 	*) echo "idle,$1" ;;
 	esac
 }
 
+# The harts a test's workload runs on: 4 for smp4, else 1.
+vm_cpus() { # WORKLOAD
+	case $1 in
+	smp4) echo 4 ;;
+	*) echo 1 ;;
+	esac
+}
 # What the tests and benchmarks check of a guest and its processes.
 vm_heartbeats() { grep -c '^ferry-work: heartbeat' "$1" 2>/dev/null; } # CONSOLE: how many
 vm_last_uptime() { sed -n 's/^ferry-work: heartbeat [0-9]* uptime=\([0-9.]*\).*/\1/p' "$1" | tail -1; }

@@ -2,7 +2,8 @@
 # migrate.sh - live migration in the lab, under every workload: the VM moves vh01 -> vh02 ->
 # vh01 while the client pings it every 10 ms, and after each move the guest is healthy.
 #
-# Asserted for each workload (idle, dirty:64M:20M, counter, disklog, and all at once):
+# Asserted for each workload (idle, dirty:64M:20M, counter, disklog, all at once, and smp4: a
+# guest of 4 harts running the FP self-check on each, the counter and the disk log):
 #   - each migration completes, with equal RAM and device-state hashes on both sides;
 #   - for 5 s after each move: heartbeats continue, uptime advances by about the time that
 #     passed (never backwards), no kernel WARN/BUG/Oops, no MISMATCH, no disklog error;
@@ -21,7 +22,7 @@ source "$FERRY_ROOT/lab/vm.sh"
 scratch
 trap 'lab_down; rm -rf "$FERRY_TMP"' EXIT
 counter_bin=$FERRY_ROOT/build/bin/ferry-counter
-workloads=${FERRY_MIGRATE_WORKLOADS:-"idle dirty:64M:20M counter disklog all"}
+workloads=${FERRY_MIGRATE_WORKLOADS:-"idle dirty:64M:20M counter disklog all smp4"}
 
 # 400 Mbit per link: two links carry about 100 MB/s, the link and not the CPU is the limit,
 # and the 20 MB/s dirtying workload converges.
@@ -78,13 +79,32 @@ check_move() { # workload vm-name step out old-console [from-prev]: the move jus
 	else
 		pass "$w: move $step: no kernel warning, MISMATCH or disklog error"
 	fi
+	local cpus harts
+	cpus=$(vm_cpus "$w")
+	[ "$cpus" -gt 1 ] || return 0
+	# Every hart came over started, and the FP self-check goes on passing on each.
+	harts=$(vm_ctl "$P" "$name" status | jq -c '.return | [.cpus, (.harts | map(.state) | unique)]')
+	if [ "$harts" = "[$cpus,[\"started\"]]" ]; then
+		pass "$w: move $step: the destination runs all $cpus harts"
+	else
+		fail "$w: move $step: the destination runs all $cpus harts" "$harts"
+	fi
+	local k missing=""
+	for k in $(seq 0 $((cpus - 1))); do
+		grep -q "^ferry-work: fp@$k: ok rounds=" "$con" || missing="$missing fp@$k"
+	done
+	if [ -z "$missing" ]; then
+		pass "$w: move $step: the FP self-check passes on every hart at the destination"
+	else
+		fail "$w: move $step: the FP self-check passes on every hart at the destination" "no report from$missing"
+	fi
 }
 
 index=1
 for w in $workloads; do
 	name=vm$index
 	work=$(vm_workload "$w")
-	if ! vm_start "$P" "$name" vh01 --work "$work" --index "$index"; then
+	if ! vm_start "$P" "$name" vh01 --work "$work" --index "$index" --cpus "$(vm_cpus "$w")"; then
 		fail "$w: VM starts on vh01"
 		index=$((index + 1))
 		continue
