@@ -8,6 +8,7 @@
 # where it was; a VM booted as rv64imac stays rv64imac on a destination that gives more.
 # (Replay of the FP workload under the icount clock is in replay.sh.)
 source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/../localvm.sh"
 scratch
 ctl=$FERRY_ROOT/build/bin/ferry-vmctl
 port=$((20000 + ($$ + 7919) % 20000))
@@ -18,18 +19,6 @@ boot=(--kernel "$FERRY_GUEST/Image" --initrd "$FERRY_GUEST/initramfs.cpio")
 isa_all=rv64imafdc_zicntr_zicsr_zifencei
 isa_imac=rv64imac_zicntr_zicsr_zifencei
 
-alive() { [ -e "/proc/$1" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
-start_vm() { # NAME ARGS...: a ferry-vm with a control socket NAME.sock; console and log NAME.out
-	local name=$1
-	shift
-	"$FERRY_VM" --memory 128M --console stdio --control "unix:$FERRY_TMP/$name.sock" --lease "$lease" "$@" \
-		</dev/null >"$FERRY_TMP/$name.out" 2>&1 &
-	others="$others $!"
-	eval "pid_$name=$!"
-	for _ in $(seq 1 100); do "$ctl" --timeout 1 "$FERRY_TMP/$name.sock" status >/dev/null 2>&1 && return 0; sleep 0.05; done
-	return 1
-}
-c() { "$ctl" --timeout 10 "$FERRY_TMP/$1.sock" "${@:2}"; }
 # The fp workload's progress: the last "ok rounds=N" it printed (0 if none).
 rounds() { sed -n 's/^ferry-work: fp: ok rounds=\([0-9]*\).*/\1/p' "$FERRY_TMP/$1.out" | tr -d '\r' | tail -1 | grep . || echo 0; }
 # Wait until NAME's workload has gone past R rounds (up to S seconds).
@@ -39,14 +28,6 @@ past() { # NAME R S
 }
 # sstatus.FS of NAME's hart (from the raw reply: jq would read the 64-bit value as a double).
 fs_of() { local v; v=$(c "$1" query-state | grep -o '"sstatus": -\?[0-9]*' | head -1 | awk '{print $2}') && [ -n "$v" ] && echo $(((v >> 13) & 3)); }
-bad() { grep -E 'MISMATCH|FAILED|ERROR|WARNING:|BUG:|Oops|Kernel panic|illegal instruction|SIGILL' "$@" 2>/dev/null | head -3; }
-token() { # NAME: a fresh token in NAME.token (mode 600)
-	(umask 077 && echo "tok-$$-$1-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" >"$FERRY_TMP/$1.token")
-}
-migrate() { # SRC DST-PORT DST-NAME: migrate with wait, the reply on stdout
-	"$ctl" --timeout 120 "$FERRY_TMP/$1.sock" migrate - <<<"{\"addresses\": [\"127.0.0.1:$2\"], \"token\": \"$(cat "$FERRY_TMP/$3.token")\", \"wait\": true}"
-}
-
 # ---- a wrong --isa is refused, by name --------------------------------------------------------
 for spec in "rv64imacv:extension 'v' is not one this hart has" "rv64imadc:D needs F" \
 	"rv64ima:always has 'c'" "rv32imac:expected rv64"; do
