@@ -11,6 +11,10 @@
 # FP MIPS: bench_fmips, a loop of exactly 100,000,000 instructions, 6 in 10 double-precision
 #   arithmetic (fmadd.d, fmul.d, fadd.d, fdiv.d), 2 fld/fsd, 2 loop control; timed the same
 #   way. n/a when the machine's hart has no F and D (the program dies of SIGILL).
+# 4 harts: the same programs, one copy pinned to each of 4 CPUs at once (ferry.run=PROG@each),
+#   the figure being the sum of the four copies' MIPS: ferry-vm --cpus 4 (its harts take turns
+#   on one host thread) beside qemu-system-riscv64 -smp 4 with MTTCG (a host thread per hart;
+#   the host's CPU count bounds what MTTCG can gain; the header line says it).
 # Boot: host wall time from starting the process to the init banner on the console
 #   ("quiet" kernel command line, 256 MiB), includes QEMU's OpenSBI.
 # Idle: host CPU (all threads, from /proc/PID/task/*/schedstat) an idle booted guest uses
@@ -30,17 +34,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ferry_cmd() { echo "$vm --kernel $img --initrd $rd --memory 256M --append"; }
-qemu_cmd() { echo "qemu-system-riscv64 -M virt -bios default -nographic -m 256M -kernel $img -initrd $rd -append"; }
+ferry_cmd() { echo "$vm --kernel $img --initrd $rd --memory 256M --cpus ${CPUS:-1} --append"; }
+qemu_cmd() { echo "qemu-system-riscv64 -M virt -bios default -nographic -m 256M -smp ${CPUS:-1} -accel tcg,thread=multi -kernel $img -initrd $rd -append"; }
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "n/a"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
-# MIPS of one run of bench_mips (integer) or, with MIPS_PROG=bench_fmips, of the FP loop.
+# MIPS of one run of bench_mips (integer) or, with MIPS_PROG=bench_fmips, of the FP loop; with
+# CPUS=N a copy on each of the N harts, summed.
 mips_once() { # cmd
-	local prog=${MIPS_PROG:-bench_mips} pat='^bench-mips: insns='
+	local prog=${MIPS_PROG:-bench_mips} pat='^bench-mips: insns=' run
 	[ "$prog" = bench_fmips ] && pat='^bench-mips: fp insns='
-	$($1) "console=ttyS0 quiet ferry.run=$prog ferry.poweroff" </dev/null 2>/dev/null |
-		tr -d '\r' | sed -n "s/$pat.* mips=\([0-9]*\).*/\1/p"
+	run=$prog
+	[ "${CPUS:-1}" -gt 1 ] && run=$prog@each
+	$($1) "console=ttyS0 quiet ferry.run=$run ferry.poweroff" </dev/null 2>/dev/null |
+		tr -d '\r' | sed -n "s/$pat.* mips=\([0-9]*\).*/\1/p" |
+		awk -v n="${CPUS:-1}" '{ s += $1; k++ } END { if (k == n) print s }'
 }
 
 # Milliseconds from start to the init banner.
@@ -84,8 +92,12 @@ series() { # fn cmd
 echo "machine benchmark: $runs runs each, medians; $(nproc) host CPUs; $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "guest: $(head -1 "$guest/VERSION")"
 printf '%-28s %14s %14s\n' "" "ferry-vm" "qemu (TCG)"
+printf '%-28s %14s %14s\n' "boot, 4 harts (ms)" "$(CPUS=4 series boot_once ferry_cmd)" "$(CPUS=4 series boot_once qemu_cmd)"
 printf '%-28s %14s %14s\n' "guest MIPS (bench_mips)" "$(series mips_once ferry_cmd)" "$(series mips_once qemu_cmd)"
 printf '%-28s %14s %14s\n' "guest FP MIPS (bench_fmips)" "$(MIPS_PROG=bench_fmips series mips_once ferry_cmd)" \
 	"$(MIPS_PROG=bench_fmips series mips_once qemu_cmd)"
+printf '%-28s %14s %14s\n' "MIPS, 4 harts (sum)" "$(CPUS=4 series mips_once ferry_cmd)" "$(CPUS=4 series mips_once qemu_cmd)"
+printf '%-28s %14s %14s\n' "FP MIPS, 4 harts (sum)" "$(CPUS=4 MIPS_PROG=bench_fmips series mips_once ferry_cmd)" \
+	"$(CPUS=4 MIPS_PROG=bench_fmips series mips_once qemu_cmd)"
 printf '%-28s %14s %14s\n' "boot to init banner (ms)" "$(series boot_once ferry_cmd)" "$(series boot_once qemu_cmd)"
 printf '%-28s %14s %14s\n' "idle guest host CPU (%)" "$(runs=1 series idle_once ferry_cmd)" "$(runs=1 series idle_once qemu_cmd)"

@@ -138,29 +138,75 @@ static void fmt_secs(char *buf, long long ns)
 	memcpy(buf, ms, 4);
 }
 
-/* Run /bin/<name>, framed by marker lines. */
+/* The CPUs this process may run on (a bit set of at most 64), or 0. */
+static unsigned long long cpu_set_all(void)
+{
+	unsigned long long mask = 0;
+	long n = my_syscall3(__NR_sched_getaffinity, 0, sizeof(mask), &mask);
+
+	return n > 0 ? mask : 0;
+}
+
+/* Keep this process on CPU cpu. */
+static long cpu_pin(unsigned cpu)
+{
+	unsigned long long mask = 1ull << cpu;
+
+	return my_syscall3(__NR_sched_setaffinity, 0, sizeof(mask), &mask);
+}
+
+/* Run /bin/<name>, framed by marker lines; <name>@each runs one copy on every online CPU, each
+ * pinned there, all at once (the status is the last copy's to end badly, else 0). */
 static void run_program(const char *name)
 {
 	char path[80] = "/bin/";
 	char status_s[24];
 	int status = 0;
-	pid_t pid;
+	size_t len = rt_strlen(name);
+	unsigned long long cpus = 1;
+	int each = len > 5 && memcmp(name + len - 5, "@each", 5) == 0;
+	unsigned copies = 0;
 
-	if (rt_strlen(name) + 6 > sizeof(path))
+	if (each)
+		len -= 5;
+	if (len + 6 > sizeof(path))
 		return;
-	memcpy(path + 5, name, rt_strlen(name) + 1);
+	memcpy(path + 5, name, len);
+	path[5 + len] = 0;
+	if (each && !(cpus = cpu_set_all()))
+		cpus = 1;
 	say("ferry-run: begin ", name, "\n");
-	pid = fork();
-	if (pid == 0) {
-		char *argv[] = { path, 0 };
-		char *envp[] = { 0 };
+	for (unsigned cpu = 0; cpu < 64; cpu++) {
+		if (!((cpus >> cpu) & 1))
+			continue;
+		pid_t pid = fork();
 
-		execve(path, argv, envp);
-		say("ferry-run: cannot execute ", path, "\n");
-		exit(127);
+		if (pid == 0) {
+			char *argv[] = { path, 0 };
+			char *envp[] = { 0 };
+
+			if (each && cpu_pin(cpu) < 0)
+				say("ferry-run: cannot pin to a CPU: ", path, "\n");
+			execve(path, argv, envp);
+			say("ferry-run: cannot execute ", path, "\n");
+			exit(127);
+		}
+		if (pid > 0)
+			copies++;
+		else
+			status = 0x7f00;
 	}
-	if (pid < 0 || waitpid(pid, &status, 0) < 0)
-		status = 0x7f00;
+	while (copies > 0) {
+		int st = 0;
+
+		if (waitpid(-1, &st, 0) < 0) {
+			status = 0x7f00;
+			break;
+		}
+		copies--;
+		if (st)
+			status = st;
+	}
 	if ((status & 0x7f) != 0 && (status & 0x7f) != 0x7f) {
 		/* Killed by a signal: say which, so a crash never reads as success. */
 		fmt_uint(status_s, (unsigned long long)(status & 0x7f));
@@ -1585,23 +1631,6 @@ static int fp_missing(char *isa, unsigned long isasz)
 	return 0;
 }
 
-/* fp:each: the CPUs this process may run on (a bit set of at most 64), or 0. */
-static unsigned long long fp_cpus(void)
-{
-	unsigned long long mask = 0;
-	long n = my_syscall3(__NR_sched_getaffinity, 0, sizeof(mask), &mask);
-
-	return n > 0 ? mask : 0;
-}
-
-/* fp:each: keep this process on CPU cpu. */
-static long fp_pin(unsigned cpu)
-{
-	unsigned long long mask = 1ull << cpu;
-
-	return my_syscall3(__NR_sched_setaffinity, 0, sizeof(mask), &mask);
-}
-
 static int work_fp(const char *name, const char *args)
 {
 	struct fp_state s;
@@ -1612,7 +1641,7 @@ static int work_fp(const char *name, const char *args)
 
 	if (strcmp(args, "each") == 0) {
 		/* One process per online CPU, each pinned there: this one takes the last. */
-		unsigned long long cpus = fp_cpus();
+		unsigned long long cpus = cpu_set_all();
 		unsigned cpu = 0;
 		long rc;
 
@@ -1635,7 +1664,7 @@ static int work_fp(const char *name, const char *args)
 			if (pid == 0)
 				break;
 		}
-		rc = fp_pin(cpu);
+		rc = cpu_pin(cpu);
 		if (rc < 0) {
 			work_error(name, "sched_setaffinity", rc);
 			return 1;
