@@ -113,7 +113,9 @@ int boot_place(struct machine *m, struct err *e)
 {
 	uint64_t kaddr = m->ram.base + MACHINE_KERNEL_OFFSET;
 	uint64_t kend = kaddr + m->kernel_image_size;
-	uint64_t dtb = align_up(kend, 0x10000);
+	/* A kernel built with STRICT_KERNEL_RWX (Debian's) reserves its image up to the next 2 MiB
+	 * boundary and drops an initrd inside that reservation: the blobs go beyond it. */
+	uint64_t dtb = align_up(kend, 0x200000);
 	uint64_t initrd = align_up(dtb + BOOT_DTB_MAX, 0x1000);
 	uint64_t end = initrd + m->initrd_len;
 	uint8_t fdt[BOOT_DTB_MAX];
