@@ -99,7 +99,7 @@ done <"$mdir/modules.order"
 work=$out/modules.tmp
 rm -rf "$work"
 mkdir -p "$work"
-declare -A state # normalised name -> visiting | done
+declare -A state # normalised name -> visiting | visited
 order=()
 modinfo_field() { # NAME FIELD: the values of FIELD= in the decompressed module's .modinfo
 	readelf -p .modinfo "$work/$(norm "$1").ko" | sed -n "s/^ *\[ *[0-9a-f]*\]  $2=//p"
@@ -121,7 +121,7 @@ visit() { # NAME [WANTED-BY]
 	local n dep deps
 	n=$(norm "$1")
 	case ${state[$n]:-} in
-	done) return ;;
+	visited) return ;;
 	visiting) die "a dependency cycle through module $1" ;;
 	esac
 	state[$n]=visiting
@@ -131,7 +131,7 @@ visit() { # NAME [WANTED-BY]
 	for dep in ${deps//,/ }; do
 		visit "$dep" "$1"
 	done
-	state[$n]=done
+	state[$n]=visited
 	order+=("$n")
 }
 wanted=()
@@ -196,6 +196,11 @@ for n in "${order[@]}"; do
 		d=$(dirname "$d")
 	done
 done
+# gen_init_cpio -t sets the time of what it makes itself; a file keeps its own mtime, so the
+# files made here (and /init, whose mtime is the checkout's) get the fixed one too.
+epoch=1767225600
+cp "$here/debian-kernel/init" "$work/init"
+touch -d "@$epoch" "$work"/*
 {
 	for d in /dev /etc /etc/debian-kernel /mnt /proc /sys /tmp /usr /usr/bin /usr/sbin /usr/lib \
 		/usr/lib/modules "$kdir"; do
@@ -207,11 +212,11 @@ done
 	echo "slink /sbin usr/sbin 0777 0 0"
 	echo "slink /lib usr/lib 0777 0 0"
 	echo "file /usr/bin/busybox $bb 0755 0 0"
-	for a in sh cat cut echo insmod ls lsmod modprobe mount nproc rmmod sort tr umount uname; do
+	for a in sh cat cut echo grep insmod ls lsmod modprobe mount nproc rmmod sort tr umount uname; do
 		echo "slink /usr/bin/$a busybox 0777 0 0"
 	done
 	echo "slink /usr/sbin/poweroff ../bin/busybox 0777 0 0"
-	echo "file /init $here/debian-kernel/init 0755 0 0"
+	echo "file /init $work/init 0755 0 0"
 	echo "file /etc/debian-kernel/load-order $work/load-order 0644 0 0"
 	printf '%s\n' "${!dirs[@]}" | LC_ALL=C sort | while IFS= read -r d; do
 		echo "dir $kdir/$d 0755 0 0"
@@ -221,7 +226,7 @@ done
 	done
 	echo "file $kdir/modules.dep $work/modules.dep 0644 0 0"
 } >"$out/initramfs.list"
-"$out/gen_init_cpio" -t 1767225600 "$out/initramfs.list" >"$out/initramfs.cpio.tmp"
+"$out/gen_init_cpio" -t $epoch "$out/initramfs.list" >"$out/initramfs.cpio.tmp"
 mv "$out/initramfs.cpio.tmp" "$out/initramfs.cpio"
 # The list names files in the work directory: keep them beside it, for a reader of the list.
 rm -rf "$out/modules"
