@@ -110,12 +110,16 @@ unpack() { # NAME
 	p=${path_of[$n]:-}
 	[ -n "$p" ] || die "no module '$1' in $kpkg (modules.order)"
 	if [ -f "$mdir/$p.xz" ]; then
-		xz -dc "$mdir/$p.xz" >"$work/$n.ko"
+		xz -dc "$mdir/$p.xz" >"$work/$n.ko" || die "$mdir/$p.xz: xz cannot decompress it"
+	elif [ -f "$mdir/$p.gz" ]; then
+		gzip -dc "$mdir/$p.gz" >"$work/$n.ko" || die "$mdir/$p.gz: gzip cannot decompress it"
 	elif [ -f "$mdir/$p" ]; then
 		cp "$mdir/$p" "$work/$n.ko"
 	else
-		die "$kpkg: modules.order names $p, which is not there (nor $p.xz)"
+		die "$kpkg: modules.order names $p, which is not there (nor $p.xz or $p.gz)"
 	fi
+	[ "$(od -An -tx1 -N4 "$work/$n.ko" | tr -d ' \n')" = 7f454c46 ] ||
+		die "$mdir/$p: not an ELF module once decompressed"
 }
 visit() { # NAME [WANTED-BY]
 	local n dep deps
