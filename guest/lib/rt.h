@@ -224,4 +224,29 @@ static inline void rt_line_put(struct rt_line *l, int fd)
 	l->n = 0;
 }
 
+/* A benchmark's result line, one write: "<prefix>insns=N ns=T mips=M check=C t0=A t1=B", where
+ * [A, B] is the timed region on CLOCK_MONOTONIC (copies running at once on several CPUs are
+ * summed over the union of their regions, bench/machine.sh). */
+static inline void rt_bench_report(const char *prefix, unsigned long long insns, long long t0,
+				   long long t1, unsigned long long check)
+{
+	struct rt_line l = { 0, { 0 } };
+
+	rt_line_s(&l, prefix);
+	rt_line_s(&l, "insns=");
+	rt_line_u(&l, insns);
+	rt_line_s(&l, " ns=");
+	rt_line_u(&l, (unsigned long long)(t1 - t0));
+	rt_line_s(&l, " mips=");
+	rt_line_u(&l, insns * 1000ULL / (unsigned long long)(t1 - t0));
+	rt_line_s(&l, " check=");
+	rt_line_u(&l, check);
+	rt_line_s(&l, " t0=");
+	rt_line_u(&l, (unsigned long long)t0);
+	rt_line_s(&l, " t1=");
+	rt_line_u(&l, (unsigned long long)t1);
+	rt_line_c(&l, '\n');
+	rt_line_put(&l, 1);
+}
+
 #endif

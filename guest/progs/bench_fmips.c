@@ -21,7 +21,6 @@ int main(void)
 	long n = ITER;
 	unsigned long *p = &cell, z;
 	long long t0, t1;
-	struct rt_line l = { 0, { 0 } };
 
 	t0 = rt_now_ns(RT_CLOCK_MONOTONIC);
 	__asm__ volatile(
@@ -55,15 +54,6 @@ int main(void)
 	    : "ft0", "fa0", "fa1", "fa2", "fa3", "fa4", "fa5", "fs1", "fs2", "fs3", "memory");
 	t1 = rt_now_ns(RT_CLOCK_MONOTONIC);
 
-	rt_line_s(&l, "bench-mips: fp insns=");
-	rt_line_u(&l, (unsigned long long)ITER * BODY);
-	rt_line_s(&l, " ns=");
-	rt_line_u(&l, (unsigned long long)(t1 - t0));
-	rt_line_s(&l, " mips=");
-	rt_line_u(&l, (unsigned long long)ITER * BODY * 1000ULL / (unsigned long long)(t1 - t0));
-	rt_line_s(&l, " check=");
-	rt_line_u(&l, z >> 32 & 0xffff);
-	rt_line_c(&l, '\n');
-	rt_line_put(&l, 1);
+	rt_bench_report("bench-mips: fp ", (unsigned long long)ITER * BODY, t0, t1, z >> 32 & 0xffff);
 	return 0;
 }

@@ -19,7 +19,6 @@ int main(void)
 	long n = ITER;
 	unsigned long *p = &cell, acc = 0, tmp = 0;
 	long long t0, t1;
-	struct rt_line l = { 0, { 0 } };
 
 	t0 = rt_now_ns(RT_CLOCK_MONOTONIC);
 	__asm__ volatile(".option push\n"
@@ -39,15 +38,6 @@ int main(void)
 			 : "memory");
 	t1 = rt_now_ns(RT_CLOCK_MONOTONIC);
 
-	rt_line_s(&l, "bench-mips: insns=");
-	rt_line_u(&l, (unsigned long long)ITER * BODY);
-	rt_line_s(&l, " ns=");
-	rt_line_u(&l, (unsigned long long)(t1 - t0));
-	rt_line_s(&l, " mips=");
-	rt_line_u(&l, (unsigned long long)ITER * BODY * 1000ULL / (unsigned long long)(t1 - t0));
-	rt_line_s(&l, " check=");
-	rt_line_u(&l, acc & 0xffff);
-	rt_line_c(&l, '\n');
-	rt_line_put(&l, 1);
+	rt_bench_report("bench-mips: ", (unsigned long long)ITER * BODY, t0, t1, acc & 0xffff);
 	return 0;
 }
