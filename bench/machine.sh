@@ -12,9 +12,10 @@
 #   arithmetic (fmadd.d, fmul.d, fadd.d, fdiv.d), 2 fld/fsd, 2 loop control; timed the same
 #   way. n/a when the machine's hart has no F and D (the program dies of SIGILL).
 # 4 harts: the same programs, one copy pinned to each of 4 CPUs at once (ferry.run=PROG@each),
-#   the figure being their instructions over the span from the first start to the last end: ferry-vm --cpus 4 (its harts take turns
-#   on one host thread) beside qemu-system-riscv64 -smp 4 with MTTCG (a host thread per hart;
-#   the host's CPU count bounds what MTTCG can gain; the header line says it).
+#   the figure being all their instructions over the span from the first start to the last
+#   end: ferry-vm --cpus 4 (its harts take turns on one host thread) beside
+#   qemu-system-riscv64 -smp 4 with MTTCG (a host thread per hart; the host's CPU count, on the
+#   header line, bounds what MTTCG can gain).
 # Boot: host wall time from starting the process to the init banner on the console
 #   ("quiet" kernel command line, 256 MiB), includes QEMU's OpenSBI.
 # Idle: host CPU (all threads, from /proc/PID/task/*/schedstat) an idle booted guest uses
