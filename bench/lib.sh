@@ -27,7 +27,14 @@ vmidx=${vmidx:-0}
 # switches learnt the previous run's guest (the guest announces itself only when it moves).
 next_vm() { vmidx=$((vmidx % 99 + 1)); ip=$(lab_vm_addr "$vmidx"); mac=$(lab_vm_mac "$vmidx"); }
 cping() { ip netns exec "$LAB_NS_CLIENT" ping "$@"; }
-work_of() { [ "$1" = dirty ] && echo "idle,dirty:64M:20M" || echo idle; }
+work_of() { # idle | dirty | smp4: the guest's ferry.work
+	case $1 in
+	dirty) echo "idle,dirty:64M:20M" ;;
+	smp4) echo "idle,fp:each" ;; # 4 harts, the FP self-check on each
+	*) echo idle ;;
+	esac
+}
+cpus_of() { [ "$1" = smp4 ] && echo 4 || echo 1; } # the harts a work runs on
 wait_heartbeat() { for _ in $(seq 1 300); do grep -q 'heartbeat 2 ' "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
 # The guest on the destination: heartbeats for 5 s, no warnings, no MISMATCH, answers a ping.
@@ -71,7 +78,7 @@ ping_figures() {
 }
 
 qemu_args() { # size work tap: sets QARGS
-	QARGS=(-M virt -bios default -nographic -m "$1" -kernel "$FERRY_GUEST/Image" -initrd "$FERRY_GUEST/initramfs.cpio"
+	QARGS=(-M virt -bios default -nographic -m "$1" -smp "$(cpus_of "$2")" -accel tcg,thread=multi -kernel "$FERRY_GUEST/Image" -initrd "$FERRY_GUEST/initramfs.cpio"
 		-append "console=ttyS0 quiet ip=$ip:::255.255.255.0::eth0:off ferry.work=$(work_of "$2")"
 		-netdev "tap,id=n0,ifname=$3,script=no,downscript=no,vhost=off" -device "virtio-net-device,netdev=n0,mac=$mac")
 }
