@@ -68,7 +68,7 @@ truncate -s 64M "$T/disk1.img"
 truncate -s 64M "$T/disk2.img"
 
 # 1. Start a VM; the probe holds the set and sleeps (killed below).
-probe_bg start vm1 --kernel "$img" --initrd "$rd" --memory 256M --disk "$T/disk1.img" \
+probe_bg start vm1 --kernel "$img" --initrd "$rd" --memory 256M --vcpus 2 --disk "$T/disk1.img" \
 	--mac 02:fe:00:00:00:01 --append "$(append "$net.2" "ferry.work=idle")" \
 	list sleep 600 >"$T/probe1.out" 2>"$T/probe1.err" &
 probe_pid=$!
@@ -113,6 +113,12 @@ if grep -q '^ferry-init: up' "$T/log/vm1/console.log"; then
 	pass "console.log has the guest's boot"
 else
 	fail "console.log has the guest's boot" "$(tail -5 "$T/log/vm1/console.log")" "$(tail -5 "$T/log/vm1/vm.log")"
+fi
+# The spec's vcpus are the VM's harts.
+if [[ $cmd == *"--cpus 2 "* ]] && grep -q 'smp: Brought up 1 node, 2 CPUs' "$T/log/vm1/console.log"; then
+	pass "the spec's 2 vCPUs are 2 harts (--cpus 2; the kernel brought up 2 CPUs)"
+else
+	fail "the spec's 2 vCPUs are 2 harts" "$cmd" "$(grep -E 'smp:' "$T/log/vm1/console.log")"
 fi
 tap=$(jget .tap <"$T/run/vms/vm1.json")
 if ip -n "$ns" link show master "$br" | grep -q "$tap"; then

@@ -161,6 +161,8 @@ int main(int argc, char **argv)
 					snprintf(s.disk, sizeof(s.disk), "%s", val);
 				else if (strcmp(k, "--mac") == 0)
 					snprintf(s.mac, sizeof(s.mac), "%s", val);
+				else if (strcmp(k, "--vcpus") == 0)
+					s.vcpus = (unsigned)strtoul(val, NULL, 10);
 				else if (strcmp(k, "--memory") == 0) {
 					if (size_parse(val, &s.memory, &e) < 0) {
 						fprintf(stderr, "vmsprobe: %s\n", e.msg);
