@@ -48,3 +48,34 @@ scratch() {
 	FERRY_TMP=$(mktemp -d "${TMPDIR:-/tmp}/ferry-test.XXXXXX")
 	trap 'rm -rf "$FERRY_TMP"' EXIT
 }
+
+# Run a machine (ferry-vm or QEMU) until it exits, at most LIMIT seconds; a kernel panic ends it
+# at once (the kernel would spin forever). Its console goes to LOG (and without carriage
+# returns to LOG.txt), its standard error to LOG.err; sets booted_rc (its exit status) and
+# booted_timeout (1 if the limit ended it).
+run_machine() { # LOG LIMIT COMMAND...
+	local log=$1 limit=$2
+	shift 2
+	"$@" </dev/null >"$log" 2>"$log.err" &
+	local pid=$! end=$((SECONDS + limit))
+	booted_timeout=0
+	while kill -0 $pid 2>/dev/null; do
+		if grep -q 'Kernel panic' "$log"; then
+			sleep 1
+			break
+		fi
+		if [ $SECONDS -ge $end ]; then
+			booted_timeout=1
+			break
+		fi
+		sleep 0.2
+	done
+	if kill -0 $pid 2>/dev/null; then
+		kill -TERM $pid 2>/dev/null
+		for _ in $(seq 1 25); do kill -0 $pid 2>/dev/null || break; sleep 0.2; done
+		kill -KILL $pid 2>/dev/null
+	fi
+	wait $pid
+	booted_rc=$?
+	tr -d '\r' <"$log" >"$log.txt"
+}

@@ -75,33 +75,6 @@ fi
 ref_bytes=$(stat -c %s "$FERRY_TMP/ref.out")
 ref_sha=$(sha256sum <"$FERRY_TMP/ref.out" | cut -c1-64)
 
-# Run a machine until it exits, at most LIMIT seconds; a panic ends it at once (the kernel
-# would spin forever).
-boot() { # LOG LIMIT COMMAND...
-	local log=$1 limit=$2
-	shift 2
-	"$@" </dev/null >"$log" 2>"$log.err" &
-	local pid=$! end=$((SECONDS + limit))
-	booted_timeout=0
-	while kill -0 $pid 2>/dev/null; do
-		if grep -q 'Kernel panic' "$log"; then
-			sleep 1
-			break
-		fi
-		if [ $SECONDS -ge $end ]; then
-			booted_timeout=1
-			break
-		fi
-		sleep 0.2
-	done
-	if kill -0 $pid 2>/dev/null; then
-		kill -TERM $pid 2>/dev/null
-		for _ in $(seq 1 25); do kill -0 $pid 2>/dev/null || break; sleep 0.2; done
-		kill -KILL $pid 2>/dev/null
-	fi
-	wait $pid
-	booted_rc=$?
-}
 
 # The checks of one guest run: init, no crash, output equal to the reference.
 check_guest() { # WHAT LOG
@@ -141,13 +114,13 @@ check_guest() { # WHAT LOG
 }
 
 # 5. ferry-vm.
-boot "$FERRY_TMP/vm.out" 300 "$FERRY_VM" --kernel "$img" --initrd "$out/busybox.cpio" --memory 256M \
+run_machine "$FERRY_TMP/vm.out" 300 "$FERRY_VM" --kernel "$img" --initrd "$out/busybox.cpio" --memory 256M \
 	--append "console=ttyS0"
 check_guest ferry-vm "$FERRY_TMP/vm.out"
 
 # 6. The same initramfs in QEMU's virt board (our reference machine).
 if command -v qemu-system-riscv64 >/dev/null; then
-	boot "$FERRY_TMP/qemu.out" 300 qemu-system-riscv64 -M virt -bios default -nographic -m 256M \
+	run_machine "$FERRY_TMP/qemu.out" 300 qemu-system-riscv64 -M virt -bios default -nographic -m 256M \
 		-kernel "$img" -initrd "$out/busybox.cpio" -append "console=ttyS0"
 	check_guest qemu-system "$FERRY_TMP/qemu.out"
 fi

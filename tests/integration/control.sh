@@ -240,7 +240,8 @@ rc=$?
 # descriptor) -> d2 (token from a file). They share one lease file.
 port=$((20000 + $$ % 20000))
 lease=$FERRY_TMP/vm2.lease
-alive() { [ -e "/proc/$1" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+LOCALVM_CONSOLE=null
+source "$FERRY_ROOT/tests/localvm.sh" # alive, start_vm (its c replaces the one above)
 wait_exit() { # PID SECONDS: its exit status, or 124 if it still runs then (it is killed)
 	for _ in $(seq 1 $(($2 * 20))); do
 		alive "$1" || { wait "$1"; return; }
@@ -249,16 +250,6 @@ wait_exit() { # PID SECONDS: its exit status, or 124 if it still runs then (it i
 	kill "$1" 2>/dev/null
 	wait "$1" 2>/dev/null
 	return 124
-}
-start_vm() { # NAME ARGS...: a ferry-vm with a control socket NAME.sock, log NAME.out
-	local name=$1
-	shift
-	"$FERRY_VM" --memory 128M --console null --control "unix:$FERRY_TMP/$name.sock" --lease "$lease" "$@" \
-		</dev/null >"$FERRY_TMP/$name.out" 2>&1 &
-	others="$others $!"
-	eval "pid_$name=$!"
-	for _ in $(seq 1 100); do "$ctl" --timeout 1 "$FERRY_TMP/$name.sock" status >/dev/null 2>&1 && return 0; sleep 0.05; done
-	return 1
 }
 start_vm vm2 --kernel "$FERRY_GUEST/Image" --initrd "$FERRY_GUEST/initramfs.cpio" --paused \
 	--append "console=ttyS0 quiet ferry.work=idle" || fail "second VM starts" "$(cat "$FERRY_TMP/vm2.out")"

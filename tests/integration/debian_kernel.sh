@@ -77,33 +77,6 @@ if unshare -n sh -c "ip tuntap add dev $tap mode tap vnet_hdr && ip link set $ta
 	have_tap=1
 fi
 
-# Run a machine until it exits, at most LIMIT seconds; a panic ends it at once.
-boot() { # LOG LIMIT COMMAND...
-	local log=$1 limit=$2
-	shift 2
-	"$@" </dev/null >"$log" 2>"$log.err" &
-	local pid=$! end=$((SECONDS + limit))
-	booted_timeout=0
-	while kill -0 $pid 2>/dev/null; do
-		if grep -q 'Kernel panic' "$log"; then
-			sleep 1
-			break
-		fi
-		if [ $SECONDS -ge $end ]; then
-			booted_timeout=1
-			break
-		fi
-		sleep 0.2
-	done
-	if kill -0 $pid 2>/dev/null; then
-		kill -TERM $pid 2>/dev/null
-		for _ in $(seq 1 25); do kill -0 $pid 2>/dev/null || break; sleep 0.2; done
-		kill -KILL $pid 2>/dev/null
-	fi
-	wait $pid
-	booted_rc=$?
-	tr -d '\r' <"$log" >"$log.txt"
-}
 line() { # LOG KEY: the rest of the guest's line "debian-kernel: KEY..."
 	sed -n "s/^debian-kernel: $2//p" "$1.txt" | head -1
 }
@@ -192,23 +165,23 @@ append="console=ttyS0 earlycon"
 vm=("$FERRY_VM" --kernel "$img" --initrd "$cpio" --memory 512M --disk "$FERRY_TMP/disk.img" --append "$append")
 start=$SECONDS
 if [ $have_tap -eq 1 ]; then
-	boot "$FERRY_TMP/vm.out" 300 unshare -n sh -c \
+	run_machine "$FERRY_TMP/vm.out" 300 unshare -n sh -c \
 		"ip tuntap add dev $tap mode tap vnet_hdr && ip link set $tap up && exec \"\$@\"" sh "${vm[@]}" --net "tap:$tap"
 else
 	tap_n=$((tap_n + 1))
 	echo "ok $tap_n - ferry-vm: virtio-net # SKIP no TAP device can be made in a network namespace here"
-	boot "$FERRY_TMP/vm.out" 300 "${vm[@]}"
+	run_machine "$FERRY_TMP/vm.out" 300 "${vm[@]}"
 fi
 echo "# ferry-vm: $((SECONDS - start)) s from start to power-off, $(grep -m1 -o 'Run /init' "$FERRY_TMP/vm.out.txt" || echo 'no /init')"
 check_guest "ferry-vm" "$FERRY_TMP/vm.out" 1 $have_tap virtio_rng.0
 
 # 5. ferry-vm with neither disk nor entropy device.
-boot "$FERRY_TMP/vm2.out" 300 "$FERRY_VM" --kernel "$img" --initrd "$cpio" --memory 512M --no-rng --append "$append"
+run_machine "$FERRY_TMP/vm2.out" 300 "$FERRY_VM" --kernel "$img" --initrd "$cpio" --memory 512M --no-rng --append "$append"
 check_guest "ferry-vm, no disk, --no-rng" "$FERRY_TMP/vm2.out" 0 0 none
 
 # 6. The same Image and initramfs in QEMU's virt board (the reference machine).
 if command -v qemu-system-riscv64 >/dev/null; then
-	boot "$FERRY_TMP/qemu.out" 300 qemu-system-riscv64 -M virt -bios default -nographic -m 512M \
+	run_machine "$FERRY_TMP/qemu.out" 300 qemu-system-riscv64 -M virt -bios default -nographic -m 512M \
 		-nic none -kernel "$img" -initrd "$cpio" -append "$append" \
 		-drive "file=$FERRY_TMP/qdisk.img,format=raw,if=none,id=d0" -device virtio-blk-device,drive=d0 \
 		-device virtio-rng-device

@@ -50,8 +50,7 @@ token d1
 start_vm d1 --incoming "127.0.0.1:$port" --token-file "$FERRY_TMP/d1.token" || fail "destination d1 starts" "$(cat "$FERRY_TMP/d1.out")"
 r_before=$(rounds vm1)
 out=$(migrate vm1 "$port" d1)
-read -r rs rd ds dd < <(jq -r '.return | [.ram_hash_source, .ram_hash_destination, .dev_hash_source, .dev_hash_destination] | map(tostring) | @tsv' <<<"$out" 2>/dev/null)
-if jq -e '.return.phase == "completed"' <<<"$out" >/dev/null 2>&1 && [ -n "$rs" ] && [ "$rs" = "$rd" ] && [ "$ds" = "$dd" ]; then
+if ds=$(migrated_equal "$out"); then
 	pass "moved live in the middle of the work (round $r_before): RAM and device-state hashes equal ($ds)"
 else
 	fail "moved live in the middle of the work, hashes equal" "$out"

@@ -103,8 +103,7 @@ start_vm d1 --incoming "127.0.0.1:$port" --token-file "$FERRY_TMP/d1.token" --cp
 	fail "destination d1 starts" "$(cat "$FERRY_TMP/d1.out")"
 h_src=$(c s1 query-hash | jq -c '.return.harts')
 out=$(migrate s1 "$port" d1)
-read -r rs rd ds dd < <(jq -r '.return | [.ram_hash_source, .ram_hash_destination, .dev_hash_source, .dev_hash_destination] | map(tostring) | @tsv' <<<"$out" 2>/dev/null)
-if jq -e '.return.phase == "completed"' <<<"$out" >/dev/null 2>&1 && [ -n "$rs" ] && [ "$rs" = "$rd" ] && [ "$ds" = "$dd" ]; then
+if ds=$(migrated_equal "$out"); then
 	pass "moved live: RAM and device-state hashes (every hart's record among them) equal ($ds)"
 else
 	fail "moved live, hashes equal" "$out"
