@@ -2,11 +2,20 @@
 # debian-fetch.sh - fetch stock Debian packages for riscv64 and unpack them, never installing.
 #
 # Usage: guest/debian-fetch.sh [--suite SUITE] [--deps] [--update] OUTDIR PACKAGE...
+#        guest/debian-fetch.sh [--suite SUITE] [--update] --lock FILE OUTDIR
 #
 #   --suite SUITE   Debian suite (default trixie), component main, architecture riscv64
 #   --deps          also fetch what the packages depend on (Depends and Pre-Depends, as apt's
 #                   solver resolves them against an empty system; no Recommends)
 #   --update        read the archive's index again even if one is cached
+#   --lock FILE     fetch exactly the packages FILE lists, at their versions, in its order:
+#                   lines "PACKAGE VERSION ARCHITECTURE SHA256" (the manifest's format; # starts
+#                   a comment). A .deb is taken from the cache if its SHA-256 is the lock's
+#                   (no index, no network needed); otherwise its version is looked up in the
+#                   signed index (read anew once if the cached one lacks it), whose SHA-256
+#                   must be the lock's, and downloaded (apt-get download PACKAGE=VERSION) and
+#                   checked against the lock again. A version the archive no longer has and the
+#                   cache does not hold, or a hash that differs, is an error naming the package.
 #
 # apt runs in a private root under $FERRY_CACHE/debian/SUITE-riscv64 (default FERRY_CACHE:
 # /var/cache/ferry): its own apt.conf (named by APT_CONFIG, so the host's apt.conf.d is not
@@ -39,23 +48,31 @@ die() { # STATUS MESSAGE...
 	exit "$rc"
 }
 say() { echo "$prog: $*" >&2; }
-usage() { die 2 "usage: $0 [--suite SUITE] [--deps] [--update] OUTDIR PACKAGE..."; }
+usage() { die 2 "usage: $0 [--suite SUITE] [--deps] [--update] OUTDIR PACKAGE... | [--suite SUITE] [--update] --lock FILE OUTDIR"; }
 
 suite=trixie
 arch=riscv64
 deps=0
 update=0
+lock=""
 while [ $# -gt 0 ]; do
 	case $1 in
 	--suite) [ $# -ge 2 ] || usage; suite=$2; shift 2 ;;
 	--deps) deps=1; shift ;;
 	--update) update=1; shift ;;
+	--lock) [ $# -ge 2 ] || usage; lock=$2; shift 2 ;;
 	--) shift; break ;;
 	-*) usage ;;
 	*) break ;;
 	esac
 done
-[ $# -ge 2 ] || usage
+if [ -n "$lock" ]; then
+	[ $# -eq 1 ] || usage
+	[ $deps -eq 0 ] || die 2 "--deps and --lock do not go together: a lock already lists every package"
+	[ -f "$lock" ] && [ -r "$lock" ] || die 2 "no lock file $lock"
+else
+	[ $# -ge 2 ] || usage
+fi
 out=$1
 shift
 pkgs=("$@")
@@ -170,28 +187,95 @@ check_names() { # every name must have a record in the index
 	[ -z "$bad" ] || die 1 "not in Debian $suite ($arch, main):$bad"
 }
 
-if [ $update -eq 1 ] || ! have_index; then
+declare -A rec # PACKAGE -> "VERSION ARCH SHA256 ..."
+missing=()     # PACKAGE=VERSION to download
+hash_from="the signed index"
+index_read=0
+read_index() {
 	fetch_index
-fi
-check_names "${pkgs[@]}"
-mapfile -t want < <(resolve)
-[ ${#want[@]} -gt 0 ] || die 1 "nothing to fetch"
+	index_read=1
+}
 
-# Which .debs are not in the cache with the index's hash: download those (network).
-declare -A rec
-missing=()
-for p in "${want[@]}"; do
-	r=$(index_record "$p")
-	[ -n "$r" ] || die 1 "not in Debian $suite ($arch, main): $p"
-	rec[$p]=$r
-	read -r v a h _ _ <<<"$r"
-	f=$debs/$(deb_name "$p" "$v" "$a")
-	if [ -f "$f" ] && [ "$(sha256sum <"$f" | cut -c1-64)" = "$h" ]; then
-		continue
+# With --lock: the lock's rows, checked for form. A .deb in the cache with the lock's hash
+# needs nothing else; any other must be in the signed index with the lock's hash.
+read_lock() {
+	local n=0 line p v a h extra
+	want=()
+	while IFS= read -r line || [ -n "$line" ]; do
+		n=$((n + 1))
+		line=${line%%#*}
+		p="" v="" a="" h="" extra=""
+		read -r p v a h extra <<<"$line" || true
+		[ -n "$p" ] || continue
+		[ -n "$h" ] && [ -z "$extra" ] ||
+			die 1 "$lock line $n: not \"PACKAGE VERSION ARCHITECTURE SHA256\": $line"
+		[[ $p =~ ^[a-z0-9][a-z0-9+.-]+$ ]] || die 1 "$lock line $n: bad package name: $p"
+		[[ $v =~ ^([0-9]+:)?[0-9A-Za-z.+~-]+$ ]] || die 1 "$lock line $n: $p: bad version: $v"
+		[ "$a" = "$arch" ] || [ "$a" = all ] ||
+			die 1 "$lock line $n: $p: architecture $a, neither $arch nor all"
+		[[ $h =~ ^[0-9a-f]{64}$ ]] || die 1 "$lock line $n: $p: not a SHA-256: $h"
+		[ -z "${rec[$p]:-}" ] || die 1 "$lock line $n: $p is listed twice"
+		rec[$p]="$v $a $h"
+		want+=("$p")
+	done <"$lock"
+	[ ${#want[@]} -gt 0 ] || die 1 "$lock lists no package"
+}
+
+if [ -n "$lock" ]; then
+	hash_from="the lock $lock"
+	read_lock
+	uncached=()
+	for p in "${want[@]}"; do
+		read -r v a h <<<"${rec[$p]}"
+		f=$debs/$(deb_name "$p" "$v" "$a")
+		if [ -f "$f" ] && [ "$(sha256sum <"$f" | cut -c1-64)" = "$h" ]; then
+			continue
+		fi
+		uncached+=("$p")
+	done
+	if [ ${#uncached[@]} -gt 0 ]; then
+		say "not in the cache with the lock's hash: ${uncached[*]}"
+		if [ $update -eq 1 ] || ! have_index; then
+			read_index
+		fi
+		for p in "${uncached[@]}"; do
+			read -r v a h <<<"${rec[$p]}"
+			r=$(index_record "$p=$v") || r=""
+			if [ -z "$r" ] && [ $index_read -eq 0 ]; then
+				say "$p $v is not in the cached index: reading the index anew"
+				read_index
+				r=$(index_record "$p=$v") || r=""
+			fi
+			[ -n "$r" ] || die 1 "$p $v (locked in $lock): the archive's $suite index no longer has this version and the cache ($debs) does not hold it; refresh the lock, or set FERRY_DEBIAN_MIRROR to an archive that still has it"
+			read -r _ ia ih _ _ <<<"$r"
+			[ "$ia" = "$a" ] || die 1 "$p $v: the lock $lock says architecture $a, the signed index $ia"
+			[ "$ih" = "$h" ] || die 1 "$p $v: the lock $lock says SHA-256 $h, the archive's signed index says $ih"
+			rm -f "$debs/$(deb_name "$p" "$v" "$a")"
+			missing+=("$p=$v")
+		done
 	fi
-	rm -f "$f"
-	missing+=("$p=$v")
-done
+else
+	if [ $update -eq 1 ] || ! have_index; then
+		read_index
+	fi
+	check_names "${pkgs[@]}"
+	mapfile -t want < <(resolve)
+	[ ${#want[@]} -gt 0 ] || die 1 "nothing to fetch"
+
+	# Which .debs are not in the cache with the index's hash: download those (network).
+	for p in "${want[@]}"; do
+		r=$(index_record "$p")
+		[ -n "$r" ] || die 1 "not in Debian $suite ($arch, main): $p"
+		rec[$p]=$r
+		read -r v a h _ _ <<<"$r"
+		f=$debs/$(deb_name "$p" "$v" "$a")
+		if [ -f "$f" ] && [ "$(sha256sum <"$f" | cut -c1-64)" = "$h" ]; then
+			continue
+		fi
+		rm -f "$f"
+		missing+=("$p=$v")
+	done
+fi
 if [ ${#missing[@]} -gt 0 ]; then
 	say "downloading ${#missing[@]} package(s): ${missing[*]}"
 	log=$aroot/download.log
@@ -213,8 +297,12 @@ fi
 rm -rf "$out/root" "$out/manifest.tmp"
 mkdir "$out/root"
 {
-	echo "# Debian $suite $arch main; index $(basename "$(compgen -G "$lists/*_dists_${suite}_InRelease" | head -1)")" \
-		"$(grep -m1 '^Date:' "$(compgen -G "$lists/*_dists_${suite}_InRelease" | head -1)")"
+	if [ -n "$lock" ]; then
+		echo "# Debian $suite $arch main; pinned by $(basename "$lock")"
+	else
+		echo "# Debian $suite $arch main; index $(basename "$(compgen -G "$lists/*_dists_${suite}_InRelease" | head -1)")" \
+			"$(grep -m1 '^Date:' "$(compgen -G "$lists/*_dists_${suite}_InRelease" | head -1)")"
+	fi
 	echo "# package version architecture sha256"
 } >"$out/manifest.tmp"
 for p in "${want[@]}"; do
@@ -222,7 +310,7 @@ for p in "${want[@]}"; do
 	f=$debs/$(deb_name "$p" "$v" "$a")
 	[ -f "$f" ] || die 1 "apt-get download left no $f"
 	got=$(sha256sum <"$f" | cut -c1-64)
-	[ "$got" = "$h" ] || die 1 "$f: SHA-256 $got, the signed index says $h"
+	[ "$got" = "$h" ] || die 1 "$p $v: $f has SHA-256 $got, $hash_from says $h"
 	dpkg-deb -x "$f" "$out/root"
 	echo "$p $v $a $h" >>"$out/manifest.tmp"
 done
