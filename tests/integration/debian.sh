@@ -11,7 +11,7 @@
 # the disklog workload on a second disk (the log disk first, so it is /dev/vda, and the root
 # on /dev/vdb), and damaged images: a zeroed superblock and a truncated image end in the
 # kernel's "Unable to mount root fs", an empty one is refused by ferry-vm. With four harts
-# (when ferry-vm has --cpus) nproc says 4.
+# nproc says 4.
 #
 # Fetching needs the Debian mirror once (guest/debian-fetch.sh caches the index and the .debs
 # under $FERRY_CACHE/debian); with the cache filled it runs offline. If the mirror cannot be
@@ -222,15 +222,11 @@ boot "$FERRY_TMP/vm1.out" 120 '^ferry-check: start' "$FERRY_VM" --kernel "$img" 
 	--disk "$FERRY_TMP/vm1.ext4" --append "$append"
 check_guest "1 hart" "$FERRY_TMP/vm1.out" 1 "$FERRY_TMP/vm1.ext4"
 
-# 7. Four harts, once ferry-vm has --cpus.
-if "$FERRY_VM" --help 2>&1 | grep -q -- '--cpus'; then
-	cp --sparse=always "$disk" "$FERRY_TMP/vm4.ext4"
-	boot "$FERRY_TMP/vm4.out" 120 '^ferry-check: start' "$FERRY_VM" --kernel "$img" --memory 256M --cpus 4 \
-		--disk "$FERRY_TMP/vm4.ext4" --append "$append"
-	check_guest "4 harts" "$FERRY_TMP/vm4.out" 4 "$FERRY_TMP/vm4.ext4"
-else
-	skip "4 harts: nproc says 4" "ferry-vm has no --cpus yet"
-fi
+# 7. Four harts.
+cp --sparse=always "$disk" "$FERRY_TMP/vm4.ext4"
+boot "$FERRY_TMP/vm4.out" 120 '^ferry-check: start' "$FERRY_VM" --kernel "$img" --memory 256M --cpus 4 \
+	--disk "$FERRY_TMP/vm4.ext4" --append "$append"
+check_guest "4 harts" "$FERRY_TMP/vm4.out" 4 "$FERRY_TMP/vm4.ext4"
 
 # 8. The same image in QEMU's virt board (the reference machine).
 if command -v qemu-system-riscv64 >/dev/null; then
