@@ -18,6 +18,10 @@
 #   header line, bounds what MTTCG can gain).
 # Boot: host wall time from starting the process to the init banner on the console
 #   ("quiet" kernel command line, 256 MiB), includes QEMU's OpenSBI.
+# Debian boot: the Debian guest (guest/debian.sh: Debian's packages on an ext4 root on
+#   virtio-blk, built if missing), host wall time from starting the process to its first
+#   dynamically linked program (ferry-check in dash), with 1 and 4 harts; a fresh copy of the
+#   image each run.
 # Idle: host CPU (all threads, from /proc/PID/task/*/schedstat) an idle booted guest uses
 #   over 10 s, as a percentage of one CPU.
 set -u
@@ -37,6 +41,14 @@ trap cleanup EXIT
 
 ferry_cmd() { echo "$vm --kernel $img --initrd $rd --memory 256M --cpus ${CPUS:-1} --append"; }
 qemu_cmd() { echo "qemu-system-riscv64 -M virt -bios default -nographic -m 256M -smp ${CPUS:-1} -accel tcg,thread=multi -kernel $img -initrd $rd -append"; }
+
+deb=${FERRY_DEBIAN:-$guest/debian/debian.ext4}
+[ -f "$deb" ] || "$root/guest/debian.sh" "$(dirname "$deb")" >"$tmp/debian.log" 2>&1 || deb=""
+ferry_deb() { echo "$vm --kernel $img --memory 256M --cpus ${CPUS:-1} --disk $tmp/deb.img --append"; }
+qemu_deb() {
+	echo "qemu-system-riscv64 -M virt -bios default -nographic -m 256M -smp ${CPUS:-1} -accel tcg,thread=multi" \
+		"-kernel $img -drive file=$tmp/deb.img,if=none,format=raw,id=d0 -device virtio-blk-device,drive=d0 -append"
+}
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "n/a"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
@@ -64,6 +76,20 @@ boot_once() { # cmd
 		"ferry-init: up"*) t1=$(date +%s%N); break ;;
 		esac
 	done < <($($1) "console=ttyS0 quiet ferry.poweroff" </dev/null 2>/dev/null)
+	[ -n "$t1" ] && echo $(((t1 - t0) / 1000000))
+}
+
+# Milliseconds from start to the Debian guest's first dynamically linked program.
+deb_boot_once() { # cmd
+	local t0 t1=""
+	[ -n "$deb" ] || return 0
+	cp --sparse=always "$deb" "$tmp/deb.img"
+	t0=$(date +%s%N)
+	while IFS= read -r line; do
+		case $line in
+		"ferry-check: start"*) t1=$(date +%s%N); break ;;
+		esac
+	done < <($($1) "console=ttyS0 quiet root=/dev/vda rw ferry.run=ferry-check ferry.poweroff" </dev/null 2>/dev/null | tr -d '\r')
 	[ -n "$t1" ] && echo $(((t1 - t0) / 1000000))
 }
 
@@ -104,4 +130,6 @@ printf '%-28s %14s %14s\n' "FP MIPS, 4 harts (all)" "$(CPUS=4 MIPS_PROG=bench_fm
 	"$(CPUS=4 MIPS_PROG=bench_fmips series mips_once qemu_cmd)"
 printf '%-28s %14s %14s\n' "boot to init banner (ms)" "$(series boot_once ferry_cmd)" "$(series boot_once qemu_cmd)"
 printf '%-28s %14s %14s\n' "boot, 4 harts (ms)" "$(CPUS=4 series boot_once ferry_cmd)" "$(CPUS=4 series boot_once qemu_cmd)"
+printf '%-28s %14s %14s\n' "Debian boot (ms)" "$(series deb_boot_once ferry_deb)" "$(series deb_boot_once qemu_deb)"
+printf '%-28s %14s %14s\n' "Debian boot, 4 harts (ms)" "$(CPUS=4 series deb_boot_once ferry_deb)" "$(CPUS=4 series deb_boot_once qemu_deb)"
 printf '%-28s %14s %14s\n' "idle guest host CPU (%)" "$(runs=1 series idle_once ferry_cmd)" "$(runs=1 series idle_once qemu_cmd)"
