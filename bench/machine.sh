@@ -44,10 +44,10 @@ qemu_cmd() { echo "qemu-system-riscv64 -M virt -bios default -nographic -m 256M 
 
 deb=${FERRY_DEBIAN:-$guest/debian/debian.ext4}
 [ -f "$deb" ] || "$root/guest/debian.sh" "$(dirname "$deb")" >"$tmp/debian.log" 2>&1 || deb=""
-ferry_deb() { echo "$vm --kernel $img --memory 256M --cpus ${CPUS:-1} --disk $tmp/deb.img --append"; }
+ferry_deb() { echo "$vm --kernel $img --memory 256M --cpus ${CPUS:-1} --disk $debimg --append"; }
 qemu_deb() {
 	echo "qemu-system-riscv64 -M virt -bios default -nographic -m 256M -smp ${CPUS:-1} -accel tcg,thread=multi" \
-		"-kernel $img -drive file=$tmp/deb.img,if=none,format=raw,id=d0 -device virtio-blk-device,drive=d0 -append"
+		"-kernel $img -drive file=$debimg,if=none,format=raw,id=d0 -device virtio-blk-device,drive=d0 -append"
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "n/a"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
@@ -83,7 +83,9 @@ boot_once() { # cmd
 deb_boot_once() { # cmd
 	local t0 t1=""
 	[ -n "$deb" ] || return 0
-	cp --sparse=always "$deb" "$tmp/deb.img"
+	# A copy of its own: the previous run's machine may still be ending, holding its copy.
+	debimg=$tmp/deb.$RANDOM$RANDOM.img
+	cp --sparse=always "$deb" "$debimg"
 	t0=$(date +%s%N)
 	while IFS= read -r line; do
 		case $line in
