@@ -30,11 +30,19 @@ cping() { ip netns exec "$LAB_NS_CLIENT" ping "$@"; }
 work_of() { # idle | dirty | smp4: the guest's ferry.work
 	case $1 in
 	dirty) echo "idle,dirty:64M:20M" ;;
-	smp4) echo "idle,fp:each" ;; # 4 harts, the FP self-check on each
+	smp4 | debian4) echo "idle,fp:each" ;; # 4 harts, the FP self-check on each
 	*) echo idle ;;
 	esac
 }
-cpus_of() { [ "$1" = smp4 ] && echo 4 || echo 1; } # the harts a work runs on
+cpus_of() { case $1 in smp4 | debian4) echo 4 ;; *) echo 1 ;; esac; } # the harts a work runs on
+# debian4: the Debian guest (guest/debian.sh), its ext4 root on the VM's disk; else the
+# initramfs. The root file system's image, built if missing.
+debian_image() {
+	local img=${FERRY_DEBIAN:-$FERRY_GUEST/debian/debian.ext4}
+	[ -f "$img" ] || "$FERRY_ROOT/guest/debian.sh" "$(dirname "$img")" >&2 || return 1
+	echo "$img"
+}
+root_args() { [ "$1" = debian4 ] && echo "root=/dev/vda rw"; } # the kernel command line's root
 wait_heartbeat() { for _ in $(seq 1 300); do grep -q 'heartbeat 2 ' "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
 # The guest on the destination: heartbeats for 5 s, no warnings, no MISMATCH, answers a ping.
@@ -77,10 +85,15 @@ ping_figures() {
 	echo "${l10:-0} ${g:-0} ${l1:-0}"
 }
 
-qemu_args() { # size work tap: sets QARGS
-	QARGS=(-M virt -bios default -nographic -m "$1" -smp "$(cpus_of "$2")" -accel tcg,thread=multi -kernel "$FERRY_GUEST/Image" -initrd "$FERRY_GUEST/initramfs.cpio"
-		-append "console=ttyS0 quiet ip=$ip:::255.255.255.0::eth0:off ferry.work=$(work_of "$2")"
+qemu_args() { # size work tap [disk]: sets QARGS
+	QARGS=(-M virt -bios default -nographic -m "$1" -smp "$(cpus_of "$2")" -accel tcg,thread=multi -kernel "$FERRY_GUEST/Image"
+		-append "console=ttyS0 quiet $(root_args "$2") ip=$ip:::255.255.255.0::eth0:off ferry.work=$(work_of "$2")"
 		-netdev "tap,id=n0,ifname=$3,script=no,downscript=no,vhost=off" -device "virtio-net-device,netdev=n0,mac=$mac")
+	if [ -n "${4:-}" ]; then
+		QARGS+=(-drive "file=$4,if=none,format=raw,id=d0" -device virtio-blk-device,drive=d0)
+	else
+		QARGS+=(-initrd "$FERRY_GUEST/initramfs.cpio")
+	fi
 }
 
 # One QEMU run, a fresh guest moved FROM -> TO (default vh01 -> vh02) over link a: prints
@@ -96,11 +109,16 @@ qemu_run() { # size work downtime_ms [from to]
 	lab_tap "$P" "$to" "$tap2"
 	: >"$tmp/qs.log"
 	: >"$tmp/qd.log"
-	qemu_args "$1" "$2" "$tap1"
+	local disk=""
+	if [ "$2" = debian4 ]; then
+		disk=$tmp/qdebian.img
+		cp --sparse=always "$(debian_image)" "$disk" || return 1
+	fi
+	qemu_args "$1" "$2" "$tap1" "$disk"
 	lab_spawn "$P" "$from" "$tmp/qs.log" qemu-system-riscv64 "${QARGS[@]}" -qmp "unix:$s,server=on,wait=off" \
 		-qmp "unix:$s.ev,server=on,wait=off" >/dev/null
 	spid=$LAB_PID
-	qemu_args "$1" "$2" "$tap2"
+	qemu_args "$1" "$2" "$tap2" "$disk"
 	lab_spawn "$P" "$to" "$tmp/qd.log" qemu-system-riscv64 "${QARGS[@]}" -qmp "unix:$dsk,server=on,wait=off" \
 		-qmp "unix:$dsk.ev,server=on,wait=off" -incoming "tcp:$dst_addr:4444" >/dev/null
 	dpid=$LAB_PID

@@ -2,12 +2,13 @@
 # migrate.sh - live migration beside QEMU's, in the lab, with the same guest.
 #
 # Usage: bench/migrate.sh [RUNS]      (default 5; medians and maxima over runs)
-#   BENCH_SIZES="256M 1G"  BENCH_WORKS="idle dirty smp4"  BENCH_SYSTEMS="ferry qemu-300 qemu-20"
+#   BENCH_SIZES="256M 1G"  BENCH_WORKS="idle dirty smp4 debian4"  BENCH_SYSTEMS="ferry qemu-300 qemu-20"
 #   BENCH_RATE=400mbit  BENCH_SKIP_LINKS=1
 #
 # For each guest size and workload (idle; dirty = dirty:64M:20M, a guest that dirties 20 MB/s
 # and checks every word it wrote; smp4 = 4 harts, each running the FP self-check, QEMU with
-# -smp 4 and MTTCG), the VM moves vh01 -> vh02 under:
+# -smp 4 and MTTCG; debian4 = the same on the Debian guest, its ext4 root on the VM's virtio
+# disk), the VM moves vh01 -> vh02 under:
 #   ferry     ferry-vm, both migration links, downtime budget 20 ms, no cap
 #   qemu-300  qemu-system-riscv64 (Debian 12's 7.2, TCG, -M virt), link a, default
 #             downtime-limit (300 ms), max-bandwidth = the cap below
@@ -35,7 +36,7 @@ source "$root/lab/vm.sh"
 source "$root/bench/lib.sh"
 runs=${1:-5}
 sizes=${BENCH_SIZES:-"256M 1G"}
-works=${BENCH_WORKS:-"idle dirty smp4"}
+works=${BENCH_WORKS:-"idle dirty smp4 debian4"}
 rate=${BENCH_RATE:-400mbit}
 cap=${CAP:-125000000}
 ctl=$FERRY_VMCTL
@@ -49,8 +50,11 @@ lab_load "$P"
 ferry_run() { # size work
 	local name=b$RANDOM out d j1 j2 t0 t1
 	next_vm
+	# debian4 boots from a copy of the Debian guest's root file system, the VM's disk.
+	[ "$2" = debian4 ] && { cp --sparse=always "$(debian_image)" "$LAB_SHARED/$name.img" || { echo "fail"; return; }; }
 	vm_start "$P" "$name" vh01 --memory "$1" --cpus "$(cpus_of "$2")" --work "$(work_of "$2")" --index "$vmidx" \
-		--disk-size 16M >/dev/null || { echo "fail"; return; }
+		--disk-size 16M --append "$(root_args "$2")" $([ "$2" = debian4 ] && echo --no-initrd) >/dev/null ||
+		{ echo "fail"; return; }
 	wait_heartbeat "$(vm_var "$P" "$name" console)"
 	start_pings
 	out=$(vm_migrate "$P" "$name" vh02 --downtime 20)

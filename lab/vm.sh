@@ -2,7 +2,7 @@
 # Sourced by lab/vm (the command line), the tests and the demo; needs lab/lib.sh.
 #
 #   vm_start P NAME HOST [--memory 256M] [--cpus 1] [--work LIST] [--index N] [--disk-size 64M]
-#            [--append ARGS]
+#            [--append ARGS] [--no-initrd]   (--no-initrd: the kernel mounts its root from the disk)
 #   vm_migrate P NAME TO [--links a|b|ab] [--downtime MS] [--bandwidth BYTES/S] [--channels N]
 #   vm_quick_migrate P NAME TO  quick migration: save to shared storage (releasing the disk),
 #                               restore on TO
@@ -65,6 +65,7 @@ _vm_tap() { # P NAME GEN
 
 vm_start() { # P NAME HOST [options]
 	local p=$1 name=$2 host=$3 mem=256M cpus=1 work=idle index=1 dsize=64M extra="" d gen sock tap pid
+	local initrd=(--initrd "$FERRY_GUEST/initramfs.cpio")
 	shift 3
 	while [ $# -gt 0 ]; do
 		case $1 in
@@ -74,6 +75,7 @@ vm_start() { # P NAME HOST [options]
 		--index) index=$2; shift 2 ;;
 		--disk-size) dsize=$2; shift 2 ;;
 		--append) extra=$2; shift 2 ;;
+		--no-initrd) initrd=(); shift ;; # the root is the disk (the Debian guest)
 		*) echo "vm_start: unknown option $1" >&2; return 2 ;;
 		esac
 	done
@@ -99,7 +101,7 @@ vm_start() { # P NAME HOST [options]
 		_vm_set "$p" "$name" "${kv%%=*}" "${kv#*=}"
 	done
 	pid=$(lab_spawn "$p" "$host" "$d/console.$gen.log" env FERRY_LOG=${FERRY_VM_LOG:-warn} "$FERRY_VM" --kernel "$FERRY_GUEST/Image" \
-		--initrd "$FERRY_GUEST/initramfs.cpio" --memory "$mem" --cpus "$cpus" --net "tap:$tap,mac=$mac" \
+		"${initrd[@]}" --memory "$mem" --cpus "$cpus" --net "tap:$tap,mac=$mac" \
 		--disk "$disk" --control "unix:$sock" --journal "$d/journal.$gen" --name "$name.$gen" \
 		--append "console=ttyS0 quiet ip=$ip:::255.255.255.0::eth0:off ferry.work=$work $extra")
 	_vm_set "$p" "$name" pid "$pid"
