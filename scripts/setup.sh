@@ -18,9 +18,12 @@ cluster="etcd-server etcd-client libcurl4-gnutls-dev libmicrohttpd-dev libgnutls
 # the guest: Linux from linux-source-6.1, cross-built; the init and programs are built
 # against nolibc, which includes the riscv64 kernel and libc headers (only Recommends of
 # gcc-riscv64-linux-gnu); stock Debian riscv64 packages are fetched by a private apt
-# (guest/debian-fetch.sh), trusted through the archive keyring, signatures checked by gpgv
+# (guest/debian-fetch.sh), trusted through the archive keyring, signatures checked by gpgv;
+# the Debian guest's ext4 image is made with e2fsprogs (mke2fs -d, debugfs, e2fsck), Debian's
+# kernel package read with binutils (readelf)
 guest="gcc-riscv64-linux-gnu libc6-dev-riscv64-cross linux-libc-dev-riscv64-cross
-	linux-source-6.1 bc bison flex cpio xz-utils apt dpkg gpgv debian-archive-keyring"
+	linux-source-6.1 bc bison flex cpio xz-utils apt dpkg gpgv debian-archive-keyring
+	e2fsprogs binutils"
 # tests and benchmarks: QEMU (reference machine and qemu-riscv64 for the differential
 # tests), clang and its fuzzer runtime, jq (scripts read JSON with it)
 tests="qemu-system-misc qemu-user clang libclang-rt-14-dev jq"
