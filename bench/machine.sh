@@ -91,7 +91,7 @@ deb_boot_once() { # cmd
 		case $line in
 		"ferry-check: start"*) t1=$(date +%s%N); break ;;
 		esac
-	done < <($($1) "console=ttyS0 quiet root=/dev/vda rw ferry.run=ferry-check ferry.poweroff" </dev/null 2>/dev/null | tr -d '\r')
+	done < <($($1) "console=ttyS0 quiet root=/dev/vda rw ferry.run=ferry-check ferry.poweroff" </dev/null 2>/dev/null)
 	[ -n "$t1" ] && echo $(((t1 - t0) / 1000000))
 }
 
