@@ -35,13 +35,8 @@ work_of() { # idle | dirty | smp4: the guest's ferry.work
 	esac
 }
 cpus_of() { case $1 in smp4 | debian4) echo 4 ;; *) echo 1 ;; esac; } # the harts a work runs on
-# debian4: the Debian guest (guest/debian.sh), its ext4 root on the VM's disk; else the
-# initramfs. The root file system's image, built if missing.
-debian_image() {
-	local img=${FERRY_DEBIAN:-$FERRY_GUEST/debian/debian.ext4}
-	[ -f "$img" ] || "$FERRY_ROOT/guest/debian.sh" "$(dirname "$img")" >&2 || return 1
-	echo "$img"
-}
+# debian4: the Debian guest (guest/debian.sh), its ext4 root on the VM's disk (QEMU: the
+# only disk; Ferry: vm_start --root, the second); else the initramfs.
 root_args() { [ "$1" = debian4 ] && echo "root=/dev/vda rw"; } # the kernel command line's root
 wait_heartbeat() { for _ in $(seq 1 300); do grep -q 'heartbeat 2 ' "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
@@ -112,7 +107,7 @@ qemu_run() { # size work downtime_ms [from to]
 	local disk=""
 	if [ "$2" = debian4 ]; then
 		disk=$tmp/qdebian.img
-		cp --sparse=always "$(debian_image)" "$disk" || return 1
+		cp --sparse=always "$(vm_debian_image)" "$disk" || return 1
 	fi
 	qemu_args "$1" "$2" "$tap1" "$disk"
 	lab_spawn "$P" "$from" "$tmp/qs.log" qemu-system-riscv64 "${QARGS[@]}" -qmp "unix:$s,server=on,wait=off" \

@@ -50,11 +50,11 @@ lab_load "$P"
 ferry_run() { # size work
 	local name=b$RANDOM out d j1 j2 t0 t1
 	next_vm
-	# debian4 boots from a copy of the Debian guest's root file system, the VM's disk.
-	[ "$2" = debian4 ] && { cp --sparse=always "$(debian_image)" "$LAB_SHARED/$name.img" || { echo "fail"; return; }; }
+	# debian4 boots from a copy of the Debian guest's root file system, its second disk.
+	local root=() img
+	if [ "$2" = debian4 ]; then img=$(vm_debian_image) || { echo "fail"; return; }; root=(--root "$img"); fi
 	vm_start "$P" "$name" vh01 --memory "$1" --cpus "$(cpus_of "$2")" --work "$(work_of "$2")" --index "$vmidx" \
-		--disk-size 16M --append "$(root_args "$2")" $([ "$2" = debian4 ] && echo --no-initrd) >/dev/null ||
-		{ echo "fail"; return; }
+		--disk-size 16M "${root[@]}" >/dev/null || { echo "fail"; return; }
 	wait_heartbeat "$(vm_var "$P" "$name" console)"
 	start_pings
 	out=$(vm_migrate "$P" "$name" vh02 --downtime 20)
@@ -68,7 +68,7 @@ ferry_run() { # size work
 		| [.total_ms, .bytes_sent, .round] | map(numbers // 0) | @tsv' <<<"$out" 2>/dev/null)
 	read -r lost10 gap lost1 < <(ping_figures)
 	vm_stop "$P" "$name"
-	rm -f "$LAB_SHARED/$name.img"*
+	rm -f "$LAB_SHARED/$name".*
 	awk -v a="${t0:-0}" -v b="${t1:-0}" -v g="$gap" -v l10="$lost10" -v l1="$lost1" -v t="${total:-0}" \
 		-v by="${bytes:-0}" -v r="${rounds:-0}" -v h="$h" \
 		'BEGIN { printf "%.2f %s %s %s %.0f %s %s %s\n", (b > a ? (b - a) / 1e6 : -1), g, l10, l1, t, by, r, h }'
@@ -119,5 +119,5 @@ for links in a ab; do
 	printf '%-8s %12s %12s %14s %14s\n' "$links" "$total" \
 		"$(awk -v b="${bytes:-0}" -v t="${total:-1}" 'BEGIN {printf "%.1f", b / t / 1000}')" "$scpu" "$rcpu"
 	vm_stop "$P" "$name"
-	rm -f "$LAB_SHARED/$name.img"*
+	rm -f "$LAB_SHARED/$name".*
 done

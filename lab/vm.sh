@@ -2,13 +2,18 @@
 # Sourced by lab/vm (the command line), the tests and the demo; needs lab/lib.sh.
 #
 #   vm_start P NAME HOST [--memory 256M] [--cpus 1] [--work LIST] [--index N] [--disk-size 64M]
-#            [--append ARGS] [--no-initrd]   (--no-initrd: the kernel mounts its root from the disk)
+#            [--append ARGS] [--no-initrd] [--root IMAGE]
+#       --no-initrd   the kernel mounts its root from the disk
+#       --root IMAGE  a second disk, a copy of IMAGE (the Debian guest's ext4 root file system,
+#                     guest/debian.sh), is the root (/dev/vdb); the first stays the VM's own
+#                     disk (/dev/vda: the disk log's, and the lease's)
 #   vm_migrate P NAME TO [--links a|b|ab] [--downtime MS] [--bandwidth BYTES/S] [--channels N]
 #   vm_quick_migrate P NAME TO  quick migration: save to shared storage (releasing the disk),
 #                               restore on TO
 #   vm_stop P NAME              quit it (and its TAP)
 #   vm_ctl P NAME ARGS...       ferry-vmctl on the VM's current control socket
 #   vm_var P NAME KEY           a recorded fact: host, gen, mac, ip, sock, console, journal, ...
+#   vm_debian_image             the Debian guest's root file system image, built if missing
 #
 # A VM's facts live in $LAB_DIR/vms/NAME (one file per key). Each ferry-vm process of a
 # VM is a generation (gen 1 on the first host, gen 2 after the first move, ...); its control
@@ -58,6 +63,22 @@ _vm_wait_ctl() { # SOCK PID
 	return 1
 }
 
+# The Debian guest's root file system (guest/debian.sh, docs/guest.md); FERRY_DEBIAN names
+# another image. Built on first use (the packages from the cache, or fetched once).
+vm_debian_image() {
+	local img=${FERRY_DEBIAN:-$FERRY_GUEST/debian/debian.ext4}
+	[ -f "$img" ] || "$FERRY_ROOT/guest/debian.sh" --guest "$FERRY_GUEST" "$(dirname "$img")" >&2 || return 1
+	echo "$img"
+}
+
+# ferry-vm's option for a VM's root disk (vm_start --root), if it has one. Paths in the lab's
+# directories have no spaces.
+_vm_root_disk() { # P NAME
+	local r
+	r=$(vm_var "$1" "$2" root)
+	[ -z "$r" ] || echo "--disk $r"
+}
+
 # The name of a VM's TAP on a host: short, unique within the run.
 _vm_tap() { # P NAME GEN
 	echo "$1-$(echo "$2" | cut -c1-6)$3"
@@ -65,6 +86,7 @@ _vm_tap() { # P NAME GEN
 
 vm_start() { # P NAME HOST [options]
 	local p=$1 name=$2 host=$3 mem=256M cpus=1 work=idle index=1 dsize=64M extra="" d gen sock tap pid
+	local root="" rootimg=""
 	local initrd=(--initrd "$FERRY_GUEST/initramfs.cpio")
 	shift 3
 	while [ $# -gt 0 ]; do
@@ -76,6 +98,7 @@ vm_start() { # P NAME HOST [options]
 		--disk-size) dsize=$2; shift 2 ;;
 		--append) extra=$2; shift 2 ;;
 		--no-initrd) initrd=(); shift ;; # the root is the disk (the Debian guest)
+		--root) rootimg=$2; initrd=(); shift 2 ;;
 		*) echo "vm_start: unknown option $1" >&2; return 2 ;;
 		esac
 	done
@@ -93,17 +116,22 @@ vm_start() { # P NAME HOST [options]
 	mac=$(lab_vm_mac "$index")
 	disk=$LAB_SHARED/$name.img
 	[ -e "$disk" ] || truncate -s "$dsize" "$disk"
+	if [ -n "$rootimg" ]; then
+		root=$LAB_SHARED/$name.root.img
+		[ -e "$root" ] || cp --sparse=always "$rootimg" "$root" || return 1
+		extra="root=/dev/vdb rw $extra"
+	fi
 	tap=$(_vm_tap "$p" "$name" "$gen")
 	lab_tap "$p" "$host" "$tap" || return 1
 	sock=$LAB_DIR/vms/$name/ctl.$gen.sock
 	for kv in "host=$host" "gen=$gen" "mem=$mem" "cpus=$cpus" "ip=$ip" "mac=$mac" "disk=$disk" "tap=$tap" \
-		"sock=$sock" "console=$d/console.$gen.log" "journal=$d/journal.$gen" "work=$work"; do
+		"sock=$sock" "console=$d/console.$gen.log" "journal=$d/journal.$gen" "work=$work" "root=$root"; do
 		_vm_set "$p" "$name" "${kv%%=*}" "${kv#*=}"
 	done
 	pid=$(lab_spawn "$p" "$host" "$d/console.$gen.log" env FERRY_LOG=${FERRY_VM_LOG:-warn} "$FERRY_VM" --kernel "$FERRY_GUEST/Image" \
 		"${initrd[@]}" --memory "$mem" --cpus "$cpus" --net "tap:$tap,mac=$mac" \
-		--disk "$disk" --control "unix:$sock" --journal "$d/journal.$gen" --name "$name.$gen" \
-		--append "console=ttyS0 quiet ip=$ip:::255.255.255.0::eth0:off ferry.work=$work $extra")
+		--disk "$disk" $(_vm_root_disk "$p" "$name") --control "unix:$sock" --journal "$d/journal.$gen" \
+		--name "$name.$gen" --append "console=ttyS0 quiet ip=$ip:::255.255.255.0::eth0:off ferry.work=$work $extra")
 	_vm_set "$p" "$name" pid "$pid"
 	_vm_wait_ctl "$sock" "$pid" || { echo "vm_start: $name did not start (see $d/console.$gen.log)" >&2; return 1; }
 }
@@ -159,8 +187,8 @@ vm_migrate() { # P NAME TO [options]
 	pid=$(lab_spawn "$p" "$to" "$d/console.$ngen.log" "$FERRY_VM" --incoming "$addrs" --token-fd 3 \
 		--memory "$(vm_var "$p" "$name" mem)" --cpus "$(vm_var "$p" "$name" cpus 2>/dev/null || echo 1)" \
 		--net "tap:$ntap,mac=$(vm_var "$p" "$name" mac)" \
-		--disk "$(vm_var "$p" "$name" disk)" --control "unix:$nsock" --journal "$d/journal.$ngen" \
-		--name "$name.$ngen" 3<<<"$token")
+		--disk "$(vm_var "$p" "$name" disk)" $(_vm_root_disk "$p" "$name") --control "unix:$nsock" \
+		--journal "$d/journal.$ngen" --name "$name.$ngen" 3<<<"$token")
 	if ! _vm_wait_ctl "$nsock" "$pid"; then
 		echo "vm_migrate: the destination did not start (see $d/console.$ngen.log)" >&2
 		lab_untap "$p" "$to" "$ntap"
@@ -213,7 +241,7 @@ vm_quick_migrate() { # P NAME TO
 	pid=$(lab_spawn "$p" "$to" "$d/console.$ngen.log" env FERRY_LOG=${FERRY_VM_LOG:-warn} "$FERRY_VM" \
 		--restore "$file" --kernel "$FERRY_GUEST/Image" --initrd "$FERRY_GUEST/initramfs.cpio" \
 		--net "tap:$ntap,mac=$(vm_var "$p" "$name" mac)" --disk "$(vm_var "$p" "$name" disk)" \
-		--control "unix:$nsock" --journal "$d/journal.$ngen" --name "$name.$ngen")
+		$(_vm_root_disk "$p" "$name") --control "unix:$nsock" --journal "$d/journal.$ngen" --name "$name.$ngen")
 	if ! _vm_wait_ctl "$nsock" "$pid"; then
 		echo "vm_quick_migrate: the restore on $to failed (see $d/console.$ngen.log)" >&2
 		lab_untap "$p" "$to" "$ntap"
@@ -224,19 +252,20 @@ vm_quick_migrate() { # P NAME TO
 
 # The guest's workload list for a test's workload name: idle alone, all of them, or one
 # beside idle (ferry.work, docs/guest.md).
-vm_workload() { # idle | all | smp4 | dirty:64M:20M | counter | disklog ...
+vm_workload() { # idle | all | smp4 | debian4 | dirty:64M:20M | counter | disklog ...
 	case $1 in
 	idle) echo idle ;;
 	all) echo "idle,dirty:64M:20M,counter,disklog" ;;
-	smp4) echo "idle,fp:each,counter,disklog" ;; # on 4 harts (vm_cpus)
+	smp4 | debian4) echo "idle,fp:each,counter,disklog" ;; # on 4 harts (vm_cpus); debian4 on
+	# the Debian guest (vm_start --root)
 	*) echo "idle,$1" ;;
 	esac
 }
 
-# The harts a test's workload runs on: 4 for smp4, else 1.
+# The harts a test's workload runs on: 4 for smp4 and debian4, else 1.
 vm_cpus() { # WORKLOAD
 	case $1 in
-	smp4) echo 4 ;;
+	smp4 | debian4) echo 4 ;;
 	*) echo 1 ;;
 	esac
 }

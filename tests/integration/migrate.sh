@@ -2,9 +2,11 @@
 # migrate.sh - live migration in the lab, under every workload: the VM moves vh01 -> vh02 ->
 # vh01 while the client pings it every 10 ms, and after each move the guest is healthy.
 #
-# Asserted for each workload (idle, dirty:64M:20M, counter, disklog, all at once, and smp4: a
-# guest of 4 harts running the FP self-check on each, the counter and the disk log):
-#   - each migration completes, with equal RAM and device-state hashes on both sides;
+# Asserted for each workload (idle, dirty:64M:20M, counter, disklog, all at once; smp4: a
+# guest of 4 harts running the FP self-check on each, the counter and the disk log; debian4:
+# the same on the Debian guest, its ext4 root of Debian's packages on a second disk):
+#   - each migration completes, with equal RAM and device-state hashes (every hart's registers
+#     and CSRs among them) on both sides;
 #   - for 5 s after each move: heartbeats continue, uptime advances by about the time that
 #     passed (never backwards), no kernel WARN/BUG/Oops, no MISMATCH, no disklog error;
 #   - the counter connection survives with no skip or repeat; the disklog is intact when a
@@ -22,7 +24,7 @@ source "$FERRY_ROOT/lab/vm.sh"
 scratch
 trap 'lab_down; rm -rf "$FERRY_TMP"' EXIT
 counter_bin=$FERRY_ROOT/build/bin/ferry-counter
-workloads=${FERRY_MIGRATE_WORKLOADS:-"idle dirty:64M:20M counter disklog all smp4"}
+workloads=${FERRY_MIGRATE_WORKLOADS:-"idle dirty:64M:20M counter disklog all smp4 debian4"}
 
 # 400 Mbit per link: two links carry about 100 MB/s, the link and not the CPU is the limit,
 # and the 20 MB/s dirtying workload converges.
@@ -104,7 +106,16 @@ index=1
 for w in $workloads; do
 	name=vm$index
 	work=$(vm_workload "$w")
-	if ! vm_start "$P" "$name" vh01 --work "$work" --index "$index" --cpus "$(vm_cpus "$w")"; then
+	root=()
+	if [ "$w" = debian4 ]; then
+		if ! img=$(vm_debian_image); then
+			fail "$w: the Debian guest's image builds"
+			index=$((index + 1))
+			continue
+		fi
+		root=(--root "$img")
+	fi
+	if ! vm_start "$P" "$name" vh01 --work "$work" --index "$index" --cpus "$(vm_cpus "$w")" "${root[@]}"; then
 		fail "$w: VM starts on vh01"
 		index=$((index + 1))
 		continue
@@ -153,6 +164,15 @@ for w in $workloads; do
 		fail "$w: run intervals never overlap" "$(cat "$FERRY_TMP/overlap")"
 	fi
 	vm_stop "$P" "$name"
+	if [ "$w" = debian4 ]; then
+		# The kernel ran on the Debian root: it mounted the copy of the image (which never was).
+		mc=$(dumpe2fs -h "$(vm_var "$P" "$name" root)" 2>/dev/null | sed -n 's/^Mount count: *//p')
+		if [ "${mc:-0}" -ge 1 ]; then
+			pass "$w: the guest's root was the Debian image (mounted $mc time(s))"
+		else
+			fail "$w: the guest's root was the Debian image" "mount count '${mc}'"
+		fi
+	fi
 	if [[ $work == *disklog* ]]; then
 		# A fresh VM on the same disk must find the log intact and continue it.
 		if vm_start "$P" "$name" vh02 --work disklog --index "$index"; then
