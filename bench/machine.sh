@@ -67,32 +67,40 @@ mips_once() { # cmd
 			END { if (k == n && b > a) printf "%d\n", i * 1000 / (b - a) }'
 }
 
+# Milliseconds from starting a machine (COMMAND... and the kernel command line ARGS) to the
+# first console line that starts with PREFIX; the machine is then ended (by its process id),
+# so it never runs beside the next one.
+first_line_ms() { # PREFIX ARGS COMMAND...
+	local prefix=$1 args=$2 t0 t1="" line
+	shift 2
+	t0=$(date +%s%N)
+	coproc MACHINE { exec "$@" "$args" </dev/null 2>/dev/null; }
+	local pid=$MACHINE_PID
+	while IFS= read -r line <&"${MACHINE[0]}"; do
+		case $line in
+		"$prefix"*) t1=$(date +%s%N); break ;;
+		esac
+	done
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	[ -n "$t1" ] && echo $(((t1 - t0) / 1000000))
+}
+
 # Milliseconds from start to the init banner.
 boot_once() { # cmd
-	local t0 t1=""
-	t0=$(date +%s%N)
-	while IFS= read -r line; do
-		case $line in
-		"ferry-init: up"*) t1=$(date +%s%N); break ;;
-		esac
-	done < <($($1) "console=ttyS0 quiet ferry.poweroff" </dev/null 2>/dev/null)
-	[ -n "$t1" ] && echo $(((t1 - t0) / 1000000))
+	# shellcheck disable=SC2046 # the command's words
+	first_line_ms "ferry-init: up" "console=ttyS0 quiet ferry.poweroff" $($1)
 }
 
 # Milliseconds from start to the Debian guest's first dynamically linked program.
 deb_boot_once() { # cmd
-	local t0 t1=""
 	[ -n "$deb" ] || return 0
-	# A copy of its own: the previous run's machine may still be ending, holding its copy.
+	# A copy of its own, so every run boots the same image.
 	debimg=$tmp/deb.$RANDOM$RANDOM.img
 	cp --sparse=always "$deb" "$debimg"
-	t0=$(date +%s%N)
-	while IFS= read -r line; do
-		case $line in
-		"ferry-check: start"*) t1=$(date +%s%N); break ;;
-		esac
-	done < <($($1) "console=ttyS0 quiet root=/dev/vda rw ferry.run=ferry-check ferry.poweroff" </dev/null 2>/dev/null)
-	[ -n "$t1" ] && echo $(((t1 - t0) / 1000000))
+	# shellcheck disable=SC2046 # the command's words
+	first_line_ms "ferry-check: start" "console=ttyS0 quiet root=/dev/vda rw ferry.run=ferry-check ferry.poweroff" $($1)
+	rm -f "$debimg"
 }
 
 # CPU time of every thread of a process, in ns (from schedstat: finer than clock ticks).
