@@ -71,12 +71,13 @@ vm_debian_image() {
 	echo "$img"
 }
 
-# ferry-vm's option for a VM's root disk (vm_start --root), if it has one. Paths in the lab's
-# directories have no spaces.
-_vm_root_disk() { # P NAME
+# ferry-vm's --disk options for a VM, one word a line (for mapfile): its own disk, then its
+# root disk if it has one (vm_start --root).
+_vm_disk_args() { # P NAME
 	local r
+	printf -- '--disk\n%s\n' "$(vm_var "$1" "$2" disk)"
 	r=$(vm_var "$1" "$2" root)
-	[ -z "$r" ] || echo "--disk $r"
+	[ -z "$r" ] || printf -- '--disk\n%s\n' "$r"
 }
 
 # The name of a VM's TAP on a host: short, unique within the run.
@@ -128,9 +129,11 @@ vm_start() { # P NAME HOST [options]
 		"sock=$sock" "console=$d/console.$gen.log" "journal=$d/journal.$gen" "work=$work" "root=$root"; do
 		_vm_set "$p" "$name" "${kv%%=*}" "${kv#*=}"
 	done
+	local -a disks
+	mapfile -t disks < <(_vm_disk_args "$p" "$name")
 	pid=$(lab_spawn "$p" "$host" "$d/console.$gen.log" env FERRY_LOG=${FERRY_VM_LOG:-warn} "$FERRY_VM" --kernel "$FERRY_GUEST/Image" \
 		"${initrd[@]}" --memory "$mem" --cpus "$cpus" --net "tap:$tap,mac=$mac" \
-		--disk "$disk" $(_vm_root_disk "$p" "$name") --control "unix:$sock" --journal "$d/journal.$gen" \
+		"${disks[@]}" --control "unix:$sock" --journal "$d/journal.$gen" \
 		--name "$name.$gen" --append "console=ttyS0 quiet ip=$ip:::255.255.255.0::eth0:off ferry.work=$work $extra")
 	_vm_set "$p" "$name" pid "$pid"
 	_vm_wait_ctl "$sock" "$pid" || { echo "vm_start: $name did not start (see $d/console.$gen.log)" >&2; return 1; }
@@ -184,10 +187,12 @@ vm_migrate() { # P NAME TO [options]
 	lab_tap "$p" "$to" "$ntap" || return 1
 	# The token never goes on a command line (any local user can read those): the destination
 	# reads it from descriptor 3, the source gets it on ferry-vmctl's standard input.
+	local -a disks
+	mapfile -t disks < <(_vm_disk_args "$p" "$name")
 	pid=$(lab_spawn "$p" "$to" "$d/console.$ngen.log" "$FERRY_VM" --incoming "$addrs" --token-fd 3 \
 		--memory "$(vm_var "$p" "$name" mem)" --cpus "$(vm_var "$p" "$name" cpus 2>/dev/null || echo 1)" \
 		--net "tap:$ntap,mac=$(vm_var "$p" "$name" mac)" \
-		--disk "$(vm_var "$p" "$name" disk)" $(_vm_root_disk "$p" "$name") --control "unix:$nsock" \
+		"${disks[@]}" --control "unix:$nsock" \
 		--journal "$d/journal.$ngen" --name "$name.$ngen" 3<<<"$token")
 	if ! _vm_wait_ctl "$nsock" "$pid"; then
 		echo "vm_migrate: the destination did not start (see $d/console.$ngen.log)" >&2
@@ -238,10 +243,11 @@ vm_quick_migrate() { # P NAME TO
 	for _ in $(seq 1 100); do kill -0 "$opid" 2>/dev/null || break; sleep 0.05; done
 	lab_untap "$p" "$from" "$tap" 2>/dev/null
 	lab_tap "$p" "$to" "$ntap" || return 1
+	local -a disks
+	mapfile -t disks < <(_vm_disk_args "$p" "$name")
 	pid=$(lab_spawn "$p" "$to" "$d/console.$ngen.log" env FERRY_LOG=${FERRY_VM_LOG:-warn} "$FERRY_VM" \
 		--restore "$file" --kernel "$FERRY_GUEST/Image" --initrd "$FERRY_GUEST/initramfs.cpio" \
-		--net "tap:$ntap,mac=$(vm_var "$p" "$name" mac)" --disk "$(vm_var "$p" "$name" disk)" \
-		$(_vm_root_disk "$p" "$name") --control "unix:$nsock" --journal "$d/journal.$ngen" --name "$name.$ngen")
+		--net "tap:$ntap,mac=$(vm_var "$p" "$name" mac)" "${disks[@]}" --control "unix:$nsock" --journal "$d/journal.$ngen" --name "$name.$ngen")
 	if ! _vm_wait_ctl "$nsock" "$pid"; then
 		echo "vm_quick_migrate: the restore on $to failed (see $d/console.$ngen.log)" >&2
 		lab_untap "$p" "$to" "$ntap"
