@@ -52,30 +52,45 @@ scratch() {
 # Run a machine (ferry-vm or QEMU) until it exits, at most LIMIT seconds; a kernel panic ends it
 # at once (the kernel would spin forever). Its console goes to LOG (and without carriage
 # returns to LOG.txt), its standard error to LOG.err; sets booted_rc (its exit status) and
-# booted_timeout (1 if the limit ended it).
+# booted_timeout (1 if the limit ended it). While it runs, machine_pid is its process id (for
+# a trap to end it). Optional, in the environment:
+#   RUN_IN=FILE     its standard input (default /dev/null)
+#   RUN_UNTIL=RE    end it at the first console line matching RE
+#   RUN_MARK=RE     time the first console line matching RE: mark_ms, from its start
 run_machine() { # LOG LIMIT COMMAND...
-	local log=$1 limit=$2
+	local log=$1 limit=$2 start
 	shift 2
-	"$@" </dev/null >"$log" 2>"$log.err" &
-	local pid=$! end=$((SECONDS + limit))
+	start=$(date +%s%N)
+	"$@" <"${RUN_IN:-/dev/null}" >"$log" 2>"$log.err" &
+	machine_pid=$!
+	local end=$((SECONDS + limit))
 	booted_timeout=0
-	while kill -0 $pid 2>/dev/null; do
+	mark_ms=""
+	while kill -0 "$machine_pid" 2>/dev/null; do
+		if [ -n "${RUN_MARK:-}" ] && [ -z "$mark_ms" ] && grep -q "$RUN_MARK" "$log"; then
+			mark_ms=$((($(date +%s%N) - start) / 1000000))
+		fi
 		if grep -q 'Kernel panic' "$log"; then
 			sleep 1
 			break
 		fi
+		[ -z "${RUN_UNTIL:-}" ] || ! grep -q "$RUN_UNTIL" "$log" || break
 		if [ $SECONDS -ge $end ]; then
 			booted_timeout=1
 			break
 		fi
-		sleep 0.2
+		sleep 0.05
 	done
-	if kill -0 $pid 2>/dev/null; then
-		kill -TERM $pid 2>/dev/null
-		for _ in $(seq 1 25); do kill -0 $pid 2>/dev/null || break; sleep 0.2; done
-		kill -KILL $pid 2>/dev/null
+	if kill -0 "$machine_pid" 2>/dev/null; then
+		kill -TERM "$machine_pid" 2>/dev/null
+		for _ in $(seq 1 25); do kill -0 "$machine_pid" 2>/dev/null || break; sleep 0.2; done
+		kill -KILL "$machine_pid" 2>/dev/null
 	fi
-	wait $pid
+	wait "$machine_pid"
 	booted_rc=$?
+	machine_pid=""
+	if [ -n "${RUN_MARK:-}" ] && [ -z "$mark_ms" ] && grep -q "$RUN_MARK" "$log"; then
+		mark_ms=$((($(date +%s%N) - start) / 1000000))
+	fi
 	tr -d '\r' <"$log" >"$log.txt"
 }

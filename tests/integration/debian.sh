@@ -18,8 +18,8 @@
 # reached and the cache lacks a package, the suite is skipped and says so.
 source "$(dirname "$0")/../lib.sh"
 scratch
-vm_pid=""
-trap '[ -z "$vm_pid" ] || kill -KILL "$vm_pid" 2>/dev/null; rm -rf "$FERRY_TMP"' EXIT
+machine_pid=""
+trap '[ -z "$machine_pid" ] || kill -KILL "$machine_pid" 2>/dev/null; rm -rf "$FERRY_TMP"' EXIT
 img=$FERRY_GUEST/Image
 out=$FERRY_GUEST/debian
 lock=$FERRY_ROOT/guest/debian.lock
@@ -116,45 +116,13 @@ fi
 ref_bytes=$(stat -c %s "$FERRY_TMP/ref.out")
 ref_sha=$(sha256sum <"$FERRY_TMP/ref.out" | cut -c1-64)
 
-# Run a machine until it exits, at most LIMIT seconds; a panic ends it at once (the kernel
-# would spin forever). The first line matching MARK (if not empty) is timed: mark_ms, from
-# the start of the machine. Standard input: $boot_in (default /dev/null).
+# Run a machine (run_machine, tests/lib.sh), timing the first line matching MARK (if not
+# empty): mark_ms. Standard input: $boot_in (default /dev/null); it ends at the first line
+# matching $boot_until, if set.
 boot() { # LOG LIMIT MARK COMMAND...
-	local log=$1 limit=$2 mark=$3 start
+	local log=$1 limit=$2 mark=$3
 	shift 3
-	start=$(date +%s%N)
-	"$@" <"${boot_in:-/dev/null}" >"$log" 2>"$log.err" &
-	vm_pid=$!
-	local end=$((SECONDS + limit))
-	booted_timeout=0
-	mark_ms=""
-	while kill -0 $vm_pid 2>/dev/null; do
-		if [ -n "$mark" ] && [ -z "$mark_ms" ] && grep -q "$mark" "$log"; then
-			mark_ms=$((($(date +%s%N) - start) / 1000000))
-		fi
-		if grep -q 'Kernel panic' "$log"; then
-			sleep 1
-			break
-		fi
-		[ -z "${boot_until:-}" ] || ! grep -q "$boot_until" "$log" || break
-		if [ $SECONDS -ge $end ]; then
-			booted_timeout=1
-			break
-		fi
-		sleep 0.05
-	done
-	if kill -0 $vm_pid 2>/dev/null; then
-		kill -TERM $vm_pid 2>/dev/null
-		for _ in $(seq 1 25); do kill -0 $vm_pid 2>/dev/null || break; sleep 0.2; done
-		kill -KILL $vm_pid 2>/dev/null
-	fi
-	wait $vm_pid
-	booted_rc=$?
-	vm_pid=""
-	if [ -n "$mark" ] && [ -z "$mark_ms" ] && grep -q "$mark" "$log"; then
-		mark_ms=$((($(date +%s%N) - start) / 1000000))
-	fi
-	tr -d '\r' <"$log" >"$log.txt"
+	RUN_IN=${boot_in:-/dev/null} RUN_UNTIL=${boot_until:-} RUN_MARK=$mark run_machine "$log" "$limit" "$@"
 }
 
 bad_lines() { # LOG: a crash, an oops or a panic
