@@ -243,11 +243,13 @@ vm_quick_migrate() { # P NAME TO
 	for _ in $(seq 1 100); do kill -0 "$opid" 2>/dev/null || break; sleep 0.05; done
 	lab_untap "$p" "$from" "$tap" 2>/dev/null
 	lab_tap "$p" "$to" "$ntap" || return 1
-	local -a disks
+	local -a disks initrd=(--initrd "$FERRY_GUEST/initramfs.cpio")
 	mapfile -t disks < <(_vm_disk_args "$p" "$name")
+	[ -z "$(vm_var "$p" "$name" root)" ] || initrd=() # its root is a disk (vm_start --root)
 	pid=$(lab_spawn "$p" "$to" "$d/console.$ngen.log" env FERRY_LOG=${FERRY_VM_LOG:-warn} "$FERRY_VM" \
-		--restore "$file" --kernel "$FERRY_GUEST/Image" --initrd "$FERRY_GUEST/initramfs.cpio" \
-		--net "tap:$ntap,mac=$(vm_var "$p" "$name" mac)" "${disks[@]}" --control "unix:$nsock" --journal "$d/journal.$ngen" --name "$name.$ngen")
+		--restore "$file" --kernel "$FERRY_GUEST/Image" "${initrd[@]}" \
+		--net "tap:$ntap,mac=$(vm_var "$p" "$name" mac)" "${disks[@]}" --control "unix:$nsock" \
+		--journal "$d/journal.$ngen" --name "$name.$ngen")
 	if ! _vm_wait_ctl "$nsock" "$pid"; then
 		echo "vm_quick_migrate: the restore on $to failed (see $d/console.$ngen.log)" >&2
 		lab_untap "$p" "$to" "$ntap"
