@@ -68,15 +68,15 @@ mips_once() { # cmd
 }
 
 # Milliseconds from starting a machine (COMMAND... and the kernel command line ARGS) to the
-# first console line that starts with PREFIX; the machine is then ended (by its process id),
-# so it never runs beside the next one.
+# first console line that starts with PREFIX (nothing if none comes within 120 s); the machine
+# is then ended (by its process id), so it never runs beside the next one.
 first_line_ms() { # PREFIX ARGS COMMAND...
 	local prefix=$1 args=$2 t0 t1="" line
 	shift 2
 	t0=$(date +%s%N)
 	coproc MACHINE { exec "$@" "$args" </dev/null 2>/dev/null; }
 	local pid=$MACHINE_PID
-	while IFS= read -r line <&"${MACHINE[0]}"; do
+	while IFS= read -r -t 120 line <&"${MACHINE[0]}"; do
 		case $line in
 		"$prefix"*) t1=$(date +%s%N); break ;;
 		esac
