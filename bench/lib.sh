@@ -35,9 +35,10 @@ work_of() { # idle | dirty | smp4: the guest's ferry.work
 	esac
 }
 cpus_of() { case $1 in smp4 | debian4) echo 4 ;; *) echo 1 ;; esac; } # the harts a work runs on
-# debian4: the Debian guest (guest/debian.sh), its ext4 root on the VM's disk (QEMU: the
-# only disk; Ferry: vm_start --root, the second); else the initramfs.
-root_args() { [ "$1" = debian4 ] && echo "root=/dev/vda rw"; } # the kernel command line's root
+# debian4: the Debian guest (guest/debian.sh), its ext4 root on a virtio disk: QEMU's only
+# one (root_args, QEMU's kernel command line), Ferry's second (vm_start --root); else the
+# initramfs.
+root_args() { [ "$1" = debian4 ] && echo "root=/dev/vda rw"; }
 wait_heartbeat() { for _ in $(seq 1 300); do grep -q 'heartbeat 2 ' "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
 # The guest on the destination: heartbeats for 5 s, no warnings, no MISMATCH, answers a ping.

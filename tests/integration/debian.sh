@@ -116,15 +116,6 @@ fi
 ref_bytes=$(stat -c %s "$FERRY_TMP/ref.out")
 ref_sha=$(sha256sum <"$FERRY_TMP/ref.out" | cut -c1-64)
 
-# Run a machine (run_machine, tests/lib.sh), timing the first line matching MARK (if not
-# empty): mark_ms. Standard input: $boot_in (default /dev/null); it ends at the first line
-# matching $boot_until, if set.
-boot() { # LOG LIMIT MARK COMMAND...
-	local log=$1 limit=$2 mark=$3
-	shift 3
-	RUN_IN=${boot_in:-/dev/null} RUN_UNTIL=${boot_until:-} RUN_MARK=$mark run_machine "$log" "$limit" "$@"
-}
-
 bad_lines() { # LOG: a crash, an oops or a panic
 	grep -E 'unhandled signal|Illegal instruction|Oops|Kernel panic|BUG:|WARNING:|Unable to handle' "$1" | head -3
 }
@@ -186,20 +177,20 @@ append="console=ttyS0 root=/dev/vda rw ferry.run=ferry-check ferry.poweroff"
 
 # 6. One hart.
 cp --sparse=always "$disk" "$FERRY_TMP/vm1.ext4"
-boot "$FERRY_TMP/vm1.out" 120 '^ferry-check: start' "$FERRY_VM" --kernel "$img" --memory 256M \
+RUN_MARK='^ferry-check: start' run_machine "$FERRY_TMP/vm1.out" 120 "$FERRY_VM" --kernel "$img" --memory 256M \
 	--disk "$FERRY_TMP/vm1.ext4" --append "$append"
 check_guest "1 hart" "$FERRY_TMP/vm1.out" 1 "$FERRY_TMP/vm1.ext4"
 
 # 7. Four harts.
 cp --sparse=always "$disk" "$FERRY_TMP/vm4.ext4"
-boot "$FERRY_TMP/vm4.out" 120 '^ferry-check: start' "$FERRY_VM" --kernel "$img" --memory 256M --cpus 4 \
+RUN_MARK='^ferry-check: start' run_machine "$FERRY_TMP/vm4.out" 120 "$FERRY_VM" --kernel "$img" --memory 256M --cpus 4 \
 	--disk "$FERRY_TMP/vm4.ext4" --append "$append"
 check_guest "4 harts" "$FERRY_TMP/vm4.out" 4 "$FERRY_TMP/vm4.ext4"
 
 # 8. The same image in QEMU's virt board (the reference machine).
 if command -v qemu-system-riscv64 >/dev/null; then
 	cp --sparse=always "$disk" "$FERRY_TMP/qemu.ext4"
-	boot "$FERRY_TMP/qemu.out" 180 '^ferry-check: start' qemu-system-riscv64 -M virt -bios default -nographic \
+	RUN_MARK='^ferry-check: start' run_machine "$FERRY_TMP/qemu.out" 180 qemu-system-riscv64 -M virt -bios default -nographic \
 		-m 256M -kernel "$img" -append "$append" \
 		-drive file="$FERRY_TMP/qemu.ext4",if=none,format=raw,id=d0 -device virtio-blk-device,drive=d0
 	check_guest qemu-system "$FERRY_TMP/qemu.out" 1 "$FERRY_TMP/qemu.ext4"
@@ -211,7 +202,7 @@ fi
 # powers off when it exits. Its input comes once it is up.
 cp --sparse=always "$disk" "$FERRY_TMP/sh.ext4"
 mkfifo "$FERRY_TMP/sh.in"
-boot_until='^ferry-init: poweroff' boot_in=$FERRY_TMP/sh.in boot "$FERRY_TMP/sh.out" 60 '' \
+RUN_UNTIL='^ferry-init: poweroff' RUN_IN=$FERRY_TMP/sh.in run_machine "$FERRY_TMP/sh.out" 60 \
 	"$FERRY_VM" --kernel "$img" --disk "$FERRY_TMP/sh.ext4" \
 	--append "console=ttyS0 root=/dev/vda rw ferry.run=ash ferry.poweroff" &
 boot_job=$!
@@ -237,7 +228,7 @@ fi
 # bytes must not change at all).
 truncate -s 16M "$FERRY_TMP/log.img"
 cp --sparse=always "$disk" "$FERRY_TMP/ro.ext4"
-boot_until='^ferry-work: disklog: t=' boot "$FERRY_TMP/log.out" 60 '' "$FERRY_VM" --kernel "$img" \
+RUN_UNTIL='^ferry-work: disklog: t=' run_machine "$FERRY_TMP/log.out" 60 "$FERRY_VM" --kernel "$img" \
 	--disk "$FERRY_TMP/log.img" --disk "$FERRY_TMP/ro.ext4" \
 	--append "console=ttyS0 root=/dev/vdb ro ferry.work=disklog"
 # The first progress line (after 5 s): "records=N last=N-1"; those N are on the log disk.
@@ -258,7 +249,7 @@ fi
 # short: it says so and panics (the machine is stopped here); an empty file is no disk.
 cp --sparse=always "$disk" "$FERRY_TMP/nosb.ext4"
 dd if=/dev/zero of="$FERRY_TMP/nosb.ext4" bs=1024 seek=1 count=1 conv=notrunc status=none
-boot "$FERRY_TMP/nosb.out" 60 '' "$FERRY_VM" --kernel "$img" --disk "$FERRY_TMP/nosb.ext4" --append "$append"
+run_machine "$FERRY_TMP/nosb.out" 60 "$FERRY_VM" --kernel "$img" --disk "$FERRY_TMP/nosb.ext4" --append "$append"
 if grep -q 'Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block' "$FERRY_TMP/nosb.out.txt" &&
 	! grep -q '^ferry-init: up' "$FERRY_TMP/nosb.out.txt"; then
 	pass "a zeroed superblock: $(grep -m1 -o 'VFS: Unable to mount root fs.*' "$FERRY_TMP/nosb.out.txt")"
@@ -267,7 +258,7 @@ else
 fi
 cp --sparse=always "$disk" "$FERRY_TMP/short.ext4"
 truncate -s 32M "$FERRY_TMP/short.ext4"
-boot "$FERRY_TMP/short.out" 60 '' "$FERRY_VM" --kernel "$img" --disk "$FERRY_TMP/short.ext4" --append "$append"
+run_machine "$FERRY_TMP/short.out" 60 "$FERRY_VM" --kernel "$img" --disk "$FERRY_TMP/short.ext4" --append "$append"
 if grep -q 'EXT4-fs (vda): bad geometry: block count [0-9]* exceeds size of device' "$FERRY_TMP/short.out.txt" &&
 	grep -q 'Kernel panic - not syncing: VFS: Unable to mount root fs' "$FERRY_TMP/short.out.txt" &&
 	! grep -q '^ferry-init: up' "$FERRY_TMP/short.out.txt"; then
